@@ -1,0 +1,9 @@
+//! The WASM entry point: hydrates the server-rendered page.
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+    // A marker for end-to-end tests and diagnostics: event handlers are attached from here on.
+    let _ = js_sys::Reflect::set(&js_sys::global(), &"__chatterbox_hydrated".into(), &true.into());
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what building and testing ChatterBox needs, skipping whatever is already present at the
+# right version, so a warm machine pays nothing. Verified sequence: ../shared/TOOLCHAIN.md.
+#   scripts/install-tools.sh          -> build tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt)
+#   scripts/install-tools.sh --test   -> also Chromium and the end2end npm packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_LEPTOS_VERSION=0.3.8
+# Must equal the wasm-bindgen crate pinned (with =) in Cargo.toml / Cargo.lock.
+WASM_BINDGEN_VERSION=0.2.130
+
+log() { printf '\033[1;34m[install]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo-leptos --version 2>/dev/null | grep -q " ${CARGO_LEPTOS_VERSION}\$"; then
+  log "installing cargo-leptos ${CARGO_LEPTOS_VERSION} (about 20 minutes cold)"
+  cargo install --locked "cargo-leptos@${CARGO_LEPTOS_VERSION}"
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}\$"; then
+  log "installing wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (about 6 minutes cold)"
+  # Without --locked: the locked webpki-roots version is missing from the registry index here.
+  cargo install --force wasm-bindgen-cli --version "${WASM_BINDGEN_VERSION}"
+fi
+
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  # npm's binaryen (not Debian's, whose output never hydrates); release builds need it.
+  log "installing wasm-opt (npm binaryen)"
+  npm install -g binaryen >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Debian chromium for Playwright"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  if [ ! -d end2end/node_modules/@playwright/test ]; then
+    log "installing end2end npm packages"
+    (cd end2end && npm ci --no-audit --no-fund)
+  fi
+fi
+log "tools ready"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: unit, integration (real HTTP and WebSocket against the app on 127.0.0.1:0) and
+# end-to-end in real Chromium. Installs what is missing first. Debug builds throughout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-tools.sh --test
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+
+# Test one package at a time: `app` must never be built with ssr and hydrate together.
+step "unit tests: moderation"
+cargo test -p moderation
+step "unit tests: app (ssr)"
+cargo test -p app --features ssr
+step "unit + integration tests: server"
+cargo test -p server
+
+step "end-to-end: build (debug) and run Playwright in Chromium"
+cargo leptos build
+(cd end2end && npx playwright test)
