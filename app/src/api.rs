@@ -1,0 +1,139 @@
+//! Server functions: the browser's doors to the same services the REST API uses (through
+//! [`crate::backend::Backend`]). Forms post here directly, so login and register work with
+//! JavaScript off: on error such a plain form post is redirected back to its page with
+//! `?error=<code>`; with JavaScript on the typed error comes back to the page instead.
+
+use crate::error::ApiError;
+use crate::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
+use leptos::prelude::*;
+
+#[server(endpoint = "auth/login")]
+pub async fn login(username: String, password: String) -> Result<(), ApiError> {
+    use crate::models::LoginRequest;
+    let result = crate::backend::backend()?
+        .login(LoginRequest { username, password })
+        .await;
+    match result {
+        Ok(grant) => {
+            ssr::set_cookie(&crate::session::session_cookie(
+                &grant.access_token,
+                grant.expires_in,
+                ssr::request_is_https(),
+            ));
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        Err(error) => ssr::form_failure("/login", error),
+    }
+}
+
+#[server(endpoint = "auth/register")]
+pub async fn register(username: String, email: String, password: String) -> Result<(), ApiError> {
+    use crate::models::RegisterRequest;
+    let result = crate::backend::backend()?
+        .register(RegisterRequest { username, email, password })
+        .await;
+    match result {
+        Ok(_) => {
+            leptos_axum::redirect("/login?registered=1");
+            Ok(())
+        }
+        Err(error) => ssr::form_failure("/register", error),
+    }
+}
+
+#[server(endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    ssr::set_cookie(&crate::session::clear_session_cookie(ssr::request_is_https()));
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The signed-in user, or `None` for a visitor without a valid session.
+#[server(endpoint = "auth/me")]
+pub async fn current_user() -> Result<Option<PublicUser>, ApiError> {
+    let Some(token) = ssr::request_token() else {
+        return Ok(None);
+    };
+    match crate::backend::backend()?.authenticate(&token).await {
+        Ok(user) => Ok(Some(user)),
+        Err(ApiError::Internal) => Err(ApiError::Internal),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The token of the current request, or 401.
+#[cfg(feature = "ssr")]
+fn session_token() -> Result<String, ApiError> {
+    ssr::request_token().ok_or(ApiError::Unauthenticated)
+}
+
+#[server(endpoint = "admin/stats")]
+pub async fn admin_stats() -> Result<AdminOverview, ApiError> {
+    crate::backend::backend()?.admin_overview(&session_token()?).await
+}
+
+#[server(endpoint = "admin/users")]
+pub async fn admin_users(blocked_only: bool) -> Result<Vec<PublicUser>, ApiError> {
+    crate::backend::backend()?.admin_users(&session_token()?, blocked_only).await
+}
+
+#[server(endpoint = "admin/set-blocked")]
+pub async fn admin_set_blocked(user_id: i64, blocked: bool) -> Result<PublicUser, ApiError> {
+    crate::backend::backend()?.admin_set_blocked(&session_token()?, user_id, blocked).await
+}
+
+#[server(endpoint = "admin/moderation-log")]
+pub async fn admin_moderation_log() -> Result<Vec<ModerationEntry>, ApiError> {
+    crate::backend::backend()?.admin_moderation_log(&session_token()?, 100).await
+}
+
+#[server(endpoint = "admin/recent-messages")]
+pub async fn admin_recent_messages() -> Result<Vec<AdminMessage>, ApiError> {
+    crate::backend::backend()?.admin_messages(&session_token()?, 100).await
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use crate::error::ApiError;
+    use http::header::{ACCEPT, SET_COOKIE};
+    use http::request::Parts;
+    use http::HeaderValue;
+    use leptos::prelude::use_context;
+
+    fn parts() -> Option<Parts> {
+        use_context::<Parts>()
+    }
+
+    pub fn request_token() -> Option<String> {
+        crate::session::token_from_headers(&parts()?.headers)
+    }
+
+    pub fn request_is_https() -> bool {
+        parts().is_some_and(|p| crate::session::is_https(&p.headers))
+    }
+
+    pub fn set_cookie(value: &str) {
+        if let (Some(response), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            HeaderValue::from_str(value),
+        ) {
+            response.append_header(SET_COOKIE, value);
+        }
+    }
+
+    /// A plain (no-JavaScript) form post accepts HTML: send it back to its page with the error
+    /// code in the query. A JavaScript client gets the typed error.
+    pub fn form_failure(page: &str, error: ApiError) -> Result<(), ApiError> {
+        let plain_form = parts()
+            .and_then(|p| p.headers.get(ACCEPT).cloned())
+            .and_then(|v| v.to_str().ok().map(|v| v.contains("text/html")))
+            .unwrap_or(false);
+        if plain_form {
+            leptos_axum::redirect(&format!("{page}?error={}", error.code()));
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `ApiError`: the one error type of the public layer. REST handlers turn it into a status code and
+//! a JSON `{"error": "..."}` body; server functions carry it to the client typed. Internal details
+//! (database errors and the like) are logged where they happen and never reach this type.
+
+use crate::domain::ValidationError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApiError {
+    #[error("{error}")]
+    Validation { error: ValidationError },
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("email is already registered")]
+    EmailTaken,
+    /// The same answer for an unknown user and a wrong password.
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("account is blocked")]
+    Blocked,
+    #[error("admin access required")]
+    AdminOnly,
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {message}")]
+    BadRequest { message: String },
+    /// A well-formed request whose body does not have the expected fields or types.
+    #[error("invalid input: {message}")]
+    InvalidInput { message: String },
+    #[error("too many requests, retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("internal server error")]
+    Internal,
+    /// A transport failure reported by the server-function machinery.
+    #[error("request failed: {message}")]
+    Transport { message: String },
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::Validation { error }
+    }
+}
+
+impl ApiError {
+    /// HTTP status code of this error on REST routes.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Validation { .. } | ApiError::InvalidInput { .. } => 422,
+            ApiError::UsernameTaken | ApiError::EmailTaken => 409,
+            ApiError::BadCredentials | ApiError::Unauthenticated => 401,
+            ApiError::Blocked | ApiError::AdminOnly | ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound => 404,
+            ApiError::BadRequest { .. } => 400,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Internal | ApiError::Transport { .. } => 500,
+        }
+    }
+
+    /// A stable code for the `?error=` query of the no-JavaScript forms.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation { error } => error.code(),
+            ApiError::UsernameTaken => "username_taken",
+            ApiError::EmailTaken => "email_taken",
+            ApiError::BadCredentials => "bad_credentials",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Blocked => "blocked",
+            ApiError::AdminOnly => "admin_only",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::InvalidInput { .. } => "invalid_input",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Internal | ApiError::Transport { .. } => "internal",
+        }
+    }
+
+    /// The inverse of [`ApiError::code`] for the codes a form page may show.
+    pub fn from_code(code: &str) -> Option<ApiError> {
+        if let Some(error) = ValidationError::from_code(code) {
+            return Some(ApiError::Validation { error });
+        }
+        Some(match code {
+            "username_taken" => ApiError::UsernameTaken,
+            "email_taken" => ApiError::EmailTaken,
+            "bad_credentials" => ApiError::BadCredentials,
+            "unauthenticated" => ApiError::Unauthenticated,
+            "blocked" => ApiError::Blocked,
+            "rate_limited" => ApiError::RateLimited { retry_after: 60 },
+            "internal" => ApiError::Internal,
+            _ => return None,
+        })
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for ApiError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        ApiError::Transport { message: value.to_string() }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        let status = http::StatusCode::from_u16(self.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
+        let mut response = (status, body).into_response();
+        if let ApiError::RateLimited { retry_after } = self {
+            response.headers_mut().insert(http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_for_form_errors() {
+        let all = [
+            ApiError::UsernameTaken,
+            ApiError::EmailTaken,
+            ApiError::BadCredentials,
+            ApiError::Blocked,
+            ApiError::Validation { error: ValidationError::PasswordTooShort },
+        ];
+        for e in all {
+            assert_eq!(ApiError::from_code(e.code()), Some(e.clone()));
+        }
+        assert_eq!(ApiError::from_code("<script>"), None);
+    }
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        assert_eq!(ApiError::from(ValidationError::InvalidEmail).status(), 422);
+        assert_eq!(ApiError::UsernameTaken.status(), 409);
+        assert_eq!(ApiError::BadCredentials.status(), 401);
+        assert_eq!(ApiError::Blocked.status(), 403);
+    }
+}

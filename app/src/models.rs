@@ -1,0 +1,135 @@
+//! Typed models of the public contract, shared by the WASM client and the server: REST bodies and
+//! WebSocket frames. `docs/protocol.md` documents the same shapes for third-party clients.
+
+use serde::{Deserialize, Serialize};
+
+/// A user as anyone but the store sees it: never a password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub is_blocked: bool,
+    pub warning_count: i64,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// `POST /register` body.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /register` 201 body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub message: String,
+    pub user: PublicUser,
+}
+
+/// `POST /login` body: `username` may also be the account's email.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /login` 200 body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+/// One stored chat message as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub username: String,
+    pub content: String,
+    /// RFC 3339 UTC, millisecond precision.
+    pub timestamp: String,
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// Frames a client sends on `/ws`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Message {
+        content: String,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+}
+
+/// Frames the server sends on `/ws`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    History { messages: Vec<ChatMessage>, more: bool },
+    Message(ChatMessage),
+    /// A refused frame. `client_id` echoes the refused message's, when it had one.
+    Error {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// A message refused by moderation (not stored, not broadcast).
+    Warning {
+        warning_count: i64,
+        max_warnings: i64,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    Blocked { message: String },
+}
+
+/// The longest `client_id` a client may attach to a message.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// A message as the admin monitor sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminMessage {
+    pub id: i64,
+    pub sender_id: i64,
+    pub username: String,
+    pub content: String,
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+    pub room: String,
+}
+
+/// One entry of the moderation log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModerationEntry {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+    /// The listed word or phrase that matched.
+    pub rule: String,
+    /// The original text of the refused message.
+    pub content: String,
+    pub warning_count: i64,
+    pub blocked: bool,
+}
+
+/// The admin console's overview counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub users: i64,
+    pub blocked: i64,
+    pub messages_today: i64,
+    pub violations_today: i64,
+}

@@ -1,0 +1,27 @@
+//! The pages of the app: server-rendered, then hydrated.
+
+mod admin;
+mod auth_forms;
+pub mod chat;
+
+pub use admin::AdminPage;
+pub use auth_forms::{LoginPage, RegisterPage};
+pub use chat::ChatPage;
+
+use leptos::prelude::*;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="centered">
+            <section class="card">
+                <h1>"Page not found"</h1>
+                <p><a href="/">"Back to ChatterBox"</a></p>
+            </section>
+        </main>
+    }
+}
