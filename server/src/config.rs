@@ -1,0 +1,206 @@
+//! `Config`: every runtime setting of the server in one documented struct.
+//!
+//! Sources, later ones winning: built-in defaults, the `[chatterbox]` table of the configuration
+//! file (`Leptos.toml` in the working directory, or the file named by `CHATTERBOX_CONFIG`), then
+//! environment variables. Listen address and site files follow the Leptos conventions
+//! (`LEPTOS_SITE_ADDR`, `LEPTOS_SITE_ROOT`). `docs/configuration.md` lists every key.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// SQLite database (`DATABASE_URL`), created and migrated on first start.
+    pub database_url: String,
+    /// HS256 signing secret (`JWT_SECRET`). Unset: one is generated and kept in the database.
+    #[serde(skip)]
+    pub jwt_secret: Option<String>,
+    /// Token lifetime in seconds (`CHATTERBOX_TOKEN_TTL_SECS`).
+    pub token_ttl_secs: u64,
+    /// bcrypt cost (`CHATTERBOX_BCRYPT_COST`, 4..=31).
+    pub bcrypt_cost: u32,
+    /// How many bcrypt computations may run at once (`CHATTERBOX_BCRYPT_CONCURRENCY`);
+    /// 0 means half the cores (at least one), so a login burst cannot starve chat traffic.
+    pub bcrypt_concurrency: usize,
+    /// Connections in the read pool (`CHATTERBOX_READ_POOL`).
+    pub read_pool_size: u32,
+    /// SQLite `synchronous` (`CHATTERBOX_SQLITE_SYNCHRONOUS`): FULL (default) or NORMAL.
+    pub sqlite_synchronous: String,
+    /// Flood control per account: messages allowed at once (`CHATTERBOX_FLOOD_BURST`).
+    pub flood_burst: u32,
+    /// Flood control per account: sustained messages per second (`CHATTERBOX_FLOOD_PER_SEC`).
+    pub flood_per_sec: f64,
+    /// Messages of live feed a connection may fall behind before it is dropped with close 1013
+    /// (`CHATTERBOX_OUTBOUND_QUEUE`); it catches up with `since` when it reconnects.
+    pub outbound_queue: usize,
+    /// Seconds a socket write may take before the peer is considered stuck and dropped
+    /// (`CHATTERBOX_WRITE_TIMEOUT_SECS`).
+    pub write_timeout_secs: u64,
+    /// Seconds between keep-alive pings; a peer silent for two intervals is reaped
+    /// (`CHATTERBOX_PING_INTERVAL_SECS`).
+    pub ping_interval_secs: u64,
+    /// Word list file for moderation (`CHATTERBOX_MODERATION_WORDS`); unset: the built-in list.
+    /// Reloaded on SIGHUP.
+    pub moderation_words: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://chatterbox.db".into(),
+            jwt_secret: None,
+            token_ttl_secs: 8 * 3600,
+            bcrypt_cost: 12,
+            bcrypt_concurrency: 0,
+            read_pool_size: 4,
+            sqlite_synchronous: "FULL".into(),
+            flood_burst: 10,
+            flood_per_sec: 5.0,
+            outbound_queue: 4096,
+            write_timeout_secs: 10,
+            ping_interval_secs: 20,
+            moderation_words: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid value for {name}: {value:?}")]
+    Env { name: &'static str, value: String },
+}
+
+#[derive(Deserialize, Default)]
+struct ConfigFile {
+    #[serde(default)]
+    chatterbox: Config,
+}
+
+impl Config {
+    /// Defaults, then the config file, then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let explicit = std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from);
+        let path = explicit.clone().unwrap_or_else(|| PathBuf::from("Leptos.toml"));
+        let mut config = if explicit.is_some() || path.exists() {
+            Self::from_file(&path)?
+        } else {
+            Self::default()
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        Ok(file.chatterbox)
+    }
+
+    /// Applies environment overrides read through `var` (a parameter so tests need no globals).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = var("JWT_SECRET").filter(|v| !v.is_empty()) {
+            self.jwt_secret = Some(v);
+        }
+        parse_env(&var, "CHATTERBOX_TOKEN_TTL_SECS", &mut self.token_ttl_secs)?;
+        parse_env(&var, "CHATTERBOX_BCRYPT_COST", &mut self.bcrypt_cost)?;
+        parse_env(&var, "CHATTERBOX_BCRYPT_CONCURRENCY", &mut self.bcrypt_concurrency)?;
+        parse_env(&var, "CHATTERBOX_READ_POOL", &mut self.read_pool_size)?;
+        parse_env(&var, "CHATTERBOX_FLOOD_BURST", &mut self.flood_burst)?;
+        parse_env(&var, "CHATTERBOX_FLOOD_PER_SEC", &mut self.flood_per_sec)?;
+        parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE", &mut self.outbound_queue)?;
+        parse_env(&var, "CHATTERBOX_WRITE_TIMEOUT_SECS", &mut self.write_timeout_secs)?;
+        parse_env(&var, "CHATTERBOX_PING_INTERVAL_SECS", &mut self.ping_interval_secs)?;
+        if let Some(v) = var("CHATTERBOX_MODERATION_WORDS").filter(|v| !v.is_empty()) {
+            self.moderation_words = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("CHATTERBOX_SQLITE_SYNCHRONOUS") {
+            self.sqlite_synchronous = v;
+        }
+        self.validate()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(ConfigError::Env { name: "bcrypt_cost", value: self.bcrypt_cost.to_string() });
+        }
+        if self.outbound_queue == 0 || self.ping_interval_secs == 0 || self.write_timeout_secs == 0 {
+            return Err(ConfigError::Env { name: "outbound_queue/ping_interval_secs/write_timeout_secs", value: "0".into() });
+        }
+        if self.token_ttl_secs == 0 {
+            return Err(ConfigError::Env { name: "token_ttl_secs", value: "0".into() });
+        }
+        if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
+            return Err(ConfigError::Env {
+                name: "sqlite_synchronous",
+                value: self.sqlite_synchronous.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The bcrypt concurrency actually used.
+    pub fn effective_bcrypt_concurrency(&self) -> usize {
+        if self.bcrypt_concurrency > 0 {
+            return self.bcrypt_concurrency;
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        (cores / 2).max(1)
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(value) = var(name) {
+        *slot = value.trim().parse().map_err(|_| ConfigError::Env { name, value })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[("DATABASE_URL", "sqlite://x.db"), ("CHATTERBOX_BCRYPT_COST", "4")]))
+            .unwrap();
+        assert_eq!(config.database_url, "sqlite://x.db");
+        assert_eq!(config.bcrypt_cost, 4);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut config = Config::default();
+        assert!(config.apply_env(env(&[("CHATTERBOX_BCRYPT_COST", "abc")])).is_err());
+        assert!(config.apply_env(env(&[("CHATTERBOX_BCRYPT_COST", "40")])).is_err());
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Leptos.toml");
+        let config = Config::from_file(&path).expect("Leptos.toml parses");
+        assert_eq!(config.bcrypt_cost, Config::default().bcrypt_cost);
+    }
+}

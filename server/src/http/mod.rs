@@ -1,0 +1,5 @@
+//! HTTP doors: REST handlers, request extractors and middleware.
+
+pub mod extract;
+pub mod pages;
+pub mod rest;

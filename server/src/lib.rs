@@ -1,0 +1,133 @@
+//! The ChatterBox server: configuration, store, auth and the HTTP/WebSocket doors, assembled by
+//! [`app`] into one axum `Router` that `main` serves and integration tests bind to `127.0.0.1:0`.
+
+pub mod admin;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod moderation;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+
+use ::http::Request;
+use app::backend::BackendHandle;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use services::Services;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::trace::TraceLayer;
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub services: Arc<Services>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The Leptos options of this process: those cargo-leptos baked in or set in the environment,
+/// else defaults (site files in `target/site`, `127.0.0.1:3000`).
+pub fn leptos_options() -> LeptosOptions {
+    match get_configuration(None) {
+        Ok(conf) => conf.leptos_options,
+        Err(_) => LeptosOptions::builder()
+            .output_name("chatterbox")
+            .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
+            .build(),
+    }
+}
+
+/// The whole application as a router.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let backend = BackendHandle(state.services.clone());
+    let shell_options = state.leptos_options.clone();
+    Router::new()
+        .route("/register", post(http::rest::register))
+        .route("/login", post(http::rest::login))
+        .route("/me", get(http::rest::me))
+        .route("/messages", get(chat::rest::older_messages))
+        .route("/ws", get(chat::ws::handler))
+        .route("/admin/users", get(admin::rest::users))
+        .route("/admin/users/{id}/block", post(admin::rest::block))
+        .route("/admin/users/{id}/unblock", post(admin::rest::unblock))
+        .route("/admin/messages", get(admin::rest::messages))
+        .route("/admin/moderation", get(admin::rest::moderation))
+        .route("/admin/overview", get(admin::rest::overview))
+        .route("/admin/download/users", get(admin::rest::download_users))
+        .route("/admin/download/messages", get(admin::rest::download_messages))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || app::shell(shell_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::pages::require_session))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(
+            TraceLayer::new_for_http()
+                // Path only: query strings may carry tokens and are never logged.
+                .make_span_with(|request: &Request<_>| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                }),
+        )
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `stop` resolves; then stops accepting, closes every
+/// WebSocket with 1001 and lets the writer commit what is in flight (a few seconds at most).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    services: Arc<Services>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let hub = services.hub.clone();
+    let stopping = async move {
+        stop.await;
+        tracing::info!("shutting down");
+        hub.shutdown(Duration::from_secs(5)).await;
+    };
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(stopping);
+    // Upgraded sockets are not tracked by the HTTP server: bound the wait for the rest.
+    server.await
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, services: Arc<Services>) -> std::io::Result<()> {
+    serve_until(listener, router, services, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,75 @@
+//! `server` binary: serves ChatterBox, or runs an admin command (see `cli`).
+
+use server::cli::{self, Command};
+use server::config::Config;
+use server::services::Services;
+use server::{app, leptos_options, serve, telemetry, AppState};
+
+#[tokio::main]
+async fn main() {
+    telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = match cli::parse(&args) {
+        Command::Serve => run_server(config).await,
+        Command::Help => {
+            eprintln!("{}", cli::USAGE);
+            2
+        }
+        command => cli::run_admin(command, &config).await.unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            1
+        }),
+    };
+    std::process::exit(code);
+}
+
+async fn run_server(config: Config) -> i32 {
+    let leptos_options = leptos_options();
+    let addr = leptos_options.site_addr;
+    let services = match Services::start(config).await {
+        Ok(services) => services,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return 1;
+        }
+    };
+    reload_word_list_on_sighup(services.clone());
+    let router = app(AppState { leptos_options, services: services.clone() });
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, %addr, "cannot listen");
+            return 1;
+        }
+    };
+    tracing::info!("ChatterBox listening on http://{addr}");
+    match serve(listener, router, services).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            1
+        }
+    }
+}
+
+/// `kill -HUP <pid>` re-reads the moderation word list without a restart.
+fn reload_word_list_on_sighup(services: std::sync::Arc<Services>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+        while hangup.recv().await.is_some() {
+            match services.moderator.reload() {
+                Ok(()) => tracing::info!("moderation word list reloaded"),
+                Err(error) => tracing::warn!(%error, "moderation word list not reloaded"),
+            }
+        }
+    });
+}

@@ -1,0 +1,209 @@
+//! Test harness: the real router on `127.0.0.1:0` over a fresh temporary SQLite file, with a low
+//! bcrypt cost so tests stay quick. Talks real HTTP (reqwest) and WebSocket (tokio-tungstenite).
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use server::config::Config;
+use server::services::Services;
+use server::{app, leptos_options, AppState};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub services: Arc<Services>,
+    pub db_path: std::path::PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("chatterbox.db");
+        let mut config = Config {
+            database_url: format!("sqlite://{}", db_path.display()),
+            bcrypt_cost: 4,
+            sqlite_synchronous: "NORMAL".into(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let services = Services::start(config).await.expect("services start");
+        let router = app(AppState { leptos_options: leptos_options(), services: services.clone() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server::serve_until(listener, router, services.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { addr, http, services, db_path, stop: Some(stop_tx), serving: Some(serving), _dir: dir }
+    }
+
+    /// Triggers a graceful shutdown (what SIGTERM does) and waits for the server to finish.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), serving).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(body).send().await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let (status, body) = self
+            .post_json(
+                "/register",
+                &json!({"username": username, "email": format!("{username}@example.com"), "password": "password123"}),
+            )
+            .await;
+        assert_eq!(status, 201, "register {username}: {body}");
+        body["user"].clone()
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let (status, body) = self
+            .post_json("/login", &json!({"username": username, "password": "password123"}))
+            .await;
+        assert_eq!(status, 200, "login {username}: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers and logs in; returns the token.
+    pub async fn user(&self, username: &str) -> String {
+        self.register(username).await;
+        self.login(username).await
+    }
+}
+
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A real WebSocket client of `/ws`.
+pub struct Client {
+    pub socket: Socket,
+}
+
+impl TestApp {
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws?{}", self.addr, query)
+    }
+
+    /// Connects with `?token=` and returns the client and its history frame.
+    pub async fn connect(&self, token: &str) -> (Client, Value) {
+        self.connect_query(&format!("token={token}")).await
+    }
+
+    pub async fn connect_query(&self, query: &str) -> (Client, Value) {
+        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(query)).await.expect("ws connect");
+        let mut client = Client { socket };
+        let history = client.next_json().await;
+        assert_eq!(history["type"], "history", "{history}");
+        (client, history)
+    }
+
+    /// Status of a refused WebSocket handshake.
+    pub async fn ws_refusal(&self, request: tungstenite::handshake::client::Request) -> u16 {
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => panic!("handshake unexpectedly succeeded"),
+            Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+}
+
+impl Client {
+    pub async fn send_json(&mut self, value: &Value) {
+        self.socket.send(Message::text(value.to_string())).await.expect("send");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::text(text.to_owned())).await.expect("send");
+    }
+
+    pub async fn say(&mut self, content: &str) {
+        self.send_json(&json!({"type": "message", "content": content})).await;
+    }
+
+    /// The next text frame as JSON (pings are skipped); panics after 10 s.
+    pub async fn next_json(&mut self) -> Value {
+        match self.next_message(Duration::from_secs(10)).await {
+            Some(Message::Text(text)) => serde_json::from_str(text.as_str()).expect("json frame"),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next non-ping frame, or `None` on timeout or end of stream.
+    pub async fn next_message(&mut self, wait: Duration) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??;
+            match next {
+                Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => continue,
+                Ok(message) => return Some(message),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code (panics if another frame comes first).
+    pub async fn close_code(&mut self) -> u16 {
+        loop {
+            match self.next_message(Duration::from_secs(10)).await {
+                Some(Message::Close(Some(frame))) => return u16::from(frame.code),
+                Some(Message::Text(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads frames until one of `type`; returns it.
+    pub async fn until_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives for `wait`.
+    pub async fn assert_silent(&mut self, wait: Duration) {
+        if let Some(message) = self.next_message(wait).await {
+            panic!("expected silence, got {message:?}");
+        }
+    }
+}
