@@ -1,0 +1,225 @@
+//! The browser side of the chat (WASM only): the WebSocket connection with automatic reconnect,
+//! exponential backoff and `since` catch-up; sending with a `client_id` so a retry after a
+//! reconnect is stored once; auto-scroll that leaves a reader of older messages alone; and
+//! loading older history on scroll-up.
+
+use crate::models::{ChatMessage, ClientFrame, ServerFrame};
+use crate::pages::chat::{ChatState, Link, Pending};
+use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::{SinkExt, StreamExt};
+use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::cell::RefCell;
+
+thread_local! {
+    /// Frames to the open socket, if any.
+    static OUTBOX: RefCell<Option<UnboundedSender<String>>> = const { RefCell::new(None) };
+}
+
+/// Close code the server uses when the account is blocked.
+const CLOSE_POLICY: u16 = 1008;
+/// A reader this close to the bottom is following the conversation and gets auto-scrolled.
+const FOLLOW_SLACK_PX: i32 = 80;
+const OLDER_PAGE: usize = 50;
+
+pub fn start(state: ChatState) {
+    spawn_local(async move {
+        let mut attempt: u32 = 0;
+        loop {
+            state.link.set(Link::Connecting);
+            let outcome = run_connection(state, &mut attempt).await;
+            OUTBOX.with(|o| o.borrow_mut().take());
+            state.link.set(Link::Closed);
+            match outcome {
+                Ended::Blocked => return go_to("/login?error=blocked"),
+                Ended::Retry => {}
+            }
+            if attempt >= 2 && matches!(crate::api::current_user().await, Ok(None)) {
+                // The session is gone (expired or revoked): back to the login page.
+                return go_to("/login");
+            }
+            attempt = attempt.saturating_add(1);
+            gloo_timers::future::sleep(backoff(attempt)).await;
+        }
+    });
+}
+
+enum Ended {
+    Retry,
+    Blocked,
+}
+
+/// 0.5 s doubling up to 15 s, with jitter so reconnecting clients spread out.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 500.0 * 2f64.powi(attempt.min(5) as i32);
+    let jitter = 0.75 + js_sys::Math::random() * 0.5;
+    std::time::Duration::from_millis((base.min(15_000.0) * jitter) as u64)
+}
+
+async fn run_connection(state: ChatState, attempt: &mut u32) -> Ended {
+    let Ok(socket) = WebSocket::open(&socket_url(state)) else {
+        return Ended::Retry;
+    };
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = unbounded::<String>();
+    spawn_local(async move {
+        while let Some(text) = rx.next().await {
+            if sink.send(Message::Text(text)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut opened = false;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(Message::Text(text)) => {
+                if !opened {
+                    // The first frame (history) proves the socket is up: resend what is pending.
+                    opened = true;
+                    *attempt = 0;
+                    state.link.set(Link::Open);
+                    for pending in state.pending.get_untracked() {
+                        let _ = tx.unbounded_send(frame_for(&pending));
+                    }
+                    OUTBOX.with(|o| *o.borrow_mut() = Some(tx.clone()));
+                }
+                if on_frame(state, &text) {
+                    return Ended::Blocked;
+                }
+            }
+            Ok(Message::Bytes(_)) => {}
+            Err(WebSocketError::ConnectionClose(event)) if event.code == CLOSE_POLICY => return Ended::Blocked,
+            Err(_) => break,
+        }
+    }
+    Ended::Retry
+}
+
+fn socket_url(state: ChatState) -> String {
+    let location = window().location();
+    let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
+    let host = location.host().unwrap_or_default();
+    match state.messages.with_untracked(|m| m.last().map(|m| m.id)) {
+        Some(last) => format!("{scheme}://{host}/ws?since={last}"),
+        None => format!("{scheme}://{host}/ws"),
+    }
+}
+
+/// Applies one server frame; true when the account was blocked.
+fn on_frame(state: ChatState, text: &str) -> bool {
+    let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
+        return false;
+    };
+    match frame {
+        ServerFrame::History { messages, more } => {
+            let first_load = state.messages.with_untracked(Vec::is_empty);
+            if first_load {
+                state.more_older.set(more || messages.len() >= 50);
+            }
+            add_messages(state, messages, true);
+        }
+        ServerFrame::Message(message) => add_messages(state, vec![message], false),
+        ServerFrame::Error { message, client_id } => {
+            drop_pending(state, client_id);
+            state.banner.set(Some((message, true)));
+        }
+        ServerFrame::Warning { warning_count, max_warnings, message, client_id } => {
+            drop_pending(state, client_id);
+            state.banner.set(Some((format!("Warning {warning_count} of {max_warnings}: {message}"), false)));
+        }
+        ServerFrame::Blocked { message } => {
+            state.banner.set(Some((message, true)));
+            return true;
+        }
+    }
+    false
+}
+
+/// Forgets a pending message the server refused (it must not be resent on reconnect).
+fn drop_pending(state: ChatState, client_id: Option<String>) {
+    if let Some(id) = client_id {
+        state.pending.update(|p| p.retain(|x| x.client_id != id));
+    }
+}
+
+/// Merges messages and scrolls to the bottom if the reader was there (or on first load).
+fn add_messages(state: ChatState, messages: Vec<ChatMessage>, force: bool) {
+    let follow = force || is_near_bottom(state);
+    state.merge(messages);
+    if follow {
+        scroll_to_bottom_soon(state);
+    }
+}
+
+fn is_near_bottom(state: ChatState) -> bool {
+    state.list.get_untracked().is_none_or(|list| {
+        list.scroll_height() - list.scroll_top() - list.client_height() < FOLLOW_SLACK_PX
+    })
+}
+
+fn scroll_to_bottom_soon(state: ChatState) {
+    request_animation_frame(move || {
+        if let Some(list) = state.list.get_untracked() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
+}
+
+/// Queues a message: shown at once as pending, sent now if connected, else on reconnect.
+pub fn send(state: ChatState, content: String) {
+    let pending = Pending { client_id: new_client_id(), content };
+    let frame = frame_for(&pending);
+    state.pending.update(|p| p.push(pending));
+    scroll_to_bottom_soon(state);
+    OUTBOX.with(|o| {
+        if let Some(tx) = o.borrow().as_ref() {
+            let _ = tx.unbounded_send(frame);
+        }
+    });
+}
+
+fn frame_for(pending: &Pending) -> String {
+    let frame = ClientFrame::Message { content: pending.content.clone(), client_id: Some(pending.client_id.clone()) };
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+fn new_client_id() -> String {
+    let now = js_sys::Date::now() as u64;
+    let random = (js_sys::Math::random() * 1e12) as u64;
+    format!("{now:x}-{random:x}")
+}
+
+/// Loads an older page when the reader scrolls to the top, keeping their place.
+pub fn on_scroll(state: ChatState) {
+    let Some(list) = state.list.get_untracked() else { return };
+    if list.scroll_top() > 40 || state.loading_older.get_untracked() || !state.more_older.get_untracked() {
+        return;
+    }
+    let Some(oldest) = state.messages.with_untracked(|m| m.first().map(|m| m.id)) else { return };
+    state.loading_older.set(true);
+    spawn_local(async move {
+        let url = format!("/messages?before={oldest}&limit={OLDER_PAGE}");
+        let page = match gloo_net::http::Request::get(&url).send().await {
+            Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
+            _ => None,
+        };
+        if let Some(page) = page {
+            let list = state.list.get_untracked();
+            let before_height = list.as_ref().map(|l| l.scroll_height()).unwrap_or(0);
+            state.more_older.set(page.len() >= OLDER_PAGE);
+            state.merge(page);
+            request_animation_frame(move || {
+                if let Some(list) = state.list.get_untracked() {
+                    // Keep the message the reader was looking at in place.
+                    list.set_scroll_top(list.scroll_top() + list.scroll_height() - before_height);
+                }
+            });
+        }
+        state.loading_older.set(false);
+    });
+}
+
+fn go_to(path: &str) {
+    let _ = window().location().set_href(path);
+}

@@ -1,0 +1,251 @@
+//! `/`: the chat page of a signed-in user (logged-out visitors are redirected to `/login` by the
+//! server before this renders). The server renders the frame; once hydrated, the browser opens
+//! `/ws` with the session cookie, fills the list from the history frame, and keeps it live
+//! (`chat_client`, WASM only).
+
+use crate::api::{current_user, Logout};
+use crate::models::{ChatMessage, PublicUser};
+use leptos::html;
+use leptos::prelude::*;
+
+#[component]
+pub fn ChatPage() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <main class="centered"><p>"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(user)) => view! { <Chat user/> }.into_any(),
+                    _ => view! {
+                        <main class="centered">
+                            <section class="card">
+                                <p>"Your session has ended."</p>
+                                <p><a href="/login">"Log in"</a></p>
+                            </section>
+                        </main>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Connection state shown by the indicator.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Link {
+    Connecting,
+    Open,
+    Closed,
+}
+
+impl Link {
+    fn as_str(self) -> &'static str {
+        match self {
+            Link::Connecting => "connecting",
+            Link::Open => "open",
+            Link::Closed => "closed",
+        }
+    }
+}
+
+/// A message typed here and not yet acknowledged by the server.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Pending {
+    pub client_id: String,
+    pub content: String,
+}
+
+/// Everything the chat view and the connection share.
+#[derive(Clone, Copy)]
+pub struct ChatState {
+    pub me: StoredValue<String>,
+    pub messages: RwSignal<Vec<ChatMessage>>,
+    pub pending: RwSignal<Vec<Pending>>,
+    pub link: RwSignal<Link>,
+    pub banner: RwSignal<Option<(String, bool)>>,
+    pub more_older: RwSignal<bool>,
+    pub loading_older: RwSignal<bool>,
+    pub list: NodeRef<html::Ul>,
+}
+
+impl ChatState {
+    pub fn new(me: String) -> Self {
+        Self {
+            me: StoredValue::new(me),
+            messages: RwSignal::new(Vec::new()),
+            pending: RwSignal::new(Vec::new()),
+            link: RwSignal::new(Link::Connecting),
+            banner: RwSignal::new(None),
+            more_older: RwSignal::new(true),
+            loading_older: RwSignal::new(false),
+            list: NodeRef::new(),
+        }
+    }
+
+    /// Adds messages (any order, duplicates ignored) keeping the list sorted by id; drops the
+    /// pending copies they acknowledge.
+    pub fn merge(&self, incoming: Vec<ChatMessage>) {
+        let me = self.me.get_value();
+        let acknowledged: Vec<String> = incoming
+            .iter()
+            .filter(|m| m.username == me)
+            .filter_map(|m| m.client_id.clone())
+            .collect();
+        self.messages.update(|list| merge_sorted(list, incoming));
+        if !acknowledged.is_empty() {
+            self.pending.update(|p| p.retain(|x| !acknowledged.contains(&x.client_id)));
+        }
+    }
+}
+
+/// Inserts `incoming` into `list` (sorted by id), skipping ids already present.
+pub fn merge_sorted(list: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) {
+    for message in incoming {
+        if let Err(at) = list.binary_search_by_key(&message.id, |m| m.id) {
+            list.insert(at, message);
+        }
+    }
+}
+
+#[component]
+fn Chat(user: PublicUser) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let state = ChatState::new(user.username.clone());
+    let draft = RwSignal::new(String::new());
+
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |started: Option<()>| {
+        if started.is_none() {
+            crate::chat_client::start(state);
+        }
+    });
+
+    let send = move || {
+        let text = draft.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        #[cfg(feature = "hydrate")]
+        crate::chat_client::send(state, text);
+        draft.set(String::new());
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    let on_scroll = move |_| {
+        #[cfg(feature = "hydrate")]
+        crate::chat_client::on_scroll(state);
+    };
+
+    view! {
+        <div class="chat-layout">
+            <header class="topbar">
+                <span class="brand">"ChatterBox"</span>
+                <span class="conn-status" data-state=move || state.link.get().as_str()>
+                    {move || match state.link.get() {
+                        Link::Open => "Connected",
+                        Link::Connecting => "Connecting…",
+                        Link::Closed => "Offline, retrying…",
+                    }}
+                </span>
+                {user.is_admin.then(|| view! { <a class="admin-link" href="/admin">"Admin"</a> })}
+                <span class="whoami">"Signed in as " <strong class="username">{user.username.clone()}</strong></span>
+                <ActionForm action=logout attr:class="logout-form">
+                    <button type="submit" class="link-button">"Log out"</button>
+                </ActionForm>
+            </header>
+            <main class="chat-main">
+                {move || state.banner.get().map(|(text, error)| view! {
+                    <div class=if error { "banner error" } else { "banner" } role="alert">{text}</div>
+                })}
+                <ul class="messages" id="messages" node_ref=state.list on:scroll=on_scroll aria-live="polite">
+                    <Show when=move || state.loading_older.get()>
+                        <li class="older">"Loading older messages…"</li>
+                    </Show>
+                    <For each=move || state.messages.get() key=|m| m.id let:message>
+                        <MessageItem message mine=state.me.get_value() />
+                    </For>
+                    <For each=move || state.pending.get() key=|p| p.client_id.clone() let:pending>
+                        <li class="message mine pending" data-client-id=pending.client_id.clone()>
+                            <span class="meta">{state.me.get_value()} " · sending…"</span>
+                            <div class="bubble">{pending.content.clone()}</div>
+                        </li>
+                    </For>
+                </ul>
+                <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+                    <textarea
+                        id="composer"
+                        name="content"
+                        rows="1"
+                        maxlength="4000"
+                        placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+                        aria-label="Message"
+                        prop:value=move || draft.get()
+                        on:input=move |ev| draft.set(event_target_value(&ev))
+                        on:keydown=on_keydown
+                    ></textarea>
+                    <button type="submit">"Send"</button>
+                </form>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn MessageItem(message: ChatMessage, mine: String) -> impl IntoView {
+    let side = if message.username == mine { "message mine" } else { "message theirs" };
+    let time = local_time(&message.timestamp);
+    view! {
+        <li class=side data-id=message.id>
+            <span class="meta">
+                <span class="author">{message.username.clone()}</span>
+                " · "
+                <time datetime=message.timestamp.clone()>{time}</time>
+            </span>
+            <div class="bubble">{message.content.clone()}</div>
+        </li>
+    }
+}
+
+/// The message time in the reader's local time zone (browser only; the server shows UTC).
+fn local_time(timestamp: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(timestamp));
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+        let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+        date.to_locale_time_string_with_options("default", &options).into()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        timestamp.get(11..16).unwrap_or(timestamp).to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: i64) -> ChatMessage {
+        ChatMessage {
+            id,
+            username: "u".into(),
+            content: format!("m{id}"),
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            room: "general".into(),
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_order_and_drops_duplicates() {
+        let mut list = vec![msg(2), msg(5)];
+        merge_sorted(&mut list, vec![msg(7), msg(1), msg(5), msg(3), msg(7)]);
+        let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 5, 7]);
+    }
+}

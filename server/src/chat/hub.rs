@@ -1,0 +1,182 @@
+//! The hub: one live feed of stored messages (a broadcast ring of pre-encoded frames shared by
+//! every connection), the registry of open connections per user (so a block or a shutdown can
+//! close them), flood control, and the door to the group-commit writer.
+
+use super::flood::FloodControl;
+use super::writer::{self, Submission};
+use crate::config::Config;
+use crate::store::{NewMessage, Store};
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// A stored message, encoded once as a `message` frame.
+pub struct Delivery {
+    pub id: i64,
+    pub frame: Utf8Bytes,
+}
+
+/// What became of a submitted message when it was not simply stored and broadcast (then the
+/// sender's copy of the broadcast is its acknowledgement and nothing more is said).
+pub enum Outcome {
+    /// Stored before under the same `client_id`: acknowledge with the original, no broadcast.
+    Duplicate(Arc<Delivery>),
+    /// The store failed: nothing was saved.
+    Failed,
+}
+
+/// Frames for one connection only.
+pub enum Control {
+    Frame(Utf8Bytes),
+    Outcome(Outcome),
+    Close(u16, &'static str),
+}
+
+/// Asks one connection to close with a code (a block, or an admin action).
+#[derive(Default)]
+pub struct CloseSignal {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl CloseSignal {
+    pub fn close(&self, code: u16) {
+        self.code.store(code, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    pub async fn wait(&self) -> u16 {
+        self.notify.notified().await;
+        self.code.load(Ordering::SeqCst)
+    }
+}
+
+/// The registry entry of an open connection.
+pub struct ConnectionHandle {
+    pub control: mpsc::Sender<Control>,
+    pub close: Arc<CloseSignal>,
+}
+
+/// What a new connection gets from [`Hub::register`].
+pub struct Registration {
+    pub id: u64,
+    pub control_tx: mpsc::Sender<Control>,
+    pub control_rx: mpsc::Receiver<Control>,
+    pub close: Arc<CloseSignal>,
+}
+
+pub struct Hub {
+    feed: broadcast::Sender<Arc<Delivery>>,
+    writer_tx: Mutex<Option<mpsc::Sender<Submission>>>,
+    writer_task: Mutex<Option<JoinHandle<()>>>,
+    connections: Mutex<HashMap<i64, HashMap<u64, ConnectionHandle>>>,
+    next_connection: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    pub flood: FloodControl,
+    pub write_timeout: Duration,
+    pub ping_interval: Duration,
+}
+
+/// Per-connection queue of personal frames (errors, warnings, acknowledgements of retries).
+const CONTROL_QUEUE: usize = 64;
+
+impl Hub {
+    /// Starts the writer task and returns the hub.
+    pub fn start(store: Store, config: &Config) -> Arc<Self> {
+        let (feed, _) = broadcast::channel(config.outbound_queue);
+        let (writer_tx, writer_rx) = mpsc::channel(8192);
+        let writer_task = tokio::spawn(writer::run(store, writer_rx, feed.clone()));
+        Arc::new(Self {
+            feed,
+            writer_tx: Mutex::new(Some(writer_tx)),
+            writer_task: Mutex::new(Some(writer_task)),
+            connections: Mutex::default(),
+            next_connection: AtomicU64::new(1),
+            shutdown: watch::channel(false).0,
+            flood: FloodControl::new(config.flood_burst, config.flood_per_sec),
+            write_timeout: Duration::from_secs(config.write_timeout_secs),
+            ping_interval: Duration::from_secs(config.ping_interval_secs),
+        })
+    }
+
+    /// Subscribes to the live feed. Subscribe before reading history, then skip ids already seen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
+        self.feed.subscribe()
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub fn register(&self, user_id: i64) -> Registration {
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let close = Arc::new(CloseSignal::default());
+        let handle = ConnectionHandle { control: control_tx.clone(), close: close.clone() };
+        self.lock_connections().entry(user_id).or_default().insert(id, handle);
+        Registration { id, control_tx, control_rx, close }
+    }
+
+    pub fn unregister(&self, user_id: i64, connection_id: u64) {
+        let mut connections = self.lock_connections();
+        if let Some(mine) = connections.get_mut(&user_id) {
+            mine.remove(&connection_id);
+            if mine.is_empty() {
+                connections.remove(&user_id);
+            }
+        }
+    }
+
+    /// Sends a personal frame to every open connection of a user (best effort).
+    pub fn send_to_user(&self, user_id: i64, frame: &Utf8Bytes) {
+        for handle in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
+            let _ = handle.control.try_send(Control::Frame(frame.clone()));
+        }
+    }
+
+    /// Closes every open connection of a user with `code` (e.g. 1008 on a block).
+    pub fn disconnect_user(&self, user_id: i64, code: u16) {
+        for handle in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
+            handle.close.close(code);
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.lock_connections().values().map(HashMap::len).sum()
+    }
+
+    /// Queues a validated message for the writer; its outcome comes back on `control`.
+    /// Returns false once the hub is shutting down.
+    pub async fn submit(&self, message: NewMessage, control: mpsc::Sender<Control>) -> bool {
+        let writer = self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match writer {
+            Some(writer) => writer.send(Submission { message, reply: control }).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Graceful shutdown: tells every connection to close with 1001, stops taking messages, and
+    /// waits (at most `grace`) until the writer has committed everything in flight.
+    pub async fn shutdown(&self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!("message writer did not finish within the grace period");
+            }
+        }
+    }
+
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<i64, HashMap<u64, ConnectionHandle>>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,373 @@
+//! `GET /ws`: the WebSocket door (contract in `docs/protocol.md`).
+//!
+//! Before the upgrade: authentication (`?token=` or the session cookie, the latter only from the
+//! site's own `Origin`), 401/403 as JSON. After it, one task per connection: the history frame
+//! first (subscribed to the live feed before reading it, de-duplicated by id), then a loop that
+//! writes the shared pre-encoded feed frames (several per flush), personal frames and pings, and
+//! reads client frames (validated, flood-limited, handed to the group-commit writer).
+
+use super::hub::{Control, Delivery, Hub, Outcome, Registration};
+use crate::moderation;
+use crate::services::Services;
+use crate::store::NewMessage;
+use crate::AppState;
+use app::domain::MessageBody;
+use app::error::ApiError;
+use app::models::{ClientFrame, PublicUser, ServerFrame, MAX_CLIENT_ID_CHARS};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use http::HeaderMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tracing::Instrument;
+
+/// Messages in the history frame of a fresh connection.
+pub const HISTORY_LATEST: i64 = 50;
+/// Most messages in a `since` catch-up history frame.
+pub const HISTORY_SINCE_MAX: i64 = 500;
+/// Largest client frame accepted; bigger ones close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Frames written per flush at most (coalescing).
+const MAX_FRAMES_PER_FLUSH: usize = 128;
+
+pub async fn handler(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let user = match authenticate(&state.services, &params, &headers).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    let since = match params.get("since").map(|s| s.parse::<i64>()) {
+        None => None,
+        Some(Ok(id)) if id >= 0 => Some(id),
+        Some(_) => return ApiError::BadRequest { message: "since must be a message id".into() }.into_response(),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return (rejection.status(), axum::Json(serde_json::json!({"error": rejection.body_text()}))).into_response(),
+    };
+    let services = state.services.clone();
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("ws", user_id = user.id);
+            Connection::run(socket, services, user, since).instrument(span)
+        })
+}
+
+/// `?token=` (API clients) or the session cookie (browsers, own origin only).
+async fn authenticate(
+    services: &Services,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<PublicUser, ApiError> {
+    let token = match params.get("token").filter(|t| !t.is_empty()) {
+        Some(token) => token.clone(),
+        None => {
+            let token = app::session::token_from_headers(headers).ok_or(ApiError::Unauthenticated)?;
+            if app::session::bearer_token(headers).is_none() && !same_origin(headers) {
+                return Err(cross_site());
+            }
+            token
+        }
+    };
+    services.user_for_token(&token).await
+}
+
+fn cross_site() -> ApiError {
+    ApiError::Forbidden { message: "cross-site WebSocket refused".into() }
+}
+
+/// The `Origin` header names this very site (scheme and the `Host` the request was sent to).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let header = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
+    let (Some(origin), Some(host)) = (header(http::header::ORIGIN), header(http::header::HOST)) else {
+        return false;
+    };
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
+}
+
+struct Connection {
+    services: Arc<Services>,
+    user: PublicUser,
+    registration: Registration,
+    sink: SplitSink<WebSocket, Message>,
+    /// Highest message id this client has been sent.
+    last_sent: i64,
+    last_heard: Instant,
+}
+
+/// Why the loop ended, and the close frame to send if any.
+enum End {
+    Close(u16, &'static str),
+    Gone,
+}
+
+impl Connection {
+    async fn run(socket: WebSocket, services: Arc<Services>, user: PublicUser, since: Option<i64>) {
+        let hub = services.hub.clone();
+        let registration = hub.register(user.id);
+        let connection_id = registration.id;
+        // Subscribe before reading history: nothing committed in between can be missed.
+        let feed = hub.subscribe();
+        let (sink, stream) = socket.split();
+        let mut connection =
+            Connection { services, user, registration, sink, last_sent: 0, last_heard: Instant::now() };
+        let end = match connection.send_history(since).await {
+            Ok(()) => connection.serve(stream, feed).await,
+            Err(end) => end,
+        };
+        if let End::Close(code, reason) = end {
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = tokio::time::timeout(hub.write_timeout, connection.sink.send(Message::Close(Some(frame)))).await;
+        }
+        hub.unregister(connection.user.id, connection_id);
+        tracing::debug!("connection closed");
+    }
+
+    async fn send_history(&mut self, since: Option<i64>) -> Result<(), End> {
+        let store = &self.services.store;
+        let result = match since {
+            Some(since) => store.messages_since(since, HISTORY_SINCE_MAX).await,
+            None => store.latest_messages(HISTORY_LATEST).await.map(|m| (m, false)),
+        };
+        let (messages, more) = result.map_err(|error| {
+            tracing::error!(%error, "history query failed");
+            End::Close(close_code::ERROR, "history unavailable")
+        })?;
+        self.last_sent = messages.last().map(|m| m.id).or(since).unwrap_or(0);
+        let frame = encode(&ServerFrame::History { messages, more });
+        self.write(vec![Message::Text(frame)]).await
+    }
+
+    async fn serve(&mut self, mut stream: SplitStream<WebSocket>, mut feed: tokio::sync::broadcast::Receiver<Arc<Delivery>>) -> End {
+        let hub = self.services.hub.clone();
+        let mut shutdown = hub.shutdown_signal();
+        let close = self.registration.close.clone();
+        let mut ping = tokio::time::interval(hub.ping_interval);
+        ping.tick().await;
+        loop {
+            let step = tokio::select! {
+                biased;
+                code = close.wait() => Err(End::Close(code, "account blocked")),
+                _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
+                    Err(End::Close(close_code::AWAY, "server shutting down"))
+                }
+                control = self.registration.control_rx.recv() => match control {
+                    Some(control) => self.on_control(control).await,
+                    None => Err(End::Gone),
+                },
+                delivery = feed.recv() => self.on_feed(delivery, &mut feed).await,
+                incoming = stream.next() => self.on_incoming(incoming).await,
+                _ = ping.tick() => self.on_ping().await,
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Writes the delivery and whatever else is already waiting in the feed, in one flush.
+    async fn on_feed(
+        &mut self,
+        delivery: Result<Arc<Delivery>, RecvError>,
+        feed: &mut tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+    ) -> Result<(), End> {
+        let first = match delivery {
+            Ok(delivery) => delivery,
+            Err(RecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
+            Err(RecvError::Closed) => return Err(End::Close(close_code::AWAY, "server shutting down")),
+        };
+        let mut frames = Vec::new();
+        self.push_delivery(&first, &mut frames);
+        while frames.len() < MAX_FRAMES_PER_FLUSH {
+            match feed.try_recv() {
+                Ok(delivery) => self.push_delivery(&delivery, &mut frames),
+                Err(TryRecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
+                Err(_) => break,
+            }
+        }
+        self.write(frames).await
+    }
+
+    fn push_delivery(&mut self, delivery: &Delivery, frames: &mut Vec<Message>) {
+        // Skip what the history frame already carried.
+        if delivery.id > self.last_sent {
+            self.last_sent = delivery.id;
+            frames.push(Message::Text(delivery.frame.clone()));
+        }
+    }
+
+    async fn on_control(&mut self, control: Control) -> Result<(), End> {
+        let frame = match control {
+            Control::Frame(frame) => frame,
+            Control::Close(code, reason) => return Err(End::Close(code, reason)),
+            Control::Outcome(Outcome::Duplicate(delivery)) => delivery.frame.clone(),
+            Control::Outcome(Outcome::Failed) => error_frame("message could not be saved; send it again"),
+        };
+        self.write(vec![Message::Text(frame)]).await
+    }
+
+    async fn on_ping(&mut self) -> Result<(), End> {
+        if self.last_heard.elapsed() > 2 * self.services.hub.ping_interval {
+            return Err(End::Gone);
+        }
+        self.write(vec![Message::Ping(Default::default())]).await
+    }
+
+    async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        self.last_heard = Instant::now();
+        let message = match incoming {
+            None => return Err(End::Gone),
+            Some(Ok(message)) => message,
+            Some(Err(error)) => return Err(read_error_end(error)),
+        };
+        match message {
+            Message::Text(text) => self.on_text(text).await,
+            Message::Binary(_) => Err(End::Close(close_code::UNSUPPORTED, "binary frames are not supported")),
+            Message::Close(_) => Err(End::Gone),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        let message = match self.accept(text.as_str()) {
+            Ok(message) => message,
+            Err(refusal) => return self.write(vec![Message::Text(refusal.frame())]).await,
+        };
+        match self.services.moderate(self.user.id, &message.content).await {
+            Ok(None) => {}
+            Ok(Some(strike)) if strike.blocked => {
+                let frame = encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() });
+                let _ = self.write(vec![Message::Text(frame)]).await;
+                self.services.hub.disconnect_user(self.user.id, close_code::POLICY);
+                return Err(End::Close(close_code::POLICY, "account blocked"));
+            }
+            Ok(Some(strike)) => {
+                let frame = encode(&ServerFrame::Warning {
+                    warning_count: strike.warning_count,
+                    max_warnings: moderation::MAX_WARNINGS,
+                    message: moderation::warning_text(strike),
+                    client_id: message.client_id,
+                });
+                return self.write(vec![Message::Text(frame)]).await;
+            }
+            Err(_) => {
+                let refusal = Refusal::new("message could not be checked; send it again", message.client_id);
+                return self.write(vec![Message::Text(refusal.frame())]).await;
+            }
+        }
+        let control = self.registration.control_tx.clone();
+        if self.services.hub.submit(message, control).await {
+            Ok(())
+        } else {
+            Err(End::Close(close_code::AWAY, "server shutting down"))
+        }
+    }
+
+    /// Validates a client frame into a message ready to store, or says why not.
+    fn accept(&self, text: &str) -> Result<NewMessage, Refusal> {
+        let frame: ClientFrame = parse_client_frame(text).map_err(|reason| Refusal::new(reason, None))?;
+        let ClientFrame::Message { content, client_id } = frame;
+        if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
+            let reason = format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters");
+            return Err(Refusal::new(reason, None));
+        }
+        let body = MessageBody::parse(&content).map_err(|e| Refusal::new(e.to_string(), client_id.clone()))?;
+        if !self.services.hub.flood.allow(self.user.id) {
+            return Err(Refusal::new("slow down: too many messages", client_id));
+        }
+        Ok(NewMessage {
+            sender_id: self.user.id,
+            username: self.user.username.clone(),
+            content: body.into_inner(),
+            client_id: client_id.filter(|id| !id.is_empty()),
+        })
+    }
+
+    /// Feeds frames and flushes once; a peer that cannot take them in time is dropped.
+    async fn write(&mut self, frames: Vec<Message>) -> Result<(), End> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let sink = &mut self.sink;
+        let write = async move {
+            for frame in frames {
+                sink.feed(frame).await?;
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(self.services.hub.write_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Gone),
+        }
+    }
+}
+
+/// Why a client frame was refused, answered with an `error` frame.
+struct Refusal {
+    reason: String,
+    client_id: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: impl Into<String>, client_id: Option<String>) -> Self {
+        Self { reason: reason.into(), client_id }
+    }
+
+    fn frame(&self) -> Utf8Bytes {
+        encode(&ServerFrame::Error { message: self.reason.clone(), client_id: self.client_id.clone() })
+    }
+}
+
+/// Parses a client frame; the error says what was wrong in terms a client developer can act on.
+fn parse_client_frame(text: &str) -> Result<ClientFrame, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| "invalid JSON".to_string())?;
+    match value.get("type").and_then(|t| t.as_str()) {
+        Some("message") => serde_json::from_value(value).map_err(|e| format!("invalid message frame: {e}")),
+        Some(other) => Err(format!("unknown frame type: {}", other.chars().take(32).collect::<String>())),
+        None => Err("frame has no type".into()),
+    }
+}
+
+fn read_error_end(error: axum::Error) -> End {
+    let too_big = error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        End::Close(close_code::SIZE, "frame too large")
+    } else {
+        End::Gone
+    }
+}
+
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    serde_json::to_string(frame).expect("frames serialise").into()
+}
+
+pub fn error_frame(message: &str) -> Utf8Bytes {
+    encode(&ServerFrame::Error { message: message.to_owned(), client_id: None })
+}
+
+/// Used by `Hub` users that need to tell a user's connections something.
+pub fn broadcast_personal(hub: &Hub, user_id: i64, frame: &ServerFrame) {
+    hub.send_to_user(user_id, &encode(frame));
+}

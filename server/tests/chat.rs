@@ -1,0 +1,346 @@
+//! The chat contract with real WebSocket clients (tokio-tungstenite) against the app on
+//! 127.0.0.1:0: authentication, history, catch-up, idempotency, ordering, bad frames, slow
+//! consumers, flood control and graceful shutdown.
+
+mod common;
+
+use common::TestApp;
+use futures::SinkExt;
+use serde_json::json;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn refusals_before_upgrade() {
+    let app = TestApp::spawn().await;
+    app.register("admin").await;
+    let token = app.user("ann").await;
+
+    // No token, bad token: 401.
+    let request = app.ws_url("").into_client_request().unwrap();
+    assert_eq!(app.ws_refusal(request).await, 401);
+    let request = app.ws_url("token=not.a.token").into_client_request().unwrap();
+    assert_eq!(app.ws_refusal(request).await, 401);
+
+    // Session cookie from another site: 403; from our own origin: accepted.
+    let mut request = app.ws_url("").into_client_request().unwrap();
+    request.headers_mut().insert("cookie", format!("chatterbox_session={token}").parse().unwrap());
+    request.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    assert_eq!(app.ws_refusal(request).await, 403);
+    let mut request = app.ws_url("").into_client_request().unwrap();
+    request.headers_mut().insert("cookie", format!("chatterbox_session={token}").parse().unwrap());
+    assert_eq!(app.ws_refusal(request).await, 403, "cookie without Origin is refused too");
+    let mut request = app.ws_url("").into_client_request().unwrap();
+    request.headers_mut().insert("cookie", format!("chatterbox_session={token}").parse().unwrap());
+    request.headers_mut().insert("origin", format!("http://{}", app.addr).parse().unwrap());
+    let (_socket, _) = tokio_tungstenite::connect_async(request).await.expect("own origin accepted");
+
+    // Blocked user: 403.
+    let user = app.services.store.find_login("ann").await.unwrap().unwrap();
+    app.services.store.block_user(user.public.id).await.unwrap();
+    let fresh_blocked = app.services.tokens.issue(user.public.id, user.token_version + 1);
+    let request = app.ws_url(&format!("token={fresh_blocked}")).into_client_request().unwrap();
+    assert_eq!(app.ws_refusal(request).await, 403);
+}
+
+#[tokio::test]
+async fn message_is_broadcast_to_everyone_with_the_contract_fields() {
+    let app = TestApp::spawn().await;
+    let a = app.user("alice").await;
+    let b = app.user("bob").await;
+    let (mut alice, history) = app.connect(&a).await;
+    assert_eq!(history["messages"], json!([]));
+    assert_eq!(history["more"], false);
+    let (mut bob, _) = app.connect(&b).await;
+
+    alice.send_json(&json!({"type": "message", "content": "hello <b>world</b>", "client_id": "c-1"})).await;
+    let mine = alice.next_json().await;
+    let theirs = bob.next_json().await;
+    for frame in [&mine, &theirs] {
+        assert_eq!(frame["type"], "message");
+        assert_eq!(frame["username"], "alice");
+        assert_eq!(frame["content"], "hello <b>world</b>");
+        assert_eq!(frame["room"], "general");
+        assert!(frame["id"].as_i64().unwrap() > 0);
+        let ts = frame["timestamp"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'), "{ts}");
+    }
+    assert_eq!(mine["client_id"], "c-1");
+    assert_eq!(mine["id"], theirs["id"]);
+}
+
+#[tokio::test]
+async fn history_is_the_newest_50_oldest_first_and_since_catches_up_exactly() {
+    let app = TestApp::spawn_with(|c| c.flood_burst = 1000).await;
+    let token = app.user("hist").await;
+    let (mut writer, _) = app.connect(&token).await;
+    let mut ids = Vec::new();
+    for i in 0..65 {
+        writer.say(&format!("m{i}")).await;
+        ids.push(writer.next_json().await["id"].as_i64().unwrap());
+    }
+    let (_reader, history) = app.connect(&token).await;
+    let messages = history["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 50);
+    assert_eq!(messages[0]["content"], "m15");
+    assert_eq!(messages[49]["content"], "m64");
+    assert!(messages.windows(2).all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()));
+    assert_eq!(history["more"], false);
+
+    let (_c, since) = app.connect_query(&format!("token={token}&since={}", ids[59])).await;
+    let got: Vec<i64> = since["messages"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, ids[60..].to_vec());
+    assert_eq!(since["more"], false);
+
+    let (_c, all) = app.connect_query(&format!("token={token}&since=0")).await;
+    assert_eq!(all["messages"].as_array().unwrap().len(), 65);
+
+    // Paging older history over REST: newest first.
+    let (status, page) = app.get_json(&format!("/messages?before={}&limit=10", ids[20]), Some(&token)).await;
+    assert_eq!(status, 200);
+    let page: Vec<i64> = page.as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(page, ids[10..20].iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(app.get_json("/messages?limit=201", Some(&token)).await.0, 400);
+    assert_eq!(app.get_json("/messages", None).await.0, 401);
+}
+
+#[tokio::test]
+async fn since_is_capped_at_500_with_more() {
+    let app = TestApp::spawn().await;
+    let token = app.user("bulk").await;
+    let user = app.services.store.find_login("bulk").await.unwrap().unwrap();
+    let batch: Vec<_> = (0..520)
+        .map(|i| server::store::NewMessage {
+            sender_id: user.public.id,
+            username: "bulk".into(),
+            content: format!("b{i}"),
+            client_id: None,
+        })
+        .collect();
+    app.services.store.insert_batch(&batch).await.unwrap();
+    let (_c, history) = app.connect_query(&format!("token={token}&since=0")).await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 500);
+    assert_eq!(history["more"], true);
+    assert_eq!(history["messages"][0]["content"], "b0");
+}
+
+#[tokio::test]
+async fn a_retried_client_id_is_stored_once() {
+    let app = TestApp::spawn().await;
+    let token = app.user("retry").await;
+    let other = app.user("watcher").await;
+    let (mut sender, _) = app.connect(&token).await;
+    let (mut watcher, _) = app.connect(&other).await;
+    let frame = json!({"type": "message", "content": "once", "client_id": "abc-123"});
+    sender.send_json(&frame).await;
+    let first = sender.next_json().await;
+    sender.send_json(&frame).await;
+    let ack = sender.next_json().await;
+    assert_eq!(ack["id"], first["id"], "the retry is acknowledged with the original");
+    assert_eq!(watcher.next_json().await["id"], first["id"]);
+    watcher.assert_silent(Duration::from_millis(300)).await;
+    let (_c, history) = app.connect(&token).await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+
+    let long_id = "x".repeat(65);
+    sender.send_json(&json!({"type": "message", "content": "hi", "client_id": long_id})).await;
+    assert_eq!(sender.next_json().await["type"], "error");
+}
+
+#[tokio::test]
+async fn ten_concurrent_senders_everyone_sees_one_increasing_order() {
+    let app = TestApp::spawn_with(|c| c.flood_burst = 1000).await;
+    let listener_token = app.user("listener").await;
+    let (mut listener, _) = app.connect(&listener_token).await;
+    let mut tasks = Vec::new();
+    for s in 0..10 {
+        let token = app.user(&format!("sender{s}")).await;
+        let (mut client, _) = app.connect(&token).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                client.say(&format!("s{s}-{i}")).await;
+            }
+            // Keep the socket open until our own 20 copies came back.
+            let mut mine = 0;
+            while mine < 20 {
+                if client.next_json().await["username"] == format!("sender{s}") {
+                    mine += 1;
+                }
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 200 {
+        let frame = listener.next_json().await;
+        seen.push((frame["id"].as_i64().unwrap(), frame["content"].as_str().unwrap().to_owned()));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "ids strictly increase");
+    for s in 0..10 {
+        let order: Vec<_> = seen.iter().filter(|(_, c)| c.starts_with(&format!("s{s}-"))).map(|(_, c)| c.clone()).collect();
+        let expected: Vec<_> = (0..20).map(|i| format!("s{s}-{i}")).collect();
+        assert_eq!(order, expected, "each sender's messages keep their order");
+    }
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_connection_stays_open() {
+    let app = TestApp::spawn().await;
+    let token = app.user("fuzzy").await;
+    let other = app.user("bystander").await;
+    let (mut client, _) = app.connect(&token).await;
+    let (mut bystander, _) = app.connect(&other).await;
+    let long = "a".repeat(4001);
+    let bad = [
+        "not json".to_string(),
+        "{}".to_string(),
+        json!({"type": "dance"}).to_string(),
+        json!({"type": "message"}).to_string(),
+        json!({"type": "message", "content": ""}).to_string(),
+        json!({"type": "message", "content": " \n\t "}).to_string(),
+        json!({"type": "message", "content": 42}).to_string(),
+        json!({"type": "message", "content": long}).to_string(),
+        "[1,2,3]".to_string(),
+        "\"just a string\"".to_string(),
+    ];
+    for text in &bad {
+        client.send_text(text).await;
+        let reply = client.next_json().await;
+        assert_eq!(reply["type"], "error", "{text} -> {reply}");
+        assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Exactly 4000 characters is fine, and the connection still works.
+    client.say(&"é".repeat(4000)).await;
+    assert_eq!(client.next_json().await["type"], "message");
+    assert_eq!(bystander.next_json().await["type"], "message");
+    bystander.assert_silent(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn oversized_frames_close_1009_and_binary_frames_close_1003() {
+    let app = TestApp::spawn().await;
+    let token = app.user("big").await;
+    let other = app.user("calm").await;
+    let (mut calm, _) = app.connect(&other).await;
+
+    let (mut client, _) = app.connect(&token).await;
+    client.send_text(&format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(20_000))).await;
+    assert_eq!(client.close_code().await, 1009);
+
+    let (mut client, _) = app.connect(&token).await;
+    client.socket.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(client.close_code().await, 1003);
+
+    // The other user's connection is undisturbed.
+    let (mut again, _) = app.connect(&token).await;
+    again.say("still here").await;
+    assert_eq!(calm.next_json().await["content"], "still here");
+}
+
+#[tokio::test]
+async fn flood_limit_is_per_account() {
+    let app = TestApp::spawn_with(|c| {
+        c.flood_burst = 5;
+        c.flood_per_sec = 0.5;
+    })
+    .await;
+    let spam = app.user("spammer").await;
+    let calm = app.user("calmuser").await;
+    let (mut first, _) = app.connect(&spam).await;
+    let (mut second, _) = app.connect(&spam).await;
+    let (mut other, _) = app.connect(&calm).await;
+    for i in 0..5 {
+        first.say(&format!("ok{i}")).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(first.next_json().await["type"], "message");
+    }
+    // The bucket is per account: the second socket of the same user is limited too.
+    second.say("too much").await;
+    let frame = second.until_type("error").await;
+    assert!(frame["message"].as_str().unwrap().contains("too many"));
+    // Another user is unaffected.
+    other.say("hello").await;
+    let frame = other.until_type("message").await;
+    assert_eq!(frame["content"], "ok0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_is_dropped_while_others_keep_receiving() {
+    let app = TestApp::spawn_with(|c| {
+        c.flood_burst = 100_000;
+        c.flood_per_sec = 100_000.0;
+        c.outbound_queue = 512;
+        c.write_timeout_secs = 1;
+    })
+    .await;
+    let slow_token = app.user("slowpoke").await;
+    let fast_token = app.user("speedy").await;
+    let sender_token = app.user("talker").await;
+    let (mut slow, _) = app.connect(&slow_token).await;
+    let (mut fast, _) = app.connect(&fast_token).await;
+    let (sender, _) = app.connect(&sender_token).await;
+    let payload = "x".repeat(3900);
+    // 2000 x 4 KB = 8 MB: more than the kernel buffers of a socket nobody reads.
+    let total = 2000;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < total {
+            if fast.next_json().await["type"] == "message" {
+                got += 1;
+            }
+        }
+        got
+    });
+    // The sender reads its own copies, so it is not a slow consumer itself.
+    let (mut sink, mut stream) = futures::StreamExt::split(sender.socket);
+    tokio::spawn(async move { while futures::StreamExt::next(&mut stream).await.is_some() {} });
+    let frame = json!({"type": "message", "content": payload}).to_string();
+    for i in 0..total {
+        sink.send(Message::text(frame.clone())).await.unwrap();
+        if i % 50 == 49 {
+            // Pace the burst a little so the reading client stays within the queue.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert_eq!(reader.await.unwrap(), total, "the fast reader got everything");
+    // The slow one (never read) was disconnected: draining its socket ends in a close or EOF.
+    let mut ended = false;
+    for _ in 0..(total + 10) {
+        match slow.next_message(Duration::from_secs(5)).await {
+            Some(Message::Text(_)) => continue,
+            Some(Message::Close(_)) | None => {
+                ended = true;
+                break;
+            }
+            Some(_) => continue,
+        }
+    }
+    assert!(ended, "the slow consumer was dropped");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_sockets_with_1001_and_keeps_acknowledged_messages() {
+    let mut app = TestApp::spawn_with(|c| c.flood_burst = 1000).await;
+    let token = app.user("stayer").await;
+    let (mut client, _) = app.connect(&token).await;
+    for i in 0..20 {
+        client.say(&format!("before shutdown {i}")).await;
+    }
+    let mut acked = 0;
+    while acked < 20 {
+        if client.next_json().await["type"] == "message" {
+            acked += 1;
+        }
+    }
+    app.shutdown().await;
+    assert_eq!(client.close_code().await, 1001);
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(app.services.store.reader())
+        .await
+        .unwrap();
+    assert_eq!(count, 20);
+}

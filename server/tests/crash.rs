@@ -1,0 +1,128 @@
+//! Crash safety: messages acknowledged by the real server binary survive `kill -9`, and the
+//! database passes `PRAGMA integrity_check` afterwards.
+
+mod common;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+struct ServerProcess {
+    child: Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    async fn start(db: &std::path::Path) -> Self {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("LEPTOS_SITE_ADDR", &addr)
+            .env("LEPTOS_OUTPUT_NAME", "chatterbox")
+            .env("CHATTERBOX_BCRYPT_COST", "4")
+            .env("CHATTERBOX_FLOOD_BURST", "100000")
+            .env("CHATTERBOX_FLOOD_PER_SEC", "100000")
+            .env("CHATTERBOX_CONFIG", "/dev/null")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server binary starts");
+        let server = Self { child, addr };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&server.addr).await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not start listening");
+    }
+
+    fn kill9(&mut self) {
+        let status = Command::new("kill").args(["-9", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(addr: &str, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new().post(format!("http://{addr}{path}")).json(&body).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let mut server = ServerProcess::start(&db).await;
+    post(&server.addr, "/register", json!({"username": "crash", "email": "c@x.io", "password": "password123"})).await;
+    let login = post(&server.addr, "/login", json!({"username": "crash", "password": "password123"})).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
+    socket.next().await.unwrap().unwrap(); // history
+    // Send continuously from a task while collecting acknowledgements; kill mid-stream.
+    let (mut sink, mut stream) = socket.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..100_000 {
+            let frame = json!({"type": "message", "content": format!("m{i}"), "client_id": format!("c{i}")});
+            if sink.send(Message::text(frame.to_string())).await.is_err() {
+                break;
+            }
+            if i % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 300 {
+        let Some(Ok(Message::Text(text))) = stream.next().await else { break };
+        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+        if frame["type"] == "message" {
+            acknowledged.push(frame["id"].as_i64().unwrap());
+        }
+    }
+    server.kill9();
+    sender.abort();
+    assert!(acknowledged.len() >= 300, "got {} acks before the kill", acknowledged.len());
+
+    let restarted = ServerProcess::start(&db).await;
+    let login = post(&restarted.addr, "/login", json!({"username": "crash", "password": "password123"})).await;
+    let token = login["access_token"].as_str().unwrap();
+    let mut stored = std::collections::HashSet::new();
+    let mut before = String::new();
+    loop {
+        let page: Vec<Value> = reqwest::Client::new()
+            .get(format!("http://{}/messages?limit=200{before}", restarted.addr))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = format!("&before={}", last["id"]);
+        stored.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
+    }
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    drop(restarted);
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&pool).await.unwrap();
+    assert_eq!(check, "ok");
+}
