@@ -1,0 +1,212 @@
+//! `/admin`: the admin console. Server-rendered for admins only (anyone else gets a 403 page and
+//! no data: every server function below re-checks the role in the database), then hydrated:
+//! overview counts, users with search / blocked filter / block and unblock, a live message monitor
+//! (the same WebSocket feed as the chat), the moderation log, and CSV downloads.
+
+use crate::api::{
+    admin_moderation_log, admin_recent_messages, admin_stats, admin_users, current_user, AdminSetBlocked,
+};
+use crate::models::{AdminMessage, PublicUser};
+use crate::pages::chat::ChatState;
+use leptos::prelude::*;
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <main class="centered"><p>"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(user)) if user.is_admin => view! { <Console user/> }.into_any(),
+                    _ => view! { <Forbidden/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Forbidden() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::FORBIDDEN);
+    }
+    view! {
+        <main class="centered">
+            <section class="card forbidden">
+                <h1>"403 — admins only"</h1>
+                <p>"This page is for ChatterBox admins."</p>
+                <p><a href="/">"Back to the chat"</a></p>
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn Console(user: PublicUser) -> impl IntoView {
+    let set_blocked = ServerAction::<AdminSetBlocked>::new();
+    let version = set_blocked.version();
+    let overview = Resource::new(move || version.get(), |_| admin_stats());
+    let blocked_only = RwSignal::new(false);
+    let users = Resource::new(move || (version.get(), blocked_only.get()), |(_, only)| admin_users(only));
+    let log = Resource::new(move || version.get(), |_| admin_moderation_log());
+    let recent = Resource::new(|| (), |_| admin_recent_messages());
+    let search = RwSignal::new(String::new());
+    view! {
+        <div class="admin-layout">
+            <header class="topbar">
+                <span class="brand">"ChatterBox admin"</span>
+                <a href="/">"Chat"</a>
+                <span class="whoami">"Signed in as " <strong class="username">{user.username.clone()}</strong></span>
+            </header>
+            <main class="admin-main">
+                <section class="overview" aria-label="Overview">
+                    <Transition fallback=|| ()>
+                        {move || overview.get().and_then(Result::ok).map(|o| view! {
+                            <div class="stat"><span class="n" id="stat-users">{o.users}</span>" users"</div>
+                            <div class="stat"><span class="n" id="stat-blocked">{o.blocked}</span>" blocked"</div>
+                            <div class="stat"><span class="n" id="stat-messages">{o.messages_today}</span>" messages today"</div>
+                            <div class="stat"><span class="n" id="stat-violations">{o.violations_today}</span>" violations today"</div>
+                        })}
+                    </Transition>
+                </section>
+                <section class="downloads">
+                    <a class="button" id="download-users" href="/admin/download/users" download="chatterbox-users.csv">"Download users (CSV)"</a>
+                    <a class="button" id="download-messages" href="/admin/download/messages" download="chatterbox-messages.csv">"Download messages (CSV)"</a>
+                </section>
+                <section class="panel">
+                    <h2>"Users"</h2>
+                    <div class="filters">
+                        <input type="search" id="user-search" placeholder="Search username or email"
+                            prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev))/>
+                        <label><input type="checkbox" id="blocked-only"
+                            prop:checked=move || blocked_only.get()
+                            on:change=move |ev| blocked_only.set(event_target_checked(&ev))/>" Blocked only"</label>
+                    </div>
+                    <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                        {move || users.get().map(|result| match result {
+                            Ok(list) => view! { <UsersTable list search set_blocked me=user.id/> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        })}
+                    </Transition>
+                </section>
+                <section class="panel">
+                    <h2>"Live messages"</h2>
+                    <Transition fallback=|| ()>
+                        {move || recent.get().and_then(Result::ok).map(|initial| view! { <Monitor initial me=user.username.clone()/> })}
+                    </Transition>
+                </section>
+                <section class="panel">
+                    <h2>"Moderation log"</h2>
+                    <Transition fallback=|| ()>
+                        {move || log.get().and_then(Result::ok).map(|entries| view! {
+                            <div class="table-wrap">
+                                <table id="moderation-log">
+                                    <thead><tr><th>"Time (UTC)"</th><th>"User"</th><th>"Rule"</th><th>"Text"</th><th>"Warnings"</th></tr></thead>
+                                    <tbody>
+                                        {entries.into_iter().map(|e| view! {
+                                            <tr class:blocked=e.blocked>
+                                                <td>{e.timestamp.get(..19).unwrap_or(&e.timestamp).replace('T', " ")}</td>
+                                                <td>{e.username}</td>
+                                                <td>{e.rule}</td>
+                                                <td class="text">{e.content}</td>
+                                                <td>{e.warning_count}{if e.blocked { " (blocked)" } else { "" }}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        })}
+                    </Transition>
+                </section>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn UsersTable(
+    list: Vec<PublicUser>,
+    search: RwSignal<String>,
+    set_blocked: ServerAction<AdminSetBlocked>,
+    me: i64,
+) -> impl IntoView {
+    let rows = move || {
+        let needle = search.get().to_lowercase();
+        list.iter()
+            .filter(|u| needle.is_empty() || u.username.to_lowercase().contains(&needle) || u.email.to_lowercase().contains(&needle))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <div class="table-wrap">
+            <table id="users">
+                <thead><tr><th>"User"</th><th>"Email"</th><th>"Role"</th><th>"Warnings"</th><th>"Status"</th><th></th></tr></thead>
+                <tbody>
+                    <For each=rows key=|u| (u.id, u.is_blocked, u.warning_count) let:u>
+                        <tr data-username=u.username.clone() class:blocked=u.is_blocked>
+                            <td>{u.username.clone()}</td>
+                            <td>{u.email.clone()}</td>
+                            <td>{if u.is_admin { "admin" } else { "user" }}</td>
+                            <td class="warnings">{u.warning_count}</td>
+                            <td class="status">{if u.is_blocked { "blocked" } else { "active" }}</td>
+                            <td>
+                                {(u.id != me).then(|| {
+                                    let (id, blocked) = (u.id, u.is_blocked);
+                                    view! {
+                                        <button class=if blocked { "unblock" } else { "block danger" }
+                                            on:click=move |_| { set_blocked.dispatch(AdminSetBlocked { user_id: id, blocked: !blocked }); }>
+                                            {if blocked { "Unblock" } else { "Block" }}
+                                        </button>
+                                    }
+                                })}
+                            </td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// Recent messages, kept live by the chat's WebSocket feed.
+#[component]
+fn Monitor(initial: Vec<AdminMessage>, me: String) -> impl IntoView {
+    let state = ChatState::new(me);
+    state.merge(
+        initial
+            .into_iter()
+            .map(|m| crate::models::ChatMessage {
+                id: m.id,
+                username: m.username,
+                content: m.content,
+                timestamp: m.timestamp,
+                room: m.room,
+                client_id: None,
+            })
+            .collect(),
+    );
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |started: Option<()>| {
+        if started.is_none() {
+            crate::chat_client::start(state);
+        }
+    });
+    view! {
+        <div class="table-wrap monitor">
+            <table id="monitor">
+                <thead><tr><th>"Id"</th><th>"Time (UTC)"</th><th>"User"</th><th>"Message"</th></tr></thead>
+                <tbody>
+                    <For each=move || { let mut m = state.messages.get(); m.reverse(); m.truncate(200); m } key=|m| m.id let:m>
+                        <tr>
+                            <td>{m.id}</td>
+                            <td>{m.timestamp.get(..19).unwrap_or(&m.timestamp).replace('T', " ")}</td>
+                            <td>{m.username.clone()}</td>
+                            <td class="text">{m.content.clone()}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+        </div>
+    }
+}

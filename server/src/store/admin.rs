@@ -1,0 +1,153 @@
+//! Admin queries: user lists, the message monitor, the moderation log, block/unblock with an
+//! audit trail, overview counts, and row streams for the CSV exports.
+
+use super::{now_rfc3339, user_from_row, Store, StoreError, USER_COLUMNS};
+use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use sqlx::Row;
+
+const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room \
+                                    FROM messages m JOIN users u ON u.id = m.sender_id";
+
+impl Store {
+    /// All users (or only the blocked ones), by id.
+    pub async fn list_users(&self, blocked_only: bool) -> Result<Vec<PublicUser>, StoreError> {
+        let filter = if blocked_only { "WHERE is_blocked = 1" } else { "" };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users {filter} ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
+        rows.iter().map(|r| user_from_row(r).map(|u| u.public)).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    /// Messages older than `before`, newest first.
+    pub async fn admin_messages(&self, before: Option<i64>, limit: i64) -> Result<Vec<AdminMessage>, StoreError> {
+        let sql = format!("{ADMIN_MESSAGE_SELECT} WHERE m.id < ?1 ORDER BY m.id DESC LIMIT ?2");
+        let rows = sqlx::query(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(self.reader()).await?;
+        rows.iter().map(admin_message_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    /// Moderation log entries older than `before`, newest first.
+    pub async fn moderation_log(&self, before: Option<i64>, limit: i64) -> Result<Vec<ModerationEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.user_id, u.username, l.created_at, l.rule, l.content, l.warning_count, l.blocked \
+             FROM moderation_log l JOIN users u ON u.id = l.user_id \
+             WHERE l.id < ?1 ORDER BY l.id DESC LIMIT ?2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ModerationEntry {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    username: r.try_get("username")?,
+                    timestamp: r.try_get("created_at")?,
+                    rule: r.try_get("rule")?,
+                    content: r.try_get("content")?,
+                    warning_count: r.try_get("warning_count")?,
+                    blocked: r.try_get("blocked")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Blocks or unblocks a user (an unblock also resets warnings; a block revokes tokens) and
+    /// records it in the audit log. `None` when no such user.
+    pub async fn set_blocked_by_admin(
+        &self,
+        admin_id: i64,
+        user_id: i64,
+        blocked: bool,
+    ) -> Result<Option<PublicUser>, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let sql = if blocked {
+            "UPDATE users SET token_version = token_version + (1 - is_blocked), is_blocked = 1 WHERE id = ?1"
+        } else {
+            "UPDATE users SET is_blocked = 0, warning_count = 0 WHERE id = ?1"
+        };
+        let done = sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query("INSERT INTO audit_log (admin_id, action, target_user_id, created_at) VALUES (?1, ?2, ?3, ?4)")
+            .bind(admin_id)
+            .bind(if blocked { "block" } else { "unblock" })
+            .bind(user_id)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+        let row = sqlx::query(&select).bind(user_id).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(user_from_row(&row)?.public))
+    }
+
+    /// Overview counts; "today" is the current UTC day.
+    pub async fn overview(&self) -> Result<AdminOverview, StoreError> {
+        let today = format!("{}T00:00:00.000Z", &now_rfc3339()[..10]);
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users) AS users, \
+                    (SELECT COUNT(*) FROM users WHERE is_blocked = 1) AS blocked, \
+                    (SELECT COUNT(*) FROM messages WHERE created_at >= ?1) AS messages_today, \
+                    (SELECT COUNT(*) FROM moderation_log WHERE created_at >= ?1) AS violations_today",
+        )
+        .bind(&today)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(AdminOverview {
+            users: row.try_get("users")?,
+            blocked: row.try_get("blocked")?,
+            messages_today: row.try_get("messages_today")?,
+            violations_today: row.try_get("violations_today")?,
+        })
+    }
+
+    /// Every user, streamed row by row (CSV export).
+    pub fn stream_users(&self) -> BoxStream<'static, Result<PublicUser, StoreError>> {
+        let pool = self.reader().clone();
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+        async_stream_rows(pool, sql, |row| user_from_row(row).map(|u| u.public))
+    }
+
+    /// Every message, oldest first, streamed row by row (CSV export).
+    pub fn stream_messages(&self) -> BoxStream<'static, Result<AdminMessage, StoreError>> {
+        let pool = self.reader().clone();
+        let sql = format!("{ADMIN_MESSAGE_SELECT} ORDER BY m.id");
+        async_stream_rows(pool, sql, admin_message_from_row)
+    }
+}
+
+/// Streams the rows of `sql` through `map`, holding one pooled connection while it runs.
+fn async_stream_rows<T: Send + 'static>(
+    pool: sqlx::SqlitePool,
+    sql: String,
+    map: fn(&sqlx::sqlite::SqliteRow) -> Result<T, sqlx::Error>,
+) -> BoxStream<'static, Result<T, StoreError>> {
+    let (tx, rx) = futures::channel::mpsc::channel::<Result<T, StoreError>>(256);
+    tokio::spawn(async move {
+        let mut tx = tx;
+        let mut rows = sqlx::query(&sql).fetch(&pool);
+        while let Some(row) = rows.next().await {
+            let item = row.and_then(|r| map(&r)).map_err(StoreError::from);
+            let failed = item.is_err();
+            if futures::SinkExt::send(&mut tx, item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx.boxed()
+}
+
+fn admin_message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminMessage, sqlx::Error> {
+    Ok(AdminMessage {
+        id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
+        username: row.try_get("username")?,
+        content: row.try_get("content")?,
+        timestamp: row.try_get("created_at")?,
+        room: row.try_get("room")?,
+    })
+}
