@@ -70,27 +70,27 @@ fn session_token() -> Result<String, ApiError> {
 
 #[server(endpoint = "admin/stats")]
 pub async fn admin_stats() -> Result<AdminOverview, ApiError> {
-    crate::backend::backend()?.admin_overview(&session_token()?).await
+    ssr::with_status(async { crate::backend::backend()?.admin_overview(&session_token()?).await }.await)
 }
 
 #[server(endpoint = "admin/users")]
 pub async fn admin_users(blocked_only: bool) -> Result<Vec<PublicUser>, ApiError> {
-    crate::backend::backend()?.admin_users(&session_token()?, blocked_only).await
+    ssr::with_status(async { crate::backend::backend()?.admin_users(&session_token()?, blocked_only).await }.await)
 }
 
 #[server(endpoint = "admin/set-blocked")]
 pub async fn admin_set_blocked(user_id: i64, blocked: bool) -> Result<PublicUser, ApiError> {
-    crate::backend::backend()?.admin_set_blocked(&session_token()?, user_id, blocked).await
+    ssr::with_status(async { crate::backend::backend()?.admin_set_blocked(&session_token()?, user_id, blocked).await }.await)
 }
 
 #[server(endpoint = "admin/moderation-log")]
 pub async fn admin_moderation_log() -> Result<Vec<ModerationEntry>, ApiError> {
-    crate::backend::backend()?.admin_moderation_log(&session_token()?, 100).await
+    ssr::with_status(async { crate::backend::backend()?.admin_moderation_log(&session_token()?, 100).await }.await)
 }
 
 #[server(endpoint = "admin/recent-messages")]
 pub async fn admin_recent_messages() -> Result<Vec<AdminMessage>, ApiError> {
-    crate::backend::backend()?.admin_messages(&session_token()?, 100).await
+    ssr::with_status(async { crate::backend::backend()?.admin_messages(&session_token()?, 100).await }.await)
 }
 
 #[cfg(feature = "ssr")]
@@ -133,7 +133,18 @@ mod ssr {
             leptos_axum::redirect(&format!("{page}?error={}", error.code()));
             Ok(())
         } else {
-            Err(error)
+            with_status(Err(error))
         }
+    }
+
+    /// Gives an error response the status the REST API would use (401, 403, 409, 422 ...)
+    /// instead of the server-function default 500.
+    pub fn with_status<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let (Err(error), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
+            if let Ok(status) = http::StatusCode::from_u16(error.status()) {
+                response.set_status(status);
+            }
+        }
+        result
     }
 }

@@ -225,3 +225,27 @@ async fn a_100k_message_export_streams() {
     assert!(biggest < 1024 * 1024, "no chunk near the whole export: {biggest}");
     assert!(String::from_utf8_lossy(&tail).contains("bulk message 99-999"));
 }
+
+#[tokio::test]
+async fn admin_server_functions_check_the_role_too() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("root").await;
+    let user = app.user("plain").await;
+    let call = |token: Option<String>| {
+        let mut request = app
+            .http
+            .post(app.url("/api/admin/users"))
+            .header("accept", "application/json")
+            .form(&[("blocked_only", "false")]);
+        if let Some(token) = token {
+            request = request.header("cookie", format!("chatterbox_session={token}"));
+        }
+        request.send()
+    };
+    assert_eq!(call(None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(call(Some(user)).await.unwrap().status().as_u16(), 403);
+    let ok = call(Some(admin)).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let users: Value = ok.json().await.unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 2);
+}

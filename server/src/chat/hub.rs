@@ -29,13 +29,6 @@ pub enum Outcome {
     Failed,
 }
 
-/// Frames for one connection only.
-pub enum Control {
-    Frame(Utf8Bytes),
-    Outcome(Outcome),
-    Close(u16, &'static str),
-}
-
 /// Asks one connection to close with a code (a block, or an admin action).
 #[derive(Default)]
 pub struct CloseSignal {
@@ -57,15 +50,15 @@ impl CloseSignal {
 
 /// The registry entry of an open connection.
 pub struct ConnectionHandle {
-    pub control: mpsc::Sender<Control>,
+    pub control: mpsc::Sender<Outcome>,
     pub close: Arc<CloseSignal>,
 }
 
 /// What a new connection gets from [`Hub::register`].
 pub struct Registration {
     pub id: u64,
-    pub control_tx: mpsc::Sender<Control>,
-    pub control_rx: mpsc::Receiver<Control>,
+    pub control_tx: mpsc::Sender<Outcome>,
+    pub control_rx: mpsc::Receiver<Outcome>,
     pub close: Arc<CloseSignal>,
 }
 
@@ -81,7 +74,7 @@ pub struct Hub {
     pub ping_interval: Duration,
 }
 
-/// Per-connection queue of personal frames (errors, warnings, acknowledgements of retries).
+/// Per-connection queue of writer outcomes (acknowledgements of retries, storage failures).
 const CONTROL_QUEUE: usize = 64;
 
 impl Hub {
@@ -135,13 +128,6 @@ impl Hub {
         }
     }
 
-    /// Sends a personal frame to every open connection of a user (best effort).
-    pub fn send_to_user(&self, user_id: i64, frame: &Utf8Bytes) {
-        for handle in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
-            let _ = handle.control.try_send(Control::Frame(frame.clone()));
-        }
-    }
-
     /// Closes every open connection of a user with `code` (e.g. 1008 on a block).
     pub fn disconnect_user(&self, user_id: i64, code: u16) {
         for handle in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
@@ -153,9 +139,9 @@ impl Hub {
         self.lock_connections().values().map(HashMap::len).sum()
     }
 
-    /// Queues a validated message for the writer; its outcome comes back on `control`.
+    /// Queues a validated message for the writer; an unusual outcome comes back on `control`.
     /// Returns false once the hub is shutting down.
-    pub async fn submit(&self, message: NewMessage, control: mpsc::Sender<Control>) -> bool {
+    pub async fn submit(&self, message: NewMessage, control: mpsc::Sender<Outcome>) -> bool {
         let writer = self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match writer {
             Some(writer) => writer.send(Submission { message, reply: control }).await.is_ok(),

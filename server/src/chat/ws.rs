@@ -6,7 +6,7 @@
 //! writes the shared pre-encoded feed frames (several per flush), personal frames and pings, and
 //! reads client frames (validated, flood-limited, handed to the group-commit writer).
 
-use super::hub::{Control, Delivery, Hub, Outcome, Registration};
+use super::hub::{Delivery, Outcome, Registration};
 use crate::moderation;
 use crate::services::Services;
 use crate::store::NewMessage;
@@ -163,8 +163,8 @@ impl Connection {
         let mut ping = tokio::time::interval(hub.ping_interval);
         ping.tick().await;
         loop {
+            // Unbiased: a busy feed must not starve reading the client's own frames.
             let step = tokio::select! {
-                biased;
                 code = close.wait() => Err(End::Close(code, "account blocked")),
                 _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
                     Err(End::Close(close_code::AWAY, "server shutting down"))
@@ -214,12 +214,10 @@ impl Connection {
         }
     }
 
-    async fn on_control(&mut self, control: Control) -> Result<(), End> {
-        let frame = match control {
-            Control::Frame(frame) => frame,
-            Control::Close(code, reason) => return Err(End::Close(code, reason)),
-            Control::Outcome(Outcome::Duplicate(delivery)) => delivery.frame.clone(),
-            Control::Outcome(Outcome::Failed) => error_frame("message could not be saved; send it again"),
+    async fn on_control(&mut self, outcome: Outcome) -> Result<(), End> {
+        let frame = match outcome {
+            Outcome::Duplicate(delivery) => delivery.frame.clone(),
+            Outcome::Failed => error_frame("message could not be saved; send it again"),
         };
         self.write(vec![Message::Text(frame)]).await
     }
@@ -365,9 +363,4 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
 
 pub fn error_frame(message: &str) -> Utf8Bytes {
     encode(&ServerFrame::Error { message: message.to_owned(), client_id: None })
-}
-
-/// Used by `Hub` users that need to tell a user's connections something.
-pub fn broadcast_personal(hub: &Hub, user_id: i64, frame: &ServerFrame) {
-    hub.send_to_user(user_id, &encode(frame));
 }

@@ -1,0 +1,55 @@
+// Playwright runs the debug server built by `cargo leptos build` on a fresh temporary database,
+// in Debian's Chromium (no browser download). `scripts/test.sh` builds first.
+import { defineConfig, devices } from "@playwright/test";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const port = process.env.E2E_PORT ?? "3300";
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatterbox-e2e-"));
+const repoRoot = path.resolve(__dirname, "..");
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    },
+  },
+  projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"] } }],
+  webServer: {
+    command: path.join(repoRoot, "target", "debug", "server"),
+    cwd: repoRoot,
+    url: `http://127.0.0.1:${port}/login`,
+    timeout: 60_000,
+    reuseExistingServer: false,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: {
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: "target/site",
+      LEPTOS_OUTPUT_NAME: "chatterbox",
+      DATABASE_URL: `sqlite://${path.join(dataDir, "e2e.db")}`,
+      CHATTERBOX_BCRYPT_COST: "4",
+      CHATTERBOX_CONFIG: path.join(repoRoot, "Leptos.toml"),
+      RUST_LOG: "warn",
+    },
+  },
+});

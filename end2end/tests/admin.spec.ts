@@ -1,0 +1,85 @@
+import { test, expect, Page } from "@playwright/test";
+import { loginViaPage, registerViaPage, uniqueName, waitForHydration, PASSWORD } from "./helpers";
+import * as fs from "fs";
+
+// The first account of the e2e database is the admin; make sure it exists whatever ran before.
+const ADMIN = "e2eadmin";
+
+async function adminPage(page: Page): Promise<void> {
+  await page.goto("/register");
+  await page.fill('input[name="username"]', ADMIN);
+  await page.fill('input[name="email"]', `${ADMIN}@example.com`);
+  await page.fill('input[name="password"]', PASSWORD);
+  await page.click('button[type="submit"]');
+  await loginViaPage(page, ADMIN);
+  await page.goto("/admin");
+  await waitForHydration(page);
+}
+
+test("a normal user visiting /admin sees the 403 page", async ({ page, browser }) => {
+  // Ensure the admin exists first so this user is not the first account.
+  const adminContext = await browser.newContext();
+  await adminPage(await adminContext.newPage());
+  const name = uniqueName("hal");
+  await registerViaPage(page, name);
+  await loginViaPage(page, name);
+  const response = await page.goto("/admin");
+  expect(response!.status()).toBe(403);
+  await expect(page.locator("h1")).toContainText("403");
+  await expect(page.locator("#users")).toHaveCount(0);
+});
+
+test("the admin blocks and unblocks a user from the page", async ({ page, browser }) => {
+  await adminPage(page);
+  await expect(page.locator("h1, .brand").first()).toBeVisible();
+  const victimContext = await browser.newContext();
+  const victim = await victimContext.newPage();
+  const name = uniqueName("ivy");
+  await registerViaPage(victim, name);
+  await loginViaPage(victim, name);
+  await waitForHydration(victim);
+  await expect(victim.locator('.conn-status[data-state="open"]')).toBeVisible();
+
+  await page.reload();
+  await waitForHydration(page);
+  const row = page.locator(`#users tr[data-username="${name}"]`);
+  await expect(row.locator(".status")).toHaveText("active");
+  await row.locator("button.block").click();
+  await expect(row.locator(".status")).toHaveText("blocked");
+  // The victim's open chat is closed and sent to the login page with the explanation.
+  await expect(victim).toHaveURL(/\/login\?error=blocked/);
+
+  await page.check("#blocked-only");
+  await expect(page.locator(`#users tr[data-username="${name}"]`)).toBeVisible();
+  await page.locator(`#users tr[data-username="${name}"] button.unblock`).click();
+  await expect(page.locator(`#users tr[data-username="${name}"]`)).toHaveCount(0);
+  await page.uncheck("#blocked-only");
+  await expect(page.locator(`#users tr[data-username="${name}"] .status`)).toHaveText("active");
+  await loginViaPage(victim, name);
+});
+
+test("the live monitor shows new messages and the download buttons deliver CSV", async ({ page, browser }) => {
+  await adminPage(page);
+  const other = await (await browser.newContext()).newPage();
+  const name = uniqueName("jon");
+  await registerViaPage(other, name);
+  await loginViaPage(other, name);
+  await waitForHydration(other);
+  await expect(other.locator('.conn-status[data-state="open"]')).toBeVisible();
+  const text = `monitor me ${name}`;
+  await other.fill("#composer", text);
+  await other.press("#composer", "Enter");
+  await expect(page.locator("#monitor td.text", { hasText: text })).toBeVisible();
+
+  for (const [id, header] of [
+    ["#download-users", "id,username,email"],
+    ["#download-messages", "id,sender_id,username,content"],
+  ]) {
+    const downloadPromise = page.waitForEvent("download");
+    await page.click(id);
+    const download = await downloadPromise;
+    expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    const content = fs.readFileSync((await download.path())!, "utf8");
+    expect(content.startsWith(header)).toBeTruthy();
+  }
+});
