@@ -48,6 +48,11 @@ export default defineConfig({
       LEPTOS_OUTPUT_NAME: "chatterbox",
       DATABASE_URL: `sqlite://${path.join(dataDir, "e2e.db")}`,
       CHATTERBOX_BCRYPT_COST: "4",
+      // Every test registers and logs in from 127.0.0.1: raise the per-IP and per-account
+      // throttles (their behaviour is covered by server/tests/security.rs).
+      CHATTERBOX_LOGIN_IP_BURST: "100000",
+      CHATTERBOX_LOGIN_ACCOUNT_BURST: "100000",
+      CHATTERBOX_REGISTER_IP_BURST: "100000",
       CHATTERBOX_CONFIG: path.join(repoRoot, "Leptos.toml"),
       RUST_LOG: "warn",
     },

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 pub async fn login(username: String, password: String) -> Result<(), ApiError> {
     use crate::models::LoginRequest;
     let result = crate::backend::backend()?
-        .login(LoginRequest { username, password })
+        .login(LoginRequest { username, password }, &ssr::origin())
         .await;
     match result {
         Ok(grant) => {
@@ -31,7 +31,7 @@ pub async fn login(username: String, password: String) -> Result<(), ApiError> {
 pub async fn register(username: String, email: String, password: String) -> Result<(), ApiError> {
     use crate::models::RegisterRequest;
     let result = crate::backend::backend()?
-        .register(RegisterRequest { username, email, password })
+        .register(RegisterRequest { username, email, password }, &ssr::origin())
         .await;
     match result {
         Ok(_) => {
@@ -107,6 +107,10 @@ mod ssr {
 
     pub fn request_token() -> Option<String> {
         crate::session::token_from_headers(&parts()?.headers)
+    }
+
+    pub fn origin() -> crate::backend::RequestOrigin {
+        parts().map(|p| crate::backend::RequestOrigin::from_parts(&p)).unwrap_or_default()
     }
 
     pub fn request_is_https() -> bool {

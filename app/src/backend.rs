@@ -8,12 +8,35 @@ use crate::error::ApiError;
 use crate::models::{AdminMessage, AdminOverview, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest};
 use std::sync::Arc;
 
+/// Where a request came from, for per-IP limits. The server decides whether to believe
+/// `forwarded_for` (only from a configured trusted proxy).
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    pub peer: Option<std::net::IpAddr>,
+    pub forwarded_for: Option<String>,
+}
+
+impl RequestOrigin {
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded_for = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Self { peer, forwarded_for }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Validates and creates an account (the first account on an empty database is admin).
-    async fn register(&self, request: RegisterRequest) -> Result<PublicUser, ApiError>;
-    /// Checks credentials and issues a token.
-    async fn login(&self, request: LoginRequest) -> Result<LoginResponse, ApiError>;
+    async fn register(&self, request: RegisterRequest, origin: &RequestOrigin) -> Result<PublicUser, ApiError>;
+    /// Checks credentials and issues a token (rate-limited per IP and per account).
+    async fn login(&self, request: LoginRequest, origin: &RequestOrigin) -> Result<LoginResponse, ApiError>;
     /// Verifies a token and re-reads its user: blocked users and revoked tokens are refused.
     async fn authenticate(&self, token: &str) -> Result<PublicUser, ApiError>;
 

@@ -71,6 +71,19 @@ pub enum ClientFrame {
     },
 }
 
+impl ClientFrame {
+    /// Parses a client frame; the error says what was wrong in terms a client developer can act
+    /// on. Total: any input gives `Ok` or `Err`, never a panic (fuzzed in `fuzz/`).
+    pub fn parse(text: &str) -> Result<ClientFrame, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| "invalid JSON".to_string())?;
+        match value.get("type").and_then(|t| t.as_str()) {
+            Some("message") => serde_json::from_value(value).map_err(|e| format!("invalid message frame: {e}")),
+            Some(other) => Err(format!("unknown frame type: {}", other.chars().take(32).collect::<String>())),
+            None => Err("frame has no type".into()),
+        }
+    }
+}
+
 /// Frames the server sends on `/ws`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -132,4 +145,31 @@ pub struct AdminOverview {
     pub blocked: i64,
     pub messages_today: i64,
     pub violations_today: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_or_explain() {
+        let ok = ClientFrame::parse(r#"{"type":"message","content":"hi","client_id":"c"}"#).unwrap();
+        let ClientFrame::Message { content, client_id } = ok;
+        assert_eq!((content.as_str(), client_id.as_deref()), ("hi", Some("c")));
+        assert_eq!(ClientFrame::parse("nope").unwrap_err(), "invalid JSON");
+        assert_eq!(ClientFrame::parse("{}").unwrap_err(), "frame has no type");
+        assert!(ClientFrame::parse(r#"{"type":"x"}"#).unwrap_err().starts_with("unknown frame type"));
+        assert!(ClientFrame::parse(r#"{"type":"message"}"#).unwrap_err().starts_with("invalid message frame"));
+    }
+
+    #[test]
+    fn server_frames_have_the_contract_shape() {
+        let warning = ServerFrame::Warning { warning_count: 1, max_warnings: 3, message: "m".into(), client_id: None };
+        assert_eq!(
+            serde_json::to_value(&warning).unwrap(),
+            serde_json::json!({"type": "warning", "warning_count": 1, "max_warnings": 3, "message": "m"})
+        );
+        let history = ServerFrame::History { messages: vec![], more: false };
+        assert_eq!(serde_json::to_value(&history).unwrap(), serde_json::json!({"type": "history", "messages": [], "more": false}));
+    }
 }

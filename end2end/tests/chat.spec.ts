@@ -88,3 +88,20 @@ test("works in a phone-sized window", async ({ browser }) => {
   const composer = await page.locator("#composer").boundingBox();
   expect(composer!.y + composer!.height).toBeLessThanOrEqual(667);
 });
+
+test("the strict Content-Security-Policy lets the app hydrate and run without violations", async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const violations: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.text().includes("Content Security Policy")) violations.push(msg.text());
+  });
+  const name = uniqueName("kim");
+  await registerViaPage(page, name);
+  await loginViaPage(page, name);
+  await waitForHydration(page);
+  await expect(page.locator('.conn-status[data-state="open"]')).toBeVisible();
+  await send(page, `csp ok ${name}`);
+  await expect(page.locator(".message.mine:not(.pending)", { hasText: name })).toBeVisible();
+  expect(violations).toEqual([]);
+});

@@ -40,6 +40,24 @@ pub struct Config {
     /// Seconds between keep-alive pings; a peer silent for two intervals is reaped
     /// (`CHATTERBOX_PING_INTERVAL_SECS`).
     pub ping_interval_secs: u64,
+    /// Login attempts per client IP: burst, then per minute (`CHATTERBOX_LOGIN_IP_BURST`,
+    /// `CHATTERBOX_LOGIN_IP_PER_MIN`).
+    pub login_ip_burst: u32,
+    pub login_ip_per_min: f64,
+    /// Failed logins per account: burst, then per minute (`CHATTERBOX_LOGIN_ACCOUNT_BURST`,
+    /// `CHATTERBOX_LOGIN_ACCOUNT_PER_MIN`). Only failures count, and the bucket refills, so the
+    /// real user is never locked out for good.
+    pub login_account_burst: u32,
+    pub login_account_per_min: f64,
+    /// Registrations per client IP: burst, then per minute (`CHATTERBOX_REGISTER_IP_BURST`,
+    /// `CHATTERBOX_REGISTER_IP_PER_MIN`).
+    pub register_ip_burst: u32,
+    pub register_ip_per_min: f64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`CHATTERBOX_TRUSTED_PROXIES`,
+    /// comma-separated IPs). Empty: the client IP is always the TCP peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds an HTTP request may take to produce its response (`CHATTERBOX_REQUEST_TIMEOUT_SECS`).
+    pub request_timeout_secs: u64,
     /// Word list file for moderation (`CHATTERBOX_MODERATION_WORDS`); unset: the built-in list.
     /// Reloaded on SIGHUP.
     pub moderation_words: Option<PathBuf>,
@@ -61,6 +79,14 @@ impl Default for Config {
             write_timeout_secs: 10,
             ping_interval_secs: 20,
             moderation_words: None,
+            login_ip_burst: 20,
+            login_ip_per_min: 10.0,
+            login_account_burst: 5,
+            login_account_per_min: 1.0,
+            register_ip_burst: 5,
+            register_ip_per_min: 2.0,
+            trusted_proxies: Vec::new(),
+            request_timeout_secs: 30,
         }
     }
 }
@@ -120,6 +146,21 @@ impl Config {
         parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE", &mut self.outbound_queue)?;
         parse_env(&var, "CHATTERBOX_WRITE_TIMEOUT_SECS", &mut self.write_timeout_secs)?;
         parse_env(&var, "CHATTERBOX_PING_INTERVAL_SECS", &mut self.ping_interval_secs)?;
+        parse_env(&var, "CHATTERBOX_LOGIN_IP_BURST", &mut self.login_ip_burst)?;
+        parse_env(&var, "CHATTERBOX_LOGIN_IP_PER_MIN", &mut self.login_ip_per_min)?;
+        parse_env(&var, "CHATTERBOX_LOGIN_ACCOUNT_BURST", &mut self.login_account_burst)?;
+        parse_env(&var, "CHATTERBOX_LOGIN_ACCOUNT_PER_MIN", &mut self.login_account_per_min)?;
+        parse_env(&var, "CHATTERBOX_REGISTER_IP_BURST", &mut self.register_ip_burst)?;
+        parse_env(&var, "CHATTERBOX_REGISTER_IP_PER_MIN", &mut self.register_ip_per_min)?;
+        parse_env(&var, "CHATTERBOX_REQUEST_TIMEOUT_SECS", &mut self.request_timeout_secs)?;
+        if let Some(v) = var("CHATTERBOX_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| ConfigError::Env { name: "CHATTERBOX_TRUSTED_PROXIES", value: v.clone() }))
+                .collect::<Result<_, _>>()?;
+        }
         if let Some(v) = var("CHATTERBOX_MODERATION_WORDS").filter(|v| !v.is_empty()) {
             self.moderation_words = Some(PathBuf::from(v));
         }
@@ -133,7 +174,7 @@ impl Config {
         if !(4..=31).contains(&self.bcrypt_cost) {
             return Err(ConfigError::Env { name: "bcrypt_cost", value: self.bcrypt_cost.to_string() });
         }
-        if self.outbound_queue == 0 || self.ping_interval_secs == 0 || self.write_timeout_secs == 0 {
+        if self.outbound_queue == 0 || self.ping_interval_secs == 0 || self.write_timeout_secs == 0 || self.request_timeout_secs == 0 {
             return Err(ConfigError::Env { name: "outbound_queue/ping_interval_secs/write_timeout_secs", value: "0".into() });
         }
         if self.token_ttl_secs == 0 {

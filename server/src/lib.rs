@@ -7,6 +7,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod moderation;
 pub mod services;
 pub mod store;
@@ -22,6 +23,8 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use services::Services;
 use std::sync::Arc;
 use std::time::Duration;
+use ::http::HeaderValue;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// Everything a request handler may need.
@@ -71,12 +74,24 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                leptos::nonce::provide_nonce();
+            },
             move || app::shell(shell_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            leptos::nonce::provide_nonce,
+            app::shell,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::pages::require_session))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(http::errors::json_layer_errors))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            ::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.services.config.request_timeout_secs),
+        ))
+        .layer(security_headers())
         .layer(
             TraceLayer::new_for_http()
                 // Path only: query strings may carry tokens and are never logged.
@@ -85,6 +100,24 @@ pub fn app(state: AppState) -> Router {
                 }),
         )
         .with_state(state)
+}
+
+/// Largest request body accepted on any route.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Headers every response carries (pages also get a CSP with a per-response nonce).
+fn security_headers() -> tower::layer::util::Stack<
+    SetResponseHeaderLayer<HeaderValue>,
+    tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>,
+> {
+    use ::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+    tower::layer::util::Stack::new(
+        SetResponseHeaderLayer::if_not_present(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        tower::layer::util::Stack::new(
+            SetResponseHeaderLayer::if_not_present(REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+            SetResponseHeaderLayer::if_not_present(X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        ),
+    )
 }
 
 /// Serves `router` on `listener` until `stop` resolves; then stops accepting, closes every

@@ -4,10 +4,12 @@
 
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::chat::Hub;
+use crate::limits::RateLimiter;
+use std::net::IpAddr;
 use crate::moderation::{Moderator, Strike, MAX_WARNINGS};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
-use app::backend::Backend;
+use app::backend::{Backend, RequestOrigin};
 use app::domain::{Email, Password, Username};
 use app::error::ApiError;
 use app::models::{
@@ -15,8 +17,26 @@ use app::models::{
 };
 use std::sync::Arc;
 
+/// The login and registration throttles.
+pub struct Throttles {
+    pub login_ip: RateLimiter<IpAddr>,
+    pub login_account: RateLimiter<String>,
+    pub register_ip: RateLimiter<IpAddr>,
+}
+
+impl Throttles {
+    fn new(config: &Config) -> Self {
+        Self {
+            login_ip: RateLimiter::per_minute(config.login_ip_burst, config.login_ip_per_min),
+            login_account: RateLimiter::per_minute(config.login_account_burst, config.login_account_per_min),
+            register_ip: RateLimiter::per_minute(config.register_ip_burst, config.register_ip_per_min),
+        }
+    }
+}
+
 pub struct Services {
     pub config: Config,
+    pub throttles: Throttles,
     pub store: Store,
     pub hub: Arc<Hub>,
     pub hasher: PasswordHasher,
@@ -46,7 +66,8 @@ impl Services {
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         let hub = Hub::start(store.clone(), &config);
-        Ok(Arc::new(Self { config, store, hub, hasher, tokens, moderator }))
+        let throttles = Throttles::new(&config);
+        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator }))
     }
 
     /// Verifies a token and re-reads its user; returns the full record for callers that need it.
@@ -67,6 +88,21 @@ impl Services {
 }
 
 impl Services {
+    /// The client's IP: the TCP peer, or the last `X-Forwarded-For` hop when the peer is a
+    /// configured trusted proxy.
+    pub fn client_ip(&self, origin: &RequestOrigin) -> IpAddr {
+        let peer = origin.peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        if !self.config.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        origin
+            .forwarded_for
+            .as_deref()
+            .and_then(|list| list.rsplit(',').next())
+            .and_then(|hop| hop.trim().parse().ok())
+            .unwrap_or(peer)
+    }
+
     /// Like `user_for_token`, and the user must be an admin (403 `AdminOnly` otherwise).
     pub async fn require_admin(&self, token: &str) -> Result<PublicUser, ApiError> {
         let user = self.user_for_token(token).await?;
@@ -116,7 +152,9 @@ impl Services {
 
 #[async_trait::async_trait]
 impl Backend for Services {
-    async fn register(&self, request: RegisterRequest) -> Result<PublicUser, ApiError> {
+    async fn register(&self, request: RegisterRequest, origin: &RequestOrigin) -> Result<PublicUser, ApiError> {
+        let ip = self.client_ip(origin);
+        self.throttles.register_ip.check(&ip).map_err(limited)?;
         let username = Username::parse(&request.username)?;
         let email = Email::parse(&request.email)?;
         let password = Password::parse(&request.password)?;
@@ -134,12 +172,17 @@ impl Backend for Services {
         Ok(user)
     }
 
-    async fn login(&self, request: LoginRequest) -> Result<LoginResponse, ApiError> {
+    async fn login(&self, request: LoginRequest, origin: &RequestOrigin) -> Result<LoginResponse, ApiError> {
+        let ip = self.client_ip(origin);
+        let account = request.username.trim().to_lowercase();
+        self.throttles.login_ip.check(&ip).map_err(limited)?;
+        self.throttles.login_account.peek(&account).map_err(limited)?;
         let record = self.store.find_login(request.username.trim()).await.map_err(internal)?;
         // Unknown users are verified against a dummy hash: same work, same answer.
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let password_ok = self.hasher.verify(&request.password, hash).await.map_err(internal)?;
         let Some(record) = record.filter(|_| password_ok) else {
+            self.throttles.login_account.take(&account);
             return Err(ApiError::BadCredentials);
         };
         if record.public.is_blocked {
@@ -180,6 +223,10 @@ impl Backend for Services {
         self.require_admin(token).await?;
         self.store.admin_messages(None, limit).await.map_err(internal)
     }
+}
+
+fn limited(retry_after: u64) -> ApiError {
+    ApiError::RateLimited { retry_after }
 }
 
 /// Logs an internal failure and hides it from the client.

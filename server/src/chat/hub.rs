@@ -2,7 +2,7 @@
 //! every connection), the registry of open connections per user (so a block or a shutdown can
 //! close them), flood control, and the door to the group-commit writer.
 
-use super::flood::FloodControl;
+use crate::limits::RateLimiter;
 use super::writer::{self, Submission};
 use crate::config::Config;
 use crate::store::{NewMessage, Store};
@@ -69,7 +69,8 @@ pub struct Hub {
     connections: Mutex<HashMap<i64, HashMap<u64, ConnectionHandle>>>,
     next_connection: AtomicU64,
     shutdown: watch::Sender<bool>,
-    pub flood: FloodControl,
+    /// Flood control per account (all of a user's sockets share one bucket).
+    pub flood: RateLimiter<i64>,
     pub write_timeout: Duration,
     pub ping_interval: Duration,
 }
@@ -90,7 +91,7 @@ impl Hub {
             connections: Mutex::default(),
             next_connection: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
-            flood: FloodControl::new(config.flood_burst, config.flood_per_sec),
+            flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             ping_interval: Duration::from_secs(config.ping_interval_secs),
         })

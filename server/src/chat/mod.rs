@@ -1,7 +1,6 @@
 //! Real-time chat: the hub (live feed, connection registry, flood control), the group-commit
 //! writer, the `/ws` WebSocket door and the `/messages` history door.
 
-pub mod flood;
 pub mod hub;
 pub mod rest;
 pub mod writer;

@@ -281,14 +281,14 @@ impl Connection {
 
     /// Validates a client frame into a message ready to store, or says why not.
     fn accept(&self, text: &str) -> Result<NewMessage, Refusal> {
-        let frame: ClientFrame = parse_client_frame(text).map_err(|reason| Refusal::new(reason, None))?;
+        let frame = ClientFrame::parse(text).map_err(|reason| Refusal::new(reason, None))?;
         let ClientFrame::Message { content, client_id } = frame;
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             let reason = format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters");
             return Err(Refusal::new(reason, None));
         }
         let body = MessageBody::parse(&content).map_err(|e| Refusal::new(e.to_string(), client_id.clone()))?;
-        if !self.services.hub.flood.allow(self.user.id) {
+        if !self.services.hub.flood.allow(&self.user.id) {
             return Err(Refusal::new("slow down: too many messages", client_id));
         }
         Ok(NewMessage {
@@ -332,16 +332,6 @@ impl Refusal {
 
     fn frame(&self) -> Utf8Bytes {
         encode(&ServerFrame::Error { message: self.reason.clone(), client_id: self.client_id.clone() })
-    }
-}
-
-/// Parses a client frame; the error says what was wrong in terms a client developer can act on.
-fn parse_client_frame(text: &str) -> Result<ClientFrame, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| "invalid JSON".to_string())?;
-    match value.get("type").and_then(|t| t.as_str()) {
-        Some("message") => serde_json::from_value(value).map_err(|e| format!("invalid message frame: {e}")),
-        Some(other) => Err(format!("unknown frame type: {}", other.chars().take(32).collect::<String>())),
-        None => Err("frame has no type".into()),
     }
 }
 

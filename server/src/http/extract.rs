@@ -48,3 +48,14 @@ impl FromRequestParts<AppState> for AdminUser {
         state.services.require_admin(&token).await.map(AdminUser)
     }
 }
+
+/// Where the request came from (peer address and `X-Forwarded-For`), for per-IP limits.
+pub struct Origin(pub app::backend::RequestOrigin);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin(app::backend::RequestOrigin::from_parts(parts)))
+    }
+}

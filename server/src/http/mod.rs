@@ -1,5 +1,6 @@
 //! HTTP doors: REST handlers, request extractors and middleware.
 
+pub mod errors;
 pub mod extract;
 pub mod pages;
 pub mod rest;

@@ -195,38 +195,6 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url, 2, "NORMAL").await.unwrap();
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn first_user_is_admin_and_duplicates_are_case_insensitive() {
-        let (_dir, store) = temp_store().await;
-        let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
-        assert!(first.is_admin);
-        let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
-        assert!(!second.is_admin);
-        assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
-        assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
-        assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
-        assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
-    }
-
-    #[tokio::test]
-    async fn settings_keep_the_first_value() {
-        let (_dir, store) = temp_store().await;
-        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
-        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
-    }
-}
-
 impl Store {
     /// Counts a violation atomically (one statement on the single writer): bumps the warning
     /// count, blocks at `max_warnings` (revoking tokens once, never twice), and logs it.
@@ -267,5 +235,37 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok((count, blocked))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, 2, "NORMAL").await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn first_user_is_admin_and_duplicates_are_case_insensitive() {
+        let (_dir, store) = temp_store().await;
+        let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
+        assert!(first.is_admin);
+        let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
+        assert!(!second.is_admin);
+        assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
+        assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
+        assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
+        assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
+    }
+
+    #[tokio::test]
+    async fn settings_keep_the_first_value() {
+        let (_dir, store) = temp_store().await;
+        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
+        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
     }
 }

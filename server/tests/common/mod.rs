@@ -31,6 +31,11 @@ impl TestApp {
             database_url: format!("sqlite://{}", db_path.display()),
             bcrypt_cost: 4,
             sqlite_synchronous: "NORMAL".into(),
+            // Tests register and log in many users from 127.0.0.1: raise the per-IP and
+            // per-account throttles (tests/security.rs sets them low on purpose).
+            login_ip_burst: 10_000,
+            login_account_burst: 10_000,
+            register_ip_burst: 10_000,
             ..Config::default()
         };
         adjust(&mut config);
