@@ -123,33 +123,22 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64_engine::encode_segment;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
-    mod base64_engine {
-        //! Minimal unpadded base64url for hand-made tokens.
-        pub fn encode_segment(bytes: &[u8]) -> String {
-            const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut out = String::new();
-            for chunk in bytes.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-                let chars = chunk.len() + 1;
-                for i in 0..chars {
-                    out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                }
-            }
-            out
-        }
+    fn encode_segment(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
     }
 
     fn keys() -> TokenKeys {
         TokenKeys::new(b"test-secret-test-secret-test-secret", 3600)
     }
 
-    fn signed(header: &str, payload: &str, secret: &[u8]) -> String {
-        let h = encode_segment(header.as_bytes());
+    /// A token with a hand-written payload, HS256-signed with the test secret.
+    fn signed(payload: &str) -> String {
+        let h = encode_segment(br#"{"alg":"HS256","typ":"JWT"}"#);
         let p = encode_segment(payload.as_bytes());
-        let key = EncodingKey::from_secret(secret);
+        let key = EncodingKey::from_secret(b"test-secret-test-secret-test-secret");
         let sig = jsonwebtoken::crypto::sign(format!("{h}.{p}").as_bytes(), &key, Algorithm::HS256).unwrap();
         format!("{h}.{p}.{sig}")
     }
@@ -170,8 +159,7 @@ mod tests {
     fn expired_is_refused() {
         let now = unix_now();
         let payload = format!(r#"{{"sub":"1","iat":{},"exp":{},"ver":0}}"#, now - 7200, now - 3600);
-        let token = signed(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, b"test-secret-test-secret-test-secret");
-        assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
+        assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid));
     }
 
     #[test]
@@ -179,23 +167,20 @@ mod tests {
         // Guards the helpers above: the refusals below are about the claims, not the signing.
         let now = unix_now();
         let payload = format!(r#"{{"sub":"7","iat":{now},"exp":{},"ver":2}}"#, now + 60);
-        let token = signed(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, b"test-secret-test-secret-test-secret");
-        assert_eq!(keys().verify(&token), Ok((7, 2)));
+        assert_eq!(keys().verify(&signed(&payload)), Ok((7, 2)));
     }
 
     #[test]
     fn missing_exp_is_refused() {
         let payload = format!(r#"{{"sub":"1","iat":{},"ver":0}}"#, unix_now());
-        let token = signed(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, b"test-secret-test-secret-test-secret");
-        assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
+        assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid));
     }
 
     #[test]
     fn exp_as_string_is_refused() {
         let now = unix_now();
         let payload = format!(r#"{{"sub":"1","iat":{now},"exp":"{}","ver":0}}"#, now + 3600);
-        let token = signed(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, b"test-secret-test-secret-test-secret");
-        assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
+        assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid));
     }
 
     #[test]
