@@ -21,46 +21,89 @@ pub enum Stored {
     Duplicate(ChatMessage),
 }
 
+/// Rows per INSERT statement: a few fixed sizes, so the prepared statements are reused.
+const CHUNK_SIZES: [usize; 4] = [256, 32, 4, 1];
+
+/// `INSERT OR IGNORE ... VALUES (...), (...) RETURNING ...` for `rows` rows, built once per size.
+fn insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        CHUNK_SIZES
+            .iter()
+            .map(|&n| {
+                let values = vec!["(?, ?, ?, ?)"; n].join(", ");
+                format!(
+                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at) VALUES {values} \
+                     RETURNING id, sender_id, client_id"
+                )
+            })
+            .collect()
+    });
+    let index = CHUNK_SIZES.iter().position(|&n| n == rows).expect("a chunk size");
+    &all[index]
+}
+
+/// Inserts one chunk and appends what became of each of its messages to `out`. Ids are assigned
+/// in VALUES order, so the returned rows sorted by id line up with the inserted messages; a
+/// message with no matching row was ignored as a retry of a stored `client_id`.
+async fn insert_chunk(
+    tx: &mut sqlx::SqliteConnection,
+    chunk: &[NewMessage],
+    created_at: &str,
+    out: &mut Vec<Stored>,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(insert_sql(chunk.len()));
+    for message in chunk {
+        query = query.bind(message.sender_id).bind(&message.content).bind(&message.client_id).bind(created_at);
+    }
+    let mut inserted = query
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<Option<String>, _>(2)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    inserted.sort_unstable_by_key(|row| row.0);
+    let mut inserted = inserted.into_iter().peekable();
+    for message in chunk {
+        let is_new = inserted
+            .peek()
+            .is_some_and(|(_, sender, client_id)| *sender == message.sender_id && *client_id == message.client_id);
+        let stored = if is_new {
+            let (id, _, _) = inserted.next().expect("peeked");
+            Stored::New(ChatMessage {
+                id,
+                username: message.username.clone(),
+                content: message.content.clone(),
+                timestamp: created_at.to_owned(),
+                room: "general".into(),
+                client_id: message.client_id.clone(),
+            })
+        } else {
+            let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
+            let row = sqlx::query(&sql).bind(message.sender_id).bind(&message.client_id).fetch_one(&mut *tx).await?;
+            Stored::Duplicate(message_from_row(&row)?)
+        };
+        out.push(stored);
+    }
+    Ok(())
+}
+
 const SELECT_MESSAGE: &str = "SELECT m.id, u.username, m.content, m.created_at, m.room, m.client_id \
                               FROM messages m JOIN users u ON u.id = m.sender_id";
 
 impl Store {
-    /// Inserts a batch in one transaction (one fsync for all of it). All or nothing.
+    /// Inserts a batch in one transaction (one fsync for all of it), several rows per statement.
+    /// All or nothing. The result is in the order of `batch`.
     pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Stored>, StoreError> {
         let mut tx = self.writer().begin().await?;
         let created_at = super::now_rfc3339();
         let mut out = Vec::with_capacity(batch.len());
-        for message in batch {
-            let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
-            )
-            .bind(message.sender_id)
-            .bind(&message.content)
-            .bind(&message.client_id)
-            .bind(&created_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let stored = match inserted {
-                Some(id) => Stored::New(ChatMessage {
-                    id,
-                    username: message.username.clone(),
-                    content: message.content.clone(),
-                    timestamp: created_at.clone(),
-                    room: "general".into(),
-                    client_id: message.client_id.clone(),
-                }),
-                None => {
-                    let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
-                    let row = sqlx::query(&sql)
-                        .bind(message.sender_id)
-                        .bind(&message.client_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    Stored::Duplicate(message_from_row(&row)?)
-                }
-            };
-            out.push(stored);
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let size = CHUNK_SIZES.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
+            let (chunk, tail) = rest.split_at(size);
+            insert_chunk(&mut tx, chunk, &created_at, &mut out).await?;
+            rest = tail;
         }
         tx.commit().await?;
         Ok(out)
@@ -108,4 +151,61 @@ fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::
         room: row.try_get("room")?,
         client_id: row.try_get("client_id")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_with_user() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let store = Store::open(&url, 1, "NORMAL").await.unwrap();
+        let user = store.create_user("u", "u@x.io", "h").await.unwrap();
+        (dir, store, user.id)
+    }
+
+    fn message(sender_id: i64, content: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage { sender_id, username: "u".into(), content: content.into(), client_id: client_id.map(Into::into) }
+    }
+
+    #[tokio::test]
+    async fn batches_of_any_size_keep_order_and_detect_retries() {
+        let (_dir, store, user) = store_with_user().await;
+        store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
+        // 300 rows: chunks of 256, 32, 4, 4, 4 ... with retries inside the batch and of an
+        // earlier batch mixed in.
+        let mut batch = Vec::new();
+        for i in 0..300 {
+            let client_id = match i % 3 {
+                0 => None,
+                1 => Some(format!("c{}", i / 2)),
+                _ => Some("a".to_string()),
+            };
+            batch.push(message(user, &format!("m{i}"), client_id.as_deref()));
+        }
+        let stored = store.insert_batch(&batch).await.unwrap();
+        assert_eq!(stored.len(), 300);
+        let mut last_id = 0;
+        let mut seen_client_ids = std::collections::HashSet::new();
+        for (i, result) in stored.iter().enumerate() {
+            match (i % 3, result) {
+                (0, Stored::New(m)) => {
+                    assert_eq!(m.content, format!("m{i}"));
+                    assert!(m.id > last_id);
+                    last_id = m.id;
+                }
+                (1, Stored::New(m)) => {
+                    assert!(seen_client_ids.insert(m.client_id.clone().unwrap()), "a new client_id");
+                    assert!(m.id > last_id);
+                    last_id = m.id;
+                }
+                (1, Stored::Duplicate(m)) => assert!(seen_client_ids.contains(m.client_id.as_ref().unwrap())),
+                (2, Stored::Duplicate(m)) => assert_eq!(m.content, "first"),
+                (kind, _) => panic!("row {i} (kind {kind}) stored wrongly"),
+            }
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(store.reader()).await.unwrap();
+        assert_eq!(count as usize, 1 + 100 + seen_client_ids.len());
+    }
 }
