@@ -9,6 +9,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 
+step "supply chain: cargo deny (advisories, licences, bans, sources)"
+scripts/audit.sh
+
 # Test one package at a time: `app` must never be built with ssr and hydrate together.
 step "unit tests: moderation"
 cargo test -p moderation
@@ -20,3 +23,6 @@ cargo test -p server
 step "end-to-end: build (debug) and run Playwright in Chromium"
 cargo leptos build
 (cd end2end && npx playwright test)
+
+step "fuzzing: frame decoding and the moderation normaliser (bounded; nightly only)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
