@@ -134,6 +134,10 @@ pub async fn serve_until(
         tracing::info!("shutting down");
         hub.shutdown(Duration::from_secs(5)).await;
     };
+    // No Nagle: chat frames are small and must leave at once (coalescing is done per flush).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopping);
     // Upgraded sockets are not tracked by the HTTP server: bound the wait for the rest.

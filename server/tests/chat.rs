@@ -344,3 +344,23 @@ async fn graceful_shutdown_closes_sockets_with_1001_and_keeps_acknowledged_messa
         .unwrap();
     assert_eq!(count, 20);
 }
+
+#[tokio::test]
+async fn dead_peers_that_never_answer_pings_are_reaped() {
+    let app = TestApp::spawn_with(|c| c.ping_interval_secs = 1).await;
+    let token = app.user("ghost").await;
+    let (mut live, _) = app.connect(&token).await;
+    // A peer that stops reading never answers the server's pings (tungstenite answers them only
+    // while reading): after two silent intervals the server drops it.
+    let (_ghost, _) = app.connect(&token).await;
+    assert_eq!(app.services.hub.connection_count(), 2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        // Keep the live one talking (reading answers its pings).
+        let _ = live.next_message(Duration::from_millis(300)).await;
+        if app.services.hub.connection_count() == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the silent peer was not reaped");
+    }
+}

@@ -44,6 +44,11 @@ impl ServerProcess {
         panic!("server did not start listening");
     }
 
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
     fn kill9(&mut self) {
         let status = Command::new("kill").args(["-9", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
@@ -125,4 +130,52 @@ async fn acknowledged_messages_survive_sigkill() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
     let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&pool).await.unwrap();
     assert_eq!(check, "ok");
+}
+
+#[tokio::test]
+async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(&dir.path().join("term.db")).await;
+    post(&server.addr, "/register", json!({"username": "term", "email": "t@x.io", "password": "password123"})).await;
+    let login = post(&server.addr, "/login", json!({"username": "term", "password": "password123"})).await;
+    let token = login["access_token"].as_str().unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
+    socket.next().await.unwrap().unwrap(); // history
+    socket.send(Message::text(json!({"type": "message", "content": "last words"}).to_string())).await.unwrap();
+    let ack = socket.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("last words"));
+
+    let started = std::time::Instant::now();
+    server.signal("TERM");
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("close in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(8), "server did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+
+    // Everything acknowledged is there after a restart.
+    let restarted = ServerProcess::start(&dir.path().join("term.db")).await;
+    let login = post(&restarted.addr, "/login", json!({"username": "term", "password": "password123"})).await;
+    let token = login["access_token"].as_str().unwrap();
+    let messages: Vec<Value> = reqwest::Client::new()
+        .get(format!("http://{}/messages", restarted.addr))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages[0]["content"], "last words");
 }

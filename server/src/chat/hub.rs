@@ -8,10 +8,10 @@ use crate::config::Config;
 use crate::store::{NewMessage, Store};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 /// A stored message, encoded once as a `message` frame.
@@ -29,37 +29,25 @@ pub enum Outcome {
     Failed,
 }
 
-/// Asks one connection to close with a code (a block, or an admin action).
-#[derive(Default)]
-pub struct CloseSignal {
-    code: AtomicU16,
-    notify: Notify,
-}
-
-impl CloseSignal {
-    pub fn close(&self, code: u16) {
-        self.code.store(code, Ordering::SeqCst);
-        self.notify.notify_one();
-    }
-
-    pub async fn wait(&self) -> u16 {
-        self.notify.notified().await;
-        self.code.load(Ordering::SeqCst)
-    }
+/// What a connection is told apart from the live feed: the outcome of one of its own messages,
+/// or to close (a block: 1008; shutdown: 1001). One unbounded channel per connection: its only
+/// producers are that connection's own submissions and these rare closes, so it stays tiny, and
+/// a close is never lost to a full queue.
+pub enum Control {
+    Outcome(Outcome),
+    Close(u16),
 }
 
 /// The registry entry of an open connection.
 pub struct ConnectionHandle {
-    pub control: mpsc::Sender<Outcome>,
-    pub close: Arc<CloseSignal>,
+    pub control: mpsc::UnboundedSender<Control>,
 }
 
 /// What a new connection gets from [`Hub::register`].
 pub struct Registration {
     pub id: u64,
-    pub control_tx: mpsc::Sender<Outcome>,
-    pub control_rx: mpsc::Receiver<Outcome>,
-    pub close: Arc<CloseSignal>,
+    pub control_tx: mpsc::UnboundedSender<Control>,
+    pub control_rx: mpsc::UnboundedReceiver<Control>,
 }
 
 pub struct Hub {
@@ -68,15 +56,12 @@ pub struct Hub {
     writer_task: Mutex<Option<JoinHandle<()>>>,
     connections: Mutex<HashMap<i64, HashMap<u64, ConnectionHandle>>>,
     next_connection: AtomicU64,
-    shutdown: watch::Sender<bool>,
+    shutting_down: AtomicBool,
     /// Flood control per account (all of a user's sockets share one bucket).
     pub flood: RateLimiter<i64>,
     pub write_timeout: Duration,
     pub ping_interval: Duration,
 }
-
-/// Per-connection queue of writer outcomes (acknowledgements of retries, storage failures).
-const CONTROL_QUEUE: usize = 64;
 
 impl Hub {
     /// Starts the writer task and returns the hub.
@@ -90,7 +75,7 @@ impl Hub {
             writer_task: Mutex::new(Some(writer_task)),
             connections: Mutex::default(),
             next_connection: AtomicU64::new(1),
-            shutdown: watch::channel(false).0,
+            shutting_down: AtomicBool::new(false),
             flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             ping_interval: Duration::from_secs(config.ping_interval_secs),
@@ -102,21 +87,20 @@ impl Hub {
         self.feed.subscribe()
     }
 
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
-    }
-
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
+    /// Registers a connection. During shutdown it is told to close at once.
     pub fn register(&self, user_id: i64) -> Registration {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
-        let close = Arc::new(CloseSignal::default());
-        let handle = ConnectionHandle { control: control_tx.clone(), close: close.clone() };
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let handle = ConnectionHandle { control: control_tx.clone() };
         self.lock_connections().entry(user_id).or_default().insert(id, handle);
-        Registration { id, control_tx, control_rx, close }
+        if self.is_shutting_down() {
+            let _ = control_tx.send(Control::Close(1001));
+        }
+        Registration { id, control_tx, control_rx }
     }
 
     pub fn unregister(&self, user_id: i64, connection_id: u64) {
@@ -132,7 +116,7 @@ impl Hub {
     /// Closes every open connection of a user with `code` (e.g. 1008 on a block).
     pub fn disconnect_user(&self, user_id: i64, code: u16) {
         for handle in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
-            handle.close.close(code);
+            let _ = handle.control.send(Control::Close(code));
         }
     }
 
@@ -142,7 +126,7 @@ impl Hub {
 
     /// Queues a validated message for the writer; an unusual outcome comes back on `control`.
     /// Returns false once the hub is shutting down.
-    pub async fn submit(&self, message: NewMessage, control: mpsc::Sender<Outcome>) -> bool {
+    pub async fn submit(&self, message: NewMessage, control: mpsc::UnboundedSender<Control>) -> bool {
         let writer = self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match writer {
             Some(writer) => writer.send(Submission { message, reply: control }).await.is_ok(),
@@ -153,7 +137,10 @@ impl Hub {
     /// Graceful shutdown: tells every connection to close with 1001, stops taking messages, and
     /// waits (at most `grace`) until the writer has committed everything in flight.
     pub async fn shutdown(&self, grace: Duration) {
-        let _ = self.shutdown.send(true);
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for handle in self.lock_connections().values().flat_map(HashMap::values) {
+            let _ = handle.control.send(Control::Close(1001));
+        }
         self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
         let task = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {

@@ -3,7 +3,7 @@
 //! in one transaction, and only then broadcasts, in id order. One fsync serves many messages, and
 //! a message is on disk before anyone, its sender included, sees it.
 
-use super::hub::{Delivery, Outcome};
+use super::hub::{Control, Delivery, Outcome};
 use crate::store::{NewMessage, Store, Stored};
 use app::models::ServerFrame;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 /// One message waiting to be stored, with the way back to its sender's connection.
 pub struct Submission {
     pub message: NewMessage,
-    pub reply: mpsc::Sender<Outcome>,
+    pub reply: mpsc::UnboundedSender<Control>,
 }
 
 /// Most messages committed in one transaction.
@@ -29,7 +29,7 @@ pub async fn run(store: Store, mut rx: mpsc::Receiver<Submission>, feed: broadca
 }
 
 async fn commit(store: &Store, batch: &mut Vec<Submission>, feed: &broadcast::Sender<Arc<Delivery>>) {
-    let (messages, replies): (Vec<NewMessage>, Vec<mpsc::Sender<Outcome>>) =
+    let (messages, replies): (Vec<NewMessage>, Vec<mpsc::UnboundedSender<Control>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
     match store.insert_batch(&messages).await {
         Ok(stored) => {
@@ -42,7 +42,7 @@ async fn commit(store: &Store, batch: &mut Vec<Submission>, feed: &broadcast::Se
                     }
                     Stored::Duplicate(message) => {
                         let delivery = Arc::new(Delivery::encode(message));
-                        let _ = reply.try_send(Outcome::Duplicate(delivery));
+                        let _ = reply.send(Control::Outcome(Outcome::Duplicate(delivery)));
                     }
                 }
             }
@@ -50,7 +50,7 @@ async fn commit(store: &Store, batch: &mut Vec<Submission>, feed: &broadcast::Se
         Err(error) => {
             tracing::error!(%error, count = replies.len(), "storing a message batch failed");
             for reply in replies {
-                let _ = reply.try_send(Outcome::Failed);
+                let _ = reply.send(Control::Outcome(Outcome::Failed));
             }
         }
     }

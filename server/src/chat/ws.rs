@@ -6,7 +6,7 @@
 //! writes the shared pre-encoded feed frames (several per flush), personal frames and pings, and
 //! reads client frames (validated, flood-limited, handed to the group-commit writer).
 
-use super::hub::{Delivery, Outcome, Registration};
+use super::hub::{Control, Delivery, Outcome, Registration};
 use crate::moderation;
 use crate::services::Services;
 use crate::store::NewMessage;
@@ -108,6 +108,8 @@ struct Connection {
     user: PublicUser,
     registration: Registration,
     sink: SplitSink<WebSocket, Message>,
+    /// Frames waiting for the next flush (kept between flushes to avoid an allocation each time).
+    pending: Vec<Message>,
     /// Highest message id this client has been sent.
     last_sent: i64,
     last_heard: Instant,
@@ -128,7 +130,7 @@ impl Connection {
         let feed = hub.subscribe();
         let (sink, stream) = socket.split();
         let mut connection =
-            Connection { services, user, registration, sink, last_sent: 0, last_heard: Instant::now() };
+            Connection { services, user, registration, sink, pending: Vec::new(), last_sent: 0, last_heard: Instant::now() };
         let end = match connection.send_history(since).await {
             Ok(()) => connection.serve(stream, feed).await,
             Err(end) => end,
@@ -153,22 +155,16 @@ impl Connection {
         })?;
         self.last_sent = messages.last().map(|m| m.id).or(since).unwrap_or(0);
         let frame = encode(&ServerFrame::History { messages, more });
-        self.write(vec![Message::Text(frame)]).await
+        self.send_now(Message::Text(frame)).await
     }
 
     async fn serve(&mut self, mut stream: SplitStream<WebSocket>, mut feed: tokio::sync::broadcast::Receiver<Arc<Delivery>>) -> End {
         let hub = self.services.hub.clone();
-        let mut shutdown = hub.shutdown_signal();
-        let close = self.registration.close.clone();
         let mut ping = tokio::time::interval(hub.ping_interval);
         ping.tick().await;
         loop {
             // Unbiased: a busy feed must not starve reading the client's own frames.
             let step = tokio::select! {
-                code = close.wait() => Err(End::Close(code, "account blocked")),
-                _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
-                    Err(End::Close(close_code::AWAY, "server shutting down"))
-                }
                 control = self.registration.control_rx.recv() => match control {
                     Some(control) => self.on_control(control).await,
                     None => Err(End::Gone),
@@ -194,39 +190,40 @@ impl Connection {
             Err(RecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
             Err(RecvError::Closed) => return Err(End::Close(close_code::AWAY, "server shutting down")),
         };
-        let mut frames = Vec::new();
-        self.push_delivery(&first, &mut frames);
-        while frames.len() < MAX_FRAMES_PER_FLUSH {
+        self.push_delivery(&first);
+        while self.pending.len() < MAX_FRAMES_PER_FLUSH {
             match feed.try_recv() {
-                Ok(delivery) => self.push_delivery(&delivery, &mut frames),
+                Ok(delivery) => self.push_delivery(&delivery),
                 Err(TryRecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
                 Err(_) => break,
             }
         }
-        self.write(frames).await
+        self.flush().await
     }
 
-    fn push_delivery(&mut self, delivery: &Delivery, frames: &mut Vec<Message>) {
+    fn push_delivery(&mut self, delivery: &Delivery) {
         // Skip what the history frame already carried.
         if delivery.id > self.last_sent {
             self.last_sent = delivery.id;
-            frames.push(Message::Text(delivery.frame.clone()));
+            self.pending.push(Message::Text(delivery.frame.clone()));
         }
     }
 
-    async fn on_control(&mut self, outcome: Outcome) -> Result<(), End> {
-        let frame = match outcome {
-            Outcome::Duplicate(delivery) => delivery.frame.clone(),
-            Outcome::Failed => error_frame("message could not be saved; send it again"),
+    async fn on_control(&mut self, control: Control) -> Result<(), End> {
+        let frame = match control {
+            Control::Close(close_code::AWAY) => return Err(End::Close(close_code::AWAY, "server shutting down")),
+            Control::Close(code) => return Err(End::Close(code, "account blocked")),
+            Control::Outcome(Outcome::Duplicate(delivery)) => delivery.frame.clone(),
+            Control::Outcome(Outcome::Failed) => error_frame("message could not be saved; send it again"),
         };
-        self.write(vec![Message::Text(frame)]).await
+        self.send_now(Message::Text(frame)).await
     }
 
     async fn on_ping(&mut self) -> Result<(), End> {
         if self.last_heard.elapsed() > 2 * self.services.hub.ping_interval {
             return Err(End::Gone);
         }
-        self.write(vec![Message::Ping(Default::default())]).await
+        self.send_now(Message::Ping(Default::default())).await
     }
 
     async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), End> {
@@ -247,13 +244,13 @@ impl Connection {
     async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
         let message = match self.accept(text.as_str()) {
             Ok(message) => message,
-            Err(refusal) => return self.write(vec![Message::Text(refusal.frame())]).await,
+            Err(refusal) => return self.send_now(Message::Text(refusal.frame())).await,
         };
         match self.services.moderate(self.user.id, &message.content).await {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
                 let frame = encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() });
-                let _ = self.write(vec![Message::Text(frame)]).await;
+                let _ = self.send_now(Message::Text(frame)).await;
                 self.services.hub.disconnect_user(self.user.id, close_code::POLICY);
                 return Err(End::Close(close_code::POLICY, "account blocked"));
             }
@@ -264,11 +261,11 @@ impl Connection {
                     message: moderation::warning_text(strike),
                     client_id: message.client_id,
                 });
-                return self.write(vec![Message::Text(frame)]).await;
+                return self.send_now(Message::Text(frame)).await;
             }
             Err(_) => {
                 let refusal = Refusal::new("message could not be checked; send it again", message.client_id);
-                return self.write(vec![Message::Text(refusal.frame())]).await;
+                return self.send_now(Message::Text(refusal.frame())).await;
             }
         }
         let control = self.registration.control_tx.clone();
@@ -299,22 +296,32 @@ impl Connection {
         })
     }
 
-    /// Feeds frames and flushes once; a peer that cannot take them in time is dropped.
-    async fn write(&mut self, frames: Vec<Message>) -> Result<(), End> {
-        if frames.is_empty() {
+    /// Queues one frame and flushes.
+    async fn send_now(&mut self, frame: Message) -> Result<(), End> {
+        self.pending.push(frame);
+        self.flush().await
+    }
+
+    /// Feeds the pending frames and flushes once (one write for all of them); a peer that cannot
+    /// take them in time is dropped.
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let sink = &mut self.sink;
+        let (sink, pending) = (&mut self.sink, &mut self.pending);
         let write = async move {
-            for frame in frames {
+            for frame in pending.drain(..) {
                 sink.feed(frame).await?;
             }
             sink.flush().await
         };
-        match tokio::time::timeout(self.services.hub.write_timeout, write).await {
+        let result = tokio::time::timeout(self.services.hub.write_timeout, write).await;
+        // Keep a small buffer for the next flush, not a burst's worth.
+        self.pending.clear();
+        self.pending.shrink_to(8);
+        match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Gone),
+            Ok(Err(_)) | Err(_) => Err(End::Gone),
         }
     }
 }
