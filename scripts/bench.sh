@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Runs the standard ChatterBox benchmark set against a release build and writes the results
+# section of docs/performance.md (method and analysis: see that file).
+#
+#   scripts/bench.sh            # full set (about 10 minutes), updates docs/performance.md
+#   scripts/bench.sh --quick    # small numbers (about 2 minutes), to check the harness; writes
+#                               # its report into the temp directory unless --out is given
+#   options: --no-build  --out FILE  --keep (keep the temp directory)
+#
+# Every scenario gets a fresh server on a fresh temp database (loopback only, random port).
+# Benchmarks are never part of scripts/test.sh. Settings that differ from the defaults, and why:
+#   CHATTERBOX_FLOOD_BURST/PER_SEC = 1000000  flood control is per account and senders are few
+#                                             accounts sending thousands of msgs/s
+#   CHATTERBOX_LOGIN_IP_*, _REGISTER_IP_*     every bench client comes from 127.0.0.1: the login
+#     (burst and per minute) = 1000000        burst is 50 logins at once, and each run registers
+#                                             a few accounts
+#   CHATTERBOX_BCRYPT_COST = 4                registering/logging in the bench accounts is not what
+#                                             is measured; the login scenario keeps the default 12
+#   JWT_SECRET set                            no secret generated and stored at first start
+# Everything else (synchronous=FULL, outbound queue 4096, ...) is the default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+QUICK=0 BUILD=1 KEEP=0 OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --no-build) BUILD=0 ;;
+        --keep) KEEP=1 ;;
+        --out) OUT=$2; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if [ "$BUILD" = 1 ]; then
+    # Built one after the other so the server binary is exactly `cargo build --release -p server`
+    # (building both at once would unify features of shared dependencies).
+    cargo build --release -p server
+    cargo build --release -p loadgen
+fi
+SERVER="$ROOT/target/release/server"
+LOADGEN="$ROOT/target/release/loadgen"
+for bin in "$SERVER" "$LOADGEN"; do
+    [ -x "$bin" ] || { echo "missing $bin (run without --no-build)" >&2; exit 1; }
+done
+command -v sqlite3 >/dev/null || { echo "sqlite3 is needed to seed the history database (apt-get install sqlite3)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/chatterbox-bench.XXXXXX)
+RESULTS="$WORK/results.jsonl"
+: > "$RESULTS"
+[ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT="$WORK/performance.md"; else OUT="$ROOT/docs/performance.md"; fi; }
+SERVER_PID=""
+
+cleanup() {
+    stop_server
+    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The server holds one socket per connection: allow it (and the load generator) the hard limit.
+ulimit -n "$(ulimit -Hn)"
+
+# A free loopback port: the first of a random run of 50 that nothing listens on.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT=$((20000 + RANDOM % 10000))
+for _ in $(seq 50); do port_in_use "$PORT" || break; PORT=$((PORT + 1)); done
+ADDR="127.0.0.1:$PORT"
+JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+# start_server NAME [VAR=value...]: a fresh server on $WORK/NAME/bench.db, in the background.
+start_server() {
+    local name=$1; shift
+    mkdir -p "$WORK/$name"
+    start_server_on "$WORK/$name/bench.db" "$@"
+}
+
+start_server_on() {
+    local db=$1; shift
+    env LEPTOS_SITE_ADDR="$ADDR" LEPTOS_OUTPUT_NAME=chatterbox LEPTOS_SITE_ROOT="$WORK/site" \
+        DATABASE_URL="sqlite://$db" CHATTERBOX_CONFIG=/dev/null JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
+        CHATTERBOX_BCRYPT_COST=4 CHATTERBOX_FLOOD_BURST=1000000 CHATTERBOX_FLOOD_PER_SEC=1000000 \
+        CHATTERBOX_LOGIN_IP_BURST=1000000 CHATTERBOX_LOGIN_IP_PER_MIN=1000000 \
+        CHATTERBOX_REGISTER_IP_BURST=1000000 CHATTERBOX_REGISTER_IP_PER_MIN=1000000 \
+        "$@" "$SERVER" >>"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 300); do
+        if port_in_use "$PORT"; then return 0; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "server did not start listening within 30 s" >&2
+    exit 1
+}
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+    # Let the sockets of the previous scenario wind down before the next measurement.
+    sleep 2
+}
+
+# loadgen COMMAND LABEL [options...]: one scenario against the running server.
+loadgen() {
+    local command=$1 label=$2; shift 2
+    echo
+    echo "== $label"
+    "$LOADGEN" "$command" --addr "$ADDR" --server-pid "$SERVER_PID" --label "$label" --json "$RESULTS" "$@" >/dev/null
+}
+
+# fanout LABEL LISTENERS RATE: a fanout on a fresh server.
+fanout() {
+    start_server "$1"
+    loadgen fanout "$1" --listeners "$2" --rate "$3" --senders 4 --duration "$DURATION"
+    stop_server
+}
+
+# Inserts COUNT messages straight into the (stopped) server's database.
+seed_messages() {
+    local db=$1 count=$2
+    sqlite3 "$db" <<SQL
+.timeout 5000
+BEGIN;
+INSERT INTO users (username, email, password_hash, created_at)
+    VALUES ('seed', 'seed@loadgen.example.com', '!', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $count)
+INSERT INTO messages (sender_id, room, content, client_id, created_at)
+    SELECT (SELECT id FROM users WHERE username = 'seed'), 'general',
+           'seeded history message number ' || x, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    FROM n;
+COMMIT;
+SQL
+}
+
+describe_machine() {
+    local cpu mem commit dirty
+    cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+    mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo " + uncommitted changes" || true)
+    cat <<EOF
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') on commit \`$commit\`$dirty by \`scripts/bench.sh$([ "$QUICK" = 1 ] && echo " --quick")\`.
+
+| machine | |
+|---|---|
+| CPU | $(nproc) x $cpu (server and load generator share it) |
+| memory | $mem |
+| kernel | $(uname -sr) |
+| database file system | $(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}') |
+| toolchain | $(rustc --version 2>/dev/null || echo unknown) |
+| load average before the run | $(cut -d' ' -f1-3 /proc/loadavg) |
+| server settings | defaults (\`synchronous=FULL\`), except: flood control and the per-IP login and registration throttles raised to 1000000, bcrypt cost 4 outside the login scenario |
+EOF
+}
+describe_machine > "$WORK/machine.md"
+
+if [ "$QUICK" = 1 ]; then
+    DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k
+else
+    DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m
+fi
+
+# 1. Memory at start, then idle connections (same fresh server).
+start_server startup
+sleep 1
+loadgen rss startup-rss
+loadgen idle idle --connections "$IDLE" --hold "$HOLD"
+stop_server
+
+# 2. Fanouts, each on a fresh server.
+fanout "fanout-${BIG}x20" "$BIG" 20
+fanout "fanout-${SMALL}x500" "$SMALL" 500
+fanout "fanout-${BIG}x100" "$BIG" 100
+fanout "fanout-${BIG}x200" "$BIG" 200
+fanout "fanout-${BIG}x400" "$BIG" 400
+
+# 3. Ingest: group commit with the default synchronous=FULL.
+start_server ingest
+loadgen ingest ingest --senders 4 --window 256 --duration "$((DURATION / 2))"
+stop_server
+
+# 4. Login burst during a fanout, at the default bcrypt cost (12).
+start_server login CHATTERBOX_BCRYPT_COST=12
+loadgen login login-burst --listeners "$BIG" --rate 20 --senders 4 --quiet "$QUIET" --burst "$BURST" --users 4
+stop_server
+
+# 5. History with many stored messages: migrate, stop, seed, restart, measure.
+start_server history
+stop_server
+echo
+echo "== seeding $SEED messages"
+time seed_messages "$WORK/history/bench.db" "$SEED"
+start_server_on "$WORK/history/bench.db"
+loadgen history "$HISTORY_LABEL" --samples "$SAMPLES" --warmup 20
+stop_server
+
+"$LOADGEN" report --results "$RESULTS" --machine "$WORK/machine.md" --out "$OUT"
+[ "$QUICK" = 1 ] && cat "$OUT"
+echo "results: $OUT"
