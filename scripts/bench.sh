@@ -2,7 +2,7 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 10 minutes), updates docs/performance.md
+#   scripts/bench.sh            # full set (about 13 minutes), updates docs/performance.md
 #   scripts/bench.sh --quick    # small numbers (about 2 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)
@@ -116,11 +116,15 @@ loadgen() {
     "$LOADGEN" "$command" --addr "$ADDR" --server-pid "$SERVER_PID" --label "$label" --json "$RESULTS" "$@" >/dev/null
 }
 
-# fanout LABEL LISTENERS RATE: a fanout on a fresh server.
+# fanout LABEL LISTENERS RATE: $REPEAT fanouts, each on a fresh server (the report takes the
+# median: single runs on a shared VM vary by several milliseconds).
 fanout() {
-    start_server "$1"
-    loadgen fanout "$1" --listeners "$2" --rate "$3" --senders 4 --duration "$DURATION"
-    stop_server
+    local run
+    for run in $(seq "$REPEAT"); do
+        start_server "$1-$run"
+        loadgen fanout "$1" --listeners "$2" --rate "$3" --senders 4 --duration "$DURATION"
+        stop_server
+    done
 }
 
 # Inserts COUNT messages straight into the (stopped) server's database.
@@ -163,9 +167,9 @@ EOF
 describe_machine > "$WORK/machine.md"
 
 if [ "$QUICK" = 1 ]; then
-    DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k
+    DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k REPEAT=1
 else
-    DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m
+    DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m REPEAT=3
 fi
 
 # 1. Memory at start, then idle connections (same fresh server).
@@ -175,7 +179,7 @@ loadgen rss startup-rss
 loadgen idle idle --connections "$IDLE" --hold "$HOLD"
 stop_server
 
-# 2. Fanouts, each on a fresh server.
+# 2. Fanouts, each run on a fresh server.
 fanout "fanout-${BIG}x20" "$BIG" 20
 fanout "fanout-${SMALL}x500" "$SMALL" 500
 fanout "fanout-${BIG}x100" "$BIG" 100
