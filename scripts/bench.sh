@@ -2,7 +2,7 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 13 minutes), updates docs/performance.md
+#   scripts/bench.sh            # full set (about 8 minutes after the build), updates docs/performance.md
 #   scripts/bench.sh --quick    # small numbers (about 2 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)

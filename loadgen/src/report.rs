@@ -78,8 +78,18 @@ fn render(results: &[Value], machine: &str) -> String {
     let _ = writeln!(out, "\n### Every run\n");
     render_fanouts(&mut out, results);
     render_others(&mut out, results);
+    render_raw(&mut out, results);
     let _ = write!(out, "\n{END}");
     out
+}
+
+/// Every result line as emitted, folded away, so the tables can be checked or recomputed.
+fn render_raw(out: &mut String, results: &[Value]) {
+    let _ = writeln!(out, "\n<details><summary>Raw results (one JSON line per run)</summary>\n\n```json");
+    for result in results {
+        let _ = writeln!(out, "{result}");
+    }
+    let _ = writeln!(out, "```\n\n</details>");
 }
 
 fn render_fanouts(out: &mut String, results: &[Value]) {
@@ -89,13 +99,13 @@ fn render_fanouts(out: &mut String, results: &[Value]) {
     }
     let _ = writeln!(
         out,
-        "| run | listeners + senders | msgs/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | dropped | server CPU | server us/delivery | loadgen CPU | steal |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| run | listeners + senders | msgs/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | worst second's p99 ms | lost | dropped | server CPU | server us/delivery | loadgen CPU | steal |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in fanouts {
         let _ = writeln!(
             out,
-            "| {} | {} + {} | {} | {} | {} | {} | {} | {} | {} | {} | {}% | {} | {}% | {}% |",
+            "| {} | {} + {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}% | {} | {}% | {}% |",
             text(&r["label"]),
             r["listeners"],
             r["senders"],
@@ -105,6 +115,7 @@ fn render_fanouts(out: &mut String, results: &[Value]) {
             r["p99_ms"],
             r["p999_ms"],
             r["max_ms"],
+            r["slowest_second_p99_ms"],
             lost_total(r),
             r["dropped"],
             r["server_cpu_pct"],
@@ -116,8 +127,9 @@ fn render_fanouts(out: &mut String, results: &[Value]) {
     let _ = writeln!(
         out,
         "\nServer and load generator CPU: percent of one core (the machine has two). Steal: percent of \
-         the machine's CPU time the hypervisor gave to other guests during the run. Deliveries count \
-         every copy received, the senders' own included."
+         the machine's CPU time the hypervisor gave to other guests during the run. Worst second: the \
+         p99 of the messages sent in the slowest second of the run (a stall shows there). Deliveries \
+         count every copy received, the senders' own included."
     );
 }
 

@@ -197,6 +197,15 @@ impl Timeline {
     pub fn all(&self) -> Snapshot {
         self.window(0, self.seconds.len())
     }
+
+    /// The second whose messages had the highest p99, with that p99 (ns); `None` if empty.
+    pub fn slowest_second(&self) -> Option<(usize, u64)> {
+        (0..self.seconds.len())
+            .map(|second| (second, self.seconds[second].snapshot()))
+            .filter(|(_, snapshot)| snapshot.count() > 0)
+            .map(|(second, snapshot)| (second, snapshot.quantile(0.99)))
+            .max_by_key(|&(_, p99)| p99)
+    }
 }
 
 #[cfg(test)]
@@ -243,5 +252,6 @@ mod tests {
         assert_eq!(t.window(1, 2).count(), 1);
         assert_eq!(t.window(3, 4).count(), 1);
         assert_eq!(t.all().count(), 3);
+        assert_eq!(t.slowest_second().map(|(second, _)| second), Some(3));
     }
 }

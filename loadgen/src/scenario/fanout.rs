@@ -205,6 +205,11 @@ impl Fanout {
         map.insert("drop_codes".into(), json!(ended.iter().take(10).collect::<Vec<_>>()));
         map.insert("deliveries_per_s".into(), json!((received as f64 / send_seconds.max(1e-9)).round() as u64));
         map.insert("max_send_lag_ms".into(), json!(round3(max_lag as f64 / 1e6)));
+        // Where a stall shows: the second of send time with the worst p99.
+        if let Some((second, p99)) = self.timeline.slowest_second() {
+            map.insert("slowest_second".into(), json!(second));
+            map.insert("slowest_second_p99_ms".into(), json!(round3(p99 as f64 / 1e6)));
+        }
         map.extend(self.timeline.all().to_json(""));
         map.extend(meter.fields(received, "delivery"));
         map
@@ -239,11 +244,15 @@ pub fn summarize(fields: &Map<String, Value>) {
         get("disorder")
     );
     eprintln!(
-        "  latency ms: p50 {} p99 {} p99.9 {} max {}; server CPU {} s ({} us/delivery), loadgen CPU {} s, steal {}%",
+        "  latency ms: p50 {} p99 {} p99.9 {} max {} (worst second {}: p99 {}; send lag max {}); \
+         server CPU {} s ({} us/delivery), loadgen CPU {} s, steal {}%",
         get("p50_ms"),
         get("p99_ms"),
         get("p999_ms"),
         get("max_ms"),
+        get("slowest_second"),
+        get("slowest_second_p99_ms"),
+        get("max_send_lag_ms"),
         get("server_cpu_s"),
         get("server_cpu_us_per_delivery"),
         get("loadgen_cpu_s"),
