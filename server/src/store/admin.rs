@@ -1,7 +1,7 @@
 //! Admin queries: user lists, the message monitor, the moderation log, block/unblock with an
 //! audit trail, overview counts, and row streams for the CSV exports.
 
-use super::{now_rfc3339, user_from_row, Store, StoreError, USER_COLUMNS};
+use super::{now_rfc3339, user_from_row, Store, StoreError, BLOCK_AND_REVOKE, USER_COLUMNS};
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -64,11 +64,11 @@ impl Store {
     ) -> Result<Option<PublicUser>, StoreError> {
         let mut tx = self.writer().begin().await?;
         let sql = if blocked {
-            "UPDATE users SET token_version = token_version + (1 - is_blocked), is_blocked = 1 WHERE id = ?1"
+            format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = ?1")
         } else {
-            "UPDATE users SET is_blocked = 0, warning_count = 0 WHERE id = ?1"
+            "UPDATE users SET is_blocked = 0, warning_count = 0 WHERE id = ?1".to_owned()
         };
-        let done = sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+        let done = sqlx::query(&sql).bind(user_id).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }

@@ -41,6 +41,10 @@ pub struct Store {
     reader: SqlitePool,
 }
 
+/// The assignments that block a user. SET expressions read the old row, so the token version is
+/// bumped (revoking every earlier token) only when the user was not blocked already.
+pub(crate) const BLOCK_AND_REVOKE: &str = "is_blocked = 1, token_version = token_version + (1 - is_blocked)";
+
 pub(crate) const USER_COLUMNS: &str =
     "id, username, email, password_hash, is_admin, is_blocked, warning_count, token_version, created_at";
 
@@ -146,9 +150,7 @@ impl Store {
 
     /// Blocks a user and revokes every token issued so far.
     pub async fn block_user(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE users SET is_blocked = 1, token_version = token_version + 1 WHERE id = ?1",
-        )
+        let done = sqlx::query(&format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = ?1"))
         .bind(id)
         .execute(&self.writer)
         .await?;
