@@ -23,6 +23,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use services::Services;
 use std::sync::Arc;
 use std::time::Duration;
+use ::http::header::{HeaderName, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use ::http::HeaderValue;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -40,16 +41,22 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// The Leptos options of this process: those cargo-leptos baked in or set in the environment,
-/// else defaults (site files in `target/site`, `127.0.0.1:3000`).
-pub fn leptos_options() -> LeptosOptions {
-    match get_configuration(None) {
-        Ok(conf) => conf.leptos_options,
-        Err(_) => LeptosOptions::builder()
-            .output_name("chatterbox")
-            .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
-            .build(),
+/// The Leptos options of this process: those cargo-leptos baked in or set in the environment.
+/// A binary built by plain `cargo build` has no output name baked in: it gets the defaults
+/// (`chatterbox`, site files in `target/site`, `127.0.0.1:3000`), still overridden by
+/// `LEPTOS_SITE_ROOT` and `LEPTOS_SITE_ADDR`.
+pub fn leptos_options() -> Result<LeptosOptions, String> {
+    if let Ok(conf) = get_configuration(None) {
+        return Ok(conf.leptos_options);
     }
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let addr = var("LEPTOS_SITE_ADDR", "127.0.0.1:3000");
+    let site_addr: std::net::SocketAddr = addr.parse().map_err(|_| format!("invalid LEPTOS_SITE_ADDR: {addr:?}"))?;
+    Ok(LeptosOptions::builder()
+        .output_name("chatterbox")
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_addr(site_addr)
+        .build())
 }
 
 /// The whole application as a router.
@@ -91,7 +98,10 @@ pub fn app(state: AppState) -> Router {
             ::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.services.config.request_timeout_secs),
         ))
-        .layer(security_headers())
+        // Headers every response carries (pages also get a CSP with a per-response nonce).
+        .layer(header_if_missing(X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_if_missing(REFERRER_POLICY, "same-origin"))
+        .layer(header_if_missing(X_FRAME_OPTIONS, "DENY"))
         .layer(
             TraceLayer::new_for_http()
                 // Path only: query strings may carry tokens and are never logged.
@@ -105,19 +115,8 @@ pub fn app(state: AppState) -> Router {
 /// Largest request body accepted on any route.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Headers every response carries (pages also get a CSP with a per-response nonce).
-fn security_headers() -> tower::layer::util::Stack<
-    SetResponseHeaderLayer<HeaderValue>,
-    tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>,
-> {
-    use ::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
-    tower::layer::util::Stack::new(
-        SetResponseHeaderLayer::if_not_present(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        tower::layer::util::Stack::new(
-            SetResponseHeaderLayer::if_not_present(REFERRER_POLICY, HeaderValue::from_static("same-origin")),
-            SetResponseHeaderLayer::if_not_present(X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        ),
-    )
+fn header_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 /// Serves `router` on `listener` until `stop` resolves; then stops accepting, closes every

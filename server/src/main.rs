@@ -31,7 +31,13 @@ async fn main() {
 }
 
 async fn run_server(config: Config) -> i32 {
-    let leptos_options = leptos_options();
+    let leptos_options = match leptos_options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return 2;
+        }
+    };
     let addr = leptos_options.site_addr;
     let services = match Services::start(config).await {
         Ok(services) => services,

@@ -1,5 +1,7 @@
 //! Crash safety: messages acknowledged by the real server binary survive `kill -9`, and the
-//! database passes `PRAGMA integrity_check` afterwards.
+//! database passes `PRAGMA integrity_check` afterwards; SIGTERM shuts down cleanly. The binary
+//! is started as a deployment would start it (built by plain cargo, so no output name baked in):
+//! it must honour `LEPTOS_SITE_ADDR` on its own.
 
 mod common;
 
@@ -24,7 +26,6 @@ impl ServerProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_server"))
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))
             .env("LEPTOS_SITE_ADDR", &addr)
-            .env("LEPTOS_OUTPUT_NAME", "chatterbox")
             .env("CHATTERBOX_BCRYPT_COST", "4")
             .env("CHATTERBOX_FLOOD_BURST", "100000")
             .env("CHATTERBOX_FLOOD_PER_SEC", "100000")
@@ -68,14 +69,25 @@ async fn post(addr: &str, path: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// Logs `name` in (password `password123`) and returns the token.
+async fn login(addr: &str, name: &str) -> String {
+    let body = post(addr, "/login", json!({"username": name, "password": "password123"})).await;
+    body["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// `GET /messages?QUERY` with a bearer token.
+async fn messages(addr: &str, token: &str, query: &str) -> Vec<Value> {
+    let url = format!("http://{addr}/messages?{query}");
+    reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn acknowledged_messages_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     let mut server = ServerProcess::start(&db).await;
     post(&server.addr, "/register", json!({"username": "crash", "email": "c@x.io", "password": "password123"})).await;
-    let login = post(&server.addr, "/login", json!({"username": "crash", "password": "password123"})).await;
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = login(&server.addr, "crash").await;
 
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
@@ -105,20 +117,11 @@ async fn acknowledged_messages_survive_sigkill() {
     assert!(acknowledged.len() >= 300, "got {} acks before the kill", acknowledged.len());
 
     let restarted = ServerProcess::start(&db).await;
-    let login = post(&restarted.addr, "/login", json!({"username": "crash", "password": "password123"})).await;
-    let token = login["access_token"].as_str().unwrap();
+    let token = login(&restarted.addr, "crash").await;
     let mut stored = std::collections::HashSet::new();
     let mut before = String::new();
     loop {
-        let page: Vec<Value> = reqwest::Client::new()
-            .get(format!("http://{}/messages?limit=200{before}", restarted.addr))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = messages(&restarted.addr, &token, &format!("limit=200{before}")).await;
         let Some(last) = page.last() else { break };
         before = format!("&before={}", last["id"]);
         stored.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
@@ -137,8 +140,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(&dir.path().join("term.db")).await;
     post(&server.addr, "/register", json!({"username": "term", "email": "t@x.io", "password": "password123"})).await;
-    let login = post(&server.addr, "/login", json!({"username": "term", "password": "password123"})).await;
-    let token = login["access_token"].as_str().unwrap();
+    let token = login(&server.addr, "term").await;
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
     socket.send(Message::text(json!({"type": "message", "content": "last words"}).to_string())).await.unwrap();
@@ -166,16 +168,6 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
 
     // Everything acknowledged is there after a restart.
     let restarted = ServerProcess::start(&dir.path().join("term.db")).await;
-    let login = post(&restarted.addr, "/login", json!({"username": "term", "password": "password123"})).await;
-    let token = login["access_token"].as_str().unwrap();
-    let messages: Vec<Value> = reqwest::Client::new()
-        .get(format!("http://{}/messages", restarted.addr))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(messages[0]["content"], "last words");
+    let token = login(&restarted.addr, "term").await;
+    assert_eq!(messages(&restarted.addr, &token, "").await[0]["content"], "last words");
 }

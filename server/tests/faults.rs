@@ -75,7 +75,6 @@ fn an_unwritable_database_stops_the_server_with_a_clear_message() {
         let output = Command::new(env!("CARGO_BIN_EXE_server"))
             .env("DATABASE_URL", &url)
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-            .env("LEPTOS_OUTPUT_NAME", "chatterbox")
             .env("CHATTERBOX_CONFIG", "/dev/null")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

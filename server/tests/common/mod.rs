@@ -40,7 +40,7 @@ impl TestApp {
         };
         adjust(&mut config);
         let services = Services::start(config).await.expect("services start");
-        let router = app(AppState { leptos_options: leptos_options(), services: services.clone() });
+        let router = app(AppState { leptos_options: leptos_options().expect("leptos options"), services: services.clone() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
