@@ -42,7 +42,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         self.with_bucket(key, Instant::now(), false)
     }
 
-    /// Takes one token, even into debt-free zero (for counting failures after the fact).
+    /// Takes one token if one is left (counts a failure after the fact; never goes below zero).
     pub fn take(&self, key: &K) {
         let _ = self.with_bucket(key, Instant::now(), true);
     }

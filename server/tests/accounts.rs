@@ -201,34 +201,30 @@ async fn pages_redirect_strangers_and_render_for_users() {
     assert!(chat.text().await.unwrap().contains("grace"));
 }
 
+/// A plain HTML form post (what a browser without JavaScript sends) to a server function.
+async fn form_post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .header("accept", "text/html")
+        .header("referer", app.url("/login"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn no_javascript_login_form_sets_an_httponly_cookie_and_redirects() {
     let app = TestApp::spawn().await;
     app.register("heidi").await;
-    let response = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/login"))
-        .form(&[("username", "heidi"), ("password", "password123")])
-        .send()
-        .await
-        .unwrap();
+    let response = form_post(&app, "/api/auth/login", &[("username", "heidi"), ("password", "password123")]).await;
     assert_eq!(response.status().as_u16(), 302);
     assert_eq!(response.headers()["location"], "/");
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("chatterbox_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
 
-    let bad = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/login"))
-        .form(&[("username", "heidi"), ("password", "wrong-password")])
-        .send()
-        .await
-        .unwrap();
+    let bad = form_post(&app, "/api/auth/login", &[("username", "heidi"), ("password", "wrong-password")]).await;
     assert_eq!(bad.status().as_u16(), 302);
     assert_eq!(bad.headers()["location"], "/login?error=bad_credentials");
     assert!(bad.headers().get("set-cookie").is_none());
@@ -241,14 +237,8 @@ async fn no_javascript_login_form_sets_an_httponly_cookie_and_redirects() {
 async fn no_javascript_register_form_reports_taken_names() {
     let app = TestApp::spawn().await;
     app.register("ivan").await;
-    let response = app
-        .http
-        .post(app.url("/api/auth/register"))
-        .header("accept", "text/html")
-        .form(&[("username", "ivan"), ("email", "new@example.com"), ("password", "password123")])
-        .send()
-        .await
-        .unwrap();
+    let fields = [("username", "ivan"), ("email", "new@example.com"), ("password", "password123")];
+    let response = form_post(&app, "/api/auth/register", &fields).await;
     assert_eq!(response.status().as_u16(), 302);
     assert_eq!(response.headers()["location"], "/register?error=username_taken");
 }
