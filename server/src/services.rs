@@ -60,7 +60,7 @@ impl Services {
         let store = Store::open(&config.database_url, config.read_pool_size, &config.sqlite_synchronous).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
-            None => store.setting_or_insert("jwt_secret", &random_secret()).await?,
+            None => store.setting_or_insert("jwt_secret", &crate::auth::random_hex(32)).await?,
         };
         let tokens = TokenKeys::new(secret.as_bytes(), config.token_ttl_secs);
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
@@ -233,9 +233,4 @@ fn limited(retry_after: u64) -> ApiError {
 pub fn internal(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "internal error");
     ApiError::Internal
-}
-
-fn random_secret() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
