@@ -34,6 +34,10 @@ pub struct Config {
     /// Messages of live feed a connection may fall behind before it is dropped with close 1013
     /// (`CHATTERBOX_OUTBOUND_QUEUE`); it catches up with `since` when it reconnects.
     pub outbound_queue: usize,
+    /// Budget of live-feed socket writes per second (`CHATTERBOX_FANOUT_WRITES_PER_SEC`; 0: no
+    /// budget). Above it, messages share waves: each connection gets them in one write, latency
+    /// grows by at most one wave interval (connections / budget, at most 100 ms).
+    pub fanout_writes_per_sec: u32,
     /// Seconds a socket write may take before the peer is considered stuck and dropped
     /// (`CHATTERBOX_WRITE_TIMEOUT_SECS`).
     pub write_timeout_secs: u64,
@@ -76,6 +80,7 @@ impl Default for Config {
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
+            fanout_writes_per_sec: 25_000,
             write_timeout_secs: 10,
             ping_interval_secs: 20,
             moderation_words: None,
@@ -144,6 +149,7 @@ impl Config {
         parse_env(&var, "CHATTERBOX_FLOOD_BURST", &mut self.flood_burst)?;
         parse_env(&var, "CHATTERBOX_FLOOD_PER_SEC", &mut self.flood_per_sec)?;
         parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE", &mut self.outbound_queue)?;
+        parse_env(&var, "CHATTERBOX_FANOUT_WRITES_PER_SEC", &mut self.fanout_writes_per_sec)?;
         parse_env(&var, "CHATTERBOX_WRITE_TIMEOUT_SECS", &mut self.write_timeout_secs)?;
         parse_env(&var, "CHATTERBOX_PING_INTERVAL_SECS", &mut self.ping_interval_secs)?;
         parse_env(&var, "CHATTERBOX_LOGIN_IP_BURST", &mut self.login_ip_burst)?;

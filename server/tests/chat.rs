@@ -364,3 +364,39 @@ async fn dead_peers_that_never_answer_pings_are_reaped() {
         assert!(tokio::time::Instant::now() < deadline, "the silent peer was not reaped");
     }
 }
+
+#[tokio::test]
+async fn over_the_write_budget_waves_are_spaced_and_nothing_is_lost() {
+    // 20 socket writes/s: with two connections every wave is charged 100 ms (the cap), so once
+    // the 250 ms allowance is used up, waves go 100 ms apart and messages wait to share them.
+    let app = TestApp::spawn_with(|c| {
+        c.flood_burst = 1000;
+        c.fanout_writes_per_sec = 20;
+    })
+    .await;
+    let (mut alice, _) = app.connect(&app.user("alice").await).await;
+    let (mut bob, _) = app.connect(&app.user("bob").await).await;
+
+    // One message per wave: the fourth waits ~50 ms, each later one 100 ms more.
+    let started = std::time::Instant::now();
+    for n in 0..8 {
+        alice.say(&format!("paced {n}")).await;
+        assert_eq!(alice.until_type("message").await["content"], format!("paced {n}"));
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(400), "waves were not paced: 8 round trips in {elapsed:?}");
+
+    // A burst shares the waves: every message arrives, once, in order.
+    for n in 0..50 {
+        alice.say(&format!("burst {n}")).await;
+    }
+    let mut last_id = 0;
+    let expected = (0..8).map(|n| format!("paced {n}")).chain((0..50).map(|n| format!("burst {n}")));
+    for content in expected {
+        let frame = bob.until_type("message").await;
+        assert_eq!(frame["content"], content);
+        let id = frame["id"].as_i64().unwrap();
+        assert!(id > last_id, "ids must increase");
+        last_id = id;
+    }
+}

@@ -3,6 +3,7 @@
 //! close them), flood control, and the door to the group-commit writer.
 
 use crate::limits::RateLimiter;
+use super::pacing::WavePacer;
 use super::writer::{self, Submission};
 use crate::config::Config;
 use crate::store::{NewMessage, Store};
@@ -11,10 +12,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 
-/// A stored message, encoded once as a `message` frame.
+/// A stored message, encoded once as a `message` frame. Cloning it clones a reference to the
+/// shared bytes (one atomic increment: the feed hands each connection its own clone).
+#[derive(Clone)]
 pub struct Delivery {
     pub id: i64,
     pub frame: Utf8Bytes,
@@ -24,18 +27,25 @@ pub struct Delivery {
 /// sender's copy of the broadcast is its acknowledgement and nothing more is said).
 pub enum Outcome {
     /// Stored before under the same `client_id`: acknowledge with the original, no broadcast.
-    Duplicate(Arc<Delivery>),
+    Duplicate(Delivery),
     /// The store failed: nothing was saved.
     Failed,
 }
 
-/// What a connection is told apart from the live feed: the outcome of one of its own messages,
-/// or to close (a block: 1008; shutdown: 1001). One unbounded channel per connection: its only
-/// producers are that connection's own submissions and these rare closes, so it stays tiny, and
-/// a close is never lost to a full queue.
+/// What a connection's writer is told apart from the live feed, in order, on one unbounded
+/// channel: from the hub, closes (a block: 1008; shutdown: 1001) and the outcome of one of its
+/// own messages; from the connection's own reader, frames to send, pings and its end. Unbounded
+/// so a close is never lost to a full queue; the reader's share is bounded by a semaphore.
 pub enum Control {
     Outcome(Outcome),
     Close(u16),
+    /// A frame from the reader (an error, warning or `blocked` frame); the permit is released
+    /// once it is written.
+    Reply(Utf8Bytes, OwnedSemaphorePermit),
+    /// The client has been silent for a ping interval.
+    Ping,
+    /// The reader has stopped: close with this code and reason, or just drop the socket (None).
+    ReaderDone(Option<(u16, &'static str)>),
 }
 
 /// The registry entry of an open connection.
@@ -51,7 +61,7 @@ pub struct Registration {
 }
 
 pub struct Hub {
-    feed: broadcast::Sender<Arc<Delivery>>,
+    feed: broadcast::Sender<Delivery>,
     writer_tx: Mutex<Option<mpsc::Sender<Submission>>>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
     connections: Mutex<HashMap<i64, HashMap<u64, ConnectionHandle>>>,
@@ -68,7 +78,7 @@ impl Hub {
     pub fn start(store: Store, config: &Config) -> Arc<Self> {
         let (feed, _) = broadcast::channel(config.outbound_queue);
         let (writer_tx, writer_rx) = mpsc::channel(8192);
-        let writer_task = tokio::spawn(writer::run(store, writer_rx, feed.clone()));
+        let writer_task = tokio::spawn(writer::run(store, writer_rx, feed.clone(), WavePacer::new(config.fanout_writes_per_sec)));
         Arc::new(Self {
             feed,
             writer_tx: Mutex::new(Some(writer_tx)),
@@ -83,7 +93,7 @@ impl Hub {
     }
 
     /// Subscribes to the live feed. Subscribe before reading history, then skip ids already seen.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivery>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Delivery> {
         self.feed.subscribe()
     }
 
@@ -135,8 +145,10 @@ impl Hub {
     }
 
     /// Graceful shutdown: tells every connection to close with 1001, stops taking messages, and
-    /// waits (at most `grace`) until the writer has committed everything in flight.
+    /// waits (at most `grace` in all) until the writer has committed everything in flight and
+    /// every connection has sent its close frame.
     pub async fn shutdown(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         self.shutting_down.store(true, Ordering::SeqCst);
         for handle in self.lock_connections().values().flat_map(HashMap::values) {
             let _ = handle.control.send(Control::Close(1001));
@@ -144,9 +156,16 @@ impl Hub {
         self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
         let task = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
-            if tokio::time::timeout(grace, task).await.is_err() {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
                 tracing::warn!("message writer did not finish within the grace period");
             }
+        }
+        while self.connection_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(open = self.connection_count(), "connections still open after the grace period");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

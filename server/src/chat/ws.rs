@@ -1,10 +1,12 @@
 //! `GET /ws`: the WebSocket door (contract in `docs/protocol.md`).
 //!
 //! Before the upgrade: authentication (`?token=` or the session cookie, the latter only from the
-//! site's own `Origin`), 401/403 as JSON. After it, one task per connection: the history frame
-//! first (subscribed to the live feed before reading it, de-duplicated by id), then a loop that
-//! writes the shared pre-encoded feed frames (several per flush), personal frames and pings, and
-//! reads client frames (validated, flood-limited, handed to the group-commit writer).
+//! site's own `Origin`), 401/403 as JSON. After it, two tasks per connection. The writer sends
+//! the history frame first (subscribed to the live feed before reading it, de-duplicated by id),
+//! then loops writing the shared pre-encoded feed frames (several per flush) and whatever comes
+//! on the connection's control channel. The reader validates client frames, flood-limits and
+//! moderates them, and hands them to the group-commit writer; whatever it has to say (answers,
+//! pings, its end) goes through the control channel to the writer, in order.
 
 use super::hub::{Control, Delivery, Outcome, Registration};
 use crate::moderation;
@@ -23,8 +25,8 @@ use futures::{SinkExt, StreamExt};
 use http::HeaderMap;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 use tracing::Instrument;
 
 /// Messages in the history frame of a fresh connection.
@@ -103,6 +105,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
 }
 
+/// The writing half of a connection: the loop that owns the socket's sink.
 struct Connection {
     services: Arc<Services>,
     user: PublicUser,
@@ -112,8 +115,23 @@ struct Connection {
     pending: Vec<Message>,
     /// Highest message id this client has been sent.
     last_sent: i64,
-    last_heard: Instant,
 }
+
+/// The reading half of a connection, in its own task so that a delivery wakes only the writer
+/// (polling the socket's read side on every delivery cost ~15 % of the server's CPU).
+struct Reader {
+    services: Arc<Services>,
+    user: PublicUser,
+    /// The connection's control channel: the writer sends what the reader has to say, in order,
+    /// and the outcome of a submitted message comes back on it too.
+    control: mpsc::UnboundedSender<Control>,
+    /// Bounds the reader's frames waiting for the writer: a client that sends faster than it
+    /// reads waits here instead of growing a queue.
+    reply_permits: Arc<Semaphore>,
+}
+
+/// Reader frames that may wait for the writer before the reader waits.
+const REPLY_QUEUE: usize = 16;
 
 /// Why the loop ended, and the close frame to send if any.
 enum End {
@@ -129,12 +147,19 @@ impl Connection {
         // Subscribe before reading history: nothing committed in between can be missed.
         let feed = hub.subscribe();
         let (sink, stream) = socket.split();
-        let mut connection =
-            Connection { services, user, registration, sink, pending: Vec::new(), last_sent: 0, last_heard: Instant::now() };
+        let reader = Reader {
+            services: services.clone(),
+            user: user.clone(),
+            control: registration.control_tx.clone(),
+            reply_permits: Arc::new(Semaphore::new(REPLY_QUEUE)),
+        };
+        let reader = tokio::spawn(reader.run(stream).in_current_span());
+        let mut connection = Connection { services, user, registration, sink, pending: Vec::new(), last_sent: 0 };
         let end = match connection.send_history(since).await {
-            Ok(()) => connection.serve(stream, feed).await,
+            Ok(()) => connection.serve(feed).await,
             Err(end) => end,
         };
+        reader.abort();
         if let End::Close(code, reason) = end {
             let frame = CloseFrame { code, reason: reason.into() };
             let _ = tokio::time::timeout(hub.write_timeout, connection.sink.send(Message::Close(Some(frame)))).await;
@@ -158,20 +183,17 @@ impl Connection {
         self.send_now(Message::Text(frame)).await
     }
 
-    async fn serve(&mut self, mut stream: SplitStream<WebSocket>, mut feed: tokio::sync::broadcast::Receiver<Arc<Delivery>>) -> End {
-        let hub = self.services.hub.clone();
-        let mut ping = tokio::time::interval(hub.ping_interval);
-        ping.tick().await;
+    async fn serve(&mut self, mut feed: broadcast::Receiver<Delivery>) -> End {
         loop {
-            // Unbiased: a busy feed must not starve reading the client's own frames.
+            // Biased: the control channel first (closes, the reader's frames, pings: rare and
+            // urgent), then the feed. A delivery wakes this task alone and costs one channel check.
             let step = tokio::select! {
+                biased;
                 control = self.registration.control_rx.recv() => match control {
                     Some(control) => self.on_control(control).await,
                     None => Err(End::Gone),
                 },
                 delivery = feed.recv() => self.on_feed(delivery, &mut feed).await,
-                incoming = stream.next() => self.on_incoming(incoming).await,
-                _ = ping.tick() => self.on_ping().await,
             };
             if let Err(end) = step {
                 return end;
@@ -182,18 +204,18 @@ impl Connection {
     /// Writes the delivery and whatever else is already waiting in the feed, in one flush.
     async fn on_feed(
         &mut self,
-        delivery: Result<Arc<Delivery>, RecvError>,
-        feed: &mut tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+        delivery: Result<Delivery, RecvError>,
+        feed: &mut broadcast::Receiver<Delivery>,
     ) -> Result<(), End> {
         let first = match delivery {
             Ok(delivery) => delivery,
             Err(RecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
             Err(RecvError::Closed) => return Err(End::Close(close_code::AWAY, "server shutting down")),
         };
-        self.push_delivery(&first);
+        self.push_delivery(first);
         while self.pending.len() < MAX_FRAMES_PER_FLUSH {
             match feed.try_recv() {
-                Ok(delivery) => self.push_delivery(&delivery),
+                Ok(delivery) => self.push_delivery(delivery),
                 Err(TryRecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
                 Err(_) => break,
             }
@@ -201,11 +223,11 @@ impl Connection {
         self.flush().await
     }
 
-    fn push_delivery(&mut self, delivery: &Delivery) {
+    fn push_delivery(&mut self, delivery: Delivery) {
         // Skip what the history frame already carried.
         if delivery.id > self.last_sent {
             self.last_sent = delivery.id;
-            self.pending.push(Message::Text(delivery.frame.clone()));
+            self.pending.push(Message::Text(delivery.frame));
         }
     }
 
@@ -213,87 +235,15 @@ impl Connection {
         let frame = match control {
             Control::Close(close_code::AWAY) => return Err(End::Close(close_code::AWAY, "server shutting down")),
             Control::Close(code) => return Err(End::Close(code, "account blocked")),
-            Control::Outcome(Outcome::Duplicate(delivery)) => delivery.frame.clone(),
-            Control::Outcome(Outcome::Failed) => error_frame("message could not be saved; send it again"),
+            Control::Outcome(Outcome::Duplicate(delivery)) => Message::Text(delivery.frame),
+            Control::Outcome(Outcome::Failed) => Message::Text(error_frame("message could not be saved; send it again")),
+            // The permit goes back once the frame is written.
+            Control::Reply(frame, _permit) => return self.send_now(Message::Text(frame)).await,
+            Control::Ping => Message::Ping(Default::default()),
+            Control::ReaderDone(Some((code, reason))) => return Err(End::Close(code, reason)),
+            Control::ReaderDone(None) => return Err(End::Gone),
         };
-        self.send_now(Message::Text(frame)).await
-    }
-
-    async fn on_ping(&mut self) -> Result<(), End> {
-        if self.last_heard.elapsed() > 2 * self.services.hub.ping_interval {
-            return Err(End::Gone);
-        }
-        self.send_now(Message::Ping(Default::default())).await
-    }
-
-    async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), End> {
-        self.last_heard = Instant::now();
-        let message = match incoming {
-            None => return Err(End::Gone),
-            Some(Ok(message)) => message,
-            Some(Err(error)) => return Err(read_error_end(error)),
-        };
-        match message {
-            Message::Text(text) => self.on_text(text).await,
-            Message::Binary(_) => Err(End::Close(close_code::UNSUPPORTED, "binary frames are not supported")),
-            Message::Close(_) => Err(End::Gone),
-            Message::Ping(_) | Message::Pong(_) => Ok(()),
-        }
-    }
-
-    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
-        let message = match self.accept(text.as_str()) {
-            Ok(message) => message,
-            Err(refusal) => return self.send_now(Message::Text(refusal.frame())).await,
-        };
-        match self.services.moderate(self.user.id, &message.content).await {
-            Ok(None) => {}
-            Ok(Some(strike)) if strike.blocked => {
-                let frame = encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() });
-                let _ = self.send_now(Message::Text(frame)).await;
-                self.services.hub.disconnect_user(self.user.id, close_code::POLICY);
-                return Err(End::Close(close_code::POLICY, "account blocked"));
-            }
-            Ok(Some(strike)) => {
-                let frame = encode(&ServerFrame::Warning {
-                    warning_count: strike.warning_count,
-                    max_warnings: moderation::MAX_WARNINGS,
-                    message: moderation::warning_text(strike),
-                    client_id: message.client_id,
-                });
-                return self.send_now(Message::Text(frame)).await;
-            }
-            Err(_) => {
-                let refusal = Refusal::new("message could not be checked; send it again", message.client_id);
-                return self.send_now(Message::Text(refusal.frame())).await;
-            }
-        }
-        let control = self.registration.control_tx.clone();
-        if self.services.hub.submit(message, control).await {
-            Ok(())
-        } else {
-            Err(End::Close(close_code::AWAY, "server shutting down"))
-        }
-    }
-
-    /// Validates a client frame into a message ready to store, or says why not.
-    fn accept(&self, text: &str) -> Result<NewMessage, Refusal> {
-        let frame = ClientFrame::parse(text).map_err(|reason| Refusal::new(reason, None))?;
-        let ClientFrame::Message { content, client_id } = frame;
-        if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
-            let reason = format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters");
-            return Err(Refusal::new(reason, None));
-        }
-        let body = MessageBody::parse(&content).map_err(|e| Refusal::new(e.to_string(), client_id.clone()))?;
-        if !self.services.hub.flood.allow(&self.user.id) {
-            return Err(Refusal::new("slow down: too many messages", client_id));
-        }
-        Ok(NewMessage {
-            sender_id: self.user.id,
-            username: self.user.username.clone(),
-            content: body.into_inner(),
-            client_id: client_id.filter(|id| !id.is_empty()),
-        })
+        self.send_now(frame).await
     }
 
     /// Queues one frame and flushes.
@@ -323,6 +273,111 @@ impl Connection {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) | Err(_) => Err(End::Gone),
         }
+    }
+}
+
+impl Reader {
+    /// Reads client frames until the client goes or breaks the protocol. A client silent for a
+    /// ping interval is pinged (a live one answers); silent for two, it is dropped. Then tells
+    /// the writer how to end.
+    async fn run(self, mut stream: SplitStream<WebSocket>) {
+        let interval = self.services.hub.ping_interval;
+        let mut silent_intervals = 0;
+        let end = loop {
+            let incoming = match tokio::time::timeout(interval, stream.next()).await {
+                Ok(incoming) => incoming,
+                Err(_) => {
+                    silent_intervals += 1;
+                    if silent_intervals >= 2 || self.control.send(Control::Ping).is_err() {
+                        break End::Gone;
+                    }
+                    continue;
+                }
+            };
+            silent_intervals = 0;
+            if let Err(end) = self.on_incoming(incoming).await {
+                break end;
+            }
+        };
+        let end = match end {
+            End::Close(code, reason) => Some((code, reason)),
+            End::Gone => None,
+        };
+        let _ = self.control.send(Control::ReaderDone(end));
+    }
+
+    async fn on_incoming(&self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        let message = match incoming {
+            None => return Err(End::Gone),
+            Some(Ok(message)) => message,
+            Some(Err(error)) => return Err(read_error_end(error)),
+        };
+        match message {
+            Message::Text(text) => self.on_text(text).await,
+            Message::Binary(_) => Err(End::Close(close_code::UNSUPPORTED, "binary frames are not supported")),
+            Message::Close(_) => Err(End::Gone),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    async fn on_text(&self, text: Utf8Bytes) -> Result<(), End> {
+        let message = match self.accept(text.as_str()) {
+            Ok(message) => message,
+            Err(refusal) => return self.reply(refusal.frame()).await,
+        };
+        match self.services.moderate(self.user.id, &message.content).await {
+            Ok(None) => {}
+            Ok(Some(strike)) if strike.blocked => {
+                let frame = encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() });
+                self.reply(frame).await?;
+                self.services.hub.disconnect_user(self.user.id, close_code::POLICY);
+                return Err(End::Close(close_code::POLICY, "account blocked"));
+            }
+            Ok(Some(strike)) => {
+                let frame = encode(&ServerFrame::Warning {
+                    warning_count: strike.warning_count,
+                    max_warnings: moderation::MAX_WARNINGS,
+                    message: moderation::warning_text(strike),
+                    client_id: message.client_id,
+                });
+                return self.reply(frame).await;
+            }
+            Err(_) => {
+                let refusal = Refusal::new("message could not be checked; send it again", message.client_id);
+                return self.reply(refusal.frame()).await;
+            }
+        }
+        if self.services.hub.submit(message, self.control.clone()).await {
+            Ok(())
+        } else {
+            Err(End::Close(close_code::AWAY, "server shutting down"))
+        }
+    }
+
+    /// Hands a frame to the writer (waiting while too many are queued).
+    async fn reply(&self, frame: Utf8Bytes) -> Result<(), End> {
+        let permit = self.reply_permits.clone().acquire_owned().await.map_err(|_| End::Gone)?;
+        self.control.send(Control::Reply(frame, permit)).map_err(|_| End::Gone)
+    }
+
+    /// Validates a client frame into a message ready to store, or says why not.
+    fn accept(&self, text: &str) -> Result<NewMessage, Refusal> {
+        let frame = ClientFrame::parse(text).map_err(|reason| Refusal::new(reason, None))?;
+        let ClientFrame::Message { content, client_id } = frame;
+        if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
+            let reason = format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters");
+            return Err(Refusal::new(reason, None));
+        }
+        let body = MessageBody::parse(&content).map_err(|e| Refusal::new(e.to_string(), client_id.clone()))?;
+        if !self.services.hub.flood.allow(&self.user.id) {
+            return Err(Refusal::new("slow down: too many messages", client_id));
+        }
+        Ok(NewMessage {
+            sender_id: self.user.id,
+            username: self.user.username.clone(),
+            content: body.into_inner(),
+            client_id: client_id.filter(|id| !id.is_empty()),
+        })
     }
 }
 
