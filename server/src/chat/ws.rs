@@ -155,7 +155,7 @@ impl Connection {
         };
         let reader = tokio::spawn(reader.run(stream).in_current_span());
         let mut connection = Connection { services, user, registration, sink, pending: Vec::new(), last_sent: 0 };
-        let end = match connection.send_history(since).await {
+        let end = match Box::pin(connection.send_history(since)).await {
             Ok(()) => connection.serve(feed).await,
             Err(end) => end,
         };
@@ -313,7 +313,9 @@ impl Reader {
             Some(Err(error)) => return Err(read_error_end(error)),
         };
         match message {
-            Message::Text(text) => self.on_text(text).await,
+            // Boxed: the moderation and store futures are large and rarely live; inline, every
+            // reader task would carry their state for its whole life (idle RSS per connection).
+            Message::Text(text) => Box::pin(self.on_text(text)).await,
             Message::Binary(_) => Err(End::Close(close_code::UNSUPPORTED, "binary frames are not supported")),
             Message::Close(_) => Err(End::Gone),
             Message::Ping(_) | Message::Pong(_) => Ok(()),
