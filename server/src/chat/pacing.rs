@@ -34,12 +34,9 @@ impl WavePacer {
 
     /// How long the next wave must wait at `now` (zero while within budget).
     pub fn delay(&self, now: Instant) -> Duration {
-        match self.paid_until {
-            Some(paid_until) if self.per_write.is_some() => {
-                paid_until.checked_sub(BURST).map_or(Duration::ZERO, |allowed| allowed.saturating_duration_since(now))
-            }
-            _ => Duration::ZERO,
-        }
+        // Never charged (or pacing off: `charge` then records nothing): no wait.
+        let Some(paid_until) = self.paid_until else { return Duration::ZERO };
+        paid_until.checked_sub(BURST).map_or(Duration::ZERO, |allowed| allowed.saturating_duration_since(now))
     }
 
     /// Charges a wave sent at `now` to `connections` sockets.

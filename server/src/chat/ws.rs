@@ -331,7 +331,8 @@ impl Reader {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
                 let frame = encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() });
-                self.reply(frame).await?;
+                // Even if this socket's writer is gone, the account's other sockets must close.
+                let _ = self.reply(frame).await;
                 self.services.hub.disconnect_user(self.user.id, close_code::POLICY);
                 return Err(End::Close(close_code::POLICY, "account blocked"));
             }
