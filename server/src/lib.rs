@@ -10,6 +10,7 @@ pub mod http;
 pub mod limits;
 pub mod moderation;
 pub mod services;
+pub mod serving;
 pub mod store;
 pub mod telemetry;
 
@@ -120,27 +121,20 @@ fn header_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeader
 }
 
 /// Serves `router` on `listener` until `stop` resolves; then stops accepting, closes every
-/// WebSocket with 1001 and lets the writer commit what is in flight (a few seconds at most).
+/// WebSocket with 1001 and lets the writer commit what is in flight, while HTTP requests in
+/// progress finish (a few seconds at most). See [`serving`].
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     router: Router,
     services: Arc<Services>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let hub = services.hub.clone();
-    let stopping = async move {
-        stop.await;
-        tracing::info!("shutting down");
-        hub.shutdown(Duration::from_secs(5)).await;
-    };
-    // No Nagle: chat frames are small and must leave at once (coalescing is done per flush).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(stopping);
-    // Upgraded sockets are not tracked by the HTTP server: bound the wait for the rest.
-    server.await
+    let header_timeout = Duration::from_secs(services.config.request_timeout_secs);
+    let connections = serving::accept_until(listener, router, header_timeout, stop).await;
+    tracing::info!("shutting down");
+    let grace = Duration::from_secs(5);
+    tokio::join!(services.hub.shutdown(grace), connections.finish(grace));
+    Ok(())
 }
 
 /// Serves until SIGINT/SIGTERM.

@@ -126,7 +126,7 @@ impl Services {
             .map_err(internal)?
             .ok_or(ApiError::NotFound)?;
         if blocked {
-            self.hub.disconnect_user(user_id, 1008);
+            self.hub.disconnect_user(user_id);
         }
         tracing::info!(admin_id = admin.id, user_id, blocked, "admin changed block state");
         Ok(user)

@@ -5,17 +5,19 @@
 //! [`WavePacer`] may hold stored messages back briefly so that more of them share one wave of
 //! socket writes.
 
-use super::hub::{Control, Delivery, Outcome};
+use super::outbox::{Delivery, Fanout, Outbox, Wave};
 use super::pacing::WavePacer;
+use super::wire;
 use crate::store::{NewMessage, Store, Stored};
 use app::models::ServerFrame;
-use tokio::sync::{broadcast, mpsc};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// One message waiting to be stored, with the way back to its sender's connection.
 pub struct Submission {
     pub message: NewMessage,
-    pub reply: mpsc::UnboundedSender<Control>,
+    pub reply: Arc<Outbox>,
 }
 
 /// Most messages committed in one transaction.
@@ -28,7 +30,7 @@ const MAX_BATCH: usize = 1024;
 pub async fn run(
     store: Store,
     mut rx: mpsc::Receiver<Submission>,
-    feed: broadcast::Sender<Delivery>,
+    fanout: Arc<Fanout>,
     mut pacer: WavePacer,
 ) {
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
@@ -40,7 +42,7 @@ pub async fn run(
             biased;
             _ = release_due, if release_at.is_some() => {
                 release_at = None;
-                release(&feed, &mut held, &mut pacer);
+                release(&fanout, &mut held, &mut pacer);
                 continue;
             }
             received = rx.recv_many(&mut batch, MAX_BATCH) => received,
@@ -52,60 +54,56 @@ pub async fn run(
         if release_at.is_none() {
             let wait = pacer.delay(Instant::now().into_std());
             if wait.is_zero() {
-                release(&feed, &mut held, &mut pacer);
+                release(&fanout, &mut held, &mut pacer);
             } else {
                 release_at = Some(Instant::now() + wait);
             }
         }
     }
-    release(&feed, &mut held, &mut pacer);
+    release(&fanout, &mut held, &mut pacer);
     tracing::info!("message writer stopped");
 }
 
-/// Broadcasts the held messages, in id order, as one wave.
-fn release(feed: &broadcast::Sender<Delivery>, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
-    if held.is_empty() {
-        return;
+/// Broadcasts the held messages, in id order, as one wave (the sender's copy of the broadcast
+/// is its acknowledgement).
+fn release(fanout: &Fanout, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
+    if let Some(wave) = Wave::new(held.drain(..)) {
+        let connections = fanout.publish(wave);
+        pacer.charge(connections, std::time::Instant::now());
     }
-    for delivery in held.drain(..) {
-        // The sender's copy of the broadcast is its acknowledgement. No receivers is fine
-        // (nobody connected).
-        let _ = feed.send(delivery);
-    }
-    pacer.charge(feed.receiver_count(), std::time::Instant::now());
 }
 
 /// Stores a batch in one transaction; new messages go to `held` for the broadcast, a duplicate
 /// is acknowledged to its sender alone, a failure is reported to every sender in the batch.
 async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Delivery>) {
-    let (messages, replies): (Vec<NewMessage>, Vec<mpsc::UnboundedSender<Control>>) =
+    let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
     match store.insert_batch(&messages).await {
         Ok(stored) => {
             for (result, reply) in stored.into_iter().zip(replies) {
                 match result {
                     Stored::New(message) => held.push(Delivery::encode(message)),
-                    Stored::Duplicate(message) => {
-                        let delivery = Delivery::encode(message);
-                        let _ = reply.send(Control::Outcome(Outcome::Duplicate(delivery)));
-                    }
+                    // Stored before under the same `client_id`: acknowledged with the original,
+                    // to its sender alone.
+                    Stored::Duplicate(message) => reply.send(Delivery::encode(message).frame),
                 }
             }
         }
         Err(error) => {
             tracing::error!(%error, count = replies.len(), "storing a message batch failed");
+            let frame = wire::text(&super::ws::error_frame("message could not be saved; send it again"));
             for reply in replies {
-                let _ = reply.send(Control::Outcome(Outcome::Failed));
+                reply.send(frame.clone());
             }
         }
     }
 }
 
 impl Delivery {
-    /// Encodes a stored message once; every connection shares the bytes.
+    /// Encodes a stored message once, as a whole WebSocket frame; every connection shares it.
     pub fn encode(message: app::models::ChatMessage) -> Self {
         let id = message.id;
         let text = serde_json::to_string(&ServerFrame::Message(message)).expect("frames serialise");
-        Delivery { id, frame: text.into() }
+        Delivery { id, frame: wire::text(&text) }
     }
 }

@@ -1,14 +1,19 @@
 //! `GET /ws`: the WebSocket door (contract in `docs/protocol.md`).
 //!
 //! Before the upgrade: authentication (`?token=` or the session cookie, the latter only from the
-//! site's own `Origin`), 401/403 as JSON. After it, two tasks per connection. The writer sends
-//! the history frame first (subscribed to the live feed before reading it, de-duplicated by id),
-//! then loops writing the shared pre-encoded feed frames (several per flush) and whatever comes
-//! on the connection's control channel. The reader validates client frames, flood-limits and
-//! moderates them, and hands them to the group-commit writer; whatever it has to say (answers,
-//! pings, its end) goes through the control channel to the writer, in order.
+//! site's own `Origin`), 401/403/400 as JSON. The upgrade is done here, on the raw TCP socket
+//! (framing in `wire`), so that the fan-out can write pre-encoded frames straight into it.
+//!
+//! After it, one task per connection. It registers the connection's [`Outbox`] (from then on the
+//! live feed is kept for it), reads and sends the history frame, and goes live: missed live
+//! messages follow the history with no gap and no duplicate. Then it reads client frames
+//! (validated, flood-limited, moderated, handed to the group-commit writer), pings a silent
+//! client, writes the outbox's backlog when the socket had been full, and ends the connection
+//! with a close frame when the connection is blocked, shut down or breaks the protocol. Live
+//! messages do not wake it: the fan-out writes them.
 
-use super::hub::{Control, Delivery, Outcome, Registration};
+use super::outbox::{End, Outbox};
+use super::wire::{self, close_code, Decoder, Incoming};
 use crate::moderation;
 use crate::services::Services;
 use crate::store::NewMessage;
@@ -16,35 +21,38 @@ use crate::AppState;
 use app::domain::MessageBody;
 use app::error::ApiError;
 use app::models::{ClientFrame, PublicUser, ServerFrame, MAX_CLIENT_ID_CHARS};
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
-use http::HeaderMap;
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 /// Messages in the history frame of a fresh connection.
 pub const HISTORY_LATEST: i64 = 50;
 /// Most messages in a `since` catch-up history frame.
 pub const HISTORY_SINCE_MAX: i64 = 500;
-/// Largest client frame accepted; bigger ones close the connection with 1009.
+/// Largest client message accepted; bigger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
-/// Frames written per flush at most (coalescing).
-const MAX_FRAMES_PER_FLUSH: usize = 128;
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 4 * 1024;
+/// How long a closing connection waits for the client's close frame before it lets go.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 pub async fn handler(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
-    let user = match authenticate(&state.services, &params, &headers).await {
+    let headers = request.headers();
+    let user = match authenticate(&state.services, &params, headers).await {
         Ok(user) => user,
         Err(error) => return error.into_response(),
     };
@@ -53,21 +61,75 @@ pub async fn handler(
         Some(Ok(id)) if id >= 0 => Some(id),
         Some(_) => return ApiError::BadRequest { message: "since must be a message id".into() }.into_response(),
     };
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return (rejection.status(), axum::Json(serde_json::json!({"error": rejection.body_text()}))).into_response(),
+    let accept = match websocket_accept(request.headers()) {
+        Ok(accept) => accept,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, message),
+    };
+    let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return refuse(StatusCode::UPGRADE_REQUIRED, "this connection cannot be upgraded");
     };
     let services = state.services.clone();
-    upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(4 * 1024 * 1024)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| {
-            let span = tracing::info_span!("ws", user_id = user.id);
-            Connection::run(socket, services, user, since).instrument(span)
-        })
+    let span = tracing::info_span!("ws", user_id = user.id);
+    tokio::spawn(
+        async move {
+            let Some((socket, read)) = raw_socket(on_upgrade).await else { return };
+            Box::pin(Connection::run(socket, read, services, user, since)).await;
+        }
+        .instrument(span),
+    );
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(CONNECTION, "upgrade")
+        .header(UPGRADE, "websocket")
+        .header(SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .expect("a valid response")
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// The `Sec-WebSocket-Accept` answering a valid WebSocket upgrade request, or why it is not one.
+fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
+    let has_token = |name, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value: &HeaderValue| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(CONNECTION, "upgrade") {
+        return Err("not a WebSocket request: `Connection` must include `upgrade`");
+    }
+    if !has_token(UPGRADE, "websocket") {
+        return Err("not a WebSocket request: `Upgrade` must be `websocket`");
+    }
+    if headers.get(SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
+        return Err("unsupported WebSocket version: `Sec-WebSocket-Version` must be 13");
+    }
+    let key = headers.get(SEC_WEBSOCKET_KEY).ok_or("not a WebSocket request: `Sec-WebSocket-Key` is missing")?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    Ok(HeaderValue::from_str(&accept).expect("base64 is a valid header value"))
+}
+
+/// The TCP socket under an upgraded HTTP connection, with what was already read from it.
+async fn raw_socket(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<(TcpStream, Bytes)> {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::debug!(%error, "upgrade failed");
+            return None;
+        }
+    };
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => Some((parts.io.into_inner(), parts.read_buf)),
+        Err(_) => {
+            tracing::error!("upgraded connection is not a TCP socket");
+            None
+        }
+    }
 }
 
 /// `?token=` (API clients) or the session cookie (browsers, own origin only).
@@ -105,66 +167,46 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
 }
 
-/// The writing half of a connection: the loop that owns the socket's sink.
+/// One connection's task: its reading side, and the writer of its backlog.
 struct Connection {
     services: Arc<Services>,
     user: PublicUser,
-    registration: Registration,
-    sink: SplitSink<WebSocket, Message>,
-    /// Frames waiting for the next flush (kept between flushes to avoid an allocation each time).
-    pending: Vec<Message>,
-    /// Highest message id this client has been sent.
-    last_sent: i64,
-}
-
-/// The reading half of a connection, in its own task so that a delivery wakes only the writer
-/// (polling the socket's read side on every delivery cost ~15 % of the server's CPU).
-struct Reader {
-    services: Arc<Services>,
-    user: PublicUser,
-    /// The connection's control channel: the writer sends what the reader has to say, in order,
-    /// and the outcome of a submitted message comes back on it too.
-    control: mpsc::UnboundedSender<Control>,
-    /// Bounds the reader's frames waiting for the writer: a client that sends faster than it
-    /// reads waits here instead of growing a queue.
-    reply_permits: Arc<Semaphore>,
-}
-
-/// Reader frames that may wait for the writer before the reader waits.
-const REPLY_QUEUE: usize = 16;
-
-/// Why the loop ended, and the close frame to send if any.
-enum End {
-    Close(u16, &'static str),
-    Gone,
+    outbox: Arc<Outbox>,
+    /// Bytes read and not yet decoded (empty, and unallocated, between messages).
+    read: BytesMut,
+    decoder: Decoder,
+    /// When the client was last heard from, and whether it has been pinged since.
+    last_heard: Instant,
+    pinged: bool,
+    /// Since when the backlog has been waiting for a full socket, if it is.
+    stalled_since: Option<Instant>,
 }
 
 impl Connection {
-    async fn run(socket: WebSocket, services: Arc<Services>, user: PublicUser, since: Option<i64>) {
+    async fn run(socket: TcpStream, read: Bytes, services: Arc<Services>, user: PublicUser, since: Option<i64>) {
         let hub = services.hub.clone();
-        let registration = hub.register(user.id);
-        let connection_id = registration.id;
-        // Subscribe before reading history: nothing committed in between can be missed.
-        let feed = hub.subscribe();
-        let (sink, stream) = socket.split();
-        let reader = Reader {
-            services: services.clone(),
-            user: user.clone(),
-            control: registration.control_tx.clone(),
-            reply_permits: Arc::new(Semaphore::new(REPLY_QUEUE)),
+        let outbox = Arc::new(Outbox::new(socket, hub.max_backlog));
+        // Registered before the history is read: nothing committed in between can be missed.
+        let connection_id = hub.register(user.id, outbox.clone());
+        let mut connection = Connection {
+            services,
+            user,
+            outbox,
+            read: BytesMut::from(&read[..]),
+            decoder: Decoder::new(MAX_FRAME_BYTES),
+            last_heard: Instant::now(),
+            pinged: false,
+            stalled_since: None,
         };
-        let reader = tokio::spawn(reader.run(stream).in_current_span());
-        let mut connection = Connection { services, user, registration, sink, pending: Vec::new(), last_sent: 0 };
-        let end = match Box::pin(connection.send_history(since)).await {
-            Ok(()) => connection.serve(feed).await,
+        let end = match connection.send_history(since).await {
+            Ok(()) => connection.serve().await,
             Err(end) => end,
         };
-        reader.abort();
-        if let End::Close(code, reason) = end {
-            let frame = CloseFrame { code, reason: reason.into() };
-            let _ = tokio::time::timeout(hub.write_timeout, connection.sink.send(Message::Close(Some(frame)))).await;
-        }
+        let end = connection.outbox.finish(end);
         hub.unregister(connection.user.id, connection_id);
+        if let End::Close(code, reason) = end {
+            connection.close(code, reason).await;
+        }
         tracing::debug!("connection closed");
     }
 
@@ -178,162 +220,128 @@ impl Connection {
             tracing::error!(%error, "history query failed");
             End::Close(close_code::ERROR, "history unavailable")
         })?;
-        self.last_sent = messages.last().map(|m| m.id).or(since).unwrap_or(0);
+        let last_id = messages.last().map(|m| m.id).or(since).unwrap_or(0);
         let frame = encode(&ServerFrame::History { messages, more });
-        self.send_now(Message::Text(frame)).await
+        self.outbox.go_live(wire::text(&frame), last_id);
+        Ok(())
     }
 
-    async fn serve(&mut self, mut feed: broadcast::Receiver<Delivery>) -> End {
+    /// Serves the connection until its end is decided.
+    async fn serve(&mut self) -> End {
         loop {
-            // Biased: the control channel first (closes, the reader's frames, pings: rare and
-            // urgent), then the feed. A delivery wakes this task alone and costs one channel check.
-            let step = tokio::select! {
-                biased;
-                control = self.registration.control_rx.recv() => match control {
-                    Some(control) => self.on_control(control).await,
-                    None => Err(End::Gone),
-                },
-                delivery = feed.recv() => self.on_feed(delivery, &mut feed).await,
-            };
-            if let Err(end) = step {
+            if let Err(end) = self.step().await {
                 return end;
             }
         }
     }
 
-    /// Writes the delivery and whatever else is already waiting in the feed, in one flush.
-    async fn on_feed(
-        &mut self,
-        delivery: Result<Delivery, RecvError>,
-        feed: &mut broadcast::Receiver<Delivery>,
-    ) -> Result<(), End> {
-        let first = match delivery {
-            Ok(delivery) => delivery,
-            Err(RecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
-            Err(RecvError::Closed) => return Err(End::Close(close_code::AWAY, "server shutting down")),
-        };
-        self.push_delivery(first);
-        while self.pending.len() < MAX_FRAMES_PER_FLUSH {
-            match feed.try_recv() {
-                Ok(delivery) => self.push_delivery(delivery),
-                Err(TryRecvError::Lagged(_)) => return Err(End::Close(close_code::AGAIN, "too slow: reconnect with since")),
-                Err(_) => break,
+    /// Handles the messages already read, then waits for the next thing to do.
+    async fn step(&mut self) -> Result<(), End> {
+        while let Some(incoming) = self.decoder.next(&mut self.read).map_err(|v| End::Close(v.code, v.reason))? {
+            self.on_incoming(incoming).await?;
+        }
+        if self.read.is_empty() && self.read.capacity() > 0 {
+            self.read = BytesMut::new();
+        }
+        if let Some(end) = self.outbox.end() {
+            return Err(end);
+        }
+        let backlog = self.write_backlog()?;
+        let outbox = self.outbox.clone();
+        let socket = outbox.socket();
+        tokio::select! {
+            _ = outbox.woken() => Ok(()),
+            ready = socket.readable() => {
+                ready.map_err(|_| End::Gone)?;
+                self.read_some()
             }
-        }
-        self.flush().await
-    }
-
-    fn push_delivery(&mut self, delivery: Delivery) {
-        // Skip what the history frame already carried.
-        if delivery.id > self.last_sent {
-            self.last_sent = delivery.id;
-            self.pending.push(Message::Text(delivery.frame));
+            ready = socket.writable(), if backlog => ready.map_err(|_| End::Gone),
+            _ = tokio::time::sleep_until(self.deadline()) => self.on_deadline(),
         }
     }
 
-    async fn on_control(&mut self, control: Control) -> Result<(), End> {
-        let frame = match control {
-            Control::Close(close_code::AWAY) => return Err(End::Close(close_code::AWAY, "server shutting down")),
-            Control::Close(code) => return Err(End::Close(code, "account blocked")),
-            Control::Outcome(Outcome::Duplicate(delivery)) => Message::Text(delivery.frame),
-            Control::Outcome(Outcome::Failed) => Message::Text(error_frame("message could not be saved; send it again")),
-            // The permit goes back once the frame is written.
-            Control::Reply(frame, _permit) => return self.send_now(Message::Text(frame)).await,
-            Control::Ping => Message::Ping(Default::default()),
-            Control::ReaderDone(Some((code, reason))) => return Err(End::Close(code, reason)),
-            Control::ReaderDone(None) => return Err(End::Gone),
-        };
-        self.send_now(frame).await
-    }
-
-    /// Queues one frame and flushes.
-    async fn send_now(&mut self, frame: Message) -> Result<(), End> {
-        self.pending.push(frame);
-        self.flush().await
-    }
-
-    /// Feeds the pending frames and flushes once (one write for all of them); a peer that cannot
-    /// take them in time is dropped.
-    async fn flush(&mut self) -> Result<(), End> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let (sink, pending) = (&mut self.sink, &mut self.pending);
-        let write = async move {
-            for frame in pending.drain(..) {
-                sink.feed(frame).await?;
+    /// Writes what the socket takes of the backlog; true if some is still waiting.
+    fn write_backlog(&mut self) -> Result<bool, End> {
+        match self.outbox.write_backlog() {
+            Ok(true) => {
+                self.stalled_since = None;
+                Ok(false)
             }
-            sink.flush().await
-        };
-        let result = tokio::time::timeout(self.services.hub.write_timeout, write).await;
-        // Keep a small buffer for the next flush, not a burst's worth.
-        self.pending.clear();
-        self.pending.shrink_to(8);
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(End::Gone),
+            Ok(false) => {
+                self.stalled_since.get_or_insert_with(Instant::now);
+                Ok(true)
+            }
+            Err(_) => Err(End::Gone),
         }
     }
-}
 
-impl Reader {
-    /// Reads client frames until the client goes or breaks the protocol. A client silent for a
-    /// ping interval is pinged (a live one answers); silent for two, it is dropped. Then tells
-    /// the writer how to end.
-    async fn run(self, mut stream: SplitStream<WebSocket>) {
+    fn read_some(&mut self) -> Result<(), End> {
+        self.read.reserve(READ_CHUNK);
+        match self.outbox.socket().try_read_buf(&mut self.read) {
+            Ok(0) => Err(End::Gone),
+            Ok(_) => {
+                self.last_heard = Instant::now();
+                self.pinged = false;
+                Ok(())
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(_) => Err(End::Gone),
+        }
+    }
+
+    /// The next time something is due: a ping, dropping a silent client, or giving up on a
+    /// socket that takes nothing.
+    fn deadline(&self) -> Instant {
         let interval = self.services.hub.ping_interval;
-        let mut silent_intervals = 0;
-        let end = loop {
-            let incoming = match tokio::time::timeout(interval, stream.next()).await {
-                Ok(incoming) => incoming,
-                Err(_) => {
-                    silent_intervals += 1;
-                    if silent_intervals >= 2 || self.control.send(Control::Ping).is_err() {
-                        break End::Gone;
-                    }
-                    continue;
-                }
-            };
-            silent_intervals = 0;
-            if let Err(end) = self.on_incoming(incoming).await {
-                break end;
-            }
-        };
-        let end = match end {
-            End::Close(code, reason) => Some((code, reason)),
-            End::Gone => None,
-        };
-        let _ = self.control.send(Control::ReaderDone(end));
-    }
-
-    async fn on_incoming(&self, incoming: Option<Result<Message, axum::Error>>) -> Result<(), End> {
-        let message = match incoming {
-            None => return Err(End::Gone),
-            Some(Ok(message)) => message,
-            Some(Err(error)) => return Err(read_error_end(error)),
-        };
-        match message {
-            // Boxed: the moderation and store futures are large and rarely live; inline, every
-            // reader task would carry their state for its whole life (idle RSS per connection).
-            Message::Text(text) => Box::pin(self.on_text(text)).await,
-            Message::Binary(_) => Err(End::Close(close_code::UNSUPPORTED, "binary frames are not supported")),
-            Message::Close(_) => Err(End::Gone),
-            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        let silence = self.last_heard + if self.pinged { interval * 2 } else { interval };
+        match self.stalled_since {
+            Some(since) => silence.min(since + self.services.hub.write_timeout),
+            None => silence,
         }
     }
 
-    async fn on_text(&self, text: Utf8Bytes) -> Result<(), End> {
-        let message = match self.accept(text.as_str()) {
+    /// A client silent for a ping interval is pinged (a live one answers); silent for two, or
+    /// not taking what it is sent for the write timeout, it is dropped.
+    fn on_deadline(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        if self.stalled_since.is_some_and(|since| now >= since + self.services.hub.write_timeout) {
+            return Err(End::Gone);
+        }
+        let interval = self.services.hub.ping_interval;
+        if now >= self.last_heard + interval * 2 {
+            return Err(End::Gone);
+        }
+        if now >= self.last_heard + interval && !self.pinged {
+            self.pinged = true;
+            self.outbox.send(wire::ping());
+        }
+        Ok(())
+    }
+
+    async fn on_incoming(&mut self, incoming: Incoming) -> Result<(), End> {
+        match incoming {
+            // Boxed: the moderation and store futures are large and rarely live; inline, every
+            // connection's task would carry their state for its whole life (idle RSS).
+            Incoming::Text(text) => Box::pin(self.on_text(text)).await,
+            Incoming::Ping(payload) => {
+                self.outbox.send(wire::pong(&payload));
+                Ok(())
+            }
+            Incoming::Pong => Ok(()),
+            Incoming::Close(code) => Err(End::Close(code.map_or(close_code::NORMAL, echo_code), "")),
+        }
+    }
+
+    async fn on_text(&self, text: String) -> Result<(), End> {
+        let message = match self.accept(&text) {
             Ok(message) => message,
-            Err(refusal) => return self.reply(refusal.frame()).await,
+            Err(refusal) => return self.reply(refusal.frame()),
         };
         match self.services.moderate(self.user.id, &message.content).await {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
-                let frame = encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() });
-                // Even if this socket's writer is gone, the account's other sockets must close.
-                let _ = self.reply(frame).await;
-                self.services.hub.disconnect_user(self.user.id, close_code::POLICY);
+                self.reply(encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() }))?;
+                self.services.hub.disconnect_user(self.user.id);
                 return Err(End::Close(close_code::POLICY, "account blocked"));
             }
             Ok(Some(strike)) => {
@@ -343,24 +351,24 @@ impl Reader {
                     message: moderation::warning_text(strike),
                     client_id: message.client_id,
                 });
-                return self.reply(frame).await;
+                return self.reply(frame);
             }
             Err(_) => {
                 let refusal = Refusal::new("message could not be checked; send it again", message.client_id);
-                return self.reply(refusal.frame()).await;
+                return self.reply(refusal.frame());
             }
         }
-        if self.services.hub.submit(message, self.control.clone()).await {
+        if self.services.hub.submit(message, self.outbox.clone()).await {
             Ok(())
         } else {
-            Err(End::Close(close_code::AWAY, "server shutting down"))
+            Err(End::Close(close_code::AWAY, super::hub::SHUTTING_DOWN))
         }
     }
 
-    /// Hands a frame to the writer (waiting while too many are queued).
-    async fn reply(&self, frame: Utf8Bytes) -> Result<(), End> {
-        let permit = self.reply_permits.clone().acquire_owned().await.map_err(|_| End::Gone)?;
-        self.control.send(Control::Reply(frame, permit)).map_err(|_| End::Gone)
+    /// Sends an answer frame (in order with the live feed).
+    fn reply(&self, frame: String) -> Result<(), End> {
+        self.outbox.send(wire::text(&frame));
+        Ok(())
     }
 
     /// Validates a client frame into a message ready to store, or says why not.
@@ -382,6 +390,47 @@ impl Reader {
             client_id: client_id.filter(|id| !id.is_empty()),
         })
     }
+
+    /// Sends the close frame after whatever is waiting (within the write timeout), stops
+    /// writing, and waits briefly for the client's own close so the socket ends cleanly.
+    async fn close(&self, code: u16, reason: &str) {
+        self.outbox.queue_close(code, reason);
+        let socket = self.outbox.socket();
+        let flushed = tokio::time::timeout(self.services.hub.write_timeout, async {
+            while !self.outbox.write_backlog().unwrap_or(true) {
+                if socket.writable().await.is_err() {
+                    return;
+                }
+            }
+        });
+        if flushed.await.is_err() {
+            return;
+        }
+        let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            let mut discard = [0u8; 512];
+            loop {
+                if socket.readable().await.is_err() {
+                    return;
+                }
+                match socket.try_read(&mut discard) {
+                    Ok(0) => return,
+                    Err(error) if error.kind() != std::io::ErrorKind::WouldBlock => return,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The code to echo to a client's close frame (RFC 6455 §5.5.1): its own, unless it is one
+/// that must not be sent.
+fn echo_code(code: u16) -> u16 {
+    match code {
+        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+        _ => close_code::PROTOCOL,
+    }
 }
 
 /// Why a client frame was refused, answered with an `error` frame.
@@ -395,27 +444,15 @@ impl Refusal {
         Self { reason: reason.into(), client_id }
     }
 
-    fn frame(&self) -> Utf8Bytes {
+    fn frame(&self) -> String {
         encode(&ServerFrame::Error { message: self.reason.clone(), client_id: self.client_id.clone() })
     }
 }
 
-fn read_error_end(error: axum::Error) -> End {
-    let too_big = error
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-    if too_big {
-        End::Close(close_code::SIZE, "frame too large")
-    } else {
-        End::Gone
-    }
+pub fn encode(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).expect("frames serialise")
 }
 
-pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
-    serde_json::to_string(frame).expect("frames serialise").into()
-}
-
-pub fn error_frame(message: &str) -> Utf8Bytes {
+pub fn error_frame(message: &str) -> String {
     encode(&ServerFrame::Error { message: message.to_owned(), client_id: None })
 }

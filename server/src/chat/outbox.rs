@@ -1,0 +1,397 @@
+//! A connection's way out, and the fan-out that writes the live feed into sockets directly.
+//!
+//! Every frame the server sends goes through the connection's [`Outbox`], under its lock, so
+//! frames never interleave and keep their order. The fast path is a non-blocking write straight
+//! into the socket from whoever has the frame: a [`Shard`] task of the fan-out (live messages), the
+//! connection's own task (history, answers, pings) or the group-commit writer (an outcome). A
+//! delivery therefore wakes no per-connection task and costs one `send` per socket per wave. Only
+//! when a socket's buffer is full does the rest wait in the outbox's backlog, for the connection's
+//! own task to write when the socket is writable again; a connection whose backlog grows past its
+//! bound is closed with 1013 (it catches up with `since` when it reconnects).
+
+use super::wire::{self, close_code};
+use bytes::{Bytes, BytesMut};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+/// A stored message, encoded once as a complete WebSocket frame; every connection shares it.
+#[derive(Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub frame: Bytes,
+}
+
+/// Messages released together: each open connection gets them in one write.
+pub struct Wave {
+    first_id: i64,
+    last_id: i64,
+    /// Every frame of the wave, back to back: what an up-to-date connection is sent.
+    bytes: Bytes,
+    /// Each message's id and frame (slices of `bytes`), for a connection that has already
+    /// been sent some of them (it joined while they were being stored).
+    parts: Vec<Delivery>,
+}
+
+impl Wave {
+    /// A wave of `deliveries`, in id order. `None` if there are none.
+    pub fn new(deliveries: impl IntoIterator<Item = Delivery>) -> Option<Self> {
+        let deliveries: Vec<Delivery> = deliveries.into_iter().collect();
+        let (first_id, last_id) = (deliveries.first()?.id, deliveries.last()?.id);
+        let mut bytes = BytesMut::with_capacity(deliveries.iter().map(|d| d.frame.len()).sum());
+        let mut ranges = Vec::with_capacity(deliveries.len());
+        for delivery in &deliveries {
+            let start = bytes.len();
+            bytes.extend_from_slice(&delivery.frame);
+            ranges.push((delivery.id, start..bytes.len()));
+        }
+        let bytes = bytes.freeze();
+        let parts = ranges.into_iter().map(|(id, range)| Delivery { id, frame: bytes.slice(range) }).collect();
+        Some(Self { first_id, last_id, bytes, parts })
+    }
+
+    /// Several queued waves as one.
+    fn merge(waves: &[Arc<Wave>]) -> Option<Self> {
+        Self::new(waves.iter().flat_map(|wave| wave.parts.iter().cloned()))
+    }
+
+    /// What a connection that has been sent everything up to `last_sent` still needs.
+    fn after(&self, last_sent: i64) -> Option<(Bytes, usize)> {
+        if self.last_id <= last_sent {
+            None
+        } else if self.first_id > last_sent {
+            Some((self.bytes.clone(), self.parts.len()))
+        } else {
+            let rest: Vec<&Delivery> = self.parts.iter().filter(|d| d.id > last_sent).collect();
+            let mut bytes = BytesMut::with_capacity(rest.iter().map(|d| d.frame.len()).sum());
+            rest.iter().for_each(|d| bytes.extend_from_slice(&d.frame));
+            Some((bytes.freeze(), rest.len()))
+        }
+    }
+}
+
+/// How a connection ends, once its end is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Send this close frame, then close the socket.
+    Close(u16, &'static str),
+    /// The peer is gone or broke the socket: just close it.
+    Gone,
+}
+
+/// The way out of one connection.
+pub struct Outbox {
+    socket: TcpStream,
+    state: Mutex<OutState>,
+    /// Wakes the connection's task: a backlog to write, or an end.
+    wake: Notify,
+    /// Most frames that may wait in the backlog.
+    max_backlog: usize,
+}
+
+#[derive(Default)]
+struct OutState {
+    /// Bytes not yet written, oldest first, each with the number of frames it holds.
+    backlog: VecDeque<(Bytes, usize)>,
+    backlog_frames: usize,
+    /// History not sent yet: the live waves that arrived meanwhile, kept until it is.
+    joining: Option<Vec<Arc<Wave>>>,
+    /// Highest message id this connection has been sent.
+    last_sent: i64,
+    /// Once set, nothing more is written but the close frame.
+    end: Option<End>,
+}
+
+impl Outbox {
+    /// The outbox of a connection that has yet to be sent its history.
+    pub fn new(socket: TcpStream, max_backlog: usize) -> Self {
+        let state = OutState { joining: Some(Vec::new()), ..OutState::default() };
+        Self { socket, state: Mutex::new(state), wake: Notify::new(), max_backlog }
+    }
+
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OutState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends one frame (an answer, a ping, an outcome) in order with everything else.
+    pub fn send(&self, frame: Bytes) {
+        let mut state = self.lock();
+        if state.end.is_none() {
+            self.write_or_queue(&mut state, frame, 1);
+        }
+    }
+
+    /// Sends the history frame, whose newest message is `last_id`, then the live messages that
+    /// came while it was being read (those it does not already hold), and goes live.
+    pub fn go_live(&self, history: Bytes, last_id: i64) {
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return;
+        }
+        self.write_or_queue(&mut state, history, 1);
+        state.last_sent = last_id;
+        for wave in state.joining.take().unwrap_or_default() {
+            self.deliver_locked(&mut state, &wave);
+        }
+    }
+
+    /// Sends the live wave (what of it this connection has not been sent yet); while the
+    /// history is being read, keeps it for later.
+    fn deliver(&self, wave: &Arc<Wave>) {
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return;
+        }
+        match state.joining.as_mut() {
+            Some(joining) => joining.push(wave.clone()),
+            None => self.deliver_locked(&mut state, wave),
+        }
+    }
+
+    fn deliver_locked(&self, state: &mut OutState, wave: &Wave) {
+        if let Some((bytes, frames)) = wave.after(state.last_sent) {
+            state.last_sent = wave.last_id;
+            self.write_or_queue(state, bytes, frames);
+        }
+    }
+
+    /// Writes at once if nothing is waiting and the socket takes it; else queues (and wakes the
+    /// connection's task to write it later).
+    fn write_or_queue(&self, state: &mut OutState, bytes: Bytes, frames: usize) {
+        let bytes = if state.backlog.is_empty() {
+            match self.socket.try_write(&bytes) {
+                Ok(written) if written == bytes.len() => return,
+                Ok(written) => bytes.slice(written..),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => bytes,
+                Err(_) => {
+                    state.end.get_or_insert(End::Gone);
+                    self.wake.notify_one();
+                    return;
+                }
+            }
+        } else {
+            bytes
+        };
+        state.backlog.push_back((bytes, frames));
+        state.backlog_frames += frames;
+        if state.backlog_frames > self.max_backlog && state.end.is_none() {
+            self.overflow(state);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Too far behind: keep only what may be half written, and close with 1013.
+    fn overflow(&self, state: &mut OutState) {
+        state.backlog.truncate(1);
+        state.backlog_frames = state.backlog.front().map_or(0, |(_, frames)| *frames);
+        state.end = Some(End::Close(close_code::AGAIN, "too slow: reconnect with since"));
+    }
+
+    /// Asks the connection to end (a block, a shutdown): nothing more is sent but the close frame.
+    pub fn close(&self, code: u16, reason: &'static str) {
+        let mut state = self.lock();
+        if state.end.is_none() {
+            state.end = Some(End::Close(code, reason));
+            self.wake.notify_one();
+        }
+    }
+
+    /// Marks the connection ended from its own side (nothing more is sent by anyone).
+    pub fn finish(&self, end: End) -> End {
+        *self.lock().end.get_or_insert(end)
+    }
+
+    /// The end decided for this connection, if any.
+    pub fn end(&self) -> Option<End> {
+        self.lock().end
+    }
+
+    /// Waits until there is a backlog to write or an end to act on.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Queues the close frame behind whatever is waiting (once the end is decided).
+    pub fn queue_close(&self, code: u16, reason: &str) {
+        let mut state = self.lock();
+        self.write_or_queue(&mut state, wire::close(code, reason), 1);
+    }
+
+    /// Writes as much of the backlog as the socket takes now. `Ok(true)`: all of it; `Ok(false)`:
+    /// the socket is full (wait until it is writable); `Err`: the socket is broken.
+    pub fn write_backlog(&self) -> io::Result<bool> {
+        let mut state = self.lock();
+        while !state.backlog.is_empty() {
+            let slices: Vec<IoSlice<'_>> = state.backlog.iter().take(64).map(|(bytes, _)| IoSlice::new(bytes)).collect();
+            let written = match self.socket.try_write_vectored(&slices) {
+                Ok(written) => written,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) => return Err(error),
+            };
+            drop(slices);
+            consume(&mut state, written);
+        }
+        Ok(true)
+    }
+
+    /// Whether anything waits to be written.
+    pub fn has_backlog(&self) -> bool {
+        !self.lock().backlog.is_empty()
+    }
+}
+
+/// Drops `written` bytes from the front of the backlog.
+fn consume(state: &mut OutState, mut written: usize) {
+    while written > 0 {
+        let Some((front, frames)) = state.backlog.front_mut() else { return };
+        if written < front.len() {
+            *front = front.slice(written..);
+            return;
+        }
+        written -= front.len();
+        state.backlog_frames -= *frames;
+        state.backlog.pop_front();
+    }
+}
+
+/// The fan-out: connections spread over one shard per worker thread, each shard a task that
+/// writes every wave to its connections. Waves reach the shards in order, and a connection
+/// belongs to one shard, so each connection gets them in order.
+pub struct Fanout {
+    shards: Vec<Arc<Shard>>,
+    /// Open connections (kept apart from the shards' locks, which a wave holds while it writes).
+    count: AtomicUsize,
+}
+
+/// Connections a shard writes to before it lets other tasks run.
+const YIELD_EVERY: usize = 64;
+
+pub struct Shard {
+    connections: Mutex<HashMap<u64, Arc<Outbox>>>,
+    waves: mpsc::UnboundedSender<Arc<Wave>>,
+}
+
+impl Fanout {
+    /// Starts `shards` shard tasks.
+    pub fn start(shards: usize) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| {
+                let (waves, rx) = mpsc::unbounded_channel();
+                let shard = Arc::new(Shard { connections: Mutex::default(), waves });
+                tokio::spawn(shard.clone().run(rx));
+                shard
+            })
+            .collect();
+        Self { shards, count: AtomicUsize::new(0) }
+    }
+
+    fn shard(&self, connection: u64) -> &Shard {
+        &self.shards[connection as usize % self.shards.len()]
+    }
+
+    pub fn add(&self, connection: u64, outbox: Arc<Outbox>) {
+        if self.shard(connection).lock().insert(connection, outbox).is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn remove(&self, connection: u64) {
+        if self.shard(connection).lock().remove(&connection).is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Hands a wave to every shard; returns how many connections it goes to.
+    pub fn publish(&self, wave: Wave) -> usize {
+        let wave = Arc::new(wave);
+        for shard in &self.shards {
+            let _ = shard.waves.send(wave.clone());
+        }
+        self.connection_count()
+    }
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<Outbox>>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes each wave to every connection of the shard, [`YIELD_EVERY`] at a time (between
+    /// them, other tasks on this worker get their turn: a wave to 500 sockets takes milliseconds).
+    /// Waves that queued up while the last one was being written go out together, as one.
+    async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Arc<Wave>>) {
+        let mut waves = Vec::new();
+        let mut outboxes: Vec<Arc<Outbox>> = Vec::new();
+        while rx.recv_many(&mut waves, 64).await > 0 {
+            let wave = match waves.len() {
+                1 => waves.pop(),
+                _ => Wave::merge(&waves).map(Arc::new),
+            };
+            waves.clear();
+            let Some(wave) = wave else { continue };
+            outboxes.extend(self.lock().values().cloned());
+            for chunk in outboxes.chunks(YIELD_EVERY) {
+                for outbox in chunk {
+                    outbox.deliver(&wave);
+                }
+                tokio::task::yield_now().await;
+            }
+            outboxes.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: i64) -> Delivery {
+        Delivery { id, frame: wire::text(&format!("m{id}")) }
+    }
+
+    #[test]
+    fn a_wave_gives_each_connection_what_it_has_not_been_sent() {
+        let wave = Wave::new([4, 5, 6].map(delivery)).unwrap();
+        let all: Vec<u8> = [4, 5, 6].iter().flat_map(|id| delivery(*id).frame.to_vec()).collect();
+        assert_eq!(wave.after(3).map(|(b, n)| (b.to_vec(), n)), Some((all, 3)));
+        let tail: Vec<u8> = delivery(6).frame.to_vec();
+        assert_eq!(wave.after(5).map(|(b, n)| (b.to_vec(), n)), Some((tail, 1)));
+        assert!(wave.after(6).is_none());
+        assert!(Wave::new(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn merged_waves_keep_every_message_in_order() {
+        let waves = vec![Arc::new(Wave::new([1, 2].map(delivery)).unwrap()), Arc::new(Wave::new([3].map(delivery)).unwrap())];
+        let merged = Wave::merge(&waves).unwrap();
+        assert_eq!((merged.first_id, merged.last_id), (1, 3));
+        assert_eq!(merged.parts.iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(merged.parts[2].frame, delivery(3).frame);
+    }
+
+    #[test]
+    fn consuming_the_backlog_keeps_partial_frames() {
+        let mut state = OutState::default();
+        state.backlog.push_back((Bytes::from_static(b"abc"), 1));
+        state.backlog.push_back((Bytes::from_static(b"defg"), 2));
+        state.backlog_frames = 3;
+        consume(&mut state, 4);
+        assert_eq!(state.backlog.len(), 1);
+        assert_eq!(&state.backlog[0].0[..], b"efg");
+        assert_eq!(state.backlog_frames, 2);
+        consume(&mut state, 3);
+        assert!(state.backlog.is_empty());
+        assert_eq!(state.backlog_frames, 0);
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP/1.1 accept loop (hyper), in place of `axum::serve`: each connection is served with
+//! upgrades, so that `/ws` can take over the raw TCP socket (`chat::ws`), with a header-read
+//! timeout against slow clients, `TCP_NODELAY`, and the peer address as axum's `ConnectInfo`.
+//! On shutdown every connection is asked to finish its request and close.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// The open HTTP connections, told to finish when it is dropped or [`finish`](Self::finish)ed.
+pub struct Connections {
+    stop: watch::Sender<()>,
+    open: watch::Receiver<()>,
+}
+
+impl Connections {
+    /// Asks every HTTP connection to finish the request it is serving and close, and waits
+    /// (at most `grace`) until they have. Upgraded WebSockets are no longer HTTP connections.
+    pub async fn finish(self, grace: Duration) {
+        let Connections { stop, open } = self;
+        drop(open);
+        let _ = stop.send(());
+        if tokio::time::timeout(grace, stop.closed()).await.is_err() {
+            tracing::warn!("HTTP connections still open after the grace period");
+        }
+    }
+}
+
+/// Accepts and serves connections until `stop` resolves.
+pub async fn accept_until(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Connections {
+    let (stop_tx, open) = watch::channel(());
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => break,
+        };
+        match accepted {
+            Ok((socket, peer)) => serve_connection(socket, peer, router.clone(), header_timeout, open.clone()),
+            Err(error) => on_accept_error(error).await,
+        }
+    }
+    Connections { stop: stop_tx, open }
+}
+
+/// Errors on one connection are that connection's; others (out of file descriptors) pass.
+async fn on_accept_error(error: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+        return;
+    }
+    tracing::error!(%error, "accept failed; retrying in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+fn serve_connection(socket: TcpStream, peer: SocketAddr, router: Router, header_timeout: Duration, mut open: watch::Receiver<()>) {
+    // No Nagle: chat frames are small and must leave at once (coalescing is done per write).
+    let _ = socket.set_nodelay(true);
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(request)
+    });
+    tokio::spawn(async move {
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(socket), service)
+            .with_upgrades();
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::trace!(%error, "connection ended");
+                }
+                return;
+            }
+            _ = open.changed() => connection.as_mut().graceful_shutdown(),
+        }
+        let _ = connection.await;
+    });
+}
