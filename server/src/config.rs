@@ -31,7 +31,7 @@ pub struct Config {
     pub flood_burst: u32,
     /// Flood control per account: sustained messages per second (`CHATTERBOX_FLOOD_PER_SEC`).
     pub flood_per_sec: f64,
-    /// Messages of live feed a connection may fall behind before it is dropped with close 1013
+    /// Frames that may wait for a connection's full socket before it is dropped with close 1013
     /// (`CHATTERBOX_OUTBOUND_QUEUE`); it catches up with `since` when it reconnects.
     pub outbound_queue: usize,
     /// Budget of live-feed socket writes per second (`CHATTERBOX_FANOUT_WRITES_PER_SEC`; 0: no
