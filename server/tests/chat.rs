@@ -106,6 +106,21 @@ async fn history_is_the_newest_50_oldest_first_and_since_catches_up_exactly() {
 }
 
 #[tokio::test]
+async fn a_since_beyond_the_newest_message_does_not_mute_the_live_feed() {
+    let app = TestApp::spawn().await;
+    let token = app.user("stale").await;
+    let (mut talker, _) = app.connect(&token).await;
+    talker.say("first").await;
+    let first = talker.next_json().await["id"].as_i64().unwrap();
+    // An id from another database (or a future one): nothing after it, but the feed goes on.
+    let (mut stale, history) = app.connect_query(&format!("token={token}&since={}", first + 1000)).await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 0);
+    talker.say("second").await;
+    let got = stale.until_type("message").await;
+    assert_eq!(got["content"], "second");
+}
+
+#[tokio::test]
 async fn since_is_capped_at_500_with_more() {
     let app = TestApp::spawn().await;
     let token = app.user("bulk").await;

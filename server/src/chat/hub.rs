@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::limits::RateLimiter;
 use crate::store::{NewMessage, Store};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,6 +22,8 @@ pub struct Hub {
     writer_task: Mutex<Option<JoinHandle<()>>>,
     connections: Mutex<HashMap<i64, HashMap<u64, Arc<Outbox>>>>,
     next_connection: AtomicU64,
+    /// Connections answered 101 but not registered yet.
+    upgrading: AtomicUsize,
     shutting_down: AtomicBool,
     /// Flood control per account (all of a user's sockets share one bucket).
     pub flood: RateLimiter<i64>,
@@ -46,6 +48,7 @@ impl Hub {
             writer_task: Mutex::new(Some(writer_task)),
             connections: Mutex::default(),
             next_connection: AtomicU64::new(1),
+            upgrading: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
@@ -70,6 +73,12 @@ impl Hub {
         id
     }
 
+    /// Takes a connection off the live feed (its outbox is ending).
+    pub fn leave_feed(&self, connection_id: u64) {
+        self.fanout.remove(connection_id);
+    }
+
+    /// Forgets a connection once it is closed (shutdown waits for this).
     pub fn unregister(&self, user_id: i64, connection_id: u64) {
         self.fanout.remove(connection_id);
         let mut connections = self.lock_connections();
@@ -88,8 +97,16 @@ impl Hub {
         }
     }
 
+    /// Open connections, those being upgraded included.
     pub fn connection_count(&self) -> usize {
-        self.fanout.connection_count()
+        let registered: usize = self.lock_connections().values().map(HashMap::len).sum();
+        registered + self.upgrading.load(Ordering::SeqCst)
+    }
+
+    /// Counts a connection from its upgrade on, until the guard is dropped (once registered).
+    pub fn upgrading(self: &Arc<Self>) -> UpgradeGuard {
+        self.upgrading.fetch_add(1, Ordering::SeqCst);
+        UpgradeGuard(self.clone())
     }
 
     /// Queues a validated message for the writer; an unusual outcome is sent to `reply`.
@@ -133,3 +150,12 @@ impl Hub {
 }
 
 pub const SHUTTING_DOWN: &str = "server shutting down";
+
+/// A connection between its upgrade and its registration (see [`Hub::upgrading`]).
+pub struct UpgradeGuard(Arc<Hub>);
+
+impl Drop for UpgradeGuard {
+    fn drop(&mut self) {
+        self.0.upgrading.fetch_sub(1, Ordering::SeqCst);
+    }
+}

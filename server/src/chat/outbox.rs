@@ -120,6 +120,16 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Acknowledges a message that was stored before (a retried `client_id`) with the original.
+    /// If this connection has not been sent that message yet, the live feed is about to bring
+    /// it (in order, after those before it), and that copy is the acknowledgement.
+    pub fn acknowledge_duplicate(&self, original: &Delivery) {
+        let mut state = self.lock();
+        if state.end.is_none() && state.joining.is_none() && original.id <= state.last_sent {
+            self.write_or_queue(&mut state, original.frame.clone(), 1);
+        }
+    }
+
     /// Sends one frame (an answer, a ping, an outcome) in order with everything else.
     pub fn send(&self, frame: Bytes) {
         let mut state = self.lock();
@@ -156,6 +166,11 @@ impl Outbox {
     }
 
     fn deliver_locked(&self, state: &mut OutState, wave: &Wave) {
+        // Once the end is decided (an overflow, a close) nothing more goes out: a later wave
+        // must not follow a gap.
+        if state.end.is_some() {
+            return;
+        }
         if let Some((bytes, frames)) = wave.after(state.last_sent) {
             state.last_sent = wave.last_id;
             self.write_or_queue(state, bytes, frames);
@@ -181,7 +196,10 @@ impl Outbox {
         };
         state.backlog.push_back((bytes, frames));
         state.backlog_frames += frames;
-        if state.backlog_frames > self.max_backlog && state.end.is_none() {
+        // What waits behind the (maybe half-written) front: a single large wave the socket took
+        // only part of is not by itself a sign of a slow consumer.
+        let front = state.backlog.front().map_or(0, |(_, frames)| *frames);
+        if state.backlog_frames - front > self.max_backlog && state.end.is_none() {
             self.overflow(state);
         }
         self.wake.notify_one();
@@ -231,6 +249,7 @@ impl Outbox {
         while !state.backlog.is_empty() {
             let slices: Vec<IoSlice<'_>> = state.backlog.iter().take(64).map(|(bytes, _)| IoSlice::new(bytes)).collect();
             let written = match self.socket.try_write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => written,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(error) => return Err(error),

@@ -147,10 +147,14 @@ impl Decoder {
             len => (u64::from(len), 0),
         };
         let opcode = first & 0x0F;
+        if !matches!(opcode, OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG) {
+            return Err(Violation::new(close_code::PROTOCOL, "unknown opcode"));
+        }
         if opcode >= 0x8 && (len > 125 || first & 0x80 == 0) {
             return Err(Violation::new(close_code::PROTOCOL, "invalid control frame"));
         }
-        let so_far = self.fragments.as_ref().map_or(0, Vec::len) as u64;
+        // Control frames may come between fragments; only data counts toward the message.
+        let so_far = if opcode < 0x8 { self.fragments.as_ref().map_or(0, Vec::len) as u64 } else { 0 };
         if len.saturating_add(so_far) > self.max_message as u64 {
             return Err(Violation::new(close_code::SIZE, "frame too large"));
         }
@@ -352,6 +356,16 @@ mod tests {
             }
         }
         assert_eq!(result, Err(Violation::new(close_code::SIZE, "frame too large")));
+    }
+
+    #[test]
+    fn a_ping_between_fragments_near_the_limit_is_fine() {
+        let mut bytes = client_frame(0x01, &[b'a'; 16 * 1024 - 10]);
+        bytes.extend(client_frame(0x89, &[b'p'; 100]));
+        bytes.extend(client_frame(0x80, b"b"));
+        let got = decode_all(&bytes);
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[1], Ok(Incoming::Text(text)) if text.len() == 16 * 1024 - 9));
     }
 
     #[test]

@@ -85,7 +85,7 @@ async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Deliv
                     Stored::New(message) => held.push(Delivery::encode(message)),
                     // Stored before under the same `client_id`: acknowledged with the original,
                     // to its sender alone.
-                    Stored::Duplicate(message) => reply.send(Delivery::encode(message).frame),
+                    Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
                 }
             }
         }

@@ -12,6 +12,7 @@
 //! with a close frame when the connection is blocked, shut down or breaks the protocol. Live
 //! messages do not wake it: the fan-out writes them.
 
+use super::hub::UpgradeGuard;
 use super::outbox::{End, Outbox};
 use super::wire::{self, close_code, Decoder, Incoming};
 use crate::moderation;
@@ -70,10 +71,12 @@ pub async fn handler(
     };
     let services = state.services.clone();
     let span = tracing::info_span!("ws", user_id = user.id);
+    // Counted from here, so a shutdown waits for it too.
+    let upgrading = services.hub.upgrading();
     tokio::spawn(
         async move {
             let Some((socket, read)) = raw_socket(on_upgrade).await else { return };
-            Box::pin(Connection::run(socket, read, services, user, since)).await;
+            Box::pin(Connection::run(socket, read, services, user, since, upgrading)).await;
         }
         .instrument(span),
     );
@@ -183,11 +186,19 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(socket: TcpStream, read: Bytes, services: Arc<Services>, user: PublicUser, since: Option<i64>) {
+    async fn run(
+        socket: TcpStream,
+        read: Bytes,
+        services: Arc<Services>,
+        user: PublicUser,
+        since: Option<i64>,
+        upgrading: UpgradeGuard,
+    ) {
         let hub = services.hub.clone();
         let outbox = Arc::new(Outbox::new(socket, hub.max_backlog));
         // Registered before the history is read: nothing committed in between can be missed.
         let connection_id = hub.register(user.id, outbox.clone());
+        drop(upgrading);
         let mut connection = Connection {
             services,
             user,
@@ -203,24 +214,36 @@ impl Connection {
             Err(end) => end,
         };
         let end = connection.outbox.finish(end);
-        hub.unregister(connection.user.id, connection_id);
+        hub.leave_feed(connection_id);
         if let End::Close(code, reason) = end {
             connection.close(code, reason).await;
         }
+        // Only now: a shutdown waits until every close frame has gone.
+        hub.unregister(connection.user.id, connection_id);
         tracing::debug!("connection closed");
     }
 
     async fn send_history(&mut self, since: Option<i64>) -> Result<(), End> {
         let store = &self.services.store;
-        let result = match since {
-            Some(since) => store.messages_since(since, HISTORY_SINCE_MAX).await,
-            None => store.latest_messages(HISTORY_LATEST).await.map(|m| (m, false)),
-        };
-        let (messages, more) = result.map_err(|error| {
+        let failed = |error| {
             tracing::error!(%error, "history query failed");
             End::Close(close_code::ERROR, "history unavailable")
-        })?;
-        let last_id = messages.last().map(|m| m.id).or(since).unwrap_or(0);
+        };
+        let (messages, more, last_id) = match since {
+            Some(since) => {
+                // The newest id first: a `since` beyond it (a stale id from another database)
+                // must not mute the live feed, and anything stored after this read is newer.
+                let newest = store.latest_messages(1).await.map_err(failed)?.first().map_or(0, |m| m.id);
+                let (messages, more) = store.messages_since(since, HISTORY_SINCE_MAX).await.map_err(failed)?;
+                let last_id = messages.last().map_or(since.min(newest), |m| m.id);
+                (messages, more, last_id)
+            }
+            None => {
+                let messages = store.latest_messages(HISTORY_LATEST).await.map_err(failed)?;
+                let last_id = messages.last().map_or(0, |m| m.id);
+                (messages, false, last_id)
+            }
+        };
         let frame = encode(&ServerFrame::History { messages, more });
         self.outbox.go_live(wire::text(&frame), last_id);
         Ok(())
@@ -238,6 +261,10 @@ impl Connection {
     /// Handles the messages already read, then waits for the next thing to do.
     async fn step(&mut self) -> Result<(), End> {
         while let Some(incoming) = self.decoder.next(&mut self.read).map_err(|v| End::Close(v.code, v.reason))? {
+            // Once blocked or shut down, nothing more the client sent is taken.
+            if let Some(end) = self.outbox.end() {
+                return Err(end);
+            }
             self.on_incoming(incoming).await?;
         }
         if self.read.is_empty() && self.read.capacity() > 0 {
