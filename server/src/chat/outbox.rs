@@ -259,11 +259,6 @@ impl Outbox {
         }
         Ok(true)
     }
-
-    /// Whether anything waits to be written.
-    pub fn has_backlog(&self) -> bool {
-        !self.lock().backlog.is_empty()
-    }
 }
 
 /// Drops `written` bytes from the front of the backlog.
