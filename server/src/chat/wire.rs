@@ -27,9 +27,9 @@ pub mod close_code {
     pub const AGAIN: u16 = 1013;
 }
 
-/// Appends one unmasked, final frame with `opcode` and `payload` to `out`.
-fn put_frame(out: &mut BytesMut, opcode: u8, payload: &[u8]) {
-    out.reserve(payload.len() + 10);
+/// One unmasked, final frame with `opcode` and `payload`, header included.
+fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 10);
     out.put_u8(0x80 | opcode);
     match payload.len() {
         len @ 0..=125 => out.put_u8(len as u8),
@@ -43,42 +43,27 @@ fn put_frame(out: &mut BytesMut, opcode: u8, payload: &[u8]) {
         }
     }
     out.put_slice(payload);
-}
-
-/// Appends a text frame carrying `text` to `out` (frames for one socket can share a buffer).
-pub fn put_text(out: &mut BytesMut, text: &str) {
-    put_frame(out, OP_TEXT, text.as_bytes());
-}
-
-/// A text frame on its own.
-pub fn text(text: &str) -> Bytes {
-    let mut out = BytesMut::new();
-    put_text(&mut out, text);
     out.freeze()
+}
+
+/// A text frame carrying `text`.
+pub fn text(text: &str) -> Bytes {
+    frame(OP_TEXT, text.as_bytes())
 }
 
 /// A close frame with `code` and `reason` (cut to fit a control frame's 125 bytes).
 pub fn close(code: u16, reason: &str) -> Bytes {
     let cut = (0..=reason.len().min(123)).rev().find(|&i| reason.is_char_boundary(i)).unwrap_or(0);
-    let reason = &reason[..cut];
-    let mut payload = Vec::with_capacity(2 + reason.len());
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(reason.as_bytes());
-    let mut out = BytesMut::new();
-    put_frame(&mut out, OP_CLOSE, &payload);
-    out.freeze()
+    let payload = [&code.to_be_bytes()[..], &reason.as_bytes()[..cut]].concat();
+    frame(OP_CLOSE, &payload)
 }
 
 pub fn ping() -> Bytes {
-    let mut out = BytesMut::new();
-    put_frame(&mut out, OP_PING, &[]);
-    out.freeze()
+    frame(OP_PING, &[])
 }
 
 pub fn pong(payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::new();
-    put_frame(&mut out, OP_PONG, payload);
-    out.freeze()
+    frame(OP_PONG, payload)
 }
 
 /// A complete message from a client.

@@ -362,28 +362,29 @@ impl Connection {
     async fn on_text(&self, text: String) -> Result<(), End> {
         let message = match self.accept(&text) {
             Ok(message) => message,
-            Err(refusal) => return self.reply(refusal.frame()),
+            Err(refusal) => {
+                self.reply(refusal.frame());
+                return Ok(());
+            }
         };
-        match self.services.moderate(self.user.id, &message.content).await {
-            Ok(None) => {}
+        let answer = match self.services.moderate(self.user.id, &message.content).await {
+            Ok(None) => None,
             Ok(Some(strike)) if strike.blocked => {
-                self.reply(encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() }))?;
+                self.reply(encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() }));
                 self.services.hub.disconnect_user(self.user.id);
                 return Err(End::Close(close_code::POLICY, "account blocked"));
             }
-            Ok(Some(strike)) => {
-                let frame = encode(&ServerFrame::Warning {
-                    warning_count: strike.warning_count,
-                    max_warnings: moderation::MAX_WARNINGS,
-                    message: moderation::warning_text(strike),
-                    client_id: message.client_id,
-                });
-                return self.reply(frame);
-            }
-            Err(_) => {
-                let refusal = Refusal::new("message could not be checked; send it again", message.client_id);
-                return self.reply(refusal.frame());
-            }
+            Ok(Some(strike)) => Some(encode(&ServerFrame::Warning {
+                warning_count: strike.warning_count,
+                max_warnings: moderation::MAX_WARNINGS,
+                message: moderation::warning_text(strike),
+                client_id: message.client_id.clone(),
+            })),
+            Err(_) => Some(Refusal::new("message could not be checked; send it again", message.client_id.clone()).frame()),
+        };
+        if let Some(answer) = answer {
+            self.reply(answer);
+            return Ok(());
         }
         if self.services.hub.submit(message, self.outbox.clone()).await {
             Ok(())
@@ -393,9 +394,8 @@ impl Connection {
     }
 
     /// Sends an answer frame (in order with the live feed).
-    fn reply(&self, frame: String) -> Result<(), End> {
+    fn reply(&self, frame: String) {
         self.outbox.send(wire::text(&frame));
-        Ok(())
     }
 
     /// Validates a client frame into a message ready to store, or says why not.
