@@ -3,7 +3,7 @@
 
 use super::{Store, StoreError};
 use app::models::ChatMessage;
-use sqlx::Row;
+use sqlx::{Acquire, Row};
 
 /// A message accepted for storage.
 pub struct NewMessage {
@@ -21,26 +21,36 @@ pub enum Stored {
     Duplicate(ChatMessage),
 }
 
-/// Rows per INSERT statement: a few fixed sizes, so the prepared statements are reused.
-const CHUNK_SIZES: [usize; 4] = [256, 32, 4, 1];
+/// Rows per INSERT statement for a large batch; a remainder of at most [`EXACT_ROWS`] rows gets
+/// a statement of its own size. A batch of up to `EXACT_ROWS` messages (every batch at ordinary
+/// rates) is therefore one statement, which SQLite commits by itself: no BEGIN and COMMIT round
+/// trips to the connection's worker thread. Few distinct statements, so all stay prepared.
+const LARGE_CHUNKS: [usize; 2] = [256, 64];
+const EXACT_ROWS: usize = 16;
 
-/// `INSERT OR IGNORE ... VALUES (...), (...) RETURNING ...` for `rows` rows, built once per size.
+/// Rows in the next statement for `rest` rows still to insert.
+fn chunk_size(rest: usize) -> usize {
+    LARGE_CHUNKS.into_iter().find(|&n| n <= rest).unwrap_or(rest.min(EXACT_ROWS))
+}
+
+/// `INSERT OR IGNORE ... VALUES (...), (...) RETURNING ...` for `rows` rows (a size
+/// [`chunk_size`] gives), built once per size.
 fn insert_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
-        CHUNK_SIZES
-            .iter()
-            .map(|&n| {
+        (1..=EXACT_ROWS)
+            .chain(LARGE_CHUNKS)
+            .map(|n| {
                 let values = vec!["(?, ?, ?, ?)"; n].join(", ");
-                format!(
+                let sql = format!(
                     "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at) VALUES {values} \
                      RETURNING id, sender_id, client_id"
-                )
+                );
+                (n, sql)
             })
             .collect()
     });
-    let index = CHUNK_SIZES.iter().position(|&n| n == rows).expect("a chunk size");
-    &all[index]
+    all.iter().find(|(n, _)| *n == rows).map(|(_, sql)| sql.as_str()).expect("a chunk size")
 }
 
 /// Inserts one chunk and appends what became of each of its messages to `out`. Ids are assigned
@@ -92,16 +102,21 @@ const SELECT_MESSAGE: &str = "SELECT m.id, u.username, m.content, m.created_at, 
                               FROM messages m JOIN users u ON u.id = m.sender_id";
 
 impl Store {
-    /// Inserts a batch in one transaction (one fsync for all of it), several rows per statement.
+    /// Inserts a batch atomically (one fsync for all of it), several rows per statement: a batch
+    /// that fits one statement is committed by that statement, a larger one in a transaction.
     /// All or nothing. The result is in the order of `batch`.
     pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Stored>, StoreError> {
-        let mut tx = self.writer().begin().await?;
         let created_at = super::now_rfc3339();
         let mut out = Vec::with_capacity(batch.len());
+        let mut connection = self.writer().acquire().await?;
+        if chunk_size(batch.len()) == batch.len() {
+            insert_chunk(&mut connection, batch, &created_at, &mut out).await?;
+            return Ok(out);
+        }
+        let mut tx = connection.begin().await?;
         let mut rest = batch;
         while !rest.is_empty() {
-            let size = CHUNK_SIZES.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
+            let (chunk, tail) = rest.split_at(chunk_size(rest.len()));
             insert_chunk(&mut tx, chunk, &created_at, &mut out).await?;
             rest = tail;
         }
@@ -173,8 +188,8 @@ mod tests {
     async fn batches_of_any_size_keep_order_and_detect_retries() {
         let (_dir, store, user) = store_with_user().await;
         store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
-        // 300 rows: chunks of 256, 32, 4, 4, 4 ... with retries inside the batch and of an
-        // earlier batch mixed in.
+        // 300 rows: statements of 256, 16, 16 and 12 rows, with retries inside the batch and of
+        // an earlier batch mixed in.
         let mut batch = Vec::new();
         for i in 0..300 {
             let client_id = match i % 3 {
@@ -207,5 +222,38 @@ mod tests {
         }
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(store.reader()).await.unwrap();
         assert_eq!(count as usize, 1 + 100 + seen_client_ids.len());
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batches() {
+        let (_dir, store, user) = store_with_user().await;
+        store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
+        let batch = [message(user, "again", Some("a")), message(user, "b1", Some("b")), message(user, "b2", Some("b"))];
+        let stored = store.insert_batch(&batch).await.unwrap();
+        match stored.as_slice() {
+            [Stored::Duplicate(a), Stored::New(b1), Stored::Duplicate(b2)] => {
+                assert_eq!(a.content, "first");
+                assert_eq!((b1.content.as_str(), b2.id), ("b1", b1.id));
+            }
+            _ => panic!("stored wrongly"),
+        }
+    }
+
+    #[test]
+    fn statements_cover_a_batch_exactly_with_few_distinct_sizes() {
+        let sizes = |mut rest: usize| {
+            let mut out = Vec::new();
+            while rest > 0 {
+                out.push(chunk_size(rest));
+                insert_sql(chunk_size(rest));
+                rest -= chunk_size(rest);
+            }
+            out
+        };
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(17), [16, 1]);
+        assert_eq!(sizes(100), [64, 16, 16, 4]);
+        assert_eq!(sizes(1024), [256; 4]);
     }
 }

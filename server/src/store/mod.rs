@@ -58,7 +58,11 @@ impl Store {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // A connection to a local file cannot drop like a network one, and sqlx pings it on every
+        // release anyway; a ping before every acquire too would cost each query another round
+        // trip to the connection's worker thread.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -66,6 +70,7 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(read_pool_size.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
