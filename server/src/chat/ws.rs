@@ -64,7 +64,7 @@ pub async fn handler(
     };
     let accept = match websocket_accept(request.headers()) {
         Ok(accept) => accept,
-        Err(message) => return refuse(StatusCode::BAD_REQUEST, message),
+        Err(bad) => return bad.into_response(),
     };
     let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return refuse(StatusCode::UPGRADE_REQUIRED, "this connection cannot be upgraded");
@@ -93,8 +93,34 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// Why a request to `/ws` cannot be upgraded.
+#[derive(Debug, PartialEq, Eq)]
+enum BadUpgrade {
+    /// Not a well-formed WebSocket handshake: 400.
+    Malformed(&'static str),
+    /// A WebSocket version other than 13: 426, naming the version spoken (RFC 6455, 4.4).
+    Version,
+}
+
+impl IntoResponse for BadUpgrade {
+    fn into_response(self) -> Response {
+        match self {
+            BadUpgrade::Malformed(message) => refuse(StatusCode::BAD_REQUEST, message),
+            BadUpgrade::Version => {
+                let mut response = refuse(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "unsupported WebSocket version: `Sec-WebSocket-Version` must be 13",
+                );
+                response.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                response
+            }
+        }
+    }
+}
+
 /// The `Sec-WebSocket-Accept` answering a valid WebSocket upgrade request, or why it is not one.
-fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
+fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, BadUpgrade> {
+    use base64::Engine as _;
     let has_token = |name, token: &str| {
         headers
             .get_all(name)
@@ -104,15 +130,18 @@ fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
             .any(|item| item.trim().eq_ignore_ascii_case(token))
     };
     if !has_token(CONNECTION, "upgrade") {
-        return Err("not a WebSocket request: `Connection` must include `upgrade`");
+        return Err(BadUpgrade::Malformed("not a WebSocket request: `Connection` must include `upgrade`"));
     }
     if !has_token(UPGRADE, "websocket") {
-        return Err("not a WebSocket request: `Upgrade` must be `websocket`");
+        return Err(BadUpgrade::Malformed("not a WebSocket request: `Upgrade` must be `websocket`"));
     }
     if headers.get(SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
-        return Err("unsupported WebSocket version: `Sec-WebSocket-Version` must be 13");
+        return Err(BadUpgrade::Version);
     }
-    let key = headers.get(SEC_WEBSOCKET_KEY).ok_or("not a WebSocket request: `Sec-WebSocket-Key` is missing")?;
+    let key = headers
+        .get(SEC_WEBSOCKET_KEY)
+        .filter(|key| base64::engine::general_purpose::STANDARD.decode(key.as_bytes()).is_ok_and(|k| k.len() == 16))
+        .ok_or(BadUpgrade::Malformed("`Sec-WebSocket-Key` must be 16 bytes in base64"))?;
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     Ok(HeaderValue::from_str(&accept).expect("base64 is a valid header value"))
 }
@@ -482,4 +511,47 @@ pub fn encode(frame: &ServerFrame) -> String {
 
 pub fn error_frame(message: &str) -> String {
     encode(&ServerFrame::Error { message: message.to_owned(), client_id: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(version: &str, key: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_str(version).unwrap());
+        headers.insert(SEC_WEBSOCKET_KEY, HeaderValue::from_str(key).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_valid_handshake_gets_the_rfc_accept_value() {
+        // The example of RFC 6455, section 1.3.
+        let accept = websocket_accept(&handshake("13", "dGhlIHNhbXBsZSBub25jZQ==")).unwrap();
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn another_version_is_told_which_one_is_spoken() {
+        assert_eq!(websocket_accept(&handshake("8", "dGhlIHNhbXBsZSBub25jZQ==")), Err(BadUpgrade::Version));
+        let response = BadUpgrade::Version.into_response();
+        assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(response.headers()[SEC_WEBSOCKET_VERSION], "13");
+    }
+
+    #[test]
+    fn a_key_that_is_not_16_bytes_of_base64_is_refused() {
+        for key in ["", "not base64!", "c2hvcnQ=", "dGhpcyBpcyBzZXZlbnRlZW4gYnl0ZXMh"] {
+            let refused = websocket_accept(&handshake("13", key));
+            assert!(matches!(refused, Err(BadUpgrade::Malformed(_))), "{key:?}");
+        }
+        let mut headers = handshake("13", "x");
+        headers.remove(SEC_WEBSOCKET_KEY);
+        assert!(matches!(websocket_accept(&headers), Err(BadUpgrade::Malformed(_))));
+        headers = handshake("13", "dGhlIHNhbXBsZSBub25jZQ==");
+        headers.insert(UPGRADE, HeaderValue::from_static("h2c"));
+        assert!(matches!(websocket_accept(&headers), Err(BadUpgrade::Malformed(_))));
+    }
 }
