@@ -58,7 +58,11 @@ impl Default for Histogram {
 impl Histogram {
     pub fn record(&self, value: u64) {
         self.counts[bucket_of(value)].fetch_add(1, Relaxed);
-        self.max.fetch_max(value, Relaxed);
+        // `fetch_max` always writes the cache line, which both worker threads share; the
+        // maximum rarely changes, so read first.
+        if value > self.max.load(Relaxed) {
+            self.max.fetch_max(value, Relaxed);
+        }
     }
 
     /// Adds this histogram's current counts to `snapshot`.
