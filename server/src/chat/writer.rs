@@ -1,6 +1,6 @@
 //! The single message writer: group commit. Connections hand accepted messages to this task over
 //! a bounded channel; it takes everything that is waiting (up to a batch limit), stores the batch
-//! in one transaction, and only then broadcasts, in id order. One fsync serves many messages, and
+//! in one atomic commit, and only then broadcasts, in id order. One fsync serves many messages, and
 //! a message is on disk before anyone, its sender included, sees it. Under heavy fan-out the
 //! [`WavePacer`] may hold stored messages back briefly so that more of them share one wave of
 //! socket writes.
@@ -20,7 +20,7 @@ pub struct Submission {
     pub reply: Arc<Outbox>,
 }
 
-/// Most messages committed in one transaction.
+/// Most messages stored in one commit.
 const MAX_BATCH: usize = 1024;
 
 /// Runs until every sender of `rx` is gone, then returns after the last commit (graceful
@@ -73,11 +73,12 @@ fn release(fanout: &Fanout, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
     }
 }
 
-/// Stores a batch in one transaction; new messages go to `held` for the broadcast, a duplicate
-/// is acknowledged to its sender alone, a failure is reported to every sender in the batch.
+/// Stores a batch in one commit; new messages go to `held` for the broadcast, a duplicate is
+/// acknowledged to its sender alone, a failure is reported to every sender in the batch.
 async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Delivery>) {
     let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
+    let send_again = || wire::text(&super::ws::error_frame("message could not be saved; send it again"));
     match store.insert_batch(&messages).await {
         Ok(stored) => {
             for (result, reply) in stored.into_iter().zip(replies) {
@@ -86,12 +87,14 @@ async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Deliv
                     // Stored before under the same `client_id`: acknowledged with the original,
                     // to its sender alone.
                     Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
+                    // A retry whose original could not be read back: sending it again is harmless.
+                    Stored::DuplicateUnread => reply.send(send_again()),
                 }
             }
         }
         Err(error) => {
             tracing::error!(%error, count = replies.len(), "storing a message batch failed");
-            let frame = wire::text(&super::ws::error_frame("message could not be saved; send it again"));
+            let frame = send_again();
             for reply in replies {
                 reply.send(frame.clone());
             }

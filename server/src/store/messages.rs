@@ -19,6 +19,9 @@ pub enum Stored {
     New(ChatMessage),
     /// Its `client_id` was stored before (a retry): acknowledge with the original, no broadcast.
     Duplicate(ChatMessage),
+    /// A retry of a stored `client_id` whose original could not be read back (the error is
+    /// logged). Nothing was inserted for it; its sender may safely send it again.
+    DuplicateUnread,
 }
 
 /// Rows per INSERT statement for a large batch; a remainder of at most [`EXACT_ROWS`] rows gets
@@ -53,21 +56,21 @@ fn insert_sql(rows: usize) -> &'static str {
     all.iter().find(|(n, _)| *n == rows).map(|(_, sql)| sql.as_str()).expect("a chunk size")
 }
 
-/// Inserts one chunk and appends what became of each of its messages to `out`. Ids are assigned
-/// in VALUES order, so the returned rows sorted by id line up with the inserted messages; a
-/// message with no matching row was ignored as a retry of a stored `client_id`.
+/// Inserts one chunk and appends the id of each of its messages to `ids`, or `None` for a
+/// message ignored as a retry of a stored `client_id`. Ids are assigned in VALUES order, so the
+/// returned rows sorted by id line up with the inserted messages.
 async fn insert_chunk(
-    tx: &mut sqlx::SqliteConnection,
+    connection: &mut sqlx::SqliteConnection,
     chunk: &[NewMessage],
     created_at: &str,
-    out: &mut Vec<Stored>,
-) -> Result<(), StoreError> {
+    ids: &mut Vec<Option<i64>>,
+) -> Result<(), sqlx::Error> {
     let mut query = sqlx::query(insert_sql(chunk.len()));
     for message in chunk {
         query = query.bind(message.sender_id).bind(&message.content).bind(&message.client_id).bind(created_at);
     }
     let mut inserted = query
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *connection)
         .await?
         .iter()
         .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<Option<String>, _>(2)?)))
@@ -75,25 +78,10 @@ async fn insert_chunk(
     inserted.sort_unstable_by_key(|row| row.0);
     let mut inserted = inserted.into_iter().peekable();
     for message in chunk {
-        let is_new = inserted
-            .peek()
-            .is_some_and(|(_, sender, client_id)| *sender == message.sender_id && *client_id == message.client_id);
-        let stored = if is_new {
-            let (id, _, _) = inserted.next().expect("peeked");
-            Stored::New(ChatMessage {
-                id,
-                username: message.username.clone(),
-                content: message.content.clone(),
-                timestamp: created_at.to_owned(),
-                room: "general".into(),
-                client_id: message.client_id.clone(),
-            })
-        } else {
-            let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
-            let row = sqlx::query(&sql).bind(message.sender_id).bind(&message.client_id).fetch_one(&mut *tx).await?;
-            Stored::Duplicate(message_from_row(&row)?)
-        };
-        out.push(stored);
+        let id = inserted
+            .next_if(|(_, sender, client_id)| *sender == message.sender_id && *client_id == message.client_id)
+            .map(|(id, _, _)| id);
+        ids.push(id);
     }
     Ok(())
 }
@@ -104,24 +92,62 @@ const SELECT_MESSAGE: &str = "SELECT m.id, u.username, m.content, m.created_at, 
 impl Store {
     /// Inserts a batch atomically (one fsync for all of it), several rows per statement: a batch
     /// that fits one statement is committed by that statement, a larger one in a transaction.
-    /// All or nothing. The result is in the order of `batch`.
+    /// All or nothing: an error means nothing of the batch was stored. The result is in the
+    /// order of `batch`.
     pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Stored>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let created_at = super::now_rfc3339();
+        let ids = self.insert_rows(batch, &created_at).await?;
+        // Only after the commit: a failed read of an original cannot undo what was stored.
         let mut out = Vec::with_capacity(batch.len());
+        for (message, id) in batch.iter().zip(ids) {
+            out.push(match id {
+                Some(id) => Stored::New(ChatMessage {
+                    id,
+                    username: message.username.clone(),
+                    content: message.content.clone(),
+                    timestamp: created_at.clone(),
+                    room: "general".into(),
+                    client_id: message.client_id.clone(),
+                }),
+                None => self.original_of(message).await,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Commits the rows of `batch`; the id of each, `None` for a retry of a stored `client_id`.
+    async fn insert_rows(&self, batch: &[NewMessage], created_at: &str) -> Result<Vec<Option<i64>>, sqlx::Error> {
+        let mut ids = Vec::with_capacity(batch.len());
         let mut connection = self.writer().acquire().await?;
         if chunk_size(batch.len()) == batch.len() {
-            insert_chunk(&mut connection, batch, &created_at, &mut out).await?;
-            return Ok(out);
+            insert_chunk(&mut connection, batch, created_at, &mut ids).await?;
+            return Ok(ids);
         }
         let mut tx = connection.begin().await?;
         let mut rest = batch;
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(chunk_size(rest.len()));
-            insert_chunk(&mut tx, chunk, &created_at, &mut out).await?;
+            insert_chunk(&mut tx, chunk, created_at, &mut ids).await?;
             rest = tail;
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(ids)
+    }
+
+    /// The stored message a retry duplicates, read back for its acknowledgement.
+    async fn original_of(&self, retry: &NewMessage) -> Stored {
+        let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
+        let original = sqlx::query(&sql).bind(retry.sender_id).bind(&retry.client_id).fetch_one(self.reader()).await;
+        match original.and_then(|row| message_from_row(&row)) {
+            Ok(message) => Stored::Duplicate(message),
+            Err(error) => {
+                tracing::error!(%error, "reading back the original of a retried message failed");
+                Stored::DuplicateUnread
+            }
+        }
     }
 
     /// The newest `limit` messages, oldest first.
@@ -237,6 +263,32 @@ mod tests {
             }
             _ => panic!("stored wrongly"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_empty_batch_stores_nothing() {
+        let (_dir, store, _user) = store_with_user().await;
+        assert!(store.insert_batch(&[]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn new_messages_stay_stored_and_reported_when_an_original_cannot_be_read_back() {
+        let (_dir, store, user) = store_with_user().await;
+        store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
+        // Originals are read back from the read pool after the commit; make that read fail.
+        store.reader().close().await;
+        let batch = [message(user, "again", Some("a")), message(user, "new", Some("n"))];
+        let stored = store.insert_batch(&batch).await.unwrap();
+        let new_id = match stored.as_slice() {
+            [Stored::DuplicateUnread, Stored::New(new)] => new.id,
+            _ => panic!("stored wrongly"),
+        };
+        let content: String = sqlx::query_scalar("SELECT content FROM messages WHERE id = ?1")
+            .bind(new_id)
+            .fetch_one(store.writer())
+            .await
+            .unwrap();
+        assert_eq!(content, "new");
     }
 
     #[test]
