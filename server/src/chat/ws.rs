@@ -1,7 +1,7 @@
 //! `GET /ws`: the WebSocket door (contract in `docs/protocol.md`).
 //!
 //! Before the upgrade: authentication (`?token=` or the session cookie, the latter only from the
-//! site's own `Origin`), 401/403/400 as JSON. The upgrade is done here, on the raw TCP socket
+//! site's own `Origin`), then the handshake itself; refusals (401, 403, 400, 426) as JSON. The upgrade is done here, on the raw TCP socket
 //! (framing in `wire`), so that the fan-out can write pre-encoded frames straight into it.
 //!
 //! After it, one task per connection. It registers the connection's [`Outbox`] (from then on the
@@ -67,7 +67,7 @@ pub async fn handler(
         Err(bad) => return bad.into_response(),
     };
     let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        return refuse(StatusCode::UPGRADE_REQUIRED, "this connection cannot be upgraded");
+        return upgrade_required("this connection cannot be upgraded");
     };
     let services = state.services.clone();
     let span = tracing::info_span!("ws", user_id = user.id);
@@ -93,10 +93,19 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// 426, naming the protocol to upgrade to (RFC 9110, 15.5.22).
+fn upgrade_required(message: &str) -> Response {
+    let mut response = refuse(StatusCode::UPGRADE_REQUIRED, message);
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    response
+}
+
 /// Why a request to `/ws` cannot be upgraded.
 #[derive(Debug, PartialEq, Eq)]
 enum BadUpgrade {
-    /// Not a well-formed WebSocket handshake: 400.
+    /// Not a well-formed WebSocket handshake (a missing `Sec-WebSocket-Version` included): 400.
     Malformed(&'static str),
     /// A WebSocket version other than 13: 426, naming the version spoken (RFC 6455, 4.4).
     Version,
@@ -107,10 +116,8 @@ impl IntoResponse for BadUpgrade {
         match self {
             BadUpgrade::Malformed(message) => refuse(StatusCode::BAD_REQUEST, message),
             BadUpgrade::Version => {
-                let mut response = refuse(
-                    StatusCode::UPGRADE_REQUIRED,
-                    "unsupported WebSocket version: `Sec-WebSocket-Version` must be 13",
-                );
+                let mut response =
+                    upgrade_required("unsupported WebSocket version: `Sec-WebSocket-Version` must be 13");
                 response.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
                 response
             }
@@ -135,8 +142,10 @@ fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, BadUpgrade> {
     if !has_token(UPGRADE, "websocket") {
         return Err(BadUpgrade::Malformed("not a WebSocket request: `Upgrade` must be `websocket`"));
     }
-    if headers.get(SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
-        return Err(BadUpgrade::Version);
+    match headers.get(SEC_WEBSOCKET_VERSION) {
+        None => return Err(BadUpgrade::Malformed("not a WebSocket request: `Sec-WebSocket-Version` missing")),
+        Some(version) if version != "13" => return Err(BadUpgrade::Version),
+        Some(_) => {}
     }
     let key = headers
         .get(SEC_WEBSOCKET_KEY)
@@ -539,11 +548,17 @@ mod tests {
         let response = BadUpgrade::Version.into_response();
         assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
         assert_eq!(response.headers()[SEC_WEBSOCKET_VERSION], "13");
+        assert_eq!(response.headers()[UPGRADE], "websocket");
+        assert_eq!(response.headers()[CONNECTION], "upgrade");
+        let mut headers = handshake("13", "dGhlIHNhbXBsZSBub25jZQ==");
+        headers.remove(SEC_WEBSOCKET_VERSION);
+        assert!(matches!(websocket_accept(&headers), Err(BadUpgrade::Malformed(_))), "a missing version is malformed");
     }
 
     #[test]
     fn a_key_that_is_not_16_bytes_of_base64_is_refused() {
-        for key in ["", "not base64!", "c2hvcnQ=", "dGhpcyBpcyBzZXZlbnRlZW4gYnl0ZXMh"] {
+        // Empty, not base64, 5 bytes, 17 bytes.
+        for key in ["", "not base64!", "c2hvcnQ=", "c2V2ZW50ZWVuIGJ5dGVzISE="] {
             let refused = websocket_accept(&handshake("13", key));
             assert!(matches!(refused, Err(BadUpgrade::Malformed(_))), "{key:?}");
         }
