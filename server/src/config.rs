@@ -34,6 +34,20 @@ pub struct Config {
     /// Frames that may wait for a connection's full socket before it is dropped with close 1013
     /// (`CHATTERBOX_OUTBOUND_QUEUE`); it catches up with `since` when it reconnects.
     pub outbound_queue: usize,
+    /// Bytes that may wait for a connection's full socket before it is dropped with close 1013
+    /// (`CHATTERBOX_OUTBOUND_QUEUE_BYTES`): the backlog is bounded in bytes as well as frames.
+    pub outbound_queue_bytes: usize,
+    /// Most open WebSockets of one account (`CHATTERBOX_MAX_SOCKETS_PER_ACCOUNT`); one more is
+    /// refused at the handshake with 429 and `Retry-After`.
+    pub max_sockets_per_account: usize,
+    /// Most open WebSockets of the whole server (`CHATTERBOX_MAX_SOCKETS`); one more is refused
+    /// at the handshake with 503 and `Retry-After`.
+    pub max_sockets: usize,
+    /// Longest a session may be renewed for, counted from the login that started it, in
+    /// seconds (`CHATTERBOX_SESSION_MAX_AGE_SECS`); then the user signs in again.
+    pub session_max_age_secs: u64,
+    /// CSV downloads that may stream at once (`CHATTERBOX_MAX_EXPORTS`); one more gets 429.
+    pub max_exports: usize,
     /// Budget of live-feed socket writes per second (`CHATTERBOX_FANOUT_WRITES_PER_SEC`; 0: no
     /// budget). Above it, messages share waves: each connection gets them in one write, latency
     /// grows by at most one wave interval (connections / budget, at most 100 ms).
@@ -80,6 +94,11 @@ impl Default for Config {
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
+            outbound_queue_bytes: 4 * 1024 * 1024,
+            max_sockets_per_account: 20,
+            max_sockets: 10_000,
+            session_max_age_secs: 30 * 24 * 3600,
+            max_exports: 2,
             fanout_writes_per_sec: 25_000,
             write_timeout_secs: 10,
             ping_interval_secs: 20,
@@ -149,6 +168,11 @@ impl Config {
         parse_env(&var, "CHATTERBOX_FLOOD_BURST", &mut self.flood_burst)?;
         parse_env(&var, "CHATTERBOX_FLOOD_PER_SEC", &mut self.flood_per_sec)?;
         parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE", &mut self.outbound_queue)?;
+        parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE_BYTES", &mut self.outbound_queue_bytes)?;
+        parse_env(&var, "CHATTERBOX_MAX_SOCKETS_PER_ACCOUNT", &mut self.max_sockets_per_account)?;
+        parse_env(&var, "CHATTERBOX_MAX_SOCKETS", &mut self.max_sockets)?;
+        parse_env(&var, "CHATTERBOX_SESSION_MAX_AGE_SECS", &mut self.session_max_age_secs)?;
+        parse_env(&var, "CHATTERBOX_MAX_EXPORTS", &mut self.max_exports)?;
         parse_env(&var, "CHATTERBOX_FANOUT_WRITES_PER_SEC", &mut self.fanout_writes_per_sec)?;
         parse_env(&var, "CHATTERBOX_WRITE_TIMEOUT_SECS", &mut self.write_timeout_secs)?;
         parse_env(&var, "CHATTERBOX_PING_INTERVAL_SECS", &mut self.ping_interval_secs)?;
@@ -182,6 +206,16 @@ impl Config {
         }
         if self.outbound_queue == 0 || self.ping_interval_secs == 0 || self.write_timeout_secs == 0 || self.request_timeout_secs == 0 {
             return Err(ConfigError::Env { name: "outbound_queue/ping_interval_secs/write_timeout_secs", value: "0".into() });
+        }
+        let zero = [
+            ("outbound_queue_bytes", self.outbound_queue_bytes as u64),
+            ("max_sockets_per_account", self.max_sockets_per_account as u64),
+            ("max_sockets", self.max_sockets as u64),
+            ("session_max_age_secs", self.session_max_age_secs),
+            ("max_exports", self.max_exports as u64),
+        ];
+        if let Some((name, _)) = zero.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Env { name, value: "0".into() });
         }
         if self.token_ttl_secs == 0 {
             return Err(ConfigError::Env { name: "token_ttl_secs", value: "0".into() });
