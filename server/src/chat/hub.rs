@@ -1,14 +1,16 @@
-//! The hub: the registry of open connections (per user, so a block or a shutdown can close
-//! them; and in the fan-out, which writes the live feed to them), flood control, and the door
-//! to the group-commit writer.
+//! The hub: the registry of open connections (per user, with the authority each was opened
+//! under, so that a block, a revoked session, a role change or a shutdown can close them; and in
+//! the fan-out, which writes the live feed to them), the socket caps (per account and in all),
+//! flood control, and the door to the group-commit writer.
 
-use super::outbox::{Fanout, Outbox};
+use super::frames;
+use super::outbox::{BacklogLimits, Fanout, Outbox};
 use super::pacing::WavePacer;
 use super::wire::close_code;
 use super::writer::{self, Submission};
 use crate::config::Config;
 use crate::limits::RateLimiter;
-use crate::store::{NewMessage, Store};
+use crate::store::{NewMessage, Store, UserRecord};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,17 +22,85 @@ pub struct Hub {
     fanout: Arc<Fanout>,
     writer_tx: Mutex<Option<mpsc::Sender<Submission>>>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
-    connections: Mutex<HashMap<i64, HashMap<u64, Arc<Outbox>>>>,
+    connections: Mutex<HashMap<i64, HashMap<u64, Registered>>>,
     next_connection: AtomicU64,
-    /// Connections answered 101 but not registered yet.
-    upgrading: AtomicUsize,
+    /// Admitted connections per account, from the handshake until they are closed.
+    admitted: Mutex<HashMap<i64, usize>>,
+    /// Admitted connections in all (the sum of `admitted`).
+    admitted_total: AtomicUsize,
+    max_per_account: usize,
+    max_total: usize,
     shutting_down: AtomicBool,
     /// Flood control per account (all of a user's sockets share one bucket).
     pub flood: RateLimiter<i64>,
     pub write_timeout: Duration,
     pub ping_interval: Duration,
-    /// Frames a connection may fall behind by before it is closed with 1013.
-    pub max_backlog: usize,
+    /// How far a connection may fall behind before it is closed with 1013.
+    pub backlog_limits: BacklogLimits,
+}
+
+/// What a connection was authorised with, compared with its account's current state whenever
+/// that changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authority {
+    pub token_version: i64,
+    pub is_admin: bool,
+}
+
+/// Why a connection's authority has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The account is blocked: the `blocked` frame, then 1008.
+    Blocked,
+    /// The account is gone or its tokens were revoked (a password change): 4001.
+    SessionEnded,
+    /// The account's role changed: 4002, reconnect.
+    RoleChanged,
+}
+
+impl Authority {
+    /// How a connection opened under this authority must end, given its account's current
+    /// record (`None`: the account is gone); `None` while it still holds.
+    pub fn revoked_by(&self, current: Option<&UserRecord>) -> Option<Revocation> {
+        let Some(current) = current else { return Some(Revocation::SessionEnded) };
+        if current.public.is_blocked {
+            Some(Revocation::Blocked)
+        } else if current.token_version != self.token_version {
+            Some(Revocation::SessionEnded)
+        } else if current.public.is_admin != self.is_admin {
+            Some(Revocation::RoleChanged)
+        } else {
+            None
+        }
+    }
+}
+
+impl Revocation {
+    /// Tells the connection and asks it to close.
+    pub fn apply(self, outbox: &Outbox) {
+        match self {
+            Revocation::Blocked => {
+                outbox.send(frames::blocked());
+                outbox.close(close_code::POLICY, "account blocked");
+            }
+            Revocation::SessionEnded => outbox.close(close_code::SESSION_ENDED, "session ended: sign in again"),
+            Revocation::RoleChanged => outbox.close(close_code::ROLE_CHANGED, "role changed: reconnect"),
+        }
+    }
+}
+
+struct Registered {
+    outbox: Arc<Outbox>,
+    authority: Authority,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The account has as many sockets open as it may (429).
+    Account,
+    /// The server has as many sockets open as it may, or is shutting down (503).
+    Server,
 }
 
 impl Hub {
@@ -48,12 +118,15 @@ impl Hub {
             writer_task: Mutex::new(Some(writer_task)),
             connections: Mutex::default(),
             next_connection: AtomicU64::new(1),
-            upgrading: AtomicUsize::new(0),
+            admitted: Mutex::default(),
+            admitted_total: AtomicUsize::new(0),
+            max_per_account: config.max_sockets_per_account,
+            max_total: config.max_sockets,
             shutting_down: AtomicBool::new(false),
             flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             ping_interval: Duration::from_secs(config.ping_interval_secs),
-            max_backlog: config.outbound_queue,
+            backlog_limits: BacklogLimits { frames: config.outbound_queue, bytes: config.outbound_queue_bytes },
         })
     }
 
@@ -61,12 +134,31 @@ impl Hub {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Registers a connection's outbox: it starts taking the live feed (kept until its history
-    /// is sent). During shutdown it is told to close at once. Returns the connection's id.
-    pub fn register(&self, user_id: i64, outbox: Arc<Outbox>) -> u64 {
+    /// Admits one more connection of `user_id` (at the handshake), within the caps; it counts
+    /// until the returned guard is dropped, once the connection is closed.
+    pub fn admit(self: &Arc<Self>, user_id: i64) -> Result<Admission, Full> {
+        let mut admitted = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_shutting_down() || self.admitted_total.load(Ordering::SeqCst) >= self.max_total {
+            return Err(Full::Server);
+        }
+        let mine = admitted.entry(user_id).or_default();
+        if *mine >= self.max_per_account {
+            return Err(Full::Account);
+        }
+        *mine += 1;
+        self.admitted_total.fetch_add(1, Ordering::SeqCst);
+        Ok(Admission { hub: self.clone(), user_id })
+    }
+
+    /// Registers a connection's outbox under the authority it was opened with: it starts taking
+    /// the live feed (kept until its history is sent). During shutdown it is told to close at
+    /// once. Returns the connection's id. The caller checks the account again after this, so
+    /// that a change committed before the registration is not missed either.
+    pub fn register(&self, user_id: i64, authority: Authority, outbox: Arc<Outbox>) -> u64 {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         self.fanout.add(id, outbox.clone());
-        self.lock_connections().entry(user_id).or_default().insert(id, outbox.clone());
+        let registered = Registered { outbox: outbox.clone(), authority };
+        self.lock_connections().entry(user_id).or_default().insert(id, registered);
         if self.is_shutting_down() {
             outbox.close(close_code::AWAY, SHUTTING_DOWN);
         }
@@ -90,23 +182,31 @@ impl Hub {
         }
     }
 
-    /// Closes every open connection of a blocked user with 1008.
+    /// Closes every open connection of a blocked user: the `blocked` frame, then 1008.
     pub fn disconnect_user(&self, user_id: i64) {
-        for outbox in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
-            outbox.close(close_code::POLICY, "account blocked");
+        for registered in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
+            Revocation::Blocked.apply(&registered.outbox);
         }
     }
 
-    /// Open connections, those being upgraded included.
-    pub fn connection_count(&self) -> usize {
-        let registered: usize = self.lock_connections().values().map(HashMap::len).sum();
-        registered + self.upgrading.load(Ordering::SeqCst)
+    /// Holds every open connection of `user_id` to the account's current record (`None`: the
+    /// account is gone): those whose authority it revokes are told and closed.
+    pub fn enforce(&self, user_id: i64, current: Option<&UserRecord>) {
+        for registered in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
+            if let Some(revocation) = registered.authority.revoked_by(current) {
+                revocation.apply(&registered.outbox);
+            }
+        }
     }
 
-    /// Counts a connection from its upgrade on, until the guard is dropped (once registered).
-    pub fn upgrading(self: &Arc<Self>) -> UpgradeGuard {
-        self.upgrading.fetch_add(1, Ordering::SeqCst);
-        UpgradeGuard(self.clone())
+    /// Whether `user_id` has a registered connection.
+    pub fn is_connected(&self, user_id: i64) -> bool {
+        self.lock_connections().contains_key(&user_id)
+    }
+
+    /// Open connections, from their admission at the handshake until they are closed.
+    pub fn connection_count(&self) -> usize {
+        self.admitted_total.load(Ordering::SeqCst)
     }
 
     /// Queues a validated message for the writer; an unusual outcome is sent to `reply`.
@@ -125,8 +225,8 @@ impl Hub {
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
         self.shutting_down.store(true, Ordering::SeqCst);
-        for outbox in self.lock_connections().values().flat_map(HashMap::values) {
-            outbox.close(close_code::AWAY, SHUTTING_DOWN);
+        for registered in self.lock_connections().values().flat_map(HashMap::values) {
+            registered.outbox.close(close_code::AWAY, SHUTTING_DOWN);
         }
         self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
         let task = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -144,18 +244,28 @@ impl Hub {
         }
     }
 
-    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<i64, HashMap<u64, Arc<Outbox>>>> {
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<i64, HashMap<u64, Registered>>> {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 pub const SHUTTING_DOWN: &str = "server shutting down";
 
-/// A connection between its upgrade and its registration (see [`Hub::upgrading`]).
-pub struct UpgradeGuard(Arc<Hub>);
+/// One admitted connection (see [`Hub::admit`]), counted until dropped.
+pub struct Admission {
+    hub: Arc<Hub>,
+    user_id: i64,
+}
 
-impl Drop for UpgradeGuard {
+impl Drop for Admission {
     fn drop(&mut self) {
-        self.0.upgrading.fetch_sub(1, Ordering::SeqCst);
+        let mut admitted = self.hub.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mine) = admitted.get_mut(&self.user_id) {
+            *mine -= 1;
+            if *mine == 0 {
+                admitted.remove(&self.user_id);
+            }
+        }
+        self.hub.admitted_total.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -2,6 +2,8 @@
 //! fan-out pacing, the outboxes and fan-out that write to sockets, WebSocket framing, the `/ws`
 //! WebSocket door and the `/messages` history door.
 
+pub mod authority;
+pub mod frames;
 pub mod handshake;
 pub mod hub;
 pub mod outbox;

@@ -7,7 +7,8 @@
 //! delivery therefore wakes no per-connection task and costs one `send` per socket per wave. Only
 //! when a socket's buffer is full does the rest wait in the outbox's backlog, for the connection's
 //! own task to write when the socket is writable again; a connection whose backlog grows past its
-//! bound is closed with 1013 (it catches up with `since` when it reconnects).
+//! bounds (in frames and in bytes) is closed with 1013 (it catches up with `since` when it
+//! reconnects).
 
 use super::wire::{self, close_code};
 use bytes::{Bytes, BytesMut};
@@ -91,8 +92,17 @@ pub struct Outbox {
     state: Mutex<OutState>,
     /// Wakes the connection's task: a backlog to write, or an end.
     wake: Notify,
-    /// Most frames that may wait in the backlog.
-    max_backlog: usize,
+    /// What may wait in the backlog behind its front.
+    limits: BacklogLimits,
+}
+
+/// How far behind a connection may fall before it is closed with 1013: frames and bytes waiting
+/// in its backlog (behind the front, which may be half written: a single large frame or wave
+/// the socket took only part of is not by itself a sign of a slow consumer).
+#[derive(Debug, Clone, Copy)]
+pub struct BacklogLimits {
+    pub frames: usize,
+    pub bytes: usize,
 }
 
 #[derive(Default)]
@@ -100,6 +110,7 @@ struct OutState {
     /// Bytes not yet written, oldest first, each with the number of frames it holds.
     backlog: VecDeque<(Bytes, usize)>,
     backlog_frames: usize,
+    backlog_bytes: usize,
     /// History not sent yet: the live waves that arrived meanwhile, kept until it is.
     joining: Option<Vec<Arc<Wave>>>,
     /// Highest message id this connection has been sent.
@@ -110,9 +121,9 @@ struct OutState {
 
 impl Outbox {
     /// The outbox of a connection that has yet to be sent its history.
-    pub fn new(socket: TcpStream, max_backlog: usize) -> Self {
+    pub fn new(socket: TcpStream, limits: BacklogLimits) -> Self {
         let state = OutState { joining: Some(Vec::new()), ..OutState::default() };
-        Self { socket, state: Mutex::new(state), wake: Notify::new(), max_backlog }
+        Self { socket, state: Mutex::new(state), wake: Notify::new(), limits }
     }
 
     pub fn socket(&self) -> &TcpStream {
@@ -197,12 +208,14 @@ impl Outbox {
         } else {
             bytes.clone()
         };
+        state.backlog_bytes += bytes.len();
         state.backlog.push_back((bytes, frames));
         state.backlog_frames += frames;
-        // What waits behind the (maybe half-written) front: a single large wave the socket took
-        // only part of is not by itself a sign of a slow consumer.
-        let front = state.backlog.front().map_or(0, |(_, frames)| *frames);
-        if state.backlog_frames - front > self.max_backlog && state.end.is_none() {
+        // What waits behind the (maybe half-written) front.
+        let (front_bytes, front_frames) = state.backlog.front().map_or((0, 0), |(bytes, frames)| (bytes.len(), *frames));
+        let behind_frames = state.backlog_frames - front_frames;
+        let behind_bytes = state.backlog_bytes - front_bytes;
+        if (behind_frames > self.limits.frames || behind_bytes > self.limits.bytes) && state.end.is_none() {
             self.overflow(state);
         }
         self.wake.notify_one();
@@ -212,6 +225,7 @@ impl Outbox {
     fn overflow(&self, state: &mut OutState) {
         state.backlog.truncate(1);
         state.backlog_frames = state.backlog.front().map_or(0, |(_, frames)| *frames);
+        state.backlog_bytes = state.backlog.front().map_or(0, |(bytes, _)| bytes.len());
         state.end = Some(End::Close(close_code::AGAIN, "too slow: reconnect with since"));
     }
 
@@ -270,9 +284,11 @@ fn consume(state: &mut OutState, mut written: usize) {
         let Some((front, frames)) = state.backlog.front_mut() else { return };
         if written < front.len() {
             *front = front.slice(written..);
+            state.backlog_bytes -= written;
             return;
         }
         written -= front.len();
+        state.backlog_bytes -= front.len();
         state.backlog_frames -= *frames;
         state.backlog.pop_front();
     }
@@ -403,12 +419,13 @@ mod tests {
         state.backlog.push_back((Bytes::from_static(b"abc"), 1));
         state.backlog.push_back((Bytes::from_static(b"defg"), 2));
         state.backlog_frames = 3;
+        state.backlog_bytes = 7;
         consume(&mut state, 4);
         assert_eq!(state.backlog.len(), 1);
         assert_eq!(&state.backlog[0].0[..], b"efg");
-        assert_eq!(state.backlog_frames, 2);
+        assert_eq!((state.backlog_frames, state.backlog_bytes), (2, 3));
         consume(&mut state, 3);
         assert!(state.backlog.is_empty());
-        assert_eq!(state.backlog_frames, 0);
+        assert_eq!((state.backlog_frames, state.backlog_bytes), (0, 0));
     }
 }

@@ -1,4 +1,6 @@
-//! `GET /messages?before=ID&limit=N`: older history for any signed-in user, newest first.
+//! `GET /messages`: history for any signed-in user, a page at a time. `?before=ID` (or neither)
+//! pages back through older messages, newest first; `?after=ID` pages forward, oldest first (how
+//! a client continues a `history` frame that said `more: true`).
 
 use crate::http::extract::AuthUser;
 use crate::services::internal;
@@ -19,12 +21,20 @@ pub async fn older_messages(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<ChatMessage>>, ApiError> {
     let before = optional_number(&params, "before")?;
+    let after = optional_number(&params, "after")?;
     let limit = optional_number(&params, "limit")?.unwrap_or(PAGE_DEFAULT);
     if !(1..=PAGE_MAX).contains(&limit) {
         return Err(ApiError::BadRequest { message: format!("limit must be 1..={PAGE_MAX}") });
     }
-    let messages = state.services.store.messages_before(before, limit).await.map_err(internal)?;
-    Ok(Json(messages))
+    let store = &state.services.store;
+    let messages = match (before, after) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest { message: "give before or after, not both".into() });
+        }
+        (_, Some(after)) => store.messages_since(after, limit).await.map(|(messages, _)| messages),
+        (before, None) => store.messages_before(before, limit).await,
+    };
+    messages.map(Json).map_err(internal)
 }
 
 /// A non-negative integer query parameter, if present.

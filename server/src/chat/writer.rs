@@ -5,9 +5,9 @@
 //! [`WavePacer`] may hold stored messages back briefly so that more of them share one wave of
 //! socket writes.
 
+use super::frames;
 use super::outbox::{Delivery, Fanout, Outbox, Wave};
 use super::pacing::WavePacer;
-use super::wire;
 use crate::store::{NewMessage, Store, Stored};
 use app::models::ServerFrame;
 use std::sync::Arc;
@@ -74,29 +74,30 @@ fn release(fanout: &Fanout, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
 }
 
 /// Stores a batch in one commit; new messages go to `held` for the broadcast, a duplicate is
-/// acknowledged to its sender alone, a failure is reported to every sender in the batch.
+/// acknowledged to its sender alone, a refusal or a failure is reported to its sender (with the
+/// message's `client_id`).
 async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Delivery>) {
     let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
-    let send_again = || wire::text(&super::ws::error_frame("message could not be saved; send it again"));
     match store.insert_batch(&messages).await {
         Ok(stored) => {
-            for (result, reply) in stored.into_iter().zip(replies) {
+            for ((result, reply), message) in stored.into_iter().zip(replies).zip(&messages) {
                 match result {
                     Stored::New(message) => held.push(Delivery::encode(message)),
                     // Stored before under the same `client_id`: acknowledged with the original,
                     // to its sender alone.
                     Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
                     // A retry whose original could not be read back: sending it again is harmless.
-                    Stored::DuplicateUnread => reply.send(send_again()),
+                    Stored::DuplicateUnread => reply.send(frames::send_again(message.client_id.clone())),
+                    // The sender was blocked before this commit: its sockets are being closed.
+                    Stored::Refused => reply.send(frames::error("account blocked", message.client_id.clone())),
                 }
             }
         }
         Err(error) => {
             tracing::error!(%error, count = replies.len(), "storing a message batch failed");
-            let frame = send_again();
-            for reply in replies {
-                reply.send(frame.clone());
+            for (reply, message) in replies.iter().zip(&messages) {
+                reply.send(frames::send_again(message.client_id.clone()));
             }
         }
     }
@@ -106,7 +107,6 @@ impl Delivery {
     /// Encodes a stored message once, as a whole WebSocket frame; every connection shares it.
     pub fn encode(message: app::models::ChatMessage) -> Self {
         let id = message.id;
-        let text = serde_json::to_string(&ServerFrame::Message(message)).expect("frames serialise");
-        Delivery { id, frame: wire::text(&text) }
+        Delivery { id, frame: frames::text(&ServerFrame::Message(message)) }
     }
 }

@@ -1,19 +1,24 @@
 //! `GET /ws`: the WebSocket door (contract in `docs/protocol.md`).
 //!
 //! Before the upgrade: authentication (`?token=` or the session cookie, the latter only from the
-//! site's own `Origin`), then the handshake itself; refusals (401, 403, 400, 426) as JSON. The upgrade is done here, on the raw TCP socket
-//! (framing in `wire`), so that the fan-out can write pre-encoded frames straight into it.
+//! site's own `Origin`), the handshake itself (`handshake`), then admission within the socket
+//! caps; refusals (401, 403, 400, 426, 429, 503) as JSON. The upgrade is done here, on the raw
+//! TCP socket (framing in `wire`), so that the fan-out can write pre-encoded frames straight
+//! into it.
 //!
-//! After it, one task per connection. It registers the connection's [`Outbox`] (from then on the
-//! live feed is kept for it), reads and sends the history frame, and goes live: missed live
-//! messages follow the history with no gap and no duplicate. Then it reads client frames
-//! (validated, flood-limited, moderated, handed to the group-commit writer), pings a silent
-//! client, writes the outbox's backlog when the socket had been full, and ends the connection
-//! with a close frame when the connection is blocked, shut down or breaks the protocol. Live
-//! messages do not wake it: the fan-out writes them.
+//! After it, one task per connection. It registers the connection's [`Outbox`] with the
+//! authority it was opened under (from then on the live feed is kept for it, and a change to the
+//! account closes it), checks the account once more, reads and sends the history frame (bounded
+//! in count and bytes), and goes live: missed live messages follow the history with no gap and
+//! no duplicate. Then it reads client frames (validated, flood-limited, moderated, handed to the
+//! group-commit writer), pings a silent client, writes the outbox's backlog when the socket had
+//! been full, and ends the connection with a close frame when the connection is blocked, its
+//! session ends (expiry, revocation, a role change), the server shuts down or the client breaks
+//! the protocol. Live messages do not wake it: the fan-out writes them.
 
+use super::frames;
 use super::handshake::{websocket_accept, BadUpgrade};
-use super::hub::UpgradeGuard;
+use super::hub::{Admission, Authority, Full};
 use super::outbox::{End, Outbox};
 use super::wire::{self, close_code, Decoder, Incoming};
 use crate::moderation;
@@ -22,7 +27,8 @@ use crate::store::NewMessage;
 use crate::AppState;
 use app::domain::MessageBody;
 use app::error::ApiError;
-use app::models::{ClientFrame, PublicUser, ServerFrame, MAX_CLIENT_ID_CHARS};
+use crate::auth::{unix_now, TokenSession};
+use app::models::{ClientFrame, PublicUser, ServerFrame, HISTORY_MAX_BYTES, MAX_CLIENT_ID_CHARS};
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -54,8 +60,8 @@ pub async fn handler(
     mut request: Request,
 ) -> Response {
     let headers = request.headers();
-    let user = match authenticate(&state.services, &params, headers).await {
-        Ok(user) => user,
+    let (user, session) = match authenticate(&state.services, &params, headers).await {
+        Ok(granted) => granted,
         Err(error) => return error.into_response(),
     };
     let since = match params.get("since").map(|s| s.parse::<i64>()) {
@@ -71,13 +77,16 @@ pub async fn handler(
         return upgrade_required("this connection cannot be upgraded");
     };
     let services = state.services.clone();
+    // Counted from here until it is closed, so the caps hold and a shutdown waits for it too.
+    let admission = match services.hub.admit(user.id) {
+        Ok(admission) => admission,
+        Err(full) => return refuse_full(full),
+    };
     let span = tracing::info_span!("ws", user_id = user.id);
-    // Counted from here, so a shutdown waits for it too.
-    let upgrading = services.hub.upgrading();
     tokio::spawn(
         async move {
             let Some((socket, read)) = raw_socket(on_upgrade).await else { return };
-            Box::pin(Connection::run(socket, read, services, user, since, upgrading)).await;
+            Box::pin(Connection::run(socket, read, services, Granted { user, session, since, admission })).await;
         }
         .instrument(span),
     );
@@ -92,6 +101,20 @@ pub async fn handler(
 
 fn refuse(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Seconds a client refused by a socket cap is asked to wait before it tries again.
+const FULL_RETRY_AFTER_SECS: u32 = 5;
+
+/// 429 (this account has as many sockets as it may) or 503 (the server is full), with
+/// `Retry-After`.
+fn refuse_full(full: Full) -> Response {
+    let mut response = match full {
+        Full::Account => refuse(StatusCode::TOO_MANY_REQUESTS, "too many open connections for this account"),
+        Full::Server => refuse(StatusCode::SERVICE_UNAVAILABLE, "the server has as many connections as it can take"),
+    };
+    response.headers_mut().insert(http::header::RETRY_AFTER, FULL_RETRY_AFTER_SECS.into());
+    response
 }
 
 /// 426, naming the protocol to upgrade to (RFC 9110, 15.5.22).
@@ -140,7 +163,7 @@ async fn authenticate(
     services: &Services,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> Result<PublicUser, ApiError> {
+) -> Result<(PublicUser, TokenSession), ApiError> {
     let token = match params.get("token").filter(|t| !t.is_empty()) {
         Some(token) => token.clone(),
         None => {
@@ -151,7 +174,7 @@ async fn authenticate(
             token
         }
     };
-    services.user_for_token(&token).await
+    services.session_for_token(&token).await
 }
 
 fn cross_site() -> ApiError {
@@ -170,11 +193,21 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
 }
 
+/// What the handshake granted a connection.
+struct Granted {
+    user: PublicUser,
+    session: TokenSession,
+    since: Option<i64>,
+    admission: Admission,
+}
+
 /// One connection's task: its reading side, and the writer of its backlog.
 struct Connection {
     services: Arc<Services>,
     user: PublicUser,
     outbox: Arc<Outbox>,
+    /// When the session's token expires: the connection closes with 4001 then.
+    expires_at: Instant,
     /// Bytes read and not yet decoded (empty, and unallocated, between messages).
     read: BytesMut,
     decoder: Decoder,
@@ -186,23 +219,32 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(
-        socket: TcpStream,
-        read: Bytes,
-        services: Arc<Services>,
-        user: PublicUser,
-        since: Option<i64>,
-        upgrading: UpgradeGuard,
-    ) {
+    async fn run(socket: TcpStream, read: Bytes, services: Arc<Services>, granted: Granted) {
+        let Granted { user, session, since, admission } = granted;
         let hub = services.hub.clone();
-        let outbox = Arc::new(Outbox::new(socket, hub.max_backlog));
+        let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
+        let authority = Authority { token_version: session.token_version, is_admin: user.is_admin };
         // Registered before the history is read: nothing committed in between can be missed.
-        let connection_id = hub.register(user.id, outbox.clone());
-        drop(upgrading);
+        let connection_id = hub.register(user.id, authority, outbox.clone());
+        // And the account checked again once registered: a change committed during the
+        // handshake is seen here, a later one reaches this connection through the hub.
+        match services.store.user_by_id(user.id).await {
+            Ok(current) => {
+                if let Some(revocation) = authority.revoked_by(current.as_ref()) {
+                    revocation.apply(&outbox);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "account check failed");
+                outbox.close(close_code::ERROR, "account unavailable");
+            }
+        }
+        let lifetime = Duration::from_secs(session.expires_at.saturating_sub(unix_now()));
         let mut connection = Connection {
             services,
             user,
             outbox,
+            expires_at: Instant::now() + lifetime,
             read: BytesMut::from(&read[..]),
             decoder: Decoder::new(MAX_FRAME_BYTES),
             last_heard: Instant::now(),
@@ -220,6 +262,7 @@ impl Connection {
         }
         // Only now: a shutdown waits until every close frame has gone.
         hub.unregister(connection.user.id, connection_id);
+        drop(admission);
         tracing::debug!("connection closed");
     }
 
@@ -234,18 +277,20 @@ impl Connection {
                 // The newest id first: a `since` beyond it (a stale id from another database)
                 // must not mute the live feed, and anything stored after this read is newer.
                 let newest = store.latest_messages(1).await.map_err(failed)?.first().map_or(0, |m| m.id);
-                let (messages, more) = store.messages_since(since, HISTORY_SINCE_MAX).await.map_err(failed)?;
+                let (messages, more) = store
+                    .messages_since_within(since, HISTORY_SINCE_MAX, HISTORY_MAX_BYTES)
+                    .await
+                    .map_err(failed)?;
                 let last_id = messages.last().map_or(since.min(newest), |m| m.id);
                 (messages, more, last_id)
             }
             None => {
-                let messages = store.latest_messages(HISTORY_LATEST).await.map_err(failed)?;
+                let messages = store.latest_within(HISTORY_LATEST, HISTORY_MAX_BYTES).await.map_err(failed)?;
                 let last_id = messages.last().map_or(0, |m| m.id);
                 (messages, false, last_id)
             }
         };
-        let frame = encode(&ServerFrame::History { messages, more });
-        self.outbox.go_live(wire::text(&frame), last_id);
+        self.outbox.go_live(frames::text(&ServerFrame::History { messages, more }), last_id);
         Ok(())
     }
 
@@ -316,14 +361,24 @@ impl Connection {
         }
     }
 
-    /// The next time something is due: a ping, dropping a silent client, or giving up on a
-    /// socket that takes nothing.
+    /// The next time something is due: a ping, dropping a silent client, giving up on a
+    /// socket that takes nothing, or the session's expiry.
     fn deadline(&self) -> Instant {
         let interval = self.services.hub.ping_interval;
         let silence = self.last_heard + if self.pinged { interval * 2 } else { interval };
+        let due = silence.min(self.expires_at);
         match self.stalled_since {
-            Some(since) => silence.min(since + self.services.hub.write_timeout),
-            None => silence,
+            Some(since) => due.min(since + self.services.hub.write_timeout),
+            None => due,
+        }
+    }
+
+    /// The session's token has expired: 4001, the client signs in again (or renews first).
+    fn check_expiry(&self, now: Instant) -> Result<(), End> {
+        if now >= self.expires_at {
+            Err(End::Close(close_code::SESSION_ENDED, "session expired: sign in again"))
+        } else {
+            Ok(())
         }
     }
 
@@ -331,6 +386,7 @@ impl Connection {
     /// not taking what it is sent for the write timeout, it is dropped.
     fn on_deadline(&mut self) -> Result<(), End> {
         let now = Instant::now();
+        self.check_expiry(now)?;
         if self.stalled_since.is_some_and(|since| now >= since + self.services.hub.write_timeout) {
             return Err(End::Gone);
         }
@@ -360,6 +416,7 @@ impl Connection {
     }
 
     async fn on_text(&self, text: String) -> Result<(), End> {
+        self.check_expiry(Instant::now())?;
         let message = match self.accept(&text) {
             Ok(message) => message,
             Err(refusal) => {
@@ -370,11 +427,11 @@ impl Connection {
         let answer = match self.services.moderate(self.user.id, &message.content).await {
             Ok(None) => None,
             Ok(Some(strike)) if strike.blocked => {
-                self.reply(encode(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() }));
+                // Every socket of the account, this one included, gets the `blocked` frame and 1008.
                 self.services.hub.disconnect_user(self.user.id);
                 return Err(End::Close(close_code::POLICY, "account blocked"));
             }
-            Ok(Some(strike)) => Some(encode(&ServerFrame::Warning {
+            Ok(Some(strike)) => Some(frames::text(&ServerFrame::Warning {
                 warning_count: strike.warning_count,
                 max_warnings: moderation::MAX_WARNINGS,
                 message: moderation::warning_text(strike),
@@ -394,17 +451,18 @@ impl Connection {
     }
 
     /// Sends an answer frame (in order with the live feed).
-    fn reply(&self, frame: String) {
-        self.outbox.send(wire::text(&frame));
+    fn reply(&self, frame: Bytes) {
+        self.outbox.send(frame);
     }
 
-    /// Validates a client frame into a message ready to store, or says why not.
+    /// Validates a client frame into a message ready to store, or says why not (echoing the
+    /// frame's `client_id` whenever it carried one, however wrong the rest of it is).
     fn accept(&self, text: &str) -> Result<NewMessage, Refusal> {
-        let frame = ClientFrame::parse(text).map_err(|reason| Refusal::new(reason, None))?;
+        let frame = ClientFrame::parse(text).map_err(|reason| Refusal::new(reason, ClientFrame::client_id_of(text)))?;
         let ClientFrame::Message { content, client_id } = frame;
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             let reason = format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters");
-            return Err(Refusal::new(reason, None));
+            return Err(Refusal::new(reason, client_id));
         }
         let body = MessageBody::parse(&content).map_err(|e| Refusal::new(e.to_string(), client_id.clone()))?;
         if !self.services.hub.flood.allow(&self.user.id) {
@@ -471,17 +529,9 @@ impl Refusal {
         Self { reason: reason.into(), client_id }
     }
 
-    fn frame(&self) -> String {
-        encode(&ServerFrame::Error { message: self.reason.clone(), client_id: self.client_id.clone() })
+    fn frame(self) -> Bytes {
+        frames::error(self.reason, self.client_id)
     }
-}
-
-pub fn encode(frame: &ServerFrame) -> String {
-    serde_json::to_string(frame).expect("frames serialise")
-}
-
-pub fn error_frame(message: &str) -> String {
-    encode(&ServerFrame::Error { message: message.to_owned(), client_id: None })
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ use app::error::ApiError;
 use app::models::{LoginRequest, LoginResponse, PublicUser, RegisterRequest, RegisterResponse};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue};
 
 pub async fn register(
     State(state): State<AppState>,
@@ -30,4 +33,19 @@ pub async fn login(
 
 pub async fn me(AuthUser(user): AuthUser) -> Json<PublicUser> {
     Json(user)
+}
+
+/// `POST /session/renew`: a fresh token for the session of the request's token (Bearer or
+/// cookie), with the same login time; a cookie session gets the new cookie too.
+pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = app::session::token_from_headers(&headers).ok_or(ApiError::Unauthenticated)?;
+    let grant = state.services.renew_session(&token).await?;
+    let mut response = Json(&grant).into_response();
+    if app::session::bearer_token(&headers).is_none() {
+        let cookie = app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }

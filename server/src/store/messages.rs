@@ -22,6 +22,9 @@ pub enum Stored {
     /// A retry of a stored `client_id` whose original could not be read back (the error is
     /// logged). Nothing was inserted for it; its sender may safely send it again.
     DuplicateUnread,
+    /// Not stored: its sender was blocked when the batch committed. The check is part of the
+    /// INSERT itself, so no message commits after the block that refuses it.
+    Refused,
 }
 
 /// Rows per INSERT statement for a large batch; a remainder of at most [`EXACT_ROWS`] rows gets
@@ -36,18 +39,24 @@ fn chunk_size(rest: usize) -> usize {
     LARGE_CHUNKS.into_iter().find(|&n| n <= rest).unwrap_or(rest.min(EXACT_ROWS))
 }
 
-/// `INSERT OR IGNORE ... VALUES (...), (...) RETURNING ...` for `rows` rows (a size
-/// [`chunk_size`] gives), built once per size.
+/// `INSERT OR IGNORE ... SELECT ... FROM (VALUES (...), (...)) ... RETURNING ...` for `rows`
+/// rows (a size [`chunk_size`] gives), built once per size. Rows of a blocked sender are left
+/// out by the statement itself (atomically with any block committed before it); the rest get
+/// their ids in VALUES order (the last column numbers them).
 fn insert_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
         (1..=EXACT_ROWS)
             .chain(LARGE_CHUNKS)
             .map(|n| {
-                let values = vec!["(?, ?, ?, ?)"; n].join(", ");
+                let values: Vec<String> = (0..n).map(|i| format!("(?, ?, ?, ?, {i})")).collect();
                 let sql = format!(
-                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at) VALUES {values} \
-                     RETURNING id, sender_id, client_id"
+                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at) \
+                     SELECT column1, column2, column3, column4 FROM (VALUES {}) \
+                     WHERE EXISTS (SELECT 1 FROM users WHERE users.id = column1 AND users.is_blocked = 0) \
+                     ORDER BY column5 \
+                     RETURNING id, sender_id, client_id",
+                    values.join(", ")
                 );
                 (n, sql)
             })
@@ -57,8 +66,9 @@ fn insert_sql(rows: usize) -> &'static str {
 }
 
 /// Inserts one chunk and appends the id of each of its messages to `ids`, or `None` for a
-/// message ignored as a retry of a stored `client_id`. Ids are assigned in VALUES order, so the
-/// returned rows sorted by id line up with the inserted messages.
+/// message ignored as a retry of a stored `client_id` or left out as a blocked sender's. Ids
+/// are assigned in VALUES order, so the returned rows sorted by id line up with the inserted
+/// messages (all of one sender's messages share its fate, so skipping by sender stays exact).
 async fn insert_chunk(
     connection: &mut sqlx::SqliteConnection,
     chunk: &[NewMessage],
@@ -137,12 +147,17 @@ impl Store {
         Ok(ids)
     }
 
-    /// The stored message a retry duplicates, read back for its acknowledgement.
+    /// Why a message got no id: the stored message a retry duplicates, read back for its
+    /// acknowledgement; or, with no such message, a refusal.
     async fn original_of(&self, retry: &NewMessage) -> Stored {
+        if retry.client_id.is_none() {
+            return Stored::Refused;
+        }
         let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
         let original = sqlx::query(&sql).bind(retry.sender_id).bind(&retry.client_id).fetch_one(self.reader()).await;
         match original.and_then(|row| message_from_row(&row)) {
             Ok(message) => Stored::Duplicate(message),
+            Err(sqlx::Error::RowNotFound) => Stored::Refused,
             Err(error) => {
                 tracing::error!(%error, "reading back the original of a retried message failed");
                 Stored::DuplicateUnread
@@ -158,6 +173,16 @@ impl Store {
         Ok(messages)
     }
 
+    /// The newest messages, oldest first: at most `limit`, and only as many of the newest as
+    /// fit in `max_bytes` of JSON (at least one).
+    pub async fn latest_within(&self, limit: i64, max_bytes: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut messages = self.latest_messages(limit).await?;
+        let mut budget = Budget::new(max_bytes);
+        let keep = messages.iter().rev().take_while(|m| budget.take(m)).count();
+        messages.drain(..messages.len() - keep);
+        Ok(messages)
+    }
+
     /// Messages with id > `since`, oldest first, at most `limit`; `true` when more remain.
     pub async fn messages_since(&self, since: i64, limit: i64) -> Result<(Vec<ChatMessage>, bool), StoreError> {
         let sql = format!("{SELECT_MESSAGE} WHERE m.id > ?1 ORDER BY m.id ASC LIMIT ?2");
@@ -165,6 +190,34 @@ impl Store {
         let more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
         Ok((messages, more))
+    }
+
+    /// Like [`Store::messages_since`], and bounded in bytes too: no more than fit in `max_bytes`
+    /// of JSON (at least one). Read a page at a time, so the memory it takes is bounded as well.
+    pub async fn messages_since_within(
+        &self,
+        since: i64,
+        limit: i64,
+        max_bytes: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        const PAGE: i64 = 32;
+        let mut budget = Budget::new(max_bytes);
+        let mut out = Vec::new();
+        let mut after = since;
+        loop {
+            let want = PAGE.min(limit - out.len() as i64);
+            let (page, more) = self.messages_since(after, want).await?;
+            for message in page {
+                if !budget.take(&message) {
+                    return Ok((out, true));
+                }
+                after = message.id;
+                out.push(message);
+            }
+            if !more || out.len() as i64 >= limit {
+                return Ok((out, more));
+            }
+        }
     }
 
     /// Messages older than `before` (all when `None`), newest first, at most `limit`.
@@ -180,6 +233,30 @@ impl Store {
         }
         let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(message_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+}
+
+/// Bytes of JSON a history frame may still take; the first message always fits.
+struct Budget {
+    left: usize,
+    first: bool,
+}
+
+impl Budget {
+    fn new(max_bytes: usize) -> Self {
+        Self { left: max_bytes, first: true }
+    }
+
+    /// Takes the room `message` needs; false (taking nothing) when it does not fit.
+    fn take(&mut self, message: &ChatMessage) -> bool {
+        // The message as it appears in the frame, and its separating comma.
+        let size = serde_json::to_string(message).map_or(usize::MAX, |json| json.len() + 1);
+        let first = std::mem::replace(&mut self.first, false);
+        if size > self.left && !first {
+            return false;
+        }
+        self.left = self.left.saturating_sub(size);
+        true
     }
 }
 
@@ -263,6 +340,56 @@ mod tests {
             }
             _ => panic!("stored wrongly"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_blocked_senders_messages_are_refused_by_the_insert_itself() {
+        let (_dir, store, alice) = store_with_user().await;
+        let bob = store.create_user("bob", "b@x.io", "h").await.unwrap().id;
+        store.block_user(bob).await.unwrap();
+        let batch = [
+            message(alice, "a1", None),
+            message(bob, "b1", None),
+            message(bob, "b2", Some("bob-1")),
+            message(alice, "a2", Some("alice-1")),
+        ];
+        let stored = store.insert_batch(&batch).await.unwrap();
+        match stored.as_slice() {
+            [Stored::New(a1), Stored::Refused, Stored::Refused, Stored::New(a2)] => {
+                assert_eq!((a1.content.as_str(), a2.content.as_str()), ("a1", "a2"));
+                assert!(a2.id > a1.id);
+            }
+            _ => panic!("stored wrongly"),
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE sender_id = ?1")
+            .bind(bob)
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[tokio::test]
+    async fn history_reads_are_bounded_in_bytes_as_well_as_count() {
+        let (_dir, store, user) = store_with_user().await;
+        let big = "x".repeat(1000);
+        let batch: Vec<NewMessage> = (0..100).map(|_| message(user, &big, None)).collect();
+        store.insert_batch(&batch).await.unwrap();
+        // About 1.1 KB each: 10 KB holds 9 of them.
+        let (page, more) = store.messages_since_within(0, 500, 10_000).await.unwrap();
+        assert!(more);
+        assert_eq!(page.len(), 9);
+        assert_eq!(page.first().unwrap().id, 1);
+        let (rest, more) = store.messages_since_within(page.last().unwrap().id, 500, 1_000_000).await.unwrap();
+        assert!(!more);
+        assert_eq!(rest.len(), 91);
+        let (counted, more) = store.messages_since_within(0, 40, 1_000_000).await.unwrap();
+        assert_eq!((counted.len(), more), (40, true));
+        // A budget smaller than one message still makes progress.
+        assert_eq!(store.messages_since_within(0, 500, 10).await.unwrap().0.len(), 1);
+        let latest = store.latest_within(50, 10_000).await.unwrap();
+        assert_eq!(latest.len(), 9);
+        assert_eq!(latest.last().unwrap().id, 100);
     }
 
     #[tokio::test]

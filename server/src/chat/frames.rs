@@ -1,0 +1,32 @@
+//! Every server frame, built in one place: the JSON of [`ServerFrame`]s the connection, the
+//! writer and the hub send, encoded as WebSocket text frames ready for an outbox.
+
+use super::wire;
+use crate::moderation;
+use app::models::ServerFrame;
+use bytes::Bytes;
+
+/// The JSON text of a server frame.
+pub fn encode(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).expect("frames serialise")
+}
+
+/// A server frame as a WebSocket text frame.
+pub fn text(frame: &ServerFrame) -> Bytes {
+    wire::text(&encode(frame))
+}
+
+/// An `error` frame, echoing the refused frame's `client_id` when it had one.
+pub fn error(message: impl Into<String>, client_id: Option<String>) -> Bytes {
+    text(&ServerFrame::Error { message: message.into(), client_id })
+}
+
+/// The `blocked` frame sent to every socket of an account as it is blocked.
+pub fn blocked() -> Bytes {
+    text(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() })
+}
+
+/// The answer to a message that could not be stored: sending it again is safe.
+pub fn send_again(client_id: Option<String>) -> Bytes {
+    error("message could not be saved; send it again", client_id)
+}
