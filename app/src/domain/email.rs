@@ -4,7 +4,8 @@
 use super::ValidationError;
 use serde::{Deserialize, Serialize};
 
-const MAX_EMAIL_LEN: usize = 254;
+/// Longest accepted address, in bytes.
+pub const MAX_EMAIL_LEN: usize = 254;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -9,10 +9,15 @@ mod message_body;
 mod password;
 mod username;
 
-pub use email::Email;
+pub use email::{Email, MAX_EMAIL_LEN};
 pub use message_body::{MessageBody, MAX_MESSAGE_CHARS};
 pub use password::{Password, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 pub use username::{Username, MAX_USERNAME_LEN, MIN_USERNAME_LEN};
+
+/// Longest login identifier (username or email, in bytes) that can name an account; the server
+/// refuses longer ones before any lookup or hashing.
+pub const MAX_LOGIN_IDENTIFIER_LEN: usize =
+    if MAX_EMAIL_LEN > MAX_USERNAME_LEN { MAX_EMAIL_LEN } else { MAX_USERNAME_LEN };
 
 use serde::{Deserialize, Serialize};
 
