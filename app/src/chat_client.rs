@@ -1,9 +1,11 @@
 //! The browser side of the chat (WASM only): the WebSocket connection with automatic reconnect,
-//! exponential backoff and `since` catch-up; sending with a `client_id` so a retry after a
-//! reconnect is stored once; auto-scroll that leaves a reader of older messages alone; and
-//! loading older history on scroll-up.
+//! exponential backoff and `since` catch-up (continued over HTTP when the catch-up frame says
+//! `more`); sending with a `client_id` so a retry after a reconnect is stored once; the session
+//! renewed before it expires, and the close codes of an ended session or a changed role acted
+//! on; auto-scroll that leaves a reader of older messages alone; and loading older history on
+//! scroll-up.
 
-use crate::models::{ChatMessage, ClientFrame, ServerFrame};
+use crate::models::{close_codes, ChatMessage, ClientFrame, ServerFrame};
 use crate::pages::chat::{ChatState, Link, Pending};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::{SinkExt, StreamExt};
@@ -17,13 +19,16 @@ thread_local! {
     static OUTBOX: RefCell<Option<UnboundedSender<String>>> = const { RefCell::new(None) };
 }
 
-/// Close code the server uses when the account is blocked.
-const CLOSE_POLICY: u16 = 1008;
 /// A reader this close to the bottom is following the conversation and gets auto-scrolled.
 const FOLLOW_SLACK_PX: i32 = 80;
 const OLDER_PAGE: usize = 50;
+/// Messages per request when a catch-up continues over HTTP (the server's page maximum).
+const AFTER_PAGE: usize = 200;
+/// Shortest wait between two session renewals.
+const MIN_RENEW_SECS: u64 = 30;
 
 pub fn start(state: ChatState) {
+    keep_session_alive();
     spawn_local(async move {
         let mut attempt: u32 = 0;
         loop {
@@ -33,6 +38,15 @@ pub fn start(state: ChatState) {
             state.link.set(Link::Closed);
             match outcome {
                 Ended::Blocked => return go_to("/login?error=blocked"),
+                Ended::RoleChanged => return reload(),
+                Ended::SessionEnded => {
+                    // The socket's token expired; a session still in force renews and goes on.
+                    if crate::api::renew_session().await.is_err() {
+                        return go_to("/login?error=session_ended");
+                    }
+                    attempt = 0;
+                    continue;
+                }
                 Ended::Retry => {}
             }
             if attempt >= 2 && matches!(crate::api::current_user().await, Ok(None)) {
@@ -48,6 +62,19 @@ pub fn start(state: ChatState) {
 enum Ended {
     Retry,
     Blocked,
+    SessionEnded,
+    RoleChanged,
+}
+
+/// Renews the session cookie now and again before it expires, for as long as the page is open
+/// and the session may be renewed (the server stops at the session's maximum age).
+fn keep_session_alive() {
+    spawn_local(async move {
+        while let Ok(expires_in) = crate::api::renew_session().await {
+            let wait = (expires_in / 2).max(MIN_RENEW_SECS);
+            gloo_timers::future::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    });
 }
 
 /// 0.5 s doubling up to 15 s, with jitter so reconnecting clients spread out.
@@ -89,7 +116,14 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Ended {
                 }
             }
             Ok(Message::Bytes(_)) => {}
-            Err(WebSocketError::ConnectionClose(event)) if event.code == CLOSE_POLICY => return Ended::Blocked,
+            Err(WebSocketError::ConnectionClose(event)) => {
+                return match event.code {
+                    close_codes::BLOCKED => Ended::Blocked,
+                    close_codes::SESSION_ENDED => Ended::SessionEnded,
+                    close_codes::ROLE_CHANGED => Ended::RoleChanged,
+                    _ => Ended::Retry,
+                };
+            }
             Err(_) => break,
         }
     }
@@ -115,9 +149,15 @@ fn on_frame(state: ChatState, text: &str) -> bool {
         ServerFrame::History { messages, more } => {
             let first_load = state.messages.with_untracked(Vec::is_empty);
             if first_load {
-                state.more_older.set(more || messages.len() >= 50);
+                // The newest page may hold fewer than a page of large messages: ask until a
+                // page comes back short.
+                state.more_older.set(!messages.is_empty());
             }
+            let last = messages.last().map(|m| m.id);
             add_messages(state, messages, true);
+            if let (true, Some(last)) = (more, last) {
+                spawn_local(fill_gap(state, last));
+            }
         }
         ServerFrame::Message(message) => add_messages(state, vec![message], false),
         ServerFrame::Error { message, client_id } => {
@@ -220,6 +260,30 @@ pub fn on_scroll(state: ChatState) {
     });
 }
 
+/// Loads, oldest first, what a catch-up `history` frame with `more` left out (the live feed
+/// resumes after the messages missed while away).
+async fn fill_gap(state: ChatState, mut after: i64) {
+    loop {
+        let url = format!("/messages?after={after}&limit={AFTER_PAGE}");
+        let page = match gloo_net::http::Request::get(&url).send().await {
+            Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
+            _ => None,
+        };
+        let Some(page) = page else { return };
+        let full = page.len() >= AFTER_PAGE;
+        let Some(last) = page.last().map(|m| m.id) else { return };
+        add_messages(state, page, false);
+        if !full {
+            return;
+        }
+        after = last;
+    }
+}
+
 fn go_to(path: &str) {
     let _ = window().location().set_href(path);
+}
+
+fn reload() {
+    let _ = window().location().reload();
 }

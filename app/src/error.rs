@@ -93,6 +93,8 @@ impl ApiError {
             "unauthenticated" => ApiError::Unauthenticated,
             "blocked" => ApiError::Blocked,
             "rate_limited" => ApiError::RateLimited { retry_after: 60 },
+            // The chat page sends a reader here when its session could not be renewed.
+            "session_ended" => ApiError::Forbidden { message: "your session has ended: log in again".into() },
             "internal" => ApiError::Internal,
             _ => return None,
         })

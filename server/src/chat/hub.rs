@@ -269,3 +269,33 @@ impl Drop for Admission {
         self.hub.admitted_total.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::models::PublicUser;
+
+    fn record(token_version: i64, is_admin: bool, is_blocked: bool) -> UserRecord {
+        let public = PublicUser {
+            id: 1,
+            username: "u".into(),
+            email: "u@x.io".into(),
+            is_admin,
+            is_blocked,
+            warning_count: 0,
+            created_at: String::new(),
+        };
+        UserRecord { public, password_hash: String::new(), token_version }
+    }
+
+    #[test]
+    fn an_authority_holds_only_while_the_account_is_as_it_was() {
+        let authority = Authority { token_version: 3, is_admin: true };
+        assert_eq!(authority.revoked_by(Some(&record(3, true, false))), None);
+        assert_eq!(authority.revoked_by(Some(&record(4, true, true))), Some(Revocation::Blocked), "a block wins");
+        assert_eq!(authority.revoked_by(Some(&record(4, true, false))), Some(Revocation::SessionEnded));
+        assert_eq!(authority.revoked_by(Some(&record(3, false, false))), Some(Revocation::RoleChanged));
+        assert_eq!(authority.revoked_by(None), Some(Revocation::SessionEnded), "a deleted account");
+    }
+}
+
