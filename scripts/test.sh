@@ -19,10 +19,12 @@ step "unit tests: app (ssr)"
 cargo test -p app --features ssr
 step "unit + integration tests: server"
 cargo test -p server
+step "unit tests: loadgen"
+cargo test -p loadgen
 
 step "end-to-end: build (debug) and run Playwright in Chromium"
 cargo leptos build
 (cd end2end && npx playwright test)
 
-step "fuzzing: frame decoding and the moderation normaliser (bounded; nightly only)"
+step "fuzzing: WebSocket frames and handshake, client frames, the moderation normaliser (bounded; nightly, or CHATTERBOX_SKIP_FUZZ=1)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
