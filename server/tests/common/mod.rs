@@ -212,3 +212,47 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// The next text frame as JSON within `wait`; `None` on timeout, a close or the end of the
+    /// stream (pings are skipped).
+    pub async fn next_json_within(&mut self, wait: Duration) -> Option<Value> {
+        match self.next_message(wait).await {
+            Some(Message::Text(text)) => Some(serde_json::from_str(text.as_str()).expect("json frame")),
+            _ => None,
+        }
+    }
+
+    /// Every JSON frame that arrives until none has for `quiet` (at most 30 s in all).
+    pub async fn drain_json(&mut self, quiet: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut frames = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            match self.next_json_within(quiet).await {
+                Some(frame) => frames.push(frame),
+                None => break,
+            }
+        }
+        frames
+    }
+
+    /// Reads frames until the one answering the message sent with `client_id`: its broadcast
+    /// (`Ok`) or the `error`/`warning` refusing it (`Err`). Panics after `wait`.
+    pub async fn outcome_of(&mut self, client_id: &str, wait: Duration) -> Result<Value, Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(frame) = self.next_json_within(left).await else {
+                panic!("no broadcast or refusal of {client_id:?} within {wait:?}");
+            };
+            if frame["client_id"] != client_id {
+                continue;
+            }
+            match frame["type"].as_str() {
+                Some("message") => return Ok(frame),
+                Some("error" | "warning" | "blocked") => return Err(frame),
+                _ => continue,
+            }
+        }
+    }
+}
