@@ -249,3 +249,207 @@ async fn admin_server_functions_check_the_role_too() {
     let users: Value = ok.json().await.unwrap();
     assert_eq!(users.as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn users_are_paged_by_an_id_cursor() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("root").await;
+    let store = &app.services.store;
+    let mut ids = vec![store.find_login("root").await.unwrap().unwrap().public.id];
+    let mut blocked_ids = Vec::new();
+    for i in 0..249 {
+        let user = store.create_user(&format!("user{i:03}"), &format!("user{i:03}@example.com"), "h").await.unwrap();
+        if i % 10 == 3 {
+            store.block_user(user.id).await.unwrap();
+            blocked_ids.push(user.id);
+        }
+        ids.push(user.id);
+    }
+    let page_ids = |page: &Value| page.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect::<Vec<_>>();
+
+    let (status, first) = app.get_json("/admin/users", Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(page_ids(&first), ids[..100], "default page: the first 100 by id");
+    let (_, everything) = app.get_json("/admin/users?limit=1000", Some(&admin)).await;
+    assert_eq!(page_ids(&everything), ids);
+
+    // Follow the cursor: each page starts after the last id of the previous one.
+    let (mut seen, mut sizes, mut after) = (Vec::new(), Vec::new(), None::<i64>);
+    loop {
+        let path = match after {
+            Some(id) => format!("/admin/users?limit=70&after={id}"),
+            None => "/admin/users?limit=70".to_string(),
+        };
+        let (status, page) = app.get_json(&path, Some(&admin)).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        let page = page_ids(&page);
+        sizes.push(page.len());
+        let Some(last) = page.last().copied() else { break };
+        seen.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(sizes, vec![70, 70, 70, 40, 0]);
+    assert_eq!(seen, ids, "every user once, in id order");
+
+    // The blocked filter pages the same way.
+    let (_, blocked_first) = app.get_json("/admin/users?blocked=true&limit=10", Some(&admin)).await;
+    assert_eq!(page_ids(&blocked_first), blocked_ids[..10]);
+    let path = format!("/admin/users?blocked=true&limit=100&after={}", blocked_ids[9]);
+    let (_, blocked_rest) = app.get_json(&path, Some(&admin)).await;
+    assert_eq!(page_ids(&blocked_rest), blocked_ids[10..]);
+
+    for bad in ["limit=0", "limit=1001", "limit=-5", "limit=abc", "after=-1", "after=x", "blocked=maybe"] {
+        let response = app.http.get(app.url(&format!("/admin/users?{bad}"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].as_str().is_some(), "{bad}: {body}");
+    }
+
+    // The admin page's server function pages by the same rule.
+    let call = |fields: Vec<(&'static str, String)>| {
+        app.http
+            .post(app.url("/api/admin/users"))
+            .header("accept", "application/json")
+            .header("cookie", format!("chatterbox_session={admin}"))
+            .form(&fields)
+            .send()
+    };
+    let response = call(vec![("blocked_only", "false".into()), ("limit", "70".into())]).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(page_ids(&response.json::<Value>().await.unwrap()), ids[..70]);
+    let fields = vec![("blocked_only", "false".into()), ("after", ids[69].to_string()), ("limit", "70".into())];
+    let response = call(fields).await.unwrap();
+    assert_eq!(page_ids(&response.json::<Value>().await.unwrap()), ids[70..140]);
+    let response = call(vec![("blocked_only", "false".into())]).await.unwrap();
+    assert_eq!(page_ids(&response.json::<Value>().await.unwrap()), ids[..100], "default 100");
+    for limit in ["0", "1001"] {
+        let response = call(vec![("blocked_only", "false".into()), ("limit", limit.into())]).await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "server function limit={limit}");
+    }
+}
+
+/// A raw HTTP/1.1 download request that reads the status line and then never reads again.
+async fn stalled_download(app: &TestApp, token: &str) -> (u16, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = format!(
+        "GET /admin/download/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\r\n",
+        app.addr
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut status_line = [0u8; 12];
+    tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_exact(&mut status_line))
+        .await
+        .expect("status line in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&status_line).to_string();
+    (text[9..12].parse().unwrap(), socket)
+}
+
+#[tokio::test]
+async fn stalled_downloads_cannot_starve_the_site() {
+    use std::time::{Duration, Instant};
+    let app = TestApp::spawn_with(|c| {
+        c.write_timeout_secs = 2;
+        c.max_exports = 2;
+        c.read_pool_size = 4;
+    })
+    .await;
+    let admin = app.user("root").await;
+    let reader = app.user("reader").await;
+    let sender = app.services.store.find_login("root").await.unwrap().unwrap().public.id;
+    // About 36 MB of messages: far more than the socket buffers of a client that never reads.
+    const ROWS: usize = 3000;
+    let content = "日".repeat(4000);
+    for chunk in 0..ROWS / 500 {
+        let batch: Vec<_> = (0..500)
+            .map(|i| server::store::NewMessage {
+                sender_id: sender,
+                username: "root".into(),
+                content: format!("{chunk}-{i} {content}"),
+                client_id: None,
+            })
+            .collect();
+        app.services.store.insert_batch(&batch).await.unwrap();
+    }
+
+    // Four downloads that never read: two stream (and stall), the others are refused at once.
+    let mut stalled = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, socket) = stalled_download(&app, &admin).await;
+        statuses.push(status);
+        if status == 200 {
+            stalled.push(socket);
+        }
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 200, 429, 429], "max_exports = 2");
+    let refused = app.http.get(app.url("/admin/download/users")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.json::<Value>().await.unwrap()["error"].is_string());
+
+    // Meanwhile the site answers: login, /me and history, several times over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for round in 0..5 {
+        let started = Instant::now();
+        let login = tokio::time::timeout(
+            Duration::from_secs(3),
+            app.http.post(app.url("/login")).json(&json!({"username": "reader", "password": "password123"})).send(),
+        )
+        .await
+        .expect("login answers while exports stall")
+        .unwrap();
+        assert_eq!(login.status().as_u16(), 200);
+        let me = tokio::time::timeout(Duration::from_secs(3), app.http.get(app.url("/me")).bearer_auth(&reader).send())
+            .await
+            .expect("/me answers while exports stall")
+            .unwrap();
+        assert_eq!(me.status().as_u16(), 200);
+        let history = tokio::time::timeout(
+            Duration::from_secs(3),
+            app.http.get(app.url("/messages?limit=5")).bearer_auth(&reader).send(),
+        )
+        .await
+        .expect("history answers while exports stall")
+        .unwrap();
+        assert_eq!(history.status().as_u16(), 200);
+        assert!(started.elapsed() < Duration::from_secs(5), "round {round}: {:?}", started.elapsed());
+    }
+
+    // The stalled producers give up after the write timeout; then a new download streams whole.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        let response = app.http.get(app.url("/admin/download/messages")).bearer_auth(&admin).send().await.unwrap();
+        if response.status().as_u16() == 200 {
+            break response;
+        }
+        assert_eq!(response.status().as_u16(), 429);
+        assert!(Instant::now() < deadline, "the stalled exports never released their permits");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let body = response.bytes().await.unwrap();
+    let mut csv = csv::Reader::from_reader(body.as_ref());
+    let records: Vec<_> = csv.records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), ROWS);
+    assert!(records[ROWS - 1][3].starts_with(&format!("{}-499 ", ROWS / 500 - 1)));
+
+    // A stalled download never looks complete: its body ends without the final chunk.
+    for mut socket in stalled {
+        use tokio::io::AsyncReadExt;
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let read_all = async {
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), read_all).await.expect("the aborted download ends");
+        assert!(!received.ends_with(b"\r\n0\r\n\r\n"), "an abandoned export must not end like a complete one");
+        assert!(received.len() < body.len(), "{} of {} bytes", received.len(), body.len());
+    }
+}

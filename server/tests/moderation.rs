@@ -73,6 +73,8 @@ async fn innocent_words_containing_listed_ones_pass() {
 #[tokio::test]
 async fn parallel_violations_are_counted_exactly() {
     let app = TestApp::spawn_with(|c| c.flood_burst = 100).await;
+    // The first account is the admin, whom the three-strike rule never blocks: racer comes second.
+    app.register("admin").await;
     let user = app.register("racer").await;
     let token = app.login("racer").await;
     let mut tasks = Vec::new();
@@ -116,4 +118,46 @@ async fn parallel_violations_are_counted_exactly() {
     assert!(record.public.is_blocked);
     assert_eq!(record.public.warning_count, logged);
     assert_eq!(record.token_version, version_before + 1, "blocked once");
+}
+
+#[tokio::test]
+async fn admins_are_warned_and_logged_but_never_auto_blocked() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("root").await;
+    let other = app.user("observer").await;
+    let (mut client, _) = app.connect(&admin).await;
+    let (mut observer, _) = app.connect(&other).await;
+    for n in 1..=4 {
+        client.say(BAD).await;
+        let warning = client.until_type("warning").await;
+        assert_eq!(warning["warning_count"], n, "{warning}");
+    }
+    // Still connected, still allowed: a clean message goes through, the token still works.
+    client.say("all good now").await;
+    assert_eq!(observer.until_type("message").await["content"], "all good now");
+    assert_eq!(app.get_json("/me", Some(&admin)).await.0, 200);
+    let record = app.services.store.find_login("root").await.unwrap().unwrap();
+    assert!(!record.public.is_blocked);
+    assert_eq!(record.public.warning_count, 4);
+
+    // Each violation was refused (never broadcast or stored) and logged, none as a block.
+    let log: Vec<(String, i64, bool)> = sqlx::query_as("SELECT content, warning_count, blocked FROM moderation_log ORDER BY id")
+        .fetch_all(app.services.store.reader())
+        .await
+        .unwrap();
+    assert_eq!(log, (1..=4).map(|n| (BAD.to_string(), n, false)).collect::<Vec<_>>());
+    let (_c, history) = app.connect(&other).await;
+    let contents: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, vec!["all good now"]);
+
+    // A plain user is still blocked at the third strike.
+    let user = app.user("plain").await;
+    let (mut plain, _) = app.connect(&user).await;
+    for _ in 0..2 {
+        plain.say(BAD).await;
+        plain.until_type("warning").await;
+    }
+    plain.say(BAD).await;
+    plain.until_type("blocked").await;
+    assert_eq!(plain.close_code().await, 1008);
 }

@@ -1,11 +1,13 @@
 //! `/admin`: the admin console. Server-rendered for admins only (anyone else gets a 403 page and
 //! no data: every server function below re-checks the role in the database), then hydrated:
-//! overview counts, users with search / blocked filter / block and unblock, a live message monitor
-//! (the same WebSocket feed as the chat), the moderation log, and CSV downloads.
+//! overview counts, users (paged: a "More users" button) with search / blocked filter / block and
+//! unblock, a live message monitor (the same WebSocket feed as the chat), the moderation log, and
+//! CSV downloads.
 
 use crate::api::{
     admin_moderation_log, admin_recent_messages, admin_stats, admin_users, current_user, AdminSetBlocked,
 };
+use crate::error::ApiError;
 use crate::models::{AdminMessage, PublicUser};
 use crate::pages::chat::ChatState;
 use leptos::prelude::*;
@@ -48,7 +50,12 @@ fn Console(user: PublicUser) -> impl IntoView {
     let version = set_blocked.version();
     let overview = Resource::new(move || version.get(), |_| admin_stats());
     let blocked_only = RwSignal::new(false);
-    let users = Resource::new(move || (version.get(), blocked_only.get()), |(_, only)| admin_users(only));
+    // How many pages of users are shown; "More users" asks for one more.
+    let pages = RwSignal::new(1usize);
+    let users = Resource::new(
+        move || (version.get(), blocked_only.get(), pages.get()),
+        |(_, only, pages)| load_users(only, pages),
+    );
     let log = Resource::new(move || version.get(), |_| admin_moderation_log());
     let recent = Resource::new(|| (), |_| admin_recent_messages());
     let search = RwSignal::new(String::new());
@@ -81,11 +88,16 @@ fn Console(user: PublicUser) -> impl IntoView {
                             prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev))/>
                         <label><input type="checkbox" id="blocked-only"
                             prop:checked=move || blocked_only.get()
-                            on:change=move |ev| blocked_only.set(event_target_checked(&ev))/>" Blocked only"</label>
+                            on:change=move |ev| { pages.set(1); blocked_only.set(event_target_checked(&ev)); }/>" Blocked only"</label>
                     </div>
                     <Transition fallback=|| view! { <p>"Loading…"</p> }>
                         {move || users.get().map(|result| match result {
-                            Ok(list) => view! { <UsersTable list search set_blocked me=user.id/> }.into_any(),
+                            Ok((list, more)) => view! {
+                                <UsersTable list search set_blocked me=user.id/>
+                                {more.then(|| view! {
+                                    <button id="more-users" on:click=move |_| pages.update(|p| *p += 1)>"More users"</button>
+                                })}
+                            }.into_any(),
                             Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                         })}
                     </Transition>
@@ -122,6 +134,24 @@ fn Console(user: PublicUser) -> impl IntoView {
             </main>
         </div>
     }
+}
+
+/// Users shown per page of the console (the server allows up to 1000).
+const USERS_PAGE: i64 = 100;
+
+/// The first `pages` pages of users (following the `after` cursor), and whether more may follow.
+async fn load_users(blocked_only: bool, pages: usize) -> Result<(Vec<PublicUser>, bool), ApiError> {
+    let (mut all, mut after) = (Vec::new(), None);
+    for _ in 0..pages {
+        let page = admin_users(blocked_only, after, Some(USERS_PAGE)).await?;
+        let full = page.len() as i64 == USERS_PAGE;
+        after = page.last().map(|u| u.id);
+        all.extend(page);
+        if !full {
+            return Ok((all, false));
+        }
+    }
+    Ok((all, true))
 }
 
 #[component]

@@ -1,22 +1,49 @@
-//! CSV downloads, streamed from the database row by row (bounded memory for any size), RFC 4180
-//! quoting by the csv crate, and no spreadsheet formula injection: a cell starting with `=`,
-//! `+`, `-`, `@`, tab or carriage return is prefixed with `'`.
+//! CSV downloads: RFC 4180 quoting by the csv crate, no spreadsheet formula injection (see
+//! [`safe_cell`]), and exports that cannot starve the site:
+//!
+//! - rows are read by keyset pages (`WHERE id > ? ORDER BY id LIMIT n`), each page one short
+//!   query on the read pool: no connection and no read transaction is held between pages, so
+//!   login, `/me` and history always find a reader, and WAL checkpoints can run;
+//! - a producer task encodes the pages into chunks and feeds them to the response through a
+//!   small bounded channel; when the client does not take a chunk within the write timeout
+//!   (`write_timeout_secs`) the producer gives up and the body ends with an error, so the
+//!   connection is aborted (never a truncated file that looks complete);
+//! - at most `max_exports` downloads stream at once (the permit belongs to the producer task);
+//!   one more is refused with 429 and `Retry-After`.
 
+use crate::services::Services;
 use crate::store::StoreError;
+use app::error::ApiError;
 use app::models::{AdminMessage, PublicUser};
 use axum::body::{Body, Bytes};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-/// Rows per chunk written to the response.
-const ROWS_PER_CHUNK: usize = 256;
+/// Rows read by one page query.
+const PAGE_ROWS: i64 = 256;
+/// Encoded bytes gathered before a chunk is handed to the response.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks that may wait between the producer and the response body.
+const CHANNEL_CHUNKS: usize = 2;
+/// `Retry-After` of a download refused because `max_exports` are already streaming.
+const EXPORTS_RETRY_AFTER_SECS: u64 = 5;
 
-/// Neutralises a cell a spreadsheet would read as a formula.
+/// Neutralises a cell a spreadsheet would read as a formula: one that starts with tab or
+/// carriage return, or whose first non-blank character (after any Unicode whitespace, newlines
+/// and invisible format characters such as U+3000 or a byte-order mark) is `=`, `+`, `-`, `@` or
+/// their full-width forms `＝ ＋ － ＠`. Such a cell gets a leading `'`.
 pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
-    match value.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),
+    if value.starts_with(['\t', '\r']) {
+        return format!("'{value}").into();
+    }
+    let blank = |c: char| c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
+    match value.trim_start_matches(blank).chars().next() {
+        Some('=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠') => format!("'{value}").into(),
         _ => value.into(),
     }
 }
@@ -25,6 +52,8 @@ pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
 pub trait CsvRow {
     const HEADER: &'static [&'static str];
     fn cells(&self) -> Vec<String>;
+    /// The row's id: the keyset cursor of the next page.
+    fn key(&self) -> i64;
 }
 
 impl CsvRow for PublicUser {
@@ -41,6 +70,9 @@ impl CsvRow for PublicUser {
             self.created_at.clone(),
         ]
     }
+    fn key(&self) -> i64 {
+        self.id
+    }
 }
 
 impl CsvRow for AdminMessage {
@@ -55,27 +87,9 @@ impl CsvRow for AdminMessage {
             self.room.clone(),
         ]
     }
-}
-
-/// Encodes `rows` into CSV bytes (header first), in chunks.
-pub fn csv_body<T: CsvRow + Send + 'static>(
-    rows: BoxStream<'static, Result<T, StoreError>>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let header = encode_records(std::iter::once(T::HEADER.iter().map(|h| h.to_string()).collect()));
-    let chunks = rows.ready_chunks(ROWS_PER_CHUNK).map(|chunk| {
-        let mut records = Vec::with_capacity(chunk.len());
-        for row in chunk {
-            match row {
-                Ok(row) => records.push(row.cells()),
-                Err(error) => {
-                    tracing::error!(%error, "CSV export failed");
-                    return Err(std::io::Error::other("export failed"));
-                }
-            }
-        }
-        Ok(encode_records(records.into_iter()))
-    });
-    futures::stream::once(async move { Ok(header) }).chain(chunks)
+    fn key(&self) -> i64 {
+        self.id
+    }
 }
 
 fn encode_records(records: impl Iterator<Item = Vec<String>>) -> Bytes {
@@ -88,19 +102,112 @@ fn encode_records(records: impl Iterator<Item = Vec<String>>) -> Bytes {
     Bytes::from(writer.into_inner().unwrap_or_default())
 }
 
-/// A streamed CSV attachment response.
-pub fn csv_response<T: CsvRow + Send + 'static>(
-    filename: &str,
-    rows: BoxStream<'static, Result<T, StoreError>>,
-) -> Response {
+/// Reads one page: rows with a key above the first argument, at most the second argument.
+pub type PageReader<T> = Box<dyn FnMut(i64, i64) -> BoxFuture<'static, Result<Vec<T>, StoreError>> + Send>;
+
+/// A streamed CSV attachment of every row `next_page` yields, or 429 when `max_exports`
+/// downloads are already streaming.
+pub fn csv_download<T, F>(services: &Services, filename: &str, next_page: F) -> Response
+where
+    T: CsvRow + Send + 'static,
+    F: FnMut(i64, i64) -> BoxFuture<'static, Result<Vec<T>, StoreError>> + Send + 'static,
+{
+    let Ok(permit) = services.exports.clone().try_acquire_owned() else {
+        tracing::info!("CSV export refused: too many exports streaming");
+        return ApiError::RateLimited { retry_after: EXPORTS_RETRY_AFTER_SECS }.into_response();
+    };
+    let write_timeout = Duration::from_secs(services.config.write_timeout_secs.max(1));
+    let (chunks, body) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+    let finished = Arc::new(AtomicBool::new(false));
+    tokio::spawn(produce(permit, chunks, finished.clone(), write_timeout, Box::new(next_page)));
     (
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
         ],
-        Body::from_stream(csv_body(rows)),
+        Body::from_stream(body_stream(body, finished)),
     )
         .into_response()
+}
+
+/// The response body: the producer's chunks, then the end of the body if the producer finished,
+/// or an error (the connection is aborted) if it gave up or failed.
+fn body_stream(
+    chunks: mpsc::Receiver<Bytes>,
+    finished: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures::stream::unfold(Some((chunks, finished)), |state| async move {
+        let (mut chunks, finished) = state?;
+        match chunks.recv().await {
+            Some(bytes) => Some((Ok(bytes), Some((chunks, finished)))),
+            None if finished.load(Ordering::Acquire) => None,
+            None => Some((Err(std::io::Error::other("export aborted")), None)),
+        }
+    })
+}
+
+/// Reads the pages, encodes them and hands the chunks to the body, holding the export permit
+/// until it returns. Gives up when the client takes no chunk within `write_timeout`.
+async fn produce<T: CsvRow + Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    chunks: mpsc::Sender<Bytes>,
+    finished: Arc<AtomicBool>,
+    write_timeout: Duration,
+    mut next_page: PageReader<T>,
+) {
+    let _permit = permit;
+    let send = |bytes: Bytes| {
+        let chunks = &chunks;
+        async move {
+            match tokio::time::timeout(write_timeout, chunks.send(bytes)).await {
+                Ok(Ok(())) => true,
+                Ok(Err(_)) => {
+                    tracing::debug!("CSV export: the client went away");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!("CSV export abandoned: the client took no data within the write timeout");
+                    false
+                }
+            }
+        }
+    };
+    let header = encode_records(std::iter::once(T::HEADER.iter().map(|h| h.to_string()).collect()));
+    if !send(header).await {
+        return;
+    }
+    let mut after = i64::MIN;
+    loop {
+        let rows = match next_page(after, PAGE_ROWS).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(%error, "CSV export failed");
+                return;
+            }
+        };
+        let Some(last) = rows.last() else { break };
+        after = last.key();
+        let last_page = (rows.len() as i64) < PAGE_ROWS;
+        let (mut records, mut pending) = (Vec::new(), 0usize);
+        for row in rows {
+            let cells = row.cells();
+            pending += cells.iter().map(|c| c.len() + 3).sum::<usize>();
+            records.push(cells);
+            if pending >= CHUNK_BYTES {
+                if !send(encode_records(records.drain(..))).await {
+                    return;
+                }
+                pending = 0;
+            }
+        }
+        if !records.is_empty() && !send(encode_records(records.into_iter())).await {
+            return;
+        }
+        if last_page {
+            break;
+        }
+    }
+    finished.store(true, Ordering::Release);
 }
 
 #[cfg(test)]
@@ -114,6 +221,30 @@ mod tests {
         }
         for plain in ["hello", "a=b", "", "1-2", "'quoted"] {
             assert_eq!(safe_cell(plain), plain);
+        }
+    }
+
+    #[test]
+    fn formulas_behind_blanks_and_full_width_forms_are_neutralised() {
+        for raw in [
+            " =1+1",
+            "   +x",
+            "\n=cmd",
+            "\r\n-2",
+            "\u{3000}=A1",
+            "\u{00A0}@SUM(A1)",
+            "\u{FEFF}=1",
+            "\u{200B} \n=1",
+            "＝1+1",
+            "＋x",
+            "－2",
+            "＠SUM",
+            " \u{3000}\n＝A1",
+        ] {
+            assert_eq!(safe_cell(raw), format!("'{raw}"), "{raw:?}");
+        }
+        for plain in [" hello", "\nline", "\u{3000}text", "a＝b", "   ", "\n", "1 = 1", " 'quoted"] {
+            assert_eq!(safe_cell(plain), plain, "{plain:?}");
         }
     }
 

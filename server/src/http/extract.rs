@@ -25,6 +25,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// `Path<T>` whose rejections (a non-numeric id ...) are JSON 400s instead of axum's text/plain.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::BadRequest { message: e.body_text() }),
+        }
+    }
+}
+
 /// The signed-in user of a request.
 pub struct AuthUser(pub PublicUser);
 

@@ -1,21 +1,20 @@
 //! Admin queries: user lists, the message monitor, the moderation log, block/unblock with an
-//! audit trail, overview counts, and row streams for the CSV exports.
+//! audit trail, overview counts, and keyset pages for the CSV exports.
 
 use super::{now_rfc3339, user_from_row, Store, StoreError, BLOCK_AND_REVOKE, USER_COLUMNS};
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
-use futures::stream::BoxStream;
-use futures::StreamExt;
 use sqlx::Row;
 
 const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room \
                                     FROM messages m JOIN users u ON u.id = m.sender_id";
 
 impl Store {
-    /// All users (or only the blocked ones), by id.
-    pub async fn list_users(&self, blocked_only: bool) -> Result<Vec<PublicUser>, StoreError> {
-        let filter = if blocked_only { "WHERE is_blocked = 1" } else { "" };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users {filter} ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
+    /// A page of users (or only the blocked ones) by id: at most `limit` with an id above
+    /// `after` (the cursor: the last id of the previous page).
+    pub async fn list_users(&self, blocked_only: bool, after: Option<i64>, limit: i64) -> Result<Vec<PublicUser>, StoreError> {
+        let filter = if blocked_only { "AND is_blocked = 1" } else { "" };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > ?1 {filter} ORDER BY id LIMIT ?2");
+        let rows = sqlx::query(&sql).bind(after.unwrap_or(i64::MIN)).bind(limit).fetch_all(self.reader()).await?;
         rows.iter().map(|r| user_from_row(r).map(|u| u.public)).collect::<Result<_, _>>().map_err(Into::into)
     }
 
@@ -85,6 +84,17 @@ impl Store {
         Ok(Some(user_from_row(&row)?.public))
     }
 
+    /// Unblocks a user by username (case-insensitive) and resets its warnings, like the admin
+    /// unblock route (tokens revoked by the block stay revoked). For `server admin unblock`;
+    /// false when no such user.
+    pub async fn unblock_by_username(&self, username: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET is_blocked = 0, warning_count = 0 WHERE username = ?1")
+            .bind(username)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Overview counts; "today" is the current UTC day.
     pub async fn overview(&self) -> Result<AdminOverview, StoreError> {
         let today = format!("{}T00:00:00.000Z", &now_rfc3339()[..10]);
@@ -105,40 +115,19 @@ impl Store {
         })
     }
 
-    /// Every user, streamed row by row (CSV export).
-    pub fn stream_users(&self) -> BoxStream<'static, Result<PublicUser, StoreError>> {
-        let pool = self.reader().clone();
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
-        async_stream_rows(pool, sql, |row| user_from_row(row).map(|u| u.public))
+    /// Users with an id above `after`, by id, at most `limit` (a CSV export page: one short
+    /// query; nothing is held between pages, so exports never pin a read connection or a read
+    /// transaction, and WAL checkpoints can run).
+    pub async fn users_after(&self, after: i64, limit: i64) -> Result<Vec<PublicUser>, StoreError> {
+        self.list_users(false, Some(after), limit).await
     }
 
-    /// Every message, oldest first, streamed row by row (CSV export).
-    pub fn stream_messages(&self) -> BoxStream<'static, Result<AdminMessage, StoreError>> {
-        let pool = self.reader().clone();
-        let sql = format!("{ADMIN_MESSAGE_SELECT} ORDER BY m.id");
-        async_stream_rows(pool, sql, admin_message_from_row)
+    /// Messages with an id above `after`, oldest first, at most `limit` (a CSV export page).
+    pub async fn admin_messages_after(&self, after: i64, limit: i64) -> Result<Vec<AdminMessage>, StoreError> {
+        let sql = format!("{ADMIN_MESSAGE_SELECT} WHERE m.id > ?1 ORDER BY m.id LIMIT ?2");
+        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(self.reader()).await?;
+        rows.iter().map(admin_message_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
-}
-
-/// Streams the rows of `sql` through `map`, holding one pooled connection while it runs.
-fn async_stream_rows<T: Send + 'static>(
-    pool: sqlx::SqlitePool,
-    sql: String,
-    map: fn(&sqlx::sqlite::SqliteRow) -> Result<T, sqlx::Error>,
-) -> BoxStream<'static, Result<T, StoreError>> {
-    let (tx, rx) = futures::channel::mpsc::channel::<Result<T, StoreError>>(256);
-    tokio::spawn(async move {
-        let mut tx = tx;
-        let mut rows = sqlx::query(&sql).fetch(&pool);
-        while let Some(row) = rows.next().await {
-            let item = row.and_then(|r| map(&r)).map_err(StoreError::from);
-            let failed = item.is_err();
-            if futures::SinkExt::send(&mut tx, item).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    rx.boxed()
 }
 
 fn admin_message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminMessage, sqlx::Error> {
