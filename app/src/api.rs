@@ -49,6 +49,16 @@ pub async fn logout() -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Renews the session cookie with a fresh token for the same session (never past the
+/// session's maximum age); returns the seconds until the new token expires. The chat page calls
+/// it before the session would expire, so a session in use is not thrown out.
+#[server(endpoint = "auth/renew")]
+pub async fn renew_session() -> Result<u64, ApiError> {
+    let grant = ssr::with_status(async { crate::backend::backend()?.renew_session(&session_token()?).await }.await)?;
+    ssr::set_cookie(&crate::session::session_cookie(&grant.access_token, grant.expires_in, ssr::request_is_https()));
+    Ok(grant.expires_in)
+}
+
 /// The signed-in user, or `None` for a visitor without a valid session.
 #[server(endpoint = "auth/me")]
 pub async fn current_user() -> Result<Option<PublicUser>, ApiError> {
@@ -73,9 +83,13 @@ pub async fn admin_stats() -> Result<AdminOverview, ApiError> {
     ssr::with_status(async { crate::backend::backend()?.admin_overview(&session_token()?).await }.await)
 }
 
+/// One page of users in id order after the id `after` (the cursor: the last id of the previous
+/// page), at most `limit` (default 100, at most 1000), like `GET /admin/users`.
 #[server(endpoint = "admin/users")]
-pub async fn admin_users(blocked_only: bool) -> Result<Vec<PublicUser>, ApiError> {
-    ssr::with_status(async { crate::backend::backend()?.admin_users(&session_token()?, blocked_only).await }.await)
+pub async fn admin_users(blocked_only: bool, after: Option<i64>, limit: Option<i64>) -> Result<Vec<PublicUser>, ApiError> {
+    ssr::with_status(
+        async { crate::backend::backend()?.admin_users(&session_token()?, blocked_only, after, limit).await }.await,
+    )
 }
 
 #[server(endpoint = "admin/set-blocked")]

@@ -22,11 +22,15 @@ impl RequestOrigin {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip());
-        let forwarded_for = parts
+        // Every `X-Forwarded-For` line, joined in order: a proxy may append its own line after
+        // one the client forged. A line that is not text becomes an entry no parser accepts.
+        let lines: Vec<&str> = parts
             .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("invalid"))
+            .collect();
+        let forwarded_for = (!lines.is_empty()).then(|| lines.join(","));
         Self { peer, forwarded_for }
     }
 }
@@ -39,10 +43,20 @@ pub trait Backend: Send + Sync + 'static {
     async fn login(&self, request: LoginRequest, origin: &RequestOrigin) -> Result<LoginResponse, ApiError>;
     /// Verifies a token and re-reads its user: blocked users and revoked tokens are refused.
     async fn authenticate(&self, token: &str) -> Result<PublicUser, ApiError>;
+    /// A fresh token for the session of `token`, never past the session's maximum age.
+    async fn renew_session(&self, token: &str) -> Result<LoginResponse, ApiError>;
 
     // Admin operations: each checks, from the database, that `token` belongs to an admin.
     async fn admin_overview(&self, token: &str) -> Result<AdminOverview, ApiError>;
-    async fn admin_users(&self, token: &str, blocked_only: bool) -> Result<Vec<PublicUser>, ApiError>;
+    /// One page of users in id order: those with an id above `after` (the last id of the
+    /// previous page), at most `limit` (default 100, 1..=1000, else `BadRequest`).
+    async fn admin_users(
+        &self,
+        token: &str,
+        blocked_only: bool,
+        after: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<Vec<PublicUser>, ApiError>;
     async fn admin_set_blocked(&self, token: &str, user_id: i64, blocked: bool) -> Result<PublicUser, ApiError>;
     async fn admin_moderation_log(&self, token: &str, limit: i64) -> Result<Vec<ModerationEntry>, ApiError>;
     async fn admin_messages(&self, token: &str, limit: i64) -> Result<Vec<AdminMessage>, ApiError>;

@@ -16,12 +16,22 @@ pub struct PublicUser {
     pub created_at: String,
 }
 
-/// `POST /register` body.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `POST /register` body. `Debug` never shows the password.
+#[derive(Clone, Deserialize, Serialize)]
 pub struct RegisterRequest {
     pub username: String,
     pub email: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `POST /register` 201 body.
@@ -31,11 +41,21 @@ pub struct RegisterResponse {
     pub user: PublicUser,
 }
 
-/// `POST /login` body: `username` may also be the account's email.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `POST /login` body: `username` may also be the account's email. `Debug` never shows the
+/// password.
+#[derive(Clone, Deserialize, Serialize)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `POST /login` 200 body.
@@ -82,6 +102,13 @@ impl ClientFrame {
             None => Err("frame has no type".into()),
         }
     }
+
+    /// The `client_id` a client frame carries, if it is a JSON object with a string one, however
+    /// wrong the rest of it is: every `error` frame about it echoes it.
+    pub fn client_id_of(text: &str) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        value.get("client_id")?.as_str().map(str::to_owned)
+    }
 }
 
 /// Frames the server sends on `/ws`.
@@ -109,6 +136,22 @@ pub enum ServerFrame {
 
 /// The longest `client_id` a client may attach to a message.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// Most bytes of JSON in one `history` frame's messages (a longer history says `more: true`).
+pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
+
+/// WebSocket close codes a client acts on (`docs/protocol.md`).
+pub mod close_codes {
+    /// The account is blocked (after a `blocked` frame): do not reconnect.
+    pub const BLOCKED: u16 = 1008;
+    /// Too far behind: reconnect with `since`.
+    pub const TRY_AGAIN: u16 = 1013;
+    /// The session ended (its token expired, or was revoked by a password change): sign in
+    /// again, or renew the session first if it is still valid.
+    pub const SESSION_ENDED: u16 = 4001;
+    /// The account's role changed: reconnect (the same session still works) and reload.
+    pub const ROLE_CHANGED: u16 = 4002;
+}
 
 /// A message as the admin monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +203,26 @@ mod tests {
         assert_eq!(ClientFrame::parse("{}").unwrap_err(), "frame has no type");
         assert!(ClientFrame::parse(r#"{"type":"x"}"#).unwrap_err().starts_with("unknown frame type"));
         assert!(ClientFrame::parse(r#"{"type":"message"}"#).unwrap_err().starts_with("invalid message frame"));
+    }
+
+    #[test]
+    fn the_client_id_of_a_broken_frame_is_still_found() {
+        for text in [r#"{"client_id":"c1"}"#, r#"{"type":"nope","client_id":"c1"}"#, r#"{"type":"message","content":5,"client_id":"c1"}"#] {
+            assert_eq!(ClientFrame::client_id_of(text).as_deref(), Some("c1"), "{text}");
+        }
+        for text in ["not json", r#"{"client_id":5}"#, r#"["client_id"]"#, r#"{"type":"message"}"#] {
+            assert_eq!(ClientFrame::client_id_of(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_passwords() {
+        let login = LoginRequest { username: "alice".into(), password: "hunter2-secret".into() };
+        let register =
+            RegisterRequest { username: "bob".into(), email: "b@x.io".into(), password: "hunter3-secret".into() };
+        let (login, register) = (format!("{login:?}"), format!("{register:#?}"));
+        assert!(login.contains("alice") && !login.contains("hunter2"), "{login}");
+        assert!(register.contains("b@x.io") && !register.contains("hunter3"), "{register}");
     }
 
     #[test]

@@ -15,6 +15,21 @@ pub struct Claims {
     pub exp: u64,
     /// The user's `token_version` when issued; a block bumps it, revoking the token.
     pub ver: i64,
+    /// When the session began (the login; renewals keep it), for the absolute session age.
+    /// Tokens issued before this claim existed count from their `iat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+}
+
+/// What a verified token grants: whose session it is, under which token version, until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSession {
+    pub user_id: i64,
+    pub token_version: i64,
+    /// Unix seconds after which the token is refused (its `exp`).
+    pub expires_at: u64,
+    /// Unix seconds of the login that started the session.
+    pub auth_time: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,7 +52,8 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         validation.validate_exp = true;
-        validation.leeway = 5;
+        // No leeway: an open socket closes at `exp` exactly, and so must every door.
+        validation.leeway = 0;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -50,19 +66,48 @@ impl TokenKeys {
         self.ttl_secs
     }
 
+    /// A token for a new session (a login).
     pub fn issue(&self, user_id: i64, token_version: i64) -> String {
-        let iat = unix_now();
-        let claims = Claims { sub: user_id.to_string(), iat, exp: iat + self.ttl_secs, ver: token_version };
+        let now = unix_now();
+        self.sign(user_id, token_version, now, now, now + self.ttl_secs)
+    }
+
+    /// A fresh token for the same session, valid for another TTL but never past `max_age`
+    /// seconds from the session's login; `None` once that age is reached. Returns the token
+    /// and its lifetime in seconds.
+    pub fn renew(&self, session: &TokenSession, max_age: u64) -> Option<(String, u64)> {
+        let now = unix_now();
+        let end_of_session = session.auth_time.saturating_add(max_age);
+        if now >= end_of_session {
+            return None;
+        }
+        let exp = (now + self.ttl_secs).min(end_of_session);
+        Some((self.sign(session.user_id, session.token_version, now, session.auth_time, exp), exp - now))
+    }
+
+    fn sign(&self, user_id: i64, token_version: i64, iat: u64, auth_time: u64, exp: u64) -> String {
+        let claims = Claims { sub: user_id.to_string(), iat, exp, ver: token_version, auth_time: Some(auth_time) };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key cannot fail")
     }
 
     /// Verifies signature, algorithm and expiry; returns the user id and token version.
     pub fn verify(&self, token: &str) -> Result<(i64, i64), TokenError> {
+        self.verify_session(token).map(|session| (session.user_id, session.token_version))
+    }
+
+    /// Verifies signature, algorithm and expiry; returns what the token grants.
+    pub fn verify_session(&self, token: &str) -> Result<TokenSession, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
-        let id = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
-        Ok((id, data.claims.ver))
+        let claims = data.claims;
+        let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        Ok(TokenSession {
+            user_id,
+            token_version: claims.ver,
+            expires_at: claims.exp,
+            auth_time: claims.auth_time.unwrap_or(claims.iat),
+        })
     }
 }
 
@@ -73,7 +118,9 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// bcrypt on the blocking pool, at most `permits` at once.
+/// bcrypt on the blocking pool, at most `permits` at once. Each permit is owned by the blocking
+/// job itself and released when the hash has finished, so a request that is cancelled (its client
+/// gone) cannot free a permit while its hash still runs.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
@@ -81,6 +128,16 @@ pub struct PasswordHasher {
     /// A hash of a random password, verified against when the user does not exist, so an unknown
     /// user costs the same time as a wrong password.
     dummy_hash: Arc<str>,
+    gauge: Arc<HashGauge>,
+}
+
+/// Counts of bcrypt jobs, updated inside the blocking jobs themselves (so they see what really
+/// runs, cancelled requests included).
+#[derive(Default)]
+struct HashGauge {
+    started: std::sync::atomic::AtomicU64,
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +154,27 @@ impl PasswordHasher {
     pub async fn new(cost: u32, concurrency: usize) -> Result<Self, HashError> {
         let secret = random_hex(16);
         let dummy_hash = tokio::task::spawn_blocking(move || bcrypt::hash(secret, cost)).await??;
-        Ok(Self { cost, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash: dummy_hash.into() })
+        Ok(Self {
+            cost,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: dummy_hash.into(),
+            gauge: Arc::default(),
+        })
+    }
+
+    /// bcrypt jobs (hashes and verifications) started so far.
+    pub fn hashes_started(&self) -> u64 {
+        self.gauge.started.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// bcrypt jobs running right now.
+    pub fn running(&self) -> usize {
+        self.gauge.running.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most bcrypt jobs that have ever run at once (never above the concurrency limit).
+    pub fn peak_running(&self) -> usize {
+        self.gauge.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
@@ -120,8 +197,20 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> bcrypt::BcryptResult<T> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Closed)?;
-        Ok(tokio::task::spawn_blocking(work).await??)
+        use std::sync::atomic::Ordering::SeqCst;
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HashError::Closed)?;
+        let gauge = self.gauge.clone();
+        let job = move || {
+            // Moved in: released only when the hash is done, even if the caller is gone.
+            let _permit = permit;
+            gauge.started.fetch_add(1, SeqCst);
+            let now = gauge.running.fetch_add(1, SeqCst) + 1;
+            gauge.peak.fetch_max(now, SeqCst);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            gauge.running.fetch_sub(1, SeqCst);
+            result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        Ok(tokio::task::spawn_blocking(job).await??)
     }
 }
 
@@ -157,6 +246,29 @@ mod tests {
     fn round_trip() {
         let k = keys();
         assert_eq!(k.verify(&k.issue(42, 3)), Ok((42, 3)));
+    }
+
+    #[test]
+    fn a_renewal_keeps_the_session_and_stops_at_its_maximum_age() {
+        let k = keys();
+        let session = k.verify_session(&k.issue(9, 4)).unwrap();
+        let (token, ttl) = k.renew(&session, 86_400).unwrap();
+        let renewed = k.verify_session(&token).unwrap();
+        assert_eq!((renewed.user_id, renewed.token_version, renewed.auth_time), (9, 4, session.auth_time));
+        assert_eq!(ttl, 3600);
+        // Near the maximum age, the renewal ends with the session; past it, there is none.
+        let old = TokenSession { auth_time: unix_now() - 86_400 + 10, ..session };
+        let (_, ttl) = k.renew(&old, 86_400).unwrap();
+        assert!(ttl <= 10, "{ttl}");
+        assert_eq!(k.renew(&TokenSession { auth_time: unix_now() - 86_400, ..session }, 86_400), None);
+    }
+
+    #[test]
+    fn a_token_without_auth_time_counts_from_its_issue() {
+        let now = unix_now();
+        let payload = format!(r#"{{"sub":"7","iat":{now},"exp":{},"ver":2}}"#, now + 60);
+        let session = keys().verify_session(&signed(&payload)).unwrap();
+        assert_eq!((session.auth_time, session.expires_at), (now, now + 60));
     }
 
     #[test]
@@ -209,7 +321,7 @@ mod tests {
     fn other_algorithm_is_refused() {
         let k = EncodingKey::from_secret(b"test-secret-test-secret-test-secret");
         let now = unix_now();
-        let claims = Claims { sub: "1".into(), iat: now, exp: now + 60, ver: 0 };
+        let claims = Claims { sub: "1".into(), iat: now, exp: now + 60, ver: 0, auth_time: None };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &k).unwrap();
         assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
     }

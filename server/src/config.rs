@@ -8,7 +8,10 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+/// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants a key as long as its 32-byte output).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// SQLite database (`DATABASE_URL`), created and migrated on first start.
@@ -115,6 +118,71 @@ impl Default for Config {
     }
 }
 
+impl std::fmt::Debug for Config {
+    /// Every setting, the secret redacted. The destructuring names every field, so a new field
+    /// (perhaps another secret) cannot be added without deciding how it is shown here.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Config {
+            database_url,
+            jwt_secret,
+            token_ttl_secs,
+            bcrypt_cost,
+            bcrypt_concurrency,
+            read_pool_size,
+            sqlite_synchronous,
+            flood_burst,
+            flood_per_sec,
+            outbound_queue,
+            outbound_queue_bytes,
+            max_sockets_per_account,
+            max_sockets,
+            session_max_age_secs,
+            max_exports,
+            fanout_writes_per_sec,
+            write_timeout_secs,
+            ping_interval_secs,
+            login_ip_burst,
+            login_ip_per_min,
+            login_account_burst,
+            login_account_per_min,
+            register_ip_burst,
+            register_ip_per_min,
+            trusted_proxies,
+            request_timeout_secs,
+            moderation_words,
+        } = self;
+        f.debug_struct("Config")
+            .field("database_url", database_url)
+            .field("jwt_secret", &jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("token_ttl_secs", token_ttl_secs)
+            .field("bcrypt_cost", bcrypt_cost)
+            .field("bcrypt_concurrency", bcrypt_concurrency)
+            .field("read_pool_size", read_pool_size)
+            .field("sqlite_synchronous", sqlite_synchronous)
+            .field("flood_burst", flood_burst)
+            .field("flood_per_sec", flood_per_sec)
+            .field("outbound_queue", outbound_queue)
+            .field("outbound_queue_bytes", outbound_queue_bytes)
+            .field("max_sockets_per_account", max_sockets_per_account)
+            .field("max_sockets", max_sockets)
+            .field("session_max_age_secs", session_max_age_secs)
+            .field("max_exports", max_exports)
+            .field("fanout_writes_per_sec", fanout_writes_per_sec)
+            .field("write_timeout_secs", write_timeout_secs)
+            .field("ping_interval_secs", ping_interval_secs)
+            .field("login_ip_burst", login_ip_burst)
+            .field("login_ip_per_min", login_ip_per_min)
+            .field("login_account_burst", login_account_burst)
+            .field("login_account_per_min", login_account_per_min)
+            .field("register_ip_burst", register_ip_burst)
+            .field("register_ip_per_min", register_ip_per_min)
+            .field("trusted_proxies", trusted_proxies)
+            .field("request_timeout_secs", request_timeout_secs)
+            .field("moderation_words", moderation_words)
+            .finish()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -123,6 +191,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid value for {name}: {value:?}")]
     Env { name: &'static str, value: String },
+    #[error("JWT_SECRET is {len} bytes; it must be at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`), or unset to let the server generate one")]
+    ShortSecret { len: usize },
 }
 
 #[derive(Deserialize, Default)]
@@ -220,6 +290,11 @@ impl Config {
         if self.token_ttl_secs == 0 {
             return Err(ConfigError::Env { name: "token_ttl_secs", value: "0".into() });
         }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError::ShortSecret { len: secret.len() });
+            }
+        }
         if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
             return Err(ConfigError::Env {
                 name: "sqlite_synchronous",
@@ -269,6 +344,28 @@ mod tests {
             .unwrap();
         assert_eq!(config.database_url, "sqlite://x.db");
         assert_eq!(config.bcrypt_cost, 4);
+    }
+
+    #[test]
+    fn a_short_jwt_secret_refuses_to_start() {
+        let mut config = Config::default();
+        let error = config.apply_env(env(&[("JWT_SECRET", "too-short-secret")])).unwrap_err();
+        assert!(matches!(error, ConfigError::ShortSecret { len: 16 }), "{error}");
+        assert!(error.to_string().contains("at least 32"), "{error}");
+        let mut config = Config::default();
+        config.apply_env(env(&[("JWT_SECRET", &"k".repeat(32))])).unwrap();
+        assert_eq!(config.jwt_secret.as_deref().map(str::len), Some(32));
+    }
+
+    #[test]
+    fn debug_never_shows_the_jwt_secret() {
+        let secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t";
+        let config = Config { jwt_secret: Some(secret.into()), ..Config::default() };
+        let (compact, pretty) = (format!("{config:?}"), format!("{config:#?}"));
+        assert!(!compact.contains("s3cr3t") && !pretty.contains("s3cr3t"), "{pretty}");
+        assert!(compact.contains(r#"jwt_secret: Some("<redacted>")"#), "{compact}");
+        assert!(compact.contains("bcrypt_cost: 12"), "{compact}");
+        assert!(format!("{:?}", Config::default()).contains("jwt_secret: None"));
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .route("/register", post(http::rest::register))
         .route("/login", post(http::rest::login))
         .route("/me", get(http::rest::me))
+        .route("/session/renew", post(http::rest::renew_session))
         .route("/messages", get(chat::rest::older_messages))
         .route("/ws", get(chat::ws::handler))
         .route("/admin/users", get(admin::rest::users))
@@ -93,8 +94,10 @@ pub fn app(state: AppState) -> Router {
             app::shell,
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::pages::require_session))
+        .layer(axum::middleware::from_fn(http::csrf::refuse_cross_site))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(http::errors::json_layer_errors))
+        .layer(axum::middleware::from_fn(http::errors::json_errors))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             ::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.services.config.request_timeout_secs),

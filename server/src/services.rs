@@ -2,7 +2,7 @@
 //! `app::backend::Backend` trait implemented here) and the WebSocket all use these methods, so
 //! account rules exist once.
 
-use crate::auth::{PasswordHasher, TokenKeys};
+use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
 use crate::chat::Hub;
 use crate::limits::RateLimiter;
 use std::net::IpAddr;
@@ -17,11 +17,22 @@ use app::models::{
 };
 use std::sync::Arc;
 
-/// The login and registration throttles.
+/// The login and registration throttles. Per-IP budgets are keyed by `limits::ip_bucket` (an
+/// IPv6 client by its /64); the per-account budget by the account when the identifier names one
+/// (so its username and email share one budget), else by the lowercased identifier.
 pub struct Throttles {
     pub login_ip: RateLimiter<IpAddr>,
-    pub login_account: RateLimiter<String>,
+    pub login_account: RateLimiter<AccountKey>,
     pub register_ip: RateLimiter<IpAddr>,
+}
+
+/// Whose login budget an attempt draws on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AccountKey {
+    /// An existing account, whichever of its names was typed.
+    Id(i64),
+    /// No such account: the trimmed, lowercased identifier (at most `MAX_LOGIN_IDENTIFIER_LEN`).
+    Unknown(String),
 }
 
 impl Throttles {
@@ -42,6 +53,9 @@ pub struct Services {
     pub hasher: PasswordHasher,
     pub tokens: TokenKeys,
     pub moderator: Moderator,
+    /// Permits for CSV downloads streaming at once (`config.max_exports`); each is owned by the
+    /// download's producer task.
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,24 +80,40 @@ impl Services {
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         let hub = Hub::start(store.clone(), &config);
+        crate::chat::authority::start(store.clone(), &hub);
         let throttles = Throttles::new(&config);
-        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator }))
+        let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
+        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))
     }
 
-    /// Verifies a token and re-reads its user; returns the full record for callers that need it.
+    /// Verifies a token and re-reads its user: blocked users and revoked tokens are refused.
     pub async fn user_for_token(&self, token: &str) -> Result<PublicUser, ApiError> {
-        let (id, version) = self.tokens.verify(token).map_err(|_| ApiError::Unauthenticated)?;
-        let record = self.store.user_by_id(id).await.map_err(internal)?;
+        self.session_for_token(token).await.map(|(user, _)| user)
+    }
+
+    /// Like [`Services::user_for_token`], with what the token grants (its version and expiry).
+    pub async fn session_for_token(&self, token: &str) -> Result<(PublicUser, TokenSession), ApiError> {
+        let session = self.tokens.verify_session(token).map_err(|_| ApiError::Unauthenticated)?;
+        let record = self.store.user_by_id(session.user_id).await.map_err(internal)?;
         let Some(record) = record else {
             return Err(ApiError::Unauthenticated);
         };
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }
-        if record.token_version != version {
+        if record.token_version != session.token_version {
             return Err(ApiError::Unauthenticated);
         }
-        Ok(record.public)
+        Ok((record.public, session))
+    }
+
+    /// A fresh token for the session of `token` (still valid, its account still allowed), with
+    /// the session's login time kept: renewals never go past `session_max_age_secs` from it.
+    pub async fn renew_session(&self, token: &str) -> Result<LoginResponse, ApiError> {
+        let (_, session) = self.session_for_token(token).await?;
+        let (access_token, expires_in) =
+            self.tokens.renew(&session, self.config.session_max_age_secs).ok_or(ApiError::Unauthenticated)?;
+        Ok(LoginResponse { access_token, token_type: "bearer".into(), expires_in })
     }
 }
 
@@ -91,16 +121,20 @@ impl Services {
     /// The client's IP: the TCP peer, or the last `X-Forwarded-For` hop when the peer is a
     /// configured trusted proxy.
     pub fn client_ip(&self, origin: &RequestOrigin) -> IpAddr {
-        let peer = origin.peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        if !self.config.trusted_proxies.contains(&peer) {
-            return peer;
+        // Walk `X-Forwarded-For` (all its lines, joined in order) from the right, skipping hops
+        // that are trusted proxies: the first untrusted one is the client. An unparsable entry
+        // stops the walk at the last trusted hop (whoever wrote it cannot be believed).
+        let trusted = |ip: &IpAddr| self.config.trusted_proxies.iter().any(|proxy| proxy.to_canonical() == *ip);
+        let mut client = origin.peer.unwrap_or(IpAddr::from([0, 0, 0, 0])).to_canonical();
+        let hops = origin.forwarded_for.as_deref().unwrap_or("");
+        let mut hops = hops.rsplit(',').map(|hop| hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()));
+        while trusted(&client) {
+            match hops.next() {
+                Some(Ok(hop)) => client = hop,
+                _ => break,
+            }
         }
-        origin
-            .forwarded_for
-            .as_deref()
-            .and_then(|list| list.rsplit(',').next())
-            .and_then(|hop| hop.trim().parse().ok())
-            .unwrap_or(peer)
+        client
     }
 
     /// Like `user_for_token`, and the user must be an admin (403 `AdminOnly` otherwise).
@@ -153,7 +187,7 @@ impl Services {
 #[async_trait::async_trait]
 impl Backend for Services {
     async fn register(&self, request: RegisterRequest, origin: &RequestOrigin) -> Result<PublicUser, ApiError> {
-        let ip = self.client_ip(origin);
+        let ip = crate::limits::ip_bucket(self.client_ip(origin));
         self.throttles.register_ip.check(&ip).map_err(limited)?;
         let username = Username::parse(&request.username)?;
         let email = Email::parse(&request.email)?;
@@ -173,18 +207,35 @@ impl Backend for Services {
     }
 
     async fn login(&self, request: LoginRequest, origin: &RequestOrigin) -> Result<LoginResponse, ApiError> {
-        let ip = self.client_ip(origin);
-        let account = request.username.trim().to_lowercase();
+        let ip = crate::limits::ip_bucket(self.client_ip(origin));
         self.throttles.login_ip.check(&ip).map_err(limited)?;
-        self.throttles.login_account.peek(&account).map_err(limited)?;
-        let record = self.store.find_login(request.username.trim()).await.map_err(internal)?;
+        let identifier = request.username.trim();
+        // Longer than any username or email: names no account. Refused before any lookup or
+        // hashing, with the answer a wrong password gets.
+        if identifier.len() > app::domain::MAX_LOGIN_IDENTIFIER_LEN {
+            return Err(ApiError::BadCredentials);
+        }
+        let record = self.store.find_login(identifier).await.map_err(internal)?;
+        let account = match &record {
+            Some(record) => AccountKey::Id(record.public.id),
+            None => AccountKey::Unknown(identifier.to_lowercase()),
+        };
+        // Reserve the attempt before the (slow) password check, so concurrent guesses cannot
+        // all pass a check that only counts finished failures; a right password refunds it.
+        self.throttles.login_account.check(&account).map_err(limited)?;
         // Unknown users are verified against a dummy hash: same work, same answer.
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
-        let password_ok = self.hasher.verify(&request.password, hash).await.map_err(internal)?;
+        let password_ok = match self.hasher.verify(&request.password, hash).await {
+            Ok(ok) => ok,
+            Err(error) => {
+                self.throttles.login_account.refund(&account);
+                return Err(internal(error));
+            }
+        };
         let Some(record) = record.filter(|_| password_ok) else {
-            self.throttles.login_account.take(&account);
             return Err(ApiError::BadCredentials);
         };
+        self.throttles.login_account.refund(&account);
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }
@@ -199,14 +250,25 @@ impl Backend for Services {
         self.user_for_token(token).await
     }
 
+    async fn renew_session(&self, token: &str) -> Result<LoginResponse, ApiError> {
+        Services::renew_session(self, token).await
+    }
+
     async fn admin_overview(&self, token: &str) -> Result<AdminOverview, ApiError> {
         self.require_admin(token).await?;
         self.store.overview().await.map_err(internal)
     }
 
-    async fn admin_users(&self, token: &str, blocked_only: bool) -> Result<Vec<PublicUser>, ApiError> {
+    async fn admin_users(
+        &self,
+        token: &str,
+        blocked_only: bool,
+        after: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<Vec<PublicUser>, ApiError> {
         self.require_admin(token).await?;
-        self.store.list_users(blocked_only).await.map_err(internal)
+        let limit = crate::admin::rest::checked_limit(limit)?;
+        self.store.list_users(blocked_only, after, limit).await.map_err(internal)
     }
 
     async fn admin_set_blocked(&self, token: &str, user_id: i64, blocked: bool) -> Result<PublicUser, ApiError> {

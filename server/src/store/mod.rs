@@ -5,6 +5,7 @@
 //! while the writer commits. Errors are `StoreError`; callers log them and answer "internal".
 
 mod admin;
+mod authority;
 mod messages;
 
 pub use messages::{NewMessage, Stored};
@@ -205,7 +206,9 @@ pub fn now_rfc3339() -> String {
 impl Store {
     /// Counts a violation atomically (one statement on the single writer): bumps the warning
     /// count, blocks at `max_warnings` (revoking tokens once, never twice), and logs it.
-    /// Returns the new count and whether the account is now blocked.
+    /// Admins are counted and logged but never blocked by this rule (a lone admin must not be
+    /// able to lock everyone out of the console). Returns the new count and whether the account
+    /// is now blocked.
     pub async fn record_violation(
         &self,
         user_id: i64,
@@ -217,9 +220,9 @@ impl Store {
         let row = sqlx::query(
             "UPDATE users SET \
                warning_count = warning_count + 1, \
-               token_version = CASE WHEN warning_count + 1 >= ?2 AND is_blocked = 0 \
+               token_version = CASE WHEN warning_count + 1 >= ?2 AND is_blocked = 0 AND is_admin = 0 \
                                     THEN token_version + 1 ELSE token_version END, \
-               is_blocked = CASE WHEN warning_count + 1 >= ?2 THEN 1 ELSE is_blocked END \
+               is_blocked = CASE WHEN warning_count + 1 >= ?2 AND is_admin = 0 THEN 1 ELSE is_blocked END \
              WHERE id = ?1 RETURNING warning_count, is_blocked",
         )
         .bind(user_id)
