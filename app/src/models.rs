@@ -58,13 +58,23 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
-/// `POST /login` 200 body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /login` (and `POST /session/renew`) 200 body. Its `Debug` hides the token.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LoginResponse {
     pub access_token: String,
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// One stored chat message as clients see it.
@@ -223,6 +233,9 @@ mod tests {
         let (login, register) = (format!("{login:?}"), format!("{register:#?}"));
         assert!(login.contains("alice") && !login.contains("hunter2"), "{login}");
         assert!(register.contains("b@x.io") && !register.contains("hunter3"), "{register}");
+        let grant = LoginResponse { access_token: "eyJ.secret.token".into(), token_type: "bearer".into(), expires_in: 60 };
+        let grant = format!("{grant:?}");
+        assert!(grant.contains("60") && !grant.contains("secret"), "{grant}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn start(store: Store, hub: &Arc<Hub>) -> tokio::task::JoinHandle<()> {
                 Err(Gone) => return,
             }
             polls += 1;
-            if polls % 240 == 0 && last > KEEP {
+            if polls.is_multiple_of(240) && last > KEEP {
                 if let Err(error) = store.prune_account_changes(last - KEEP).await {
                     tracing::warn!(%error, "pruning the account-change feed failed");
                 }
