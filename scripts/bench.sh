@@ -2,7 +2,7 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 8 minutes after the build), updates docs/performance.md
+#   scripts/bench.sh            # full set (about 9 minutes after the build), updates docs/performance.md
 #   scripts/bench.sh --quick    # small numbers (about 2 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)
@@ -17,7 +17,9 @@
 #   CHATTERBOX_BCRYPT_COST = 4                registering/logging in the bench accounts is not what
 #                                             is measured; the login scenario keeps the default 12
 #   JWT_SECRET set                            no secret generated and stored at first start
-# Everything else (synchronous=FULL, outbound queue 4096, ...) is the default.
+# Everything else (synchronous=FULL, outbound queue 4096, ...) is the default. The catch-up storm
+# (6.) keeps the default flood control (its seeding stays within 10 at once / 5 per s per account)
+# and the default socket caps: each account tries one socket more than the per-account cap of 20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -168,8 +170,10 @@ describe_machine > "$WORK/machine.md"
 
 if [ "$QUICK" = 1 ]; then
     DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k REPEAT=1
+    STORM_ACCOUNTS=10 STORM_SEED=300
 else
     DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m REPEAT=3
+    STORM_ACCOUNTS=50 STORM_SEED=2000
 fi
 
 # 1. Memory at start, then idle connections (same fresh server).
@@ -204,6 +208,13 @@ echo "== seeding $SEED messages"
 time seed_messages "$WORK/history/bench.db" "$SEED"
 start_server_on "$WORK/history/bench.db"
 loadgen history "$HISTORY_LABEL" --samples "$SAMPLES" --warmup 20
+stop_server
+
+# 6. Catch-up storm: STORM_SEED messages of ~7.5 KB sent within the default flood limit, then
+#    STORM_ACCOUNTS x 21 sockets (one over the per-account cap) ask for since=0 and never read.
+start_server storm CHATTERBOX_FLOOD_BURST=10 CHATTERBOX_FLOOD_PER_SEC=5
+loadgen storm "storm-${STORM_ACCOUNTS}x20" --accounts "$STORM_ACCOUNTS" --sockets-per-account 21 \
+    --seed "$STORM_SEED" --message-chars 4000 --seeders 20 --hold 10 --settle 5
 stop_server
 
 "$LOADGEN" report --results "$RESULTS" --machine "$WORK/machine.md" --out "$OUT"

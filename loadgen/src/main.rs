@@ -3,7 +3,7 @@
 //! It speaks only the public contract (`docs/api.md`, `docs/protocol.md`): it registers and logs
 //! in a few accounts over REST, opens WebSocket connections with `?token=`, sends `message`
 //! frames and reads what the server broadcasts. Scenarios: `fanout`, `ingest`, `idle`,
-//! `history`, `login` (see `USAGE`), plus `rss` (the server's memory now) and `report` (writes
+//! `history`, `login`, `storm` (see `USAGE`), plus `rss` (the server's memory now) and `report` (writes
 //! the results section of `docs/performance.md` from the JSON lines the scenarios emit).
 //!
 //! Safety rails: loopback addresses only; every loop is bounded in count and time, so the tool
@@ -23,7 +23,7 @@ mod ws;
 
 use anyhow::{bail, Result};
 use args::Args;
-use scenario::{fanout, history, idle, ingest, login, Common};
+use scenario::{fanout, history, idle, ingest, login, storm, Common};
 
 const USAGE: &str = "\
 loadgen: load generator for ChatterBox (public HTTP + WebSocket protocol, loopback only)
@@ -45,6 +45,12 @@ commands:
   login    a fanout with a burst of logins after a quiet phase: fanout p99 burst vs quiet
              --listeners N (1000)  --senders S (4)  --rate R (20)  --quiet S (10)
              --burst B (50)  --after S (3)  --burst-limit S (90)  --drain S (10)
+  storm    catch-up storm: seed S large messages within the flood limit, then A accounts x K
+           sockets each ask for /ws?since=0 and never read: handshakes accepted and refused
+           (429/503), server RSS before, at its peak, held and after closing (needs --server-pid)
+             --accounts A (50)  --sockets-per-account K (20)  --seed S (2000)
+             --message-chars C (4000, about 7.5 KB)  --seeders N (20)  --seed-rate R (4.5/s)
+             --seed-burst B (9)  --hold S (10)  --settle S (5)
   rss      print the server's resident memory (needs --server-pid)
   report   write the results section of a performance document from result lines
              --results FILE (JSON lines)  --out FILE  [--machine FILE (markdown, embedded as is)]
@@ -92,6 +98,7 @@ enum Job {
     Idle(idle::Params),
     History(history::Params),
     Login(login::Params),
+    Storm(storm::Params),
     Rss,
 }
 
@@ -118,6 +125,7 @@ fn run(args: &Args) -> Result<()> {
             Job::Idle(params) => idle::run(&common, params).await,
             Job::History(params) => history::run(&common, params).await,
             Job::Login(params) => login::run(&common, params).await,
+            Job::Storm(params) => storm::run(&common, params).await,
             Job::Rss => rss(&common),
         }
     })?;
@@ -149,6 +157,11 @@ fn parse_job(args: &Args) -> Result<(Job, usize)> {
             let p = login::Params::from_args(args)?;
             let n = p.fanout.listeners + p.fanout.senders + p.burst;
             (Job::Login(p), n)
+        }
+        "storm" => {
+            let p = storm::Params::from_args(args)?;
+            let n = p.connections();
+            (Job::Storm(p), n)
         }
         "rss" => (Job::Rss, 0),
         other => bail!("unknown command {other:?} (see --help)"),

@@ -163,6 +163,17 @@ fn render_others(out: &mut String, results: &[Value]) {
                 r["logins"], r["burst_s"], r["login_failures"], r["login_p50_ms"], r["login_max_ms"], r["quiet_p99_ms"],
                 r["burst_p99_ms"], r["burst_p99_ratio"]
             ),
+            Some("storm") => format!(
+                "{} accounts x {} sockets asking for `since=0` ({} KiB each unbounded) and never reading: {} accepted, \
+                 {} refused (429: {}, 503: {}), {} failed; server RSS {} KiB before, **peak {} KiB** (+{} KiB, {} KiB per \
+                 accepted socket), {} KiB held after {} s, **{} KiB after closing**; kernel TCP buffers {} -> peak {} KiB; \
+                 {} messages of {} bytes seeded in {} s",
+                r["accounts"], r["sockets_per_account"], r["unbounded_catch_up_kib_per_socket"], r["accepted"], r["refused"],
+                r["refused_429"], r["refused_503"], r["connect_failures"], r["server_rss_before_kib"], r["server_rss_peak_kib"],
+                r["server_rss_peak_growth_kib"], r["server_rss_per_socket_kib"], r["server_rss_held_kib"], r["hold_s"],
+                r["server_rss_after_kib"], r["kernel_tcp_before_kib"], r["kernel_tcp_peak_kib"], r["seeded"],
+                r["seed_message_bytes"], r["seed_s"]
+            ),
             Some("rss") => format!("server RSS: **{} KiB** ({:.1} MiB)", r["server_rss_kib"], num(r, "server_rss_kib") / 1024.0),
             _ => continue,
         };

@@ -7,6 +7,7 @@ pub mod history;
 pub mod idle;
 pub mod ingest;
 pub mod login;
+pub mod storm;
 
 use crate::accounts::Accounts;
 use crate::args::Args;
