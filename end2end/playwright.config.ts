@@ -6,8 +6,13 @@ import * as os from "os";
 import * as path from "path";
 
 const port = process.env.E2E_PORT ?? "3300";
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatterbox-e2e-"));
+// Workers load this file again: they inherit the runner's directory instead of making their own.
+const dataDir = (process.env.E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "chatterbox-e2e-")));
 const repoRoot = path.resolve(__dirname, "..");
+const databaseUrl = `sqlite://${path.join(dataDir, "e2e.db")}`;
+// For tests that run `server admin ...` against the server's database, as an operator would.
+process.env.E2E_DATABASE_URL = databaseUrl;
+process.env.E2E_SERVER_BIN = path.join(repoRoot, "target", "debug", "server");
 
 export default defineConfig({
   testDir: "./tests",
@@ -46,7 +51,7 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "target/site",
       LEPTOS_OUTPUT_NAME: "chatterbox",
-      DATABASE_URL: `sqlite://${path.join(dataDir, "e2e.db")}`,
+      DATABASE_URL: databaseUrl,
       CHATTERBOX_BCRYPT_COST: "4",
       // Every test registers and logs in from 127.0.0.1: raise the per-IP and per-account
       // throttles (their behaviour is covered by server/tests/security.rs).

@@ -25,7 +25,7 @@ const OLDER_PAGE: usize = 50;
 /// Messages per request when a catch-up continues over HTTP (the server's page maximum).
 const AFTER_PAGE: usize = 200;
 /// Shortest wait between two session renewals.
-const MIN_RENEW_SECS: u64 = 30;
+const MIN_RENEW_SECS: u64 = 1;
 
 pub fn start(state: ChatState) {
     keep_session_alive();

@@ -83,3 +83,26 @@ test("the live monitor shows new messages and the download buttons deliver CSV",
     expect(content.startsWith(header)).toBeTruthy();
   }
 });
+
+test("the users table pages through every account with More users", async ({ page }) => {
+  await adminPage(page);
+  // At least 101 accounts: more than one page of 100.
+  for (let i = 0; i < 101; i++) {
+    const name = uniqueName("pg");
+    const response = await page.request.post("/register", {
+      data: { username: name, email: `${name}@example.com`, password: PASSWORD },
+    });
+    expect(response.status()).toBe(201);
+  }
+  await page.reload();
+  await waitForHydration(page);
+  const rows = page.locator("#users tbody tr");
+  await expect(rows).toHaveCount(100);
+  const total = Number(await page.locator("#stat-users").innerText());
+  for (let shown = 100; shown < total; shown += 100) {
+    await page.locator("#more-users").click();
+    await expect(rows).toHaveCount(Math.min(shown + 100, total));
+  }
+  await expect(rows).toHaveCount(total);
+  await expect(page.locator("#more-users")).toHaveCount(0);
+});
