@@ -5,7 +5,8 @@
 //! on; auto-scroll that leaves a reader of older messages alone; and loading older history on
 //! scroll-up.
 
-use crate::models::{close_codes, ChatMessage, ClientFrame, ServerFrame};
+use crate::models::{ChatMessage, ClientFrame, ServerFrame};
+use crate::protocol::{close_codes, HISTORY_PAGE};
 use crate::pages::chat::{ChatState, Link, Pending};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::{SinkExt, StreamExt};
@@ -21,9 +22,10 @@ thread_local! {
 
 /// A reader this close to the bottom is following the conversation and gets auto-scrolled.
 const FOLLOW_SLACK_PX: i32 = 80;
-const OLDER_PAGE: usize = 50;
+/// Older messages asked for at a time on scroll-up.
+const OLDER_PAGE: usize = HISTORY_PAGE.default as usize;
 /// Messages per request when a catch-up continues over HTTP (the server's page maximum).
-const AFTER_PAGE: usize = 200;
+const AFTER_PAGE: usize = HISTORY_PAGE.max as usize;
 /// Shortest wait between two session renewals.
 const MIN_RENEW_SECS: u64 = 1;
 

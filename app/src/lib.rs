@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod models;
 pub mod pages;
+pub mod protocol;
 
 #[cfg(feature = "ssr")]
 pub mod backend;

@@ -144,24 +144,7 @@ pub enum ServerFrame {
     Blocked { message: String },
 }
 
-/// The longest `client_id` a client may attach to a message.
-pub const MAX_CLIENT_ID_CHARS: usize = 64;
-
-/// Most bytes of JSON in one `history` frame's messages (a longer history says `more: true`).
-pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
-
-/// WebSocket close codes a client acts on (`docs/protocol.md`).
-pub mod close_codes {
-    /// The account is blocked (after a `blocked` frame): do not reconnect.
-    pub const BLOCKED: u16 = 1008;
-    /// Too far behind: reconnect with `since`.
-    pub const TRY_AGAIN: u16 = 1013;
-    /// The session ended (its token expired, or was revoked by a password change): sign in
-    /// again, or renew the session first if it is still valid.
-    pub const SESSION_ENDED: u16 = 4001;
-    /// The account's role changed: reconnect (the same session still works) and reload.
-    pub const ROLE_CHANGED: u16 = 4002;
-}
+pub use crate::protocol::{close_codes, HISTORY_MAX_BYTES, MAX_CLIENT_ID_CHARS};
 
 /// A message as the admin monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The hand-written RFC 6455 decoder of client frames (`server/src/chat/wire.rs`) must be total:
+//! The hand-written RFC 6455 decoder of client frames (`server/src/fanout/wire.rs`) must be total:
 //! any bytes, fed in any split, give `Ok` or `Err`, never a panic; it never loops without taking
 //! bytes, never buffers more than one frame within the limit, and where the input is cut does not
 //! change what it decodes.
@@ -9,7 +9,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../server/src/chat/wire.rs"]
+#[path = "../../server/src/fanout/wire.rs"]
 mod wire;
 
 use bytes::BytesMut;

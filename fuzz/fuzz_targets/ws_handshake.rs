@@ -1,4 +1,4 @@
-//! The WebSocket opening handshake (`server/src/chat/handshake.rs`, `websocket_accept`) must be
+//! The WebSocket opening handshake (`server/src/ws/handshake.rs`, `websocket_accept`) must be
 //! total: any header names and values give `Ok` or `Err`, never a panic; an `Ok` answers a
 //! request that names `upgrade`/`websocket`, version 13 and a key of 16 bytes in base64, with the
 //! RFC 6455 accept value of that key.
@@ -8,7 +8,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../server/src/chat/handshake.rs"]
+#[path = "../../server/src/ws/handshake.rs"]
 mod handshake;
 
 use base64::Engine as _;

@@ -1,46 +1,34 @@
 //! The ChatterBox server: configuration, store, auth and the HTTP/WebSocket doors, assembled by
 //! [`app`] into one axum `Router` that `main` serves and integration tests bind to `127.0.0.1:0`.
 
-pub mod admin;
 pub mod auth;
-pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod fanout;
 pub mod http;
 pub mod limits;
 pub mod moderation;
 pub mod services;
 pub mod serving;
+pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ws;
 
 use ::http::Request;
 use app::backend::BackendHandle;
-use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use services::Services;
+pub use state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
 use ::http::header::{HeaderName, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use ::http::HeaderValue;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-
-/// Everything a request handler may need.
-#[derive(Clone)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub services: Arc<Services>,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 /// The Leptos options of this process: those cargo-leptos baked in or set in the environment.
 /// A binary built by plain `cargo build` has no output name baked in: it gets the defaults
@@ -70,16 +58,16 @@ pub fn app(state: AppState) -> Router {
         .route("/login", post(http::rest::login))
         .route("/me", get(http::rest::me))
         .route("/session/renew", post(http::rest::renew_session))
-        .route("/messages", get(chat::rest::older_messages))
-        .route("/ws", get(chat::ws::handler))
-        .route("/admin/users", get(admin::rest::users))
-        .route("/admin/users/{id}/block", post(admin::rest::block))
-        .route("/admin/users/{id}/unblock", post(admin::rest::unblock))
-        .route("/admin/messages", get(admin::rest::messages))
-        .route("/admin/moderation", get(admin::rest::moderation))
-        .route("/admin/overview", get(admin::rest::overview))
-        .route("/admin/download/users", get(admin::rest::download_users))
-        .route("/admin/download/messages", get(admin::rest::download_messages))
+        .route("/messages", get(http::messages::messages))
+        .route("/ws", get(ws::upgrade::handler))
+        .route("/admin/users", get(http::admin::users))
+        .route("/admin/users/{id}/block", post(http::admin::block))
+        .route("/admin/users/{id}/unblock", post(http::admin::unblock))
+        .route("/admin/messages", get(http::admin::messages))
+        .route("/admin/moderation", get(http::admin::moderation))
+        .route("/admin/overview", get(http::admin::overview))
+        .route("/admin/download/users", get(http::admin::download_users))
+        .route("/admin/download/messages", get(http::admin::download_messages))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -100,7 +88,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(http::errors::json_errors))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             ::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(state.services.config.request_timeout_secs),
+            Duration::from_secs(state.services.config().request_timeout_secs),
         ))
         // Headers every response carries (pages also get a CSP with a per-response nonce).
         .layer(header_if_missing(X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -132,11 +120,11 @@ pub async fn serve_until(
     services: Arc<Services>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let header_timeout = Duration::from_secs(services.config.request_timeout_secs);
+    let header_timeout = Duration::from_secs(services.config().request_timeout_secs);
     let connections = serving::accept_until(listener, router, header_timeout, stop).await;
     tracing::info!("shutting down");
     let grace = Duration::from_secs(5);
-    tokio::join!(services.hub.shutdown(grace), connections.finish(grace));
+    tokio::join!(services.hub().shutdown(grace), connections.finish(grace));
     Ok(())
 }
 

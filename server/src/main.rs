@@ -72,7 +72,7 @@ fn reload_word_list_on_sighup(services: std::sync::Arc<Services>) {
         use tokio::signal::unix::{signal, SignalKind};
         let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
         while hangup.recv().await.is_some() {
-            match services.moderator.reload() {
+            match services.reload_word_list() {
                 Ok(()) => tracing::info!("moderation word list reloaded"),
                 Err(error) => tracing::warn!(%error, "moderation word list not reloaded"),
             }

@@ -1,9 +1,15 @@
 //! `Services`: the one core every door calls. REST handlers, server functions (through the
 //! `app::backend::Backend` trait implemented here) and the WebSocket all use these methods, so
-//! account rules exist once.
+//! each rule exists once: accounts and sessions here, chat in [`chat`], admin in [`admin`],
+//! paging in [`paging`]. Its parts are private: doors call use cases, never the store.
+
+pub mod admin;
+pub mod chat;
+pub mod export;
+pub mod paging;
 
 use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
-use crate::chat::Hub;
+use crate::fanout::Hub;
 use crate::limits::RateLimiter;
 use std::net::IpAddr;
 use crate::moderation::{Moderator, Strike, MAX_WARNINGS};
@@ -15,6 +21,8 @@ use app::error::ApiError;
 use app::models::{
     AdminMessage, AdminOverview, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest,
 };
+use app::protocol::ADMIN_PAGE;
+use paging::Page;
 use std::sync::Arc;
 
 /// The login and registration throttles. Per-IP budgets are keyed by `limits::ip_bucket` (an
@@ -46,16 +54,53 @@ impl Throttles {
 }
 
 pub struct Services {
-    pub config: Config,
-    pub throttles: Throttles,
-    pub store: Store,
-    pub hub: Arc<Hub>,
-    pub hasher: PasswordHasher,
-    pub tokens: TokenKeys,
-    pub moderator: Moderator,
+    config: Config,
+    throttles: Throttles,
+    store: Store,
+    hub: Arc<Hub>,
+    hasher: PasswordHasher,
+    tokens: TokenKeys,
+    moderator: Moderator,
     /// Permits for CSV downloads streaming at once (`config.max_exports`); each is owned by the
     /// download's producer task.
-    pub exports: Arc<tokio::sync::Semaphore>,
+    exports: Arc<tokio::sync::Semaphore>,
+}
+
+impl Services {
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The fan-out engine: the WebSocket door hands it its connections; shutdown drains it.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The store, for tests and tools that seed or inspect data; doors call the use cases.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The token keys, for tests and tools that mint tokens; doors use the session use cases.
+    pub fn tokens(&self) -> &TokenKeys {
+        &self.tokens
+    }
+
+    /// The password hasher (its gauges are read by tests).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// A permit to stream one CSV download, if fewer than `max_exports` are streaming.
+    pub fn export_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.exports.clone().try_acquire_owned().ok()
+    }
+
+    /// Re-reads the moderation word list (SIGHUP).
+    pub fn reload_word_list(&self) -> std::io::Result<()> {
+        self.moderator.reload()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +125,7 @@ impl Services {
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         let hub = Hub::start(store.clone(), &config);
-        crate::chat::authority::start(store.clone(), &hub);
+        crate::fanout::authority::start(store.clone(), &hub);
         let throttles = Throttles::new(&config);
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
         Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))
@@ -135,35 +180,6 @@ impl Services {
             }
         }
         client
-    }
-
-    /// Like `user_for_token`, and the user must be an admin (403 `AdminOnly` otherwise).
-    pub async fn require_admin(&self, token: &str) -> Result<PublicUser, ApiError> {
-        let user = self.user_for_token(token).await?;
-        if user.is_admin {
-            Ok(user)
-        } else {
-            Err(ApiError::AdminOnly)
-        }
-    }
-
-    /// Blocks (closing the user's sockets with 1008 and revoking tokens) or unblocks (resetting
-    /// warnings) a user, audited under `admin`.
-    pub async fn set_blocked_as(&self, admin: &PublicUser, user_id: i64, blocked: bool) -> Result<PublicUser, ApiError> {
-        if blocked && admin.id == user_id {
-            return Err(ApiError::BadRequest { message: "admins cannot block themselves".into() });
-        }
-        let user = self
-            .store
-            .set_blocked_by_admin(admin.id, user_id, blocked)
-            .await
-            .map_err(internal)?
-            .ok_or(ApiError::NotFound)?;
-        if blocked {
-            self.hub.disconnect_user(user_id);
-        }
-        tracing::info!(admin_id = admin.id, user_id, blocked, "admin changed block state");
-        Ok(user)
     }
 
     /// Runs the word filter on a message. A violation is counted (atomically, in the database)
@@ -255,8 +271,8 @@ impl Backend for Services {
     }
 
     async fn admin_overview(&self, token: &str) -> Result<AdminOverview, ApiError> {
-        self.require_admin(token).await?;
-        self.store.overview().await.map_err(internal)
+        let admin = self.require_admin(token).await?;
+        self.overview_for(&admin).await
     }
 
     async fn admin_users(
@@ -266,24 +282,23 @@ impl Backend for Services {
         after: Option<i64>,
         limit: Option<i64>,
     ) -> Result<Vec<PublicUser>, ApiError> {
-        self.require_admin(token).await?;
-        let limit = crate::admin::rest::checked_limit(limit)?;
-        self.store.list_users(blocked_only, after, limit).await.map_err(internal)
+        let admin = self.require_admin(token).await?;
+        self.users_page(&admin, blocked_only, Page::checked(None, after, limit, ADMIN_PAGE)?).await
     }
 
     async fn admin_set_blocked(&self, token: &str, user_id: i64, blocked: bool) -> Result<PublicUser, ApiError> {
         let admin = self.require_admin(token).await?;
-        self.set_blocked_as(&admin, user_id, blocked).await
+        self.set_blocked(&admin, user_id, blocked).await
     }
 
     async fn admin_moderation_log(&self, token: &str, limit: i64) -> Result<Vec<ModerationEntry>, ApiError> {
-        self.require_admin(token).await?;
-        self.store.moderation_log(None, limit).await.map_err(internal)
+        let admin = self.require_admin(token).await?;
+        self.moderation_page(&admin, Page::checked(None, None, Some(limit), ADMIN_PAGE)?).await
     }
 
     async fn admin_messages(&self, token: &str, limit: i64) -> Result<Vec<AdminMessage>, ApiError> {
-        self.require_admin(token).await?;
-        self.store.admin_messages(None, limit).await.map_err(internal)
+        let admin = self.require_admin(token).await?;
+        self.messages_page(&admin, Page::checked(None, None, Some(limit), ADMIN_PAGE)?).await
     }
 }
 

@@ -140,7 +140,7 @@ async fn blocked_user_gets_403_only_after_the_right_password_and_tokens_die() {
     app.register("admin").await;
     let user = app.register("eve").await;
     let token = app.login("eve").await;
-    app.services.store.block_user(user["id"].as_i64().unwrap()).await.unwrap();
+    app.services.store().block_user(user["id"].as_i64().unwrap()).await.unwrap();
 
     let (wrong, _) = app.post_json("/login", &json!({"username": "eve", "password": "wrong-password"})).await;
     assert_eq!(wrong, 401);
@@ -152,7 +152,7 @@ async fn blocked_user_gets_403_only_after_the_right_password_and_tokens_die() {
 
     // Unblocking does not resurrect tokens issued before the block.
     sqlx::query("UPDATE users SET is_blocked = 0 WHERE username = 'eve'")
-        .execute(app.services.store.writer())
+        .execute(app.services.store().writer())
         .await
         .unwrap();
     let (old, _) = app.get_json("/me", Some(&token)).await;

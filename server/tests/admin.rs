@@ -49,7 +49,7 @@ async fn every_route_is_401_403_or_200() {
     assert_eq!(status(&app, "POST", "/admin/users/99999/block", Some(&admin)).await, 404);
 
     // A demoted admin is refused at once, with the same token.
-    app.services.store.set_admin("root", false).await.unwrap();
+    app.services.store().set_admin("root", false).await.unwrap();
     assert_eq!(status(&app, "GET", "/admin/users", Some(&admin)).await, 403);
 }
 
@@ -142,7 +142,7 @@ async fn block_closes_sockets_and_unblock_restores_login_and_chat() {
     assert_eq!(again.until_type("message").await["content"], "I am back");
 
     let audit: Vec<(String, i64)> = sqlx::query_as("SELECT action, target_user_id FROM audit_log ORDER BY id")
-        .fetch_all(app.services.store.reader())
+        .fetch_all(app.services.store().reader())
         .await
         .unwrap();
     assert_eq!(audit, vec![("block".into(), user), ("unblock".into(), user)]);
@@ -196,7 +196,7 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
 async fn a_100k_message_export_streams() {
     let app = TestApp::spawn().await;
     let admin = app.user("root").await;
-    let record = app.services.store.find_login("root").await.unwrap().unwrap();
+    let record = app.services.store().find_login("root").await.unwrap().unwrap();
     for chunk in 0..100 {
         let batch: Vec<_> = (0..1000)
             .map(|i| server::store::NewMessage {
@@ -206,7 +206,7 @@ async fn a_100k_message_export_streams() {
                 client_id: None,
             })
             .collect();
-        app.services.store.insert_batch(&batch).await.unwrap();
+        app.services.store().insert_batch(&batch).await.unwrap();
     }
     let mut response = app.http.get(app.url("/admin/download/messages")).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -254,7 +254,7 @@ async fn admin_server_functions_check_the_role_too() {
 async fn users_are_paged_by_an_id_cursor() {
     let app = TestApp::spawn().await;
     let admin = app.user("root").await;
-    let store = &app.services.store;
+    let store = &app.services.store();
     let mut ids = vec![store.find_login("root").await.unwrap().unwrap().public.id];
     let mut blocked_ids = Vec::new();
     for i in 0..249 {
@@ -357,7 +357,7 @@ async fn stalled_downloads_cannot_starve_the_site() {
     .await;
     let admin = app.user("root").await;
     let reader = app.user("reader").await;
-    let sender = app.services.store.find_login("root").await.unwrap().unwrap().public.id;
+    let sender = app.services.store().find_login("root").await.unwrap().unwrap().public.id;
     // About 36 MB of messages: far more than the socket buffers of a client that never reads.
     const ROWS: usize = 3000;
     let content = "日".repeat(4000);
@@ -370,7 +370,7 @@ async fn stalled_downloads_cannot_starve_the_site() {
                 client_id: None,
             })
             .collect();
-        app.services.store.insert_batch(&batch).await.unwrap();
+        app.services.store().insert_batch(&batch).await.unwrap();
     }
 
     // Four downloads that never read: two stream (and stall), the others are refused at once.

@@ -176,7 +176,7 @@ async fn a_block_racing_handshakes_leaves_no_socket_that_can_post() {
     }
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE sender_id = ?1")
         .bind(mallory_id)
-        .fetch_one(app.services.store.reader())
+        .fetch_one(app.services.store().reader())
         .await
         .unwrap();
     assert_eq!(count, 0, "no message of the blocked account was stored");
@@ -255,7 +255,7 @@ async fn sockets_are_capped_per_account_and_in_all() {
     a1.socket.close(None).await.unwrap();
     while a1.socket.next().await.is_some() {}
     let deadline = Instant::now() + Duration::from_secs(5);
-    while app.services.hub.connection_count() > 2 {
+    while app.services.hub().connection_count() > 2 {
         assert!(Instant::now() < deadline, "the closed socket is still counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -276,7 +276,7 @@ async fn catch_up_is_bounded_in_bytes_and_continues_with_get_messages_after() {
             client_id: None,
         })
         .collect();
-    app.services.store.insert_batch(&batch).await.unwrap();
+    app.services.store().insert_batch(&batch).await.unwrap();
 
     let (mut client, history) = app.connect_query(&format!("token={token}&since=0")).await;
     let messages = history["messages"].as_array().unwrap();

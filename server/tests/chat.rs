@@ -38,9 +38,9 @@ async fn refusals_before_upgrade() {
     let (_socket, _) = tokio_tungstenite::connect_async(request).await.expect("own origin accepted");
 
     // Blocked user: 403.
-    let user = app.services.store.find_login("ann").await.unwrap().unwrap();
-    app.services.store.block_user(user.public.id).await.unwrap();
-    let fresh_blocked = app.services.tokens.issue(user.public.id, user.token_version + 1);
+    let user = app.services.store().find_login("ann").await.unwrap().unwrap();
+    app.services.store().block_user(user.public.id).await.unwrap();
+    let fresh_blocked = app.services.tokens().issue(user.public.id, user.token_version + 1);
     let request = app.ws_url(&format!("token={fresh_blocked}")).into_client_request().unwrap();
     assert_eq!(app.ws_refusal(request).await, 403);
 }
@@ -125,7 +125,7 @@ async fn a_since_beyond_the_newest_message_does_not_mute_the_live_feed() {
 async fn since_is_capped_at_500_with_more() {
     let app = TestApp::spawn().await;
     let token = app.user("bulk").await;
-    let user = app.services.store.find_login("bulk").await.unwrap().unwrap();
+    let user = app.services.store().find_login("bulk").await.unwrap().unwrap();
     let batch: Vec<_> = (0..520)
         .map(|i| server::store::NewMessage {
             sender_id: user.public.id,
@@ -134,7 +134,7 @@ async fn since_is_capped_at_500_with_more() {
             client_id: None,
         })
         .collect();
-    app.services.store.insert_batch(&batch).await.unwrap();
+    app.services.store().insert_batch(&batch).await.unwrap();
     let (_c, history) = app.connect_query(&format!("token={token}&since=0")).await;
     assert_eq!(history["messages"].as_array().unwrap().len(), 500);
     assert_eq!(history["more"], true);
@@ -420,7 +420,7 @@ async fn graceful_shutdown_closes_sockets_with_1001_and_keeps_acknowledged_messa
     app.shutdown().await;
     assert_eq!(client.close_code().await, 1001);
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(app.services.store.reader())
+        .fetch_one(app.services.store().reader())
         .await
         .unwrap();
     assert_eq!(count, 20);
@@ -434,12 +434,12 @@ async fn dead_peers_that_never_answer_pings_are_reaped() {
     // A peer that stops reading never answers the server's pings (tungstenite answers them only
     // while reading): after two silent intervals the server drops it.
     let (_ghost, _) = app.connect(&token).await;
-    assert_eq!(app.services.hub.connection_count(), 2);
+    assert_eq!(app.services.hub().connection_count(), 2);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
     loop {
         // Keep the live one talking (reading answers its pings).
         let _ = live.next_message(Duration::from_millis(300)).await;
-        if app.services.hub.connection_count() == 1 {
+        if app.services.hub().connection_count() == 1 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the silent peer was not reaped");

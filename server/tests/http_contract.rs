@@ -86,7 +86,7 @@ async fn register_logout_and_admin_server_functions_refuse_other_sites() {
 
     let fields = [("username", "sockpuppet"), ("email", "sock@example.com"), ("password", "password123")];
     assert_refused(form_post(&app, "/api/auth/register", &fields, &[("origin", EVIL)]).await, "register").await;
-    assert!(app.services.store.find_login("sockpuppet").await.unwrap().is_none());
+    assert!(app.services.store().find_login("sockpuppet").await.unwrap().is_none());
 
     let logout = form_post(&app, "/api/auth/logout", &[], &[("origin", EVIL), ("cookie", &cookie)]).await;
     assert_refused(logout, "logout").await;
@@ -96,7 +96,7 @@ async fn register_logout_and_admin_server_functions_refuse_other_sites() {
     let block = [("user_id", id.as_str()), ("blocked", "true")];
     let response = form_post(&app, "/api/admin/set-blocked", &block, &[("sec-fetch-site", "cross-site"), ("cookie", &cookie)]).await;
     assert_refused(response, "admin set-blocked").await;
-    assert!(!app.services.store.user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
+    assert!(!app.services.store().user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
 
     // REST posts carrying the session cookie are covered as well.
     let response = app
@@ -108,14 +108,14 @@ async fn register_logout_and_admin_server_functions_refuse_other_sites() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 403);
-    assert!(!app.services.store.user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
+    assert!(!app.services.store().user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
 
     // The same admin call from this site goes through.
     let same_origin = format!("http://{}", app.addr);
     let response = form_post(&app, "/api/admin/set-blocked", &block, &[("origin", &same_origin), ("cookie", &cookie)]).await;
     // A plain form post is redirected back to its page once done.
     assert!(response.status().is_success() || response.status().is_redirection(), "{}", response.status());
-    assert!(app.services.store.user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
+    assert!(app.services.store().user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
 }
 
 #[tokio::test]

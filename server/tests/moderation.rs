@@ -52,7 +52,7 @@ async fn two_warnings_then_a_block_that_closes_every_socket() {
     assert_eq!(contents, vec!["sorry, friends"]);
 
     let log: Vec<(String, i64)> = sqlx::query_as("SELECT content, warning_count FROM moderation_log ORDER BY id")
-        .fetch_all(app.services.store.reader())
+        .fetch_all(app.services.store().reader())
         .await
         .unwrap();
     assert_eq!(log, vec![(BAD.to_string(), 1), (BAD.to_string(), 2), ("sh1t".to_string(), 3)]);
@@ -91,7 +91,7 @@ async fn parallel_violations_are_counted_exactly() {
     }
     counts.sort();
     assert_eq!(counts, vec![1, 2]);
-    let record = app.services.store.user_by_id(user["id"].as_i64().unwrap()).await.unwrap().unwrap();
+    let record = app.services.store().user_by_id(user["id"].as_i64().unwrap()).await.unwrap().unwrap();
     assert_eq!(record.public.warning_count, 2);
     assert!(!record.public.is_blocked);
 
@@ -113,8 +113,8 @@ async fn parallel_violations_are_counted_exactly() {
         task.await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let record = app.services.store.user_by_id(user["id"].as_i64().unwrap()).await.unwrap().unwrap();
-    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM moderation_log").fetch_one(app.services.store.reader()).await.unwrap();
+    let record = app.services.store().user_by_id(user["id"].as_i64().unwrap()).await.unwrap().unwrap();
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM moderation_log").fetch_one(app.services.store().reader()).await.unwrap();
     assert!(record.public.is_blocked);
     assert_eq!(record.public.warning_count, logged);
     assert_eq!(record.token_version, version_before + 1, "blocked once");
@@ -136,13 +136,13 @@ async fn admins_are_warned_and_logged_but_never_auto_blocked() {
     client.say("all good now").await;
     assert_eq!(observer.until_type("message").await["content"], "all good now");
     assert_eq!(app.get_json("/me", Some(&admin)).await.0, 200);
-    let record = app.services.store.find_login("root").await.unwrap().unwrap();
+    let record = app.services.store().find_login("root").await.unwrap().unwrap();
     assert!(!record.public.is_blocked);
     assert_eq!(record.public.warning_count, 4);
 
     // Each violation was refused (never broadcast or stored) and logged, none as a block.
     let log: Vec<(String, i64, bool)> = sqlx::query_as("SELECT content, warning_count, blocked FROM moderation_log ORDER BY id")
-        .fetch_all(app.services.store.reader())
+        .fetch_all(app.services.store().reader())
         .await
         .unwrap();
     assert_eq!(log, (1..=4).map(|n| (BAD.to_string(), n, false)).collect::<Vec<_>>());

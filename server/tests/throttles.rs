@@ -125,14 +125,14 @@ async fn identifiers_longer_than_any_account_name_are_refused_without_hashing() 
     let app = TestApp::spawn_with(|c| c.login_ip_burst = 4).await;
     let normal = login(&app, "nobody", "wrong-password", &[]).await;
     assert_eq!(normal.status, 401);
-    let started = app.services.hasher.hashes_started();
+    let started = app.services.hasher().hashes_started();
     assert_eq!(started, 1, "an unknown user costs one (dummy) verification");
 
     // The longest possible identifier (a 254-byte email) is still checked the normal way...
     let longest = format!("{}@{}.example", "a".repeat(64), "b".repeat(254 - 64 - 1 - ".example".len()));
     assert_eq!(longest.len(), 254);
     assert_eq!(status(&app, &longest, "wrong-password", &[]).await, 401);
-    assert_eq!(app.services.hasher.hashes_started(), started + 1);
+    assert_eq!(app.services.hasher().hashes_started(), started + 1);
 
     // ...one byte more, or a request-sized one, gets the same answer without any bcrypt work.
     for name in [format!("x{longest}"), "y".repeat(60 * 1024)] {
@@ -140,7 +140,7 @@ async fn identifiers_longer_than_any_account_name_are_refused_without_hashing() 
         assert_eq!(answer.status, 401, "{} bytes", name.len());
         assert_eq!(answer.body, normal.body);
     }
-    assert_eq!(app.services.hasher.hashes_started(), started + 1, "no bcrypt work for over-long names");
+    assert_eq!(app.services.hasher().hashes_started(), started + 1, "no bcrypt work for over-long names");
     // They still count against the client's per-IP budget (4 here).
     let answer = login(&app, &"z".repeat(60 * 1024), "wrong-password", &[]).await;
     assert_eq!(answer.status, 429);
@@ -224,7 +224,7 @@ async fn cancelled_logins_never_run_more_hashes_than_the_concurrency_limit() {
     for outcome in join_all(clients).await {
         assert!(outcome.unwrap().is_err(), "every client gives up before its hash is done");
     }
-    let hasher = &app.services.hasher;
+    let hasher = &app.services.hasher();
     assert!(hasher.hashes_started() >= 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while hasher.running() > 0 && tokio::time::Instant::now() < deadline {

@@ -1,7 +1,8 @@
 //! Extractors shared by REST handlers: a JSON body whose rejections are JSON errors, and the
 //! authenticated user (Bearer token or session cookie, re-read from the database every time).
 
-use crate::AppState;
+use crate::services::admin::Admin;
+use crate::state::AppState;
 use app::error::ApiError;
 use app::models::PublicUser;
 use axum::extract::rejection::JsonRejection;
@@ -52,7 +53,7 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 /// The signed-in user of a request, who must be an admin (403 otherwise).
-pub struct AdminUser(pub PublicUser);
+pub struct AdminUser(pub Admin);
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = ApiError;

@@ -1,7 +1,12 @@
-//! HTTP doors: REST handlers, request extractors and middleware.
+//! HTTP doors: REST handlers (accounts and sessions in `rest`, history in `messages`, the admin
+//! routes and downloads in `admin`), request extractors, the page guard and middleware
+//! (cross-site refusal, JSON errors). Each handler parses, calls a use case of `Services`, and
+//! maps its answer.
 
+pub mod admin;
 pub mod csrf;
 pub mod errors;
 pub mod extract;
+pub mod messages;
 pub mod pages;
 pub mod rest;

@@ -1,7 +1,7 @@
 //! Page guard: a logged-out visitor of a protected page is redirected to `/login` before any
 //! rendering, so protected pages never render for strangers, with or without JavaScript.
 
-use crate::AppState;
+use crate::state::AppState;
 use app::error::ApiError;
 use axum::extract::{Request, State};
 use axum::middleware::Next;

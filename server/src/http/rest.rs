@@ -2,7 +2,7 @@
 //! `Services`, the same code the server functions call.
 
 use super::extract::{ApiJson, AuthUser, Origin};
-use crate::AppState;
+use crate::state::AppState;
 use app::backend::Backend;
 use app::error::ApiError;
 use app::models::{LoginRequest, LoginResponse, PublicUser, RegisterRequest, RegisterResponse};

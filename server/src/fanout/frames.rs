@@ -26,6 +26,16 @@ pub fn blocked() -> Bytes {
     text(&ServerFrame::Blocked { message: moderation::BLOCKED_TEXT.into() })
 }
 
+/// The `warning` frame answering a message the word filter refused, with the strike it cost.
+pub fn warning(strike: moderation::Strike, client_id: Option<String>) -> Bytes {
+    text(&ServerFrame::Warning {
+        warning_count: strike.warning_count,
+        max_warnings: moderation::MAX_WARNINGS,
+        message: moderation::warning_text(strike),
+        client_id,
+    })
+}
+
 /// The answer to a message that could not be stored: sending it again is safe.
 pub fn send_again(client_id: Option<String>) -> Bytes {
     error("message could not be saved; send it again", client_id)

@@ -112,11 +112,11 @@ where
     T: CsvRow + Send + 'static,
     F: FnMut(i64, i64) -> BoxFuture<'static, Result<Vec<T>, StoreError>> + Send + 'static,
 {
-    let Ok(permit) = services.exports.clone().try_acquire_owned() else {
+    let Some(permit) = services.export_permit() else {
         tracing::info!("CSV export refused: too many exports streaming");
         return ApiError::RateLimited { retry_after: EXPORTS_RETRY_AFTER_SECS }.into_response();
     };
-    let write_timeout = Duration::from_secs(services.config.write_timeout_secs.max(1));
+    let write_timeout = Duration::from_secs(services.config().write_timeout_secs.max(1));
     let (chunks, body) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let finished = Arc::new(AtomicBool::new(false));
     tokio::spawn(produce(permit, chunks, finished.clone(), write_timeout, Box::new(next_page)));

@@ -25,8 +25,8 @@ pub mod close_code {
     pub const SIZE: u16 = 1009;
     pub const ERROR: u16 = 1011;
     pub const AGAIN: u16 = 1013;
-    pub const SESSION_ENDED: u16 = app::models::close_codes::SESSION_ENDED;
-    pub const ROLE_CHANGED: u16 = app::models::close_codes::ROLE_CHANGED;
+    pub const SESSION_ENDED: u16 = app::protocol::close_codes::SESSION_ENDED;
+    pub const ROLE_CHANGED: u16 = app::protocol::close_codes::ROLE_CHANGED;
 }
 
 /// One unmasked, final frame with `opcode` and `payload`, header included.

@@ -1,0 +1,40 @@
+//! The protocol's numbers, defined once and used by the server, the browser client and the
+//! views: page sizes, history bounds, frame and field limits, and the WebSocket close codes a
+//! client acts on. `docs/api.md` and `docs/protocol.md` document the same values.
+
+/// Messages in the `history` frame of a fresh connection.
+pub const HISTORY_LATEST: i64 = 50;
+/// Most messages in a `since` catch-up `history` frame.
+pub const HISTORY_SINCE_MAX: i64 = 500;
+/// Most bytes of JSON in one `history` frame's messages (a longer catch-up says `more: true`).
+pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
+/// Largest client WebSocket message (a frame, or fragments reassembled); bigger closes with 1009.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// The longest `client_id` a client may attach to a message.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// A page rule: how many rows a list gives by default, and at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRule {
+    pub default: i64,
+    pub max: i64,
+}
+
+/// `GET /messages` (both directions).
+pub const HISTORY_PAGE: PageRule = PageRule { default: 50, max: 200 };
+/// Every admin list (`/admin/users`, `/admin/messages`, `/admin/moderation` and the admin server
+/// functions).
+pub const ADMIN_PAGE: PageRule = PageRule { default: 100, max: 1000 };
+
+/// WebSocket close codes a client acts on.
+pub mod close_codes {
+    /// The account is blocked (after a `blocked` frame): do not reconnect.
+    pub const BLOCKED: u16 = 1008;
+    /// Too far behind: reconnect with `since`.
+    pub const TRY_AGAIN: u16 = 1013;
+    /// The session ended (its token expired, or was revoked by a password change): sign in
+    /// again, or renew the session first if it is still valid.
+    pub const SESSION_ENDED: u16 = 4001;
+    /// The account's role changed: reconnect (the same session still works) and reload.
+    pub const ROLE_CHANGED: u16 = 4002;
+}

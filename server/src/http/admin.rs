@@ -1,0 +1,80 @@
+//! `/admin/...` JSON routes and CSV downloads. Every route takes the `AdminUser` extractor: 401
+//! without valid auth, 403 for a non-admin; the role is re-read from the database each time.
+
+use crate::http::extract::{AdminUser, ApiPath};
+use crate::services::paging::{optional_number, Page};
+use crate::state::AppState;
+use app::error::ApiError;
+use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
+use app::protocol::ADMIN_PAGE;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::Json;
+use std::collections::HashMap;
+
+/// `GET /admin/users?blocked=true|false&after=ID&limit=N`: users in id order after the cursor
+/// `after` (the id of the last user of the previous page), a JSON array.
+pub async fn users(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<PublicUser>>, ApiError> {
+    let blocked_only = match params.get("blocked").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::BadRequest { message: "blocked must be true or false".into() }),
+    };
+    let page = Page::checked(None, optional_number(&params, "after")?, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    state.services.users_page(&admin, blocked_only, page).await.map(Json)
+}
+
+/// `GET /admin/messages?before=ID&limit=N`: newest first.
+pub async fn messages(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<AdminMessage>>, ApiError> {
+    let page = Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    state.services.messages_page(&admin, page).await.map(Json)
+}
+
+/// `GET /admin/moderation?before=ID&limit=N`: newest first.
+pub async fn moderation(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<ModerationEntry>>, ApiError> {
+    let page = Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    state.services.moderation_page(&admin, page).await.map(Json)
+}
+
+pub async fn overview(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Result<Json<AdminOverview>, ApiError> {
+    state.services.overview_for(&admin).await.map(Json)
+}
+
+pub async fn block(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(user_id): ApiPath<i64>,
+) -> Result<Json<PublicUser>, ApiError> {
+    state.services.set_blocked(&admin, user_id, true).await.map(Json)
+}
+
+pub async fn unblock(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(user_id): ApiPath<i64>,
+) -> Result<Json<PublicUser>, ApiError> {
+    state.services.set_blocked(&admin, user_id, false).await.map(Json)
+}
+
+/// `GET /admin/download/users`: every user as CSV, streamed by keyset pages; 429 when
+/// `max_exports` downloads are already streaming.
+pub async fn download_users(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Response {
+    state.services.download_users(&admin)
+}
+
+/// `GET /admin/download/messages`: every message, oldest first, as CSV (as the users export).
+pub async fn download_messages(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Response {
+    state.services.download_messages(&admin)
+}
