@@ -7,7 +7,7 @@
 
 use crate::models::{ChatMessage, ClientFrame, ServerFrame};
 use crate::protocol::{close_codes, HISTORY_PAGE};
-use crate::pages::chat::{ChatState, Link, Pending};
+use crate::chat_state::{ChatState, Link, Pending};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
@@ -108,7 +108,7 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Ended {
                     opened = true;
                     *attempt = 0;
                     state.link.set(Link::Open);
-                    for pending in state.pending.get_untracked() {
+                    for (_, pending) in state.all_pending() {
                         let _ = tx.unbounded_send(frame_for(&pending));
                     }
                     OUTBOX.with(|o| *o.borrow_mut() = Some(tx.clone()));
@@ -136,7 +136,7 @@ fn socket_url(state: ChatState) -> String {
     let location = window().location();
     let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
-    match state.messages.with_untracked(|m| m.last().map(|m| m.id)) {
+    match state.last_message_id() {
         Some(last) => format!("{scheme}://{host}/ws?since={last}"),
         None => format!("{scheme}://{host}/ws"),
     }
@@ -149,11 +149,11 @@ fn on_frame(state: ChatState, text: &str) -> bool {
     };
     match frame {
         ServerFrame::History { messages, more } => {
-            let first_load = state.messages.with_untracked(Vec::is_empty);
-            if first_load {
+            let room = state.current_conversation();
+            if room.messages.with_untracked(Vec::is_empty) {
                 // The newest page may hold fewer than a page of large messages: ask until a
                 // page comes back short.
-                state.more_older.set(!messages.is_empty());
+                room.more_older.set(!messages.is_empty());
             }
             let last = messages.last().map(|m| m.id);
             add_messages(state, messages, true);
@@ -181,7 +181,7 @@ fn on_frame(state: ChatState, text: &str) -> bool {
 /// Forgets a pending message the server refused (it must not be resent on reconnect).
 fn drop_pending(state: ChatState, client_id: Option<String>) {
     if let Some(id) = client_id {
-        state.pending.update(|p| p.retain(|x| x.client_id != id));
+        state.drop_pending(&id);
     }
 }
 
@@ -212,7 +212,7 @@ fn scroll_to_bottom_soon(state: ChatState) {
 pub fn send(state: ChatState, content: String) {
     let pending = Pending { client_id: new_client_id(), content };
     let frame = frame_for(&pending);
-    state.pending.update(|p| p.push(pending));
+    state.current_conversation().pending.update(|p| p.push(pending));
     scroll_to_bottom_soon(state);
     OUTBOX.with(|o| {
         if let Some(tx) = o.borrow().as_ref() {
@@ -235,11 +235,12 @@ fn new_client_id() -> String {
 /// Loads an older page when the reader scrolls to the top, keeping their place.
 pub fn on_scroll(state: ChatState) {
     let Some(list) = state.list.get_untracked() else { return };
-    if list.scroll_top() > 40 || state.loading_older.get_untracked() || !state.more_older.get_untracked() {
+    let room = state.current_conversation();
+    if list.scroll_top() > 40 || room.loading_older.get_untracked() || !room.more_older.get_untracked() {
         return;
     }
-    let Some(oldest) = state.messages.with_untracked(|m| m.first().map(|m| m.id)) else { return };
-    state.loading_older.set(true);
+    let Some(oldest) = room.messages.with_untracked(|m| m.first().map(|m| m.id)) else { return };
+    room.loading_older.set(true);
     spawn_local(async move {
         let url = format!("/messages?before={oldest}&limit={OLDER_PAGE}");
         let page = match gloo_net::http::Request::get(&url).send().await {
@@ -249,7 +250,7 @@ pub fn on_scroll(state: ChatState) {
         if let Some(page) = page {
             let list = state.list.get_untracked();
             let before_height = list.as_ref().map(|l| l.scroll_height()).unwrap_or(0);
-            state.more_older.set(page.len() >= OLDER_PAGE);
+            room.more_older.set(page.len() >= OLDER_PAGE);
             state.merge(page);
             request_animation_frame(move || {
                 if let Some(list) = state.list.get_untracked() {
@@ -258,7 +259,7 @@ pub fn on_scroll(state: ChatState) {
                 }
             });
         }
-        state.loading_older.set(false);
+        room.loading_older.set(false);
     });
 }
 

@@ -3,6 +3,7 @@
 //! (server-side rendering, server functions) and with `hydrate` into the WASM client.
 
 pub mod api;
+pub mod chat_state;
 pub mod domain;
 pub mod error;
 pub mod models;

@@ -81,11 +81,16 @@ impl std::fmt::Debug for LoginResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: i64,
+    /// The sender's user id (how a client tells its own messages, whatever the names).
+    pub sender_id: i64,
     pub username: String,
     pub content: String,
     /// RFC 3339 UTC, millisecond precision.
     pub timestamp: String,
+    /// The conversation's name (`general`).
     pub room: String,
+    /// The conversation's id (`general` is [`crate::protocol::GENERAL_ROOM_ID`]).
+    pub room_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
 }

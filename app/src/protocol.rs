@@ -2,6 +2,9 @@
 //! views: page sizes, history bounds, frame and field limits, and the WebSocket close codes a
 //! client acts on. `docs/api.md` and `docs/protocol.md` document the same values.
 
+/// The room id of `general`, the public room everyone is in.
+pub const GENERAL_ROOM_ID: i64 = 1;
+
 /// Messages in the `history` frame of a fresh connection.
 pub const HISTORY_LATEST: i64 = 50;
 /// Most messages in a `since` catch-up `history` frame.

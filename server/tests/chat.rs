@@ -50,6 +50,7 @@ async fn message_is_broadcast_to_everyone_with_the_contract_fields() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
+    let alice_id = app.get_json("/me", Some(&a)).await.1["id"].clone();
     let (mut alice, history) = app.connect(&a).await;
     assert_eq!(history["messages"], json!([]));
     assert_eq!(history["more"], false);
@@ -63,6 +64,8 @@ async fn message_is_broadcast_to_everyone_with_the_contract_fields() {
         assert_eq!(frame["username"], "alice");
         assert_eq!(frame["content"], "hello <b>world</b>");
         assert_eq!(frame["room"], "general");
+        assert_eq!(frame["room_id"], 1, "general is room 1");
+        assert_eq!(frame["sender_id"], alice_id, "the sender's user id");
         assert!(frame["id"].as_i64().unwrap() > 0);
         let ts = frame["timestamp"].as_str().unwrap();
         assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'), "{ts}");

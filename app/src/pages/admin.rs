@@ -9,7 +9,7 @@ use crate::api::{
 };
 use crate::error::ApiError;
 use crate::models::{AdminMessage, PublicUser};
-use crate::pages::chat::ChatState;
+use crate::chat_state::ChatState;
 use leptos::prelude::*;
 
 #[component]
@@ -105,7 +105,7 @@ fn Console(user: PublicUser) -> impl IntoView {
                 <section class="panel">
                     <h2>"Live messages"</h2>
                     <Transition fallback=|| ()>
-                        {move || recent.get().and_then(Result::ok).map(|initial| view! { <Monitor initial me=user.username.clone()/> })}
+                        {move || recent.get().and_then(Result::ok).map(|initial| view! { <Monitor initial me=user.clone()/> })}
                     </Transition>
                 </section>
                 <section class="panel">
@@ -201,21 +201,24 @@ fn UsersTable(
 
 /// Recent messages, kept live by the chat's WebSocket feed.
 #[component]
-fn Monitor(initial: Vec<AdminMessage>, me: String) -> impl IntoView {
-    let state = ChatState::new(me);
+fn Monitor(initial: Vec<AdminMessage>, me: PublicUser) -> impl IntoView {
+    let state = ChatState::new(&me);
     state.merge(
         initial
             .into_iter()
             .map(|m| crate::models::ChatMessage {
                 id: m.id,
+                sender_id: m.sender_id,
                 username: m.username,
                 content: m.content,
                 timestamp: m.timestamp,
                 room: m.room,
+                room_id: crate::protocol::GENERAL_ROOM_ID,
                 client_id: None,
             })
             .collect(),
     );
+    let feed = state.current_conversation();
     #[cfg(feature = "hydrate")]
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
@@ -227,7 +230,7 @@ fn Monitor(initial: Vec<AdminMessage>, me: String) -> impl IntoView {
             <table id="monitor">
                 <thead><tr><th>"Id"</th><th>"Time (UTC)"</th><th>"User"</th><th>"Message"</th></tr></thead>
                 <tbody>
-                    <For each=move || { let mut m = state.messages.get(); m.reverse(); m.truncate(200); m } key=|m| m.id let:m>
+                    <For each=move || { let mut m = feed.messages.get(); m.reverse(); m.truncate(200); m } key=|m| m.id let:m>
                         <tr>
                             <td>{m.id}</td>
                             <td>{m.timestamp.get(..19).unwrap_or(&m.timestamp).replace('T', " ")}</td>

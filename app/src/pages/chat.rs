@@ -4,8 +4,8 @@
 //! (`chat_client`, WASM only).
 
 use crate::api::{current_user, Logout};
+use crate::chat_state::{ChatState, Link};
 use crate::models::{ChatMessage, PublicUser};
-use leptos::html;
 use leptos::prelude::*;
 
 #[component]
@@ -30,87 +30,11 @@ pub fn ChatPage() -> impl IntoView {
     }
 }
 
-/// Connection state shown by the indicator.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Link {
-    Connecting,
-    Open,
-    Closed,
-}
-
-impl Link {
-    fn as_str(self) -> &'static str {
-        match self {
-            Link::Connecting => "connecting",
-            Link::Open => "open",
-            Link::Closed => "closed",
-        }
-    }
-}
-
-/// A message typed here and not yet acknowledged by the server.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Pending {
-    pub client_id: String,
-    pub content: String,
-}
-
-/// Everything the chat view and the connection share.
-#[derive(Clone, Copy)]
-pub struct ChatState {
-    pub me: StoredValue<String>,
-    pub messages: RwSignal<Vec<ChatMessage>>,
-    pub pending: RwSignal<Vec<Pending>>,
-    pub link: RwSignal<Link>,
-    pub banner: RwSignal<Option<(String, bool)>>,
-    pub more_older: RwSignal<bool>,
-    pub loading_older: RwSignal<bool>,
-    pub list: NodeRef<html::Ul>,
-}
-
-impl ChatState {
-    pub fn new(me: String) -> Self {
-        Self {
-            me: StoredValue::new(me),
-            messages: RwSignal::new(Vec::new()),
-            pending: RwSignal::new(Vec::new()),
-            link: RwSignal::new(Link::Connecting),
-            banner: RwSignal::new(None),
-            more_older: RwSignal::new(true),
-            loading_older: RwSignal::new(false),
-            list: NodeRef::new(),
-        }
-    }
-
-    /// Adds messages (any order, duplicates ignored) keeping the list sorted by id; drops the
-    /// pending copies they acknowledge.
-    pub fn merge(&self, incoming: Vec<ChatMessage>) {
-        let me = self.me.get_value();
-        let acknowledged: Vec<String> = incoming
-            .iter()
-            .filter(|m| m.username == me)
-            .filter_map(|m| m.client_id.clone())
-            .collect();
-        self.messages.update(|list| merge_sorted(list, incoming));
-        if !acknowledged.is_empty() {
-            self.pending.update(|p| p.retain(|x| !acknowledged.contains(&x.client_id)));
-        }
-    }
-}
-
-/// Inserts `incoming` into `list` (sorted by id), skipping ids already present.
-pub fn merge_sorted(list: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) {
-    for message in incoming {
-        if let Err(at) = list.binary_search_by_key(&message.id, |m| m.id) {
-            list.insert(at, message);
-        }
-    }
-}
-
 #[component]
 fn Chat(user: PublicUser) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    let state = ChatState::new(user.username.clone());
+    let state = ChatState::new(&user);
+    let room = state.current_conversation();
     let draft = RwSignal::new(String::new());
 
     #[cfg(feature = "hydrate")]
@@ -162,15 +86,15 @@ fn Chat(user: PublicUser) -> impl IntoView {
                     <div class=if error { "banner error" } else { "banner" } role="alert">{text}</div>
                 })}
                 <ul class="messages" id="messages" node_ref=state.list on:scroll=on_scroll aria-live="polite">
-                    <Show when=move || state.loading_older.get()>
+                    <Show when=move || room.loading_older.get()>
                         <li class="older">"Loading older messages…"</li>
                     </Show>
-                    <For each=move || state.messages.get() key=|m| m.id let:message>
-                        <MessageItem message mine=state.me.get_value() />
+                    <For each=move || room.messages.get() key=|m| m.id let:message>
+                        <MessageItem mine=state.is_mine(&message) message />
                     </For>
-                    <For each=move || state.pending.get() key=|p| p.client_id.clone() let:pending>
+                    <For each=move || room.pending.get() key=|p| p.client_id.clone() let:pending>
                         <li class="message mine pending" data-client-id=pending.client_id.clone()>
-                            <span class="meta">{state.me.get_value()} " · sending…"</span>
+                            <span class="meta">{state.me.with_value(|me| me.username.clone())} " · sending…"</span>
                             <div class="bubble">{pending.content.clone()}</div>
                         </li>
                     </For>
@@ -195,8 +119,8 @@ fn Chat(user: PublicUser) -> impl IntoView {
 }
 
 #[component]
-fn MessageItem(message: ChatMessage, mine: String) -> impl IntoView {
-    let side = if message.username == mine { "message mine" } else { "message theirs" };
+fn MessageItem(message: ChatMessage, mine: bool) -> impl IntoView {
+    let side = if mine { "message mine" } else { "message theirs" };
     let time = local_time(&message.timestamp);
     view! {
         <li class=side data-id=message.id>
@@ -223,29 +147,5 @@ fn local_time(timestamp: &str) -> String {
     #[cfg(not(feature = "hydrate"))]
     {
         timestamp.get(11..16).unwrap_or(timestamp).to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(id: i64) -> ChatMessage {
-        ChatMessage {
-            id,
-            username: "u".into(),
-            content: format!("m{id}"),
-            timestamp: "2026-01-01T00:00:00.000Z".into(),
-            room: "general".into(),
-            client_id: None,
-        }
-    }
-
-    #[test]
-    fn merge_keeps_order_and_drops_duplicates() {
-        let mut list = vec![msg(2), msg(5)];
-        merge_sorted(&mut list, vec![msg(7), msg(1), msg(5), msg(3), msg(7)]);
-        let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
-        assert_eq!(ids, vec![1, 2, 3, 5, 7]);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{Store, StoreError};
 use app::models::ChatMessage;
+use app::protocol::GENERAL_ROOM_ID;
 use sqlx::{Acquire, Row};
 
 /// A message accepted for storage.
@@ -96,7 +97,7 @@ async fn insert_chunk(
     Ok(())
 }
 
-const SELECT_MESSAGE: &str = "SELECT m.id, u.username, m.content, m.created_at, m.room, m.client_id \
+const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room, m.client_id \
                               FROM messages m JOIN users u ON u.id = m.sender_id";
 
 impl Store {
@@ -116,10 +117,12 @@ impl Store {
             out.push(match id {
                 Some(id) => Stored::New(ChatMessage {
                     id,
+                    sender_id: message.sender_id,
                     username: message.username.clone(),
                     content: message.content.clone(),
                     timestamp: created_at.clone(),
                     room: "general".into(),
+                    room_id: GENERAL_ROOM_ID,
                     client_id: message.client_id.clone(),
                 }),
                 None => self.original_of(message).await,
@@ -263,10 +266,13 @@ impl Budget {
 fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::Error> {
     Ok(ChatMessage {
         id: row.try_get("id")?,
+        sender_id: row.try_get("sender_id")?,
         username: row.try_get("username")?,
         content: row.try_get("content")?,
         timestamp: row.try_get("created_at")?,
         room: row.try_get("room")?,
+        // One conversation so far: every message is in `general`.
+        room_id: GENERAL_ROOM_ID,
         client_id: row.try_get("client_id")?,
     })
 }
@@ -375,8 +381,10 @@ mod tests {
         let big = "x".repeat(1000);
         let batch: Vec<NewMessage> = (0..100).map(|_| message(user, &big, None)).collect();
         store.insert_batch(&batch).await.unwrap();
-        // About 1.1 KB each: 10 KB holds 9 of them.
-        let (page, more) = store.messages_since_within(0, 500, 10_000).await.unwrap();
+        // A budget of 9.5 messages' JSON holds 9 of them.
+        let one = serde_json::to_string(&store.latest_messages(1).await.unwrap()[0]).unwrap().len() + 1;
+        let budget = one * 19 / 2;
+        let (page, more) = store.messages_since_within(0, 500, budget).await.unwrap();
         assert!(more);
         assert_eq!(page.len(), 9);
         assert_eq!(page.first().unwrap().id, 1);
@@ -387,7 +395,7 @@ mod tests {
         assert_eq!((counted.len(), more), (40, true));
         // A budget smaller than one message still makes progress.
         assert_eq!(store.messages_since_within(0, 500, 10).await.unwrap().0.len(), 1);
-        let latest = store.latest_within(50, 10_000).await.unwrap();
+        let latest = store.latest_within(50, budget).await.unwrap();
         assert_eq!(latest.len(), 9);
         assert_eq!(latest.last().unwrap().id, 100);
     }
