@@ -9,8 +9,20 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 
+step "format: cargo fmt --check (rustfmt.toml)"
+cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
+
 step "supply chain: cargo deny (advisories, licences, bans, sources)"
 scripts/audit.sh
+
+# Lints fail the run. One package at a time, `app` once per side (never ssr and hydrate together).
+step "lints: clippy -D warnings"
+cargo clippy -p moderation --all-targets -- -D warnings
+cargo clippy -p app --features ssr --all-targets -- -D warnings
+cargo clippy -p server --all-targets -- -D warnings
+cargo clippy -p loadgen --all-targets -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # Test one package at a time: `app` must never be built with ssr and hydrate together.
 step "unit tests: moderation"

@@ -10,9 +10,7 @@ use leptos::prelude::*;
 #[server(endpoint = "auth/login")]
 pub async fn login(username: String, password: String) -> Result<(), ApiError> {
     use crate::models::LoginRequest;
-    let result = crate::backend::backend()?
-        .login(LoginRequest { username, password }, &ssr::origin())
-        .await;
+    let result = crate::backend::backend()?.login(LoginRequest { username, password }, &ssr::origin()).await;
     match result {
         Ok(grant) => {
             ssr::set_cookie(&crate::session::session_cookie(
@@ -30,9 +28,8 @@ pub async fn login(username: String, password: String) -> Result<(), ApiError> {
 #[server(endpoint = "auth/register")]
 pub async fn register(username: String, email: String, password: String) -> Result<(), ApiError> {
     use crate::models::RegisterRequest;
-    let result = crate::backend::backend()?
-        .register(RegisterRequest { username, email, password }, &ssr::origin())
-        .await;
+    let result =
+        crate::backend::backend()?.register(RegisterRequest { username, email, password }, &ssr::origin()).await;
     match result {
         Ok(_) => {
             leptos_axum::redirect("/login?registered=1");
@@ -86,7 +83,11 @@ pub async fn admin_stats() -> Result<AdminOverview, ApiError> {
 /// One page of users in id order after the id `after` (the cursor: the last id of the previous
 /// page), at most `limit` (default 100, at most 1000), like `GET /admin/users`.
 #[server(endpoint = "admin/users")]
-pub async fn admin_users(blocked_only: bool, after: Option<i64>, limit: Option<i64>) -> Result<Vec<PublicUser>, ApiError> {
+pub async fn admin_users(
+    blocked_only: bool,
+    after: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<PublicUser>, ApiError> {
     ssr::with_status(
         async { crate::backend::backend()?.admin_users(&session_token()?, blocked_only, after, limit).await }.await,
     )
@@ -94,7 +95,9 @@ pub async fn admin_users(blocked_only: bool, after: Option<i64>, limit: Option<i
 
 #[server(endpoint = "admin/set-blocked")]
 pub async fn admin_set_blocked(user_id: i64, blocked: bool) -> Result<PublicUser, ApiError> {
-    ssr::with_status(async { crate::backend::backend()?.admin_set_blocked(&session_token()?, user_id, blocked).await }.await)
+    ssr::with_status(
+        async { crate::backend::backend()?.admin_set_blocked(&session_token()?, user_id, blocked).await }.await,
+    )
 }
 
 #[server(endpoint = "admin/moderation-log")]
@@ -132,10 +135,9 @@ mod ssr {
     }
 
     pub fn set_cookie(value: &str) {
-        if let (Some(response), Ok(value)) = (
-            use_context::<leptos_axum::ResponseOptions>(),
-            HeaderValue::from_str(value),
-        ) {
+        if let (Some(response), Ok(value)) =
+            (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(value))
+        {
             response.append_header(SET_COOKIE, value);
         }
     }

@@ -5,7 +5,9 @@
 //! Server-only: compiled with the `ssr` feature.
 
 use crate::error::ApiError;
-use crate::models::{AdminMessage, AdminOverview, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest};
+use crate::models::{
+    AdminMessage, AdminOverview, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest,
+};
 use std::sync::Arc;
 
 /// Where a request came from, for per-IP limits. The server decides whether to believe
@@ -18,18 +20,11 @@ pub struct RequestOrigin {
 
 impl RequestOrigin {
     pub fn from_parts(parts: &http::request::Parts) -> Self {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         // Every `X-Forwarded-For` line, joined in order: a proxy may append its own line after
         // one the client forged. A line that is not text becomes an entry no parser accepts.
-        let lines: Vec<&str> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .map(|v| v.to_str().unwrap_or("invalid"))
-            .collect();
+        let lines: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("invalid")).collect();
         let forwarded_for = (!lines.is_empty()).then(|| lines.join(","));
         Self { peer, forwarded_for }
     }
@@ -68,7 +63,5 @@ pub struct BackendHandle(pub Arc<dyn Backend>);
 
 /// The backend of the current request, from Leptos context.
 pub fn backend() -> Result<Arc<dyn Backend>, ApiError> {
-    leptos::prelude::use_context::<BackendHandle>()
-        .map(|handle| handle.0)
-        .ok_or(ApiError::Internal)
+    leptos::prelude::use_context::<BackendHandle>().map(|handle| handle.0).ok_or(ApiError::Internal)
 }

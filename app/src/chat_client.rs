@@ -5,9 +5,9 @@
 //! on; auto-scroll that leaves a reader of older messages alone; and loading older history on
 //! scroll-up.
 
+use crate::chat_state::{ChatState, Link, Pending};
 use crate::models::{ChatMessage, ClientFrame, ServerFrame};
 use crate::protocol::{close_codes, HISTORY_PAGE};
-use crate::chat_state::{ChatState, Link, Pending};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
@@ -39,9 +39,9 @@ pub fn start(state: ChatState) {
             OUTBOX.with(|o| o.borrow_mut().take());
             state.link.set(Link::Closed);
             match outcome {
-                Ended::Blocked => return go_to("/login?error=blocked"),
-                Ended::RoleChanged => return reload(),
-                Ended::SessionEnded => {
+                Disconnect::Blocked => return go_to("/login?error=blocked"),
+                Disconnect::RoleChanged => return reload(),
+                Disconnect::SessionEnded => {
                     // The socket's token expired; a session still in force renews and goes on.
                     if crate::api::renew_session().await.is_err() {
                         return go_to("/login?error=session_ended");
@@ -49,7 +49,7 @@ pub fn start(state: ChatState) {
                     attempt = 0;
                     continue;
                 }
-                Ended::Retry => {}
+                Disconnect::Retry => {}
             }
             if attempt >= 2 && matches!(crate::api::current_user().await, Ok(None)) {
                 // The session is gone (expired or revoked): back to the login page.
@@ -61,7 +61,7 @@ pub fn start(state: ChatState) {
     });
 }
 
-enum Ended {
+enum Disconnect {
     Retry,
     Blocked,
     SessionEnded,
@@ -86,9 +86,9 @@ fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis((base.min(15_000.0) * jitter) as u64)
 }
 
-async fn run_connection(state: ChatState, attempt: &mut u32) -> Ended {
+async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
     let Ok(socket) = WebSocket::open(&socket_url(state)) else {
-        return Ended::Retry;
+        return Disconnect::Retry;
     };
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = unbounded::<String>();
@@ -114,22 +114,22 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Ended {
                     OUTBOX.with(|o| *o.borrow_mut() = Some(tx.clone()));
                 }
                 if on_frame(state, &text) {
-                    return Ended::Blocked;
+                    return Disconnect::Blocked;
                 }
             }
             Ok(Message::Bytes(_)) => {}
             Err(WebSocketError::ConnectionClose(event)) => {
                 return match event.code {
-                    close_codes::BLOCKED => Ended::Blocked,
-                    close_codes::SESSION_ENDED => Ended::SessionEnded,
-                    close_codes::ROLE_CHANGED => Ended::RoleChanged,
-                    _ => Ended::Retry,
+                    close_codes::BLOCKED => Disconnect::Blocked,
+                    close_codes::SESSION_ENDED => Disconnect::SessionEnded,
+                    close_codes::ROLE_CHANGED => Disconnect::RoleChanged,
+                    _ => Disconnect::Retry,
                 };
             }
             Err(_) => break,
         }
     }
-    Ended::Retry
+    Disconnect::Retry
 }
 
 fn socket_url(state: ChatState) -> String {
@@ -195,9 +195,10 @@ fn add_messages(state: ChatState, messages: Vec<ChatMessage>, force: bool) {
 }
 
 fn is_near_bottom(state: ChatState) -> bool {
-    state.list.get_untracked().is_none_or(|list| {
-        list.scroll_height() - list.scroll_top() - list.client_height() < FOLLOW_SLACK_PX
-    })
+    state
+        .list
+        .get_untracked()
+        .is_none_or(|list| list.scroll_height() - list.scroll_top() - list.client_height() < FOLLOW_SLACK_PX)
 }
 
 fn scroll_to_bottom_soon(state: ChatState) {

@@ -146,9 +146,7 @@ impl ChatState {
     /// Every pending send of every conversation (resent after a reconnect).
     pub fn all_pending(&self) -> Vec<(i64, Pending)> {
         self.conversations.with_value(|all| {
-            all.values()
-                .flat_map(|c| c.pending.get_untracked().into_iter().map(move |p| (c.room_id, p)))
-                .collect()
+            all.values().flat_map(|c| c.pending.get_untracked().into_iter().map(move |p| (c.room_id, p))).collect()
         })
     }
 }
@@ -204,7 +202,10 @@ mod tests {
         let owner = Owner::new();
         owner.with(|| {
             let state = ChatState::new(&me());
-            state.conversation(GENERAL_ROOM_ID).pending.set(vec![Pending { client_id: "c3".into(), content: "m3".into() }]);
+            state
+                .conversation(GENERAL_ROOM_ID)
+                .pending
+                .set(vec![Pending { client_id: "c3".into(), content: "m3".into() }]);
             // Someone else named "me" would not count as me: only the id does.
             state.merge(vec![msg(3, 7, GENERAL_ROOM_ID), msg(4, 8, 9), msg(2, 8, GENERAL_ROOM_ID)]);
             let general = state.conversation(GENERAL_ROOM_ID);

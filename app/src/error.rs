@@ -112,8 +112,7 @@ impl leptos::server_fn::error::FromServerFnError for ApiError {
 #[cfg(feature = "ssr")]
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        let status = http::StatusCode::from_u16(self.status())
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status = http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
         let mut response = (status, body).into_response();
         if let ApiError::RateLimited { retry_after } = self {

@@ -51,10 +51,7 @@ pub struct LoginRequest {
 
 impl std::fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginRequest")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("LoginRequest").field("username", &self.username).field("password", &"<redacted>").finish()
     }
 }
 
@@ -130,7 +127,10 @@ impl ClientFrame {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    History { messages: Vec<ChatMessage>, more: bool },
+    History {
+        messages: Vec<ChatMessage>,
+        more: bool,
+    },
     Message(ChatMessage),
     /// A refused frame. `client_id` echoes the refused message's, when it had one.
     Error {
@@ -146,7 +146,9 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
-    Blocked { message: String },
+    Blocked {
+        message: String,
+    },
 }
 
 pub use crate::protocol::{close_codes, HISTORY_MAX_BYTES, MAX_CLIENT_ID_CHARS};
@@ -205,7 +207,11 @@ mod tests {
 
     #[test]
     fn the_client_id_of_a_broken_frame_is_still_found() {
-        for text in [r#"{"client_id":"c1"}"#, r#"{"type":"nope","client_id":"c1"}"#, r#"{"type":"message","content":5,"client_id":"c1"}"#] {
+        for text in [
+            r#"{"client_id":"c1"}"#,
+            r#"{"type":"nope","client_id":"c1"}"#,
+            r#"{"type":"message","content":5,"client_id":"c1"}"#,
+        ] {
             assert_eq!(ClientFrame::client_id_of(text).as_deref(), Some("c1"), "{text}");
         }
         for text in ["not json", r#"{"client_id":5}"#, r#"["client_id"]"#, r#"{"type":"message"}"#] {
@@ -221,7 +227,8 @@ mod tests {
         let (login, register) = (format!("{login:?}"), format!("{register:#?}"));
         assert!(login.contains("alice") && !login.contains("hunter2"), "{login}");
         assert!(register.contains("b@x.io") && !register.contains("hunter3"), "{register}");
-        let grant = LoginResponse { access_token: "eyJ.secret.token".into(), token_type: "bearer".into(), expires_in: 60 };
+        let grant =
+            LoginResponse { access_token: "eyJ.secret.token".into(), token_type: "bearer".into(), expires_in: 60 };
         let grant = format!("{grant:?}");
         assert!(grant.contains("60") && !grant.contains("secret"), "{grant}");
     }
@@ -234,6 +241,9 @@ mod tests {
             serde_json::json!({"type": "warning", "warning_count": 1, "max_warnings": 3, "message": "m"})
         );
         let history = ServerFrame::History { messages: vec![], more: false };
-        assert_eq!(serde_json::to_value(&history).unwrap(), serde_json::json!({"type": "history", "messages": [], "more": false}));
+        assert_eq!(
+            serde_json::to_value(&history).unwrap(),
+            serde_json::json!({"type": "history", "messages": [], "more": false})
+        );
     }
 }

@@ -30,10 +30,7 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// Whether the request reached us over https (directly or via a proxy that says so).
 pub fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// `Set-Cookie` value that stores `token` for `max_age` seconds.
@@ -61,9 +58,7 @@ pub fn content_security_policy(nonce: &str) -> String {
 /// Sets the page's CSP header, with the nonce the server generated for this response.
 pub fn set_content_security_policy() {
     use leptos::prelude::use_context;
-    if let (Some(nonce), Some(response)) =
-        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
-    {
+    if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
         if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce)) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }

@@ -35,8 +35,12 @@ fn decode(max: usize, bytes: &[u8], mut chunk_len: impl FnMut() -> usize) -> (Ve
                 Ok(Some(message)) => {
                     assert!(buf.len() < before, "a message was decoded without taking any bytes");
                     match &message {
-                        Incoming::Text(text) => assert!(text.len() <= max, "{} bytes over the limit of {max}", text.len()),
-                        Incoming::Ping(payload) => assert!(payload.len() <= 125, "control frame of {} bytes", payload.len()),
+                        Incoming::Text(text) => {
+                            assert!(text.len() <= max, "{} bytes over the limit of {max}", text.len())
+                        }
+                        Incoming::Ping(payload) => {
+                            assert!(payload.len() <= 125, "control frame of {} bytes", payload.len())
+                        }
                         Incoming::Pong | Incoming::Close(_) => {}
                     }
                     out.push(message);

@@ -248,9 +248,7 @@ fn message_id(text: &str) -> Option<u64> {
 /// The client frame of bench message `seq` of sender `sender`, stamped with the time now.
 pub fn bench_frame(nonce: &str, sender: u64, seq: u64) -> String {
     let sent = now_ns();
-    format!(
-        r#"{{"type":"message","content":"bench {sent} {sender} {seq}","client_id":"{nonce}-{sender}-{seq}"}}"#
-    )
+    format!(r#"{{"type":"message","content":"bench {sent} {sender} {seq}","client_id":"{nonce}-{sender}-{seq}"}}"#)
 }
 
 /// Counters of one sender's writing side.

@@ -42,11 +42,7 @@ fn parse_response(raw: &[u8]) -> Result<Response> {
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         bail!("incomplete HTTP response");
     };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no HTTP status line")?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status line")?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
@@ -80,9 +76,10 @@ mod tests {
     fn plain_and_chunked_bodies() {
         let plain = parse_response(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}").unwrap();
         assert_eq!((plain.status, plain.body.as_str()), (201, "{}"));
-        let chunked =
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n")
-                .unwrap();
+        let chunked = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(chunked.body, "{\"a\":1}");
     }
 }

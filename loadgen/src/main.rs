@@ -116,7 +116,8 @@ fn run(args: &Args) -> Result<()> {
     if connections + 100 > limit as usize {
         bail!("{connections} connections need more open files than the limit of {limit}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads.clamp(1, 64)).enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads.clamp(1, 64)).enable_all().build()?;
     eprintln!("loadgen {} against {}", args.command, common.addr);
     runtime.block_on(async {
         match job {

@@ -29,9 +29,10 @@ impl Params {
 }
 
 pub fn run(params: &Params) -> Result<()> {
-    let text = std::fs::read_to_string(&params.results)
-        .with_context(|| format!("reading {}", params.results.display()))?;
-    let results: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let text =
+        std::fs::read_to_string(&params.results).with_context(|| format!("reading {}", params.results.display()))?;
+    let results: Vec<Value> =
+        text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<Result<_, _>>()?;
     let machine = match &params.machine {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         None => String::new(),
@@ -93,7 +94,8 @@ fn render_raw(out: &mut String, results: &[Value]) {
 }
 
 fn render_fanouts(out: &mut String, results: &[Value]) {
-    let fanouts: Vec<&Value> = results.iter().filter(|r| matches!(r["scenario"].as_str(), Some("fanout" | "login"))).collect();
+    let fanouts: Vec<&Value> =
+        results.iter().filter(|r| matches!(r["scenario"].as_str(), Some("fanout" | "login"))).collect();
     if fanouts.is_empty() {
         return;
     }
@@ -315,7 +317,8 @@ const TARGETS: &[TargetRow] = &[
         key: "server_cpu_us_per_delivery",
         check: |r| {
             let us = num(r, "server_cpu_us_per_delivery");
-            let measured = format!("{us} us ({}% of a core for {} deliveries/s)", r["server_cpu_pct"], r["deliveries_per_s"]);
+            let measured =
+                format!("{us} us ({}% of a core for {} deliveries/s)", r["server_cpu_pct"], r["deliveries_per_s"]);
             (measured, verdict(us <= 4.0, || format!("{:.2}x the target", us / 4.0)))
         },
     },
@@ -371,7 +374,8 @@ const TARGETS: &[TargetRow] = &[
         key: "burst_p99_ratio",
         check: |r| {
             let ratio = num(r, "burst_p99_ratio");
-            let measured = format!("{ratio}x (p99 {} ms quiet, {} ms during the burst)", r["quiet_p99_ms"], r["burst_p99_ms"]);
+            let measured =
+                format!("{ratio}x (p99 {} ms quiet, {} ms during the burst)", r["quiet_p99_ms"], r["burst_p99_ms"]);
             (measured, verdict(ratio <= 2.0, || format!("{:.1}x the allowed ratio", ratio / 2.0)))
         },
     },

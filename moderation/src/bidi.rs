@@ -44,10 +44,7 @@ mod tests {
 
     #[test]
     fn override_spans_are_reversed() {
-        assert_eq!(
-            visual_order("a \u{202E}kcuf\u{202C} b").as_deref(),
-            Some("a fuck\u{202C} b")
-        );
+        assert_eq!(visual_order("a \u{202E}kcuf\u{202C} b").as_deref(), Some("a fuck\u{202C} b"));
         assert_eq!(visual_order("\u{202E}olleh").as_deref(), Some("hello"));
         assert_eq!(visual_order("\u{202E}ba\ncd").as_deref(), Some("ab\ncd"));
         assert_eq!(visual_order("\u{202E}").as_deref(), Some(""));

@@ -114,10 +114,7 @@ fn enclosed_letter(c: char) -> Option<char> {
 /// Cyrillic (uppercase `Η` looks like `h`, lowercase `η` like `n`), so this
 /// is consulted before lowercasing.
 pub(crate) fn homoglyph(c: char) -> Option<&'static str> {
-    cyrillic(c)
-        .or_else(|| greek(c))
-        .or_else(|| latin_extra(c))
-        .or_else(|| armenian(c))
+    cyrillic(c).or_else(|| greek(c)).or_else(|| latin_extra(c)).or_else(|| armenian(c))
 }
 
 fn cyrillic(c: char) -> Option<&'static str> {
@@ -244,10 +241,7 @@ mod tests {
 
     #[test]
     fn whitespace_becomes_space() {
-        assert_eq!(
-            fold_str("a\tb\nc\u{3000}d\u{00A0}e\u{2800}f"),
-            "a b c d e f"
-        );
+        assert_eq!(fold_str("a\tb\nc\u{3000}d\u{00A0}e\u{2800}f"), "a b c d e f");
     }
 
     #[test]

@@ -44,10 +44,7 @@ pub(crate) fn classify(c: char) -> Class {
 }
 
 fn is_apostrophe(c: char) -> bool {
-    matches!(
-        c,
-        '\'' | '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{02BC}' | '\u{02BB}' | '`' | '\u{2032}'
-    )
+    matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{02BC}' | '\u{02BB}' | '`' | '\u{2032}')
 }
 
 /// The vowels a `*` may hide ("f*ck", "sh*t").

@@ -50,17 +50,13 @@ pub struct Filter {
 impl Filter {
     /// Compiles `list`.
     pub fn new(list: &WordList) -> Filter {
-        Filter {
-            compiled: Arc::new(Compiled::new(list)),
-        }
+        Filter { compiled: Arc::new(Compiled::new(list)) }
     }
 
     /// None when clean; Some(Violation) naming the listed word/phrase that
     /// matched (the first one found).
     pub fn check(&self, message: &str) -> Option<Violation> {
-        self.compiled.check(message).map(|rule| Violation {
-            rule: rule.to_owned(),
-        })
+        self.compiled.check(message).map(|rule| Violation { rule: rule.to_owned() })
     }
 }
 
@@ -103,18 +99,10 @@ pub fn normalize(text: &str) -> String {
     let mut out = String::new();
     for (i, item) in items.iter().enumerate() {
         match *item {
-            Item::Letter {
-                skippable, shown, ..
-            } => {
+            Item::Letter { skippable, shown, .. } => {
                 let between_letters = i > 0
                     && matches!(items[i - 1], Item::Letter { .. })
-                    && matches!(
-                        items.get(i + 1),
-                        Some(Item::Letter {
-                            skippable: false,
-                            ..
-                        })
-                    );
+                    && matches!(items.get(i + 1), Some(Item::Letter { skippable: false, .. }));
                 if !skippable || between_letters {
                     push_capped(&mut out, shown);
                 }
@@ -189,10 +177,7 @@ mod tests {
     #[test]
     fn default_filter_works() {
         let filter = Filter::default();
-        assert_eq!(
-            filter.check("what the fuck").map(|v| v.rule),
-            Some("fuck".into())
-        );
+        assert_eq!(filter.check("what the fuck").map(|v| v.rule), Some("fuck".into()));
         assert_eq!(filter.check("good morning"), None);
     }
 }

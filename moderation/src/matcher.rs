@@ -26,9 +26,7 @@ use crate::tokens::{Folded, Item};
 use crate::wordlist::{entry_key, Entry, WordList};
 
 /// Suffixes allowed after an entry (unless it is marked `=`).
-const SUFFIXES: &[&str] = &[
-    "s", "es", "ed", "er", "ers", "ing", "ings", "in", "y", "z", "ez",
-];
+const SUFFIXES: &[&str] = &["s", "es", "ed", "er", "ers", "ing", "ings", "in", "y", "z", "ez"];
 
 const ANCHOR: u32 = 0;
 const FLOAT: u32 = 1;
@@ -57,12 +55,7 @@ struct Node {
 
 impl Node {
     fn new(label: char, in_suffix: bool) -> Node {
-        Node {
-            label,
-            end: None,
-            in_suffix,
-            children: Vec::new(),
-        }
+        Node { label, end: None, in_suffix, children: Vec::new() }
     }
 }
 
@@ -76,11 +69,7 @@ pub(crate) struct Compiled {
 impl Compiled {
     pub(crate) fn new(list: &WordList) -> Compiled {
         let mut c = Compiled {
-            nodes: vec![
-                Node::new('\0', false),
-                Node::new('\0', false),
-                Node::new('\0', true),
-            ],
+            nodes: vec![Node::new('\0', false), Node::new('\0', false), Node::new('\0', true)],
             rules: Vec::new(),
         };
         for entry in list.entries() {
@@ -88,11 +77,7 @@ impl Compiled {
         }
         for suffix in SUFFIXES {
             let node = c.insert(SUFFIX, &entry_key(suffix), true);
-            c.nodes[node as usize].end = Some(End {
-                rule: 0,
-                suffixes: false,
-                open: false,
-            });
+            c.nodes[node as usize].end = Some(End { rule: 0, suffixes: false, open: false });
         }
         c
     }
@@ -109,11 +94,7 @@ impl Compiled {
             None => {
                 let rule = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
                 self.rules.push(entry.rule.clone());
-                *end = Some(End {
-                    rule,
-                    suffixes: !entry.exact,
-                    open: entry.open,
-                });
+                *end = Some(End { rule, suffixes: !entry.exact, open: entry.open });
             }
         }
     }
@@ -144,10 +125,7 @@ impl Compiled {
         match children.len() {
             0 => None,
             1..=8 => children.iter().find(|e| e.0 == label).map(|e| e.1),
-            _ => children
-                .binary_search_by_key(&label, |e| e.0)
-                .ok()
-                .map(|i| children[i].1),
+            _ => children.binary_search_by_key(&label, |e| e.0).ok().map(|i| children[i].1),
         }
     }
 
@@ -158,8 +136,7 @@ impl Compiled {
     /// Returns the rule of the first violation in `message`, read in logical
     /// order and, if it has a right-to-left override, in display order.
     pub(crate) fn check(&self, message: &str) -> Option<&str> {
-        self.check_order(message)
-            .or_else(|| self.check_order(&visual_order(message)?))
+        self.check_order(message).or_else(|| self.check_order(&visual_order(message)?))
     }
 
     fn check_order(&self, message: &str) -> Option<&str> {
@@ -187,10 +164,7 @@ struct StateSet {
 
 impl StateSet {
     fn new(nodes: usize) -> StateSet {
-        StateSet {
-            items: Vec::new(),
-            seen: vec![false; nodes],
-        }
+        StateSet { items: Vec::new(), seen: vec![false; nodes] }
     }
 
     fn insert(&mut self, state: State) -> bool {
@@ -222,24 +196,14 @@ struct Run<'c> {
 impl<'c> Run<'c> {
     fn new(c: &'c Compiled) -> Run<'c> {
         let mut cur = StateSet::new(c.nodes.len());
-        cur.insert(State {
-            node: ANCHOR,
-            rule: 0,
-        });
-        Run {
-            c,
-            cur,
-            next: StateSet::new(c.nodes.len()),
-            found: None,
-        }
+        cur.insert(State { node: ANCHOR, rule: 0 });
+        Run { c, cur, next: StateSet::new(c.nodes.len()), found: None }
     }
 
     /// Consumes one item; breaks once a violation is found.
     fn feed(&mut self, item: Item<'_>) -> ControlFlow<()> {
         match item {
-            Item::Letter {
-                alts, skippable, ..
-            } => self.letter(alts.as_slice(), skippable),
+            Item::Letter { alts, skippable, .. } => self.letter(alts.as_slice(), skippable),
             Item::Gap { joinable } => self.gap(joinable),
             Item::Number(_) => {
                 self.gap(false);
@@ -263,10 +227,7 @@ impl<'c> Run<'c> {
 
     fn letter(&mut self, alts: &[char], skippable: bool) {
         self.next.clear();
-        let float = State {
-            node: FLOAT,
-            rule: 0,
-        };
+        let float = State { node: FLOAT, rule: 0 };
         for i in 0..=self.cur.items.len() {
             let state = self.cur.items.get(i).copied().unwrap_or(float);
             for &letter in alts {
@@ -359,9 +320,7 @@ mod tests {
     use super::*;
 
     fn check(list: &str, message: &str) -> Option<String> {
-        Compiled::new(&WordList::parse(list))
-            .check(message)
-            .map(str::to_owned)
+        Compiled::new(&WordList::parse(list)).check(message).map(str::to_owned)
     }
 
     #[test]
@@ -381,15 +340,7 @@ mod tests {
 
     #[test]
     fn suffixes() {
-        for word in [
-            "fucks",
-            "fucking",
-            "fucker",
-            "fuckers",
-            "fucked",
-            "fuckin",
-            "fuckkkinggg",
-        ] {
+        for word in ["fucks", "fucking", "fucker", "fuckers", "fucked", "fuckin", "fuckkkinggg"] {
             assert!(check("fuck", word).is_some(), "{word}");
         }
         assert!(check("ass", "asses").is_some());
@@ -424,13 +375,7 @@ mod tests {
         ] {
             assert!(check(list, msg).is_some(), "{msg}");
         }
-        for msg in [
-            "kill",
-            "yourself",
-            "kill 2 yourself",
-            "skill yourself",
-            "killyourself",
-        ] {
+        for msg in ["kill", "yourself", "kill 2 yourself", "skill yourself", "killyourself"] {
             assert!(check(list, msg).is_none(), "{msg}");
         }
     }

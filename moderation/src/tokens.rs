@@ -60,11 +60,7 @@ impl Alts {
 pub(crate) enum Item<'a> {
     /// A word character. `skippable` symbols may also be punctuation
     /// (a joinable gap); `shown` is how [`crate::normalize`] prints it.
-    Letter {
-        alts: Alts,
-        skippable: bool,
-        shown: char,
-    },
+    Letter { alts: Alts, skippable: bool, shown: char },
     /// A separator between word characters.
     Gap { joinable: bool },
     /// A number chunk: not a word, and a hard boundary.
@@ -92,10 +88,7 @@ impl Folded {
         let _ = self.emit_all(sink);
     }
 
-    fn emit_all<'a>(
-        &'a self,
-        sink: &mut impl FnMut(Item<'a>) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
+    fn emit_all<'a>(&'a self, sink: &mut impl FnMut(Item<'a>) -> ControlFlow<()>) -> ControlFlow<()> {
         let chunks = self.chunks();
         let mut prev_single: Option<bool> = None;
         let mut parts = Vec::new();
@@ -106,9 +99,7 @@ impl Folded {
                 continue;
             }
             if let Some(prev) = prev_single {
-                sink(Item::Gap {
-                    joinable: prev && chunk.single,
-                })?;
+                sink(Item::Gap { joinable: prev && chunk.single })?;
             }
             self.emit_parts(chunk, &mut parts, sink)?;
             prev_single = Some(chunk.single);
@@ -148,9 +139,7 @@ impl Folded {
                 let (prev_start, prev_end) = parts[k - 1];
                 let apostrophe = self.classes[prev_end..start].contains(&Class::Apostrophe);
                 let singles = prev_end - prev_start == 1 && end - start == 1;
-                sink(Item::Gap {
-                    joinable: !apostrophe || singles,
-                })?;
+                sink(Item::Gap { joinable: !apostrophe || singles })?;
             }
             for i in start..end {
                 sink(self.letter(i, chunk.leet_digits))?;
@@ -186,24 +175,13 @@ impl Folded {
             Class::Symbol => symbol(c).map_or((Alts::one(c), false), |(l, s)| (Alts::new(l), s)),
             _ => (Alts::one(c), false),
         };
-        let shown = if c == '*' {
-            c
-        } else {
-            alts.as_slice().first().copied().unwrap_or(c)
-        };
-        Item::Letter {
-            alts,
-            skippable,
-            shown,
-        }
+        let shown = if c == '*' { c } else { alts.as_slice().first().copied().unwrap_or(c) };
+        Item::Letter { alts, skippable, shown }
     }
 }
 
 fn is_word_char(class: Class) -> bool {
-    matches!(
-        class,
-        Class::Letter | Class::Digit | Class::Number | Class::Symbol
-    )
+    matches!(class, Class::Letter | Class::Digit | Class::Number | Class::Symbol)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,16 +211,9 @@ impl Chunk {
             return None;
         }
         let has_letter = slice.contains(&Class::Letter);
-        let numbers = slice
-            .iter()
-            .filter(|c| matches!(c, Class::Digit | Class::Number))
-            .count();
+        let numbers = slice.iter().filter(|c| matches!(c, Class::Digit | Class::Number)).count();
         let has_number = numbers > 0;
-        let kind = if has_letter || !has_number {
-            Kind::Word
-        } else {
-            Kind::Number
-        };
+        let kind = if has_letter || !has_number { Kind::Word } else { Kind::Number };
         Some(Chunk {
             start,
             end,
@@ -287,9 +258,7 @@ mod tests {
         let mut out = String::new();
         folded.scan(&mut |item| {
             match item {
-                Item::Letter {
-                    alts, skippable, ..
-                } => {
+                Item::Letter { alts, skippable, .. } => {
                     let s: String = alts.as_slice().iter().collect();
                     if s.chars().count() > 1 || skippable {
                         out.push('[');

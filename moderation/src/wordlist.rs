@@ -89,18 +89,8 @@ impl Entry {
         if key.is_empty() {
             return None;
         }
-        let rule = text
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
-        Some(Entry {
-            rule,
-            key,
-            floating,
-            open,
-            exact,
-        })
+        let rule = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        Some(Entry { rule, key, floating, open, exact })
     }
 }
 
@@ -167,10 +157,7 @@ mod tests {
     fn phrases_keep_single_spaces() {
         let list = WordList::parse("Kill    Yourself\n\tgo\tdie \ni'll kill you\n");
         assert_eq!(keys(&list), ["kill yourself", "go die", "i ll kill you"]);
-        assert_eq!(
-            list.rules().collect::<Vec<_>>(),
-            ["kill yourself", "go die", "i'll kill you"]
-        );
+        assert_eq!(list.rules().collect::<Vec<_>>(), ["kill yourself", "go die", "i'll kill you"]);
     }
 
     #[test]
@@ -193,10 +180,7 @@ mod tests {
         assert!(!e[1].floating && e[1].open);
         assert!(e[2].floating && e[2].open);
         assert!(e[3].exact && !e[3].floating);
-        assert_eq!(
-            list.rules().collect::<Vec<_>>(),
-            ["shit", "fuck", "bitch", "spic"]
-        );
+        assert_eq!(list.rules().collect::<Vec<_>>(), ["shit", "fuck", "bitch", "spic"]);
     }
 
     #[test]
@@ -208,19 +192,9 @@ mod tests {
     fn default_list_is_sensible() {
         let list = WordList::default_list();
         assert!(list.len() > 40);
-        for word in [
-            "ass",
-            "shit",
-            "fuck",
-            "bitch",
-            "bastard",
-            "dick",
-            "cunt",
-            "whore",
-            "slut",
-            "retard",
-            "kill yourself",
-        ] {
+        for word in
+            ["ass", "shit", "fuck", "bitch", "bastard", "dick", "cunt", "whore", "slut", "retard", "kill yourself"]
+        {
             assert!(list.rules().any(|r| r == word), "missing {word}");
         }
     }

@@ -15,9 +15,7 @@ fn unescape(line: &str) -> String {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 3..];
         let decoded = after.find('}').and_then(|end| {
-            let c = u32::from_str_radix(&after[..end], 16)
-                .ok()
-                .and_then(char::from_u32)?;
+            let c = u32::from_str_radix(&after[..end], 16).ok().and_then(char::from_u32)?;
             Some((c, end))
         });
         match decoded {
@@ -36,10 +34,7 @@ fn unescape(line: &str) -> String {
 }
 
 fn corpus(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(unescape)
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(unescape).collect()
 }
 
 #[test]
@@ -59,13 +54,7 @@ fn evasions_are_flagged() {
         .filter(|line| filter.check(line).is_none())
         .map(|line| format!("{line:?} (normalized: {:?})", normalize(line)))
         .collect();
-    assert!(
-        missed.is_empty(),
-        "{} of {} evasions not flagged:\n{}",
-        missed.len(),
-        lines.len(),
-        missed.join("\n")
-    );
+    assert!(missed.is_empty(), "{} of {} evasions not flagged:\n{}", missed.len(), lines.len(), missed.join("\n"));
 }
 
 #[test]
@@ -77,18 +66,8 @@ fn clean_messages_pass() {
         .iter()
         .filter_map(|line| {
             let v = filter.check(line)?;
-            Some(format!(
-                "{line:?} flagged as {:?} (normalized: {:?})",
-                v.rule,
-                normalize(line)
-            ))
+            Some(format!("{line:?} flagged as {:?} (normalized: {:?})", v.rule, normalize(line)))
         })
         .collect();
-    assert!(
-        flagged.is_empty(),
-        "{} of {} clean lines flagged:\n{}",
-        flagged.len(),
-        lines.len(),
-        flagged.join("\n")
-    );
+    assert!(flagged.is_empty(), "{} of {} clean lines flagged:\n{}", flagged.len(), lines.len(), flagged.join("\n"));
 }

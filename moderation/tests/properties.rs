@@ -12,15 +12,15 @@ fn filter() -> &'static Filter {
 
 /// Single words of the default list.
 const WORDS: &[&str] = &[
-    "fuck", "shit", "ass", "bitch", "bastard", "dick", "cunt", "whore", "slut", "retard", "twat",
-    "piss", "nigger", "faggot", "asshole", "wank", "kys",
+    "fuck", "shit", "ass", "bitch", "bastard", "dick", "cunt", "whore", "slut", "retard", "twat", "piss", "nigger",
+    "faggot", "asshole", "wank", "kys",
 ];
 
 /// Separators that never break a word when they sit inside one.
 const INNER_SEPARATORS: &[&str] = &[
-    ".", "-", "_", "~", "/", ":", ",", ";", "=", "^", "#", "%", "&", "?", "\"", "<", ">", "[", "]",
-    "{", "}", "\\", "!", "*", "+", "|", "(", ")", "😀", "\u{200B}", "\u{200C}", "\u{200D}",
-    "\u{2060}", "\u{FEFF}", "\u{00AD}", "\u{200E}", "\u{202E}", "\u{2066}",
+    ".", "-", "_", "~", "/", ":", ",", ";", "=", "^", "#", "%", "&", "?", "\"", "<", ">", "[", "]", "{", "}", "\\",
+    "!", "*", "+", "|", "(", ")", "😀", "\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}", "\u{00AD}",
+    "\u{200E}", "\u{202E}", "\u{2066}",
 ];
 
 /// Pieces for "nasty" mixed strings: words, separators, look-alikes, marks.
@@ -83,11 +83,7 @@ fn obfuscate(word: &str, repeats: &[usize], upper: &[bool], seps: &[String]) -> 
         if i > 0 {
             out.push_str(&seps[i % seps.len()]);
         }
-        let c = if upper[i % upper.len()] {
-            c.to_ascii_uppercase()
-        } else {
-            c
-        };
+        let c = if upper[i % upper.len()] { c.to_ascii_uppercase() } else { c };
         for _ in 0..repeats[i % repeats.len()] {
             out.push(c);
         }
@@ -100,10 +96,7 @@ fn inner_gap() -> impl Strategy<Value = String> {
 }
 
 fn spaced_gap() -> impl Strategy<Value = String> {
-    (
-        1usize..4,
-        prop::sample::select(&["", ".", "-", " - ", "\u{200B}"][..]),
-    )
+    (1usize..4, prop::sample::select(&["", ".", "-", " - ", "\u{200B}"][..]))
         .prop_map(|(n, p)| format!("{p}{}", " ".repeat(n)))
 }
 
@@ -167,11 +160,7 @@ proptest! {
 fn megabyte_inputs_return() {
     const MB: usize = 1 << 20;
     let mixed = "classic assassin f u n sh1p *** !!! \u{0301}\u{200B} a s 30 5 ѕһір 𝐟 ";
-    let shapes = [
-        mixed.repeat(MB / mixed.len()),
-        "a s ".repeat(MB / 4),
-        "*".repeat(MB),
-    ];
+    let shapes = [mixed.repeat(MB / mixed.len()), "a s ".repeat(MB / 4), "*".repeat(MB)];
     for shape in &shapes {
         assert!(shape.len() >= MB - 100);
         assert_eq!(filter().check(shape), None);

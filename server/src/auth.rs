@@ -98,8 +98,8 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm and expiry; returns what the token grants.
     pub fn verify_session(&self, token: &str) -> Result<TokenSession, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
         let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         Ok(TokenSession {
@@ -112,10 +112,7 @@ impl TokenKeys {
 }
 
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// bcrypt on the blocking pool, at most `permits` at once. Each permit is owned by the blocking
@@ -309,11 +306,8 @@ mod tests {
     fn alg_none_is_refused() {
         let now = unix_now();
         let payload = format!(r#"{{"sub":"1","iat":{now},"exp":{},"ver":0}}"#, now + 3600);
-        let token = format!(
-            "{}.{}.",
-            encode_segment(br#"{"alg":"none","typ":"JWT"}"#),
-            encode_segment(payload.as_bytes())
-        );
+        let token =
+            format!("{}.{}.", encode_segment(br#"{"alg":"none","typ":"JWT"}"#), encode_segment(payload.as_bytes()));
         assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
     }
 

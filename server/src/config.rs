@@ -44,7 +44,8 @@ pub struct Config {
     /// refused at the handshake with 429 and `Retry-After`.
     pub max_sockets_per_account: usize,
     /// Most open WebSockets of the whole server (`CHATTERBOX_MAX_SOCKETS`); one more is refused
-    /// at the handshake with 503 and `Retry-After`.
+    /// at the handshake with 503 and `Retry-After`. 0 (the default): the process's open-files
+    /// limit less [`RESERVED_FILES`] (see [`Config::effective_max_sockets`]).
     pub max_sockets: usize,
     /// Longest a session may be renewed for, counted from the login that started it, in
     /// seconds (`CHATTERBOX_SESSION_MAX_AGE_SECS`); then the user signs in again.
@@ -55,8 +56,8 @@ pub struct Config {
     /// budget). Above it, messages share waves: each connection gets them in one write, latency
     /// grows by at most one wave interval (connections / budget, at most 100 ms).
     pub fanout_writes_per_sec: u32,
-    /// Seconds a socket write may take before the peer is considered stuck and dropped
-    /// (`CHATTERBOX_WRITE_TIMEOUT_SECS`).
+    /// Seconds a socket write may take before the peer is considered stuck and dropped, and a
+    /// CSV download whose client takes no data is aborted (`CHATTERBOX_WRITE_TIMEOUT_SECS`).
     pub write_timeout_secs: u64,
     /// Seconds between keep-alive pings; a peer silent for two intervals is reaped
     /// (`CHATTERBOX_PING_INTERVAL_SECS`).
@@ -99,7 +100,7 @@ impl Default for Config {
             outbound_queue: 4096,
             outbound_queue_bytes: 4 * 1024 * 1024,
             max_sockets_per_account: 20,
-            max_sockets: 10_000,
+            max_sockets: 0,
             session_max_age_secs: 30 * 24 * 3600,
             max_exports: 2,
             fanout_writes_per_sec: 25_000,
@@ -206,20 +207,15 @@ impl Config {
     pub fn load() -> Result<Self, ConfigError> {
         let explicit = std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from);
         let path = explicit.clone().unwrap_or_else(|| PathBuf::from("Leptos.toml"));
-        let mut config = if explicit.is_some() || path.exists() {
-            Self::from_file(&path)?
-        } else {
-            Self::default()
-        };
+        let mut config = if explicit.is_some() || path.exists() { Self::from_file(&path)? } else { Self::default() };
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let file: ConfigFile = toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let file: ConfigFile =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         Ok(file.chatterbox)
     }
 
@@ -258,7 +254,9 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map_err(|_| ConfigError::Env { name: "CHATTERBOX_TRUSTED_PROXIES", value: v.clone() }))
+                .map(|s| {
+                    s.parse().map_err(|_| ConfigError::Env { name: "CHATTERBOX_TRUSTED_PROXIES", value: v.clone() })
+                })
                 .collect::<Result<_, _>>()?;
         }
         if let Some(v) = var("CHATTERBOX_MODERATION_WORDS").filter(|v| !v.is_empty()) {
@@ -274,13 +272,19 @@ impl Config {
         if !(4..=31).contains(&self.bcrypt_cost) {
             return Err(ConfigError::Env { name: "bcrypt_cost", value: self.bcrypt_cost.to_string() });
         }
-        if self.outbound_queue == 0 || self.ping_interval_secs == 0 || self.write_timeout_secs == 0 || self.request_timeout_secs == 0 {
-            return Err(ConfigError::Env { name: "outbound_queue/ping_interval_secs/write_timeout_secs", value: "0".into() });
+        if self.outbound_queue == 0
+            || self.ping_interval_secs == 0
+            || self.write_timeout_secs == 0
+            || self.request_timeout_secs == 0
+        {
+            return Err(ConfigError::Env {
+                name: "outbound_queue/ping_interval_secs/write_timeout_secs",
+                value: "0".into(),
+            });
         }
         let zero = [
             ("outbound_queue_bytes", self.outbound_queue_bytes as u64),
             ("max_sockets_per_account", self.max_sockets_per_account as u64),
-            ("max_sockets", self.max_sockets as u64),
             ("session_max_age_secs", self.session_max_age_secs),
             ("max_exports", self.max_exports as u64),
         ];
@@ -296,12 +300,22 @@ impl Config {
             }
         }
         if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
-            return Err(ConfigError::Env {
-                name: "sqlite_synchronous",
-                value: self.sqlite_synchronous.clone(),
-            });
+            return Err(ConfigError::Env { name: "sqlite_synchronous", value: self.sqlite_synchronous.clone() });
         }
         Ok(())
+    }
+
+    /// The server-wide socket cap in force: `max_sockets`, or with 0 the open-files limit of
+    /// the process less [`RESERVED_FILES`] (files for the database, listeners, HTTP requests),
+    /// so that the cap refuses a handshake cleanly (503) before `accept` would fail.
+    pub fn effective_max_sockets(&self) -> usize {
+        if self.max_sockets > 0 {
+            return self.max_sockets;
+        }
+        match open_files_limit() {
+            Some(limit) => limit.saturating_sub(RESERVED_FILES).max(MIN_AUTO_SOCKETS),
+            None => FALLBACK_MAX_SOCKETS,
+        }
     }
 
     /// The bcrypt concurrency actually used.
@@ -312,6 +326,24 @@ impl Config {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / 2).max(1)
     }
+}
+
+/// Open files kept for other uses than WebSockets when the socket cap follows the open-files limit.
+pub const RESERVED_FILES: usize = 256;
+/// The automatic socket cap never goes below this.
+const MIN_AUTO_SOCKETS: usize = 64;
+/// The automatic socket cap where the open-files limit cannot be read (or is unlimited).
+const FALLBACK_MAX_SOCKETS: usize = 10_000;
+
+/// The process's soft open-files limit, from `/proc/self/limits` (Linux).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files_limit(&limits)
+}
+
+fn parse_open_files_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
 fn parse_env<T: std::str::FromStr>(
@@ -331,17 +363,14 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
     }
 
     #[test]
     fn env_overrides_defaults() {
         let mut config = Config::default();
-        config
-            .apply_env(env(&[("DATABASE_URL", "sqlite://x.db"), ("CHATTERBOX_BCRYPT_COST", "4")]))
-            .unwrap();
+        config.apply_env(env(&[("DATABASE_URL", "sqlite://x.db"), ("CHATTERBOX_BCRYPT_COST", "4")])).unwrap();
         assert_eq!(config.database_url, "sqlite://x.db");
         assert_eq!(config.bcrypt_cost, 4);
     }
@@ -366,6 +395,21 @@ mod tests {
         assert!(compact.contains(r#"jwt_secret: Some("<redacted>")"#), "{compact}");
         assert!(compact.contains("bcrypt_cost: 12"), "{compact}");
         assert!(format!("{:?}", Config::default()).contains("jwt_secret: None"));
+    }
+
+    #[test]
+    fn the_automatic_socket_cap_follows_the_open_files_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max open files            20000                20000                files     \n";
+        assert_eq!(parse_open_files_limit(limits), Some(20_000));
+        assert_eq!(parse_open_files_limit("Max open files  unlimited unlimited files"), None);
+        let fixed = Config { max_sockets: 500, ..Config::default() };
+        assert_eq!(fixed.effective_max_sockets(), 500);
+        let auto = Config::default().effective_max_sockets();
+        assert!(auto >= MIN_AUTO_SOCKETS, "{auto}");
+        if let Some(limit) = open_files_limit() {
+            assert!(auto < limit, "the cap leaves room for other files: {auto} of {limit}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod store;
 pub mod telemetry;
 pub mod ws;
 
+use ::http::header::{HeaderName, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use ::http::HeaderValue;
 use ::http::Request;
 use app::backend::BackendHandle;
 use axum::routing::{get, post};
@@ -25,8 +27,6 @@ use services::Services;
 pub use state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
-use ::http::header::{HeaderName, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
-use ::http::HeaderValue;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 

@@ -9,11 +9,10 @@ pub mod export;
 pub mod paging;
 
 use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
+use crate::config::Config;
 use crate::fanout::Hub;
 use crate::limits::RateLimiter;
-use std::net::IpAddr;
 use crate::moderation::{Moderator, Strike, MAX_WARNINGS};
-use crate::config::Config;
 use crate::store::{Store, StoreError};
 use app::backend::{Backend, RequestOrigin};
 use app::domain::{Email, Password, Username};
@@ -23,6 +22,7 @@ use app::models::{
 };
 use app::protocol::ADMIN_PAGE;
 use paging::Page;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The login and registration throttles. Per-IP budgets are keyed by `limits::ip_bucket` (an
@@ -190,11 +190,8 @@ impl Services {
         let Some(violation) = self.moderator.check(content) else {
             return Ok(None);
         };
-        let (warning_count, blocked) = self
-            .store
-            .record_violation(user_id, &violation.rule, content, MAX_WARNINGS)
-            .await
-            .map_err(internal)?;
+        let (warning_count, blocked) =
+            self.store.record_violation(user_id, &violation.rule, content, MAX_WARNINGS).await.map_err(internal)?;
         tracing::info!(user_id, warning_count, blocked, "moderation violation");
         Ok(Some(Strike { warning_count, blocked }))
     }
@@ -209,15 +206,11 @@ impl Backend for Services {
         let email = Email::parse(&request.email)?;
         let password = Password::parse(&request.password)?;
         let hash = self.hasher.hash(password.expose()).await.map_err(internal)?;
-        let user = self
-            .store
-            .create_user(username.as_str(), email.as_str(), &hash)
-            .await
-            .map_err(|e| match e {
-                StoreError::DuplicateUsername => ApiError::UsernameTaken,
-                StoreError::DuplicateEmail => ApiError::EmailTaken,
-                other => internal(other),
-            })?;
+        let user = self.store.create_user(username.as_str(), email.as_str(), &hash).await.map_err(|e| match e {
+            StoreError::DuplicateUsername => ApiError::UsernameTaken,
+            StoreError::DuplicateEmail => ApiError::EmailTaken,
+            other => internal(other),
+        })?;
         tracing::info!(user_id = user.id, is_admin = user.is_admin, "user registered");
         Ok(user)
     }

@@ -64,7 +64,13 @@ async fn on_accept_error(error: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-fn serve_connection(socket: TcpStream, peer: SocketAddr, router: Router, header_timeout: Duration, mut open: watch::Receiver<()>) {
+fn serve_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+    mut open: watch::Receiver<()>,
+) {
     // No Nagle: chat frames are small and must leave at once (coalescing is done per write).
     let _ = socket.set_nodelay(true);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {

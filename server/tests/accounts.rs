@@ -190,13 +190,7 @@ async fn pages_redirect_strangers_and_render_for_users() {
     assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "{html}");
 
     let token = app.user("grace").await;
-    let chat = app
-        .http
-        .get(app.url("/"))
-        .header("cookie", format!("chatterbox_session={token}"))
-        .send()
-        .await
-        .unwrap();
+    let chat = app.http.get(app.url("/")).header("cookie", format!("chatterbox_session={token}")).send().await.unwrap();
     assert_eq!(chat.status().as_u16(), 200);
     assert!(chat.text().await.unwrap().contains("grace"));
 }

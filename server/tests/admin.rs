@@ -121,7 +121,8 @@ async fn block_closes_sockets_and_unblock_restores_login_and_chat() {
         socket.say("shit").await;
         socket.until_type("warning").await;
     }
-    let response = app.http.post(app.url(&format!("/admin/users/{user}/block"))).bearer_auth(&admin).send().await.unwrap();
+    let response =
+        app.http.post(app.url(&format!("/admin/users/{user}/block"))).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["is_blocked"], true);
@@ -130,7 +131,8 @@ async fn block_closes_sockets_and_unblock_restores_login_and_chat() {
     let (login, _) = app.post_json("/login", &json!({"username": "victim", "password": "password123"})).await;
     assert_eq!(login, 403);
 
-    let response = app.http.post(app.url(&format!("/admin/users/{user}/unblock"))).bearer_auth(&admin).send().await.unwrap();
+    let response =
+        app.http.post(app.url(&format!("/admin/users/{user}/unblock"))).bearer_auth(&admin).send().await.unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["is_blocked"], false);
     assert_eq!(body["warning_count"], 0);
@@ -176,7 +178,10 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
     assert!(disposition.starts_with("attachment; filename="), "{disposition}");
     let body = response.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(body.as_bytes());
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["id", "sender_id", "username", "content", "timestamp", "room"]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["id", "sender_id", "username", "content", "timestamp", "room"]
+    );
     let contents: Vec<String> = reader.records().map(|r| r.unwrap()[3].to_string()).collect();
     let expected: Vec<String> = tricky
         .iter()
@@ -184,9 +189,13 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
         .collect();
     assert_eq!(contents, expected);
 
-    let users = app.http.get(app.url("/admin/download/users")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
+    let users =
+        app.http.get(app.url("/admin/download/users")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
     let mut reader = csv::Reader::from_reader(users.as_bytes());
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["id", "username", "email", "is_admin", "is_blocked", "warning_count", "created_at"]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["id", "username", "email", "is_admin", "is_blocked", "warning_count", "created_at"]
+    );
     let names: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_string()).collect();
     assert_eq!(names, vec!["root".to_string(), "'-minus".to_string()], "a leading minus is neutralised");
     assert!(!users.contains("$2"), "no password hashes in the export");
@@ -265,7 +274,8 @@ async fn users_are_paged_by_an_id_cursor() {
         }
         ids.push(user.id);
     }
-    let page_ids = |page: &Value| page.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let page_ids =
+        |page: &Value| page.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect::<Vec<_>>();
 
     let (status, first) = app.get_json("/admin/users", Some(&admin)).await;
     assert_eq!(status, 200);
@@ -332,10 +342,8 @@ async fn users_are_paged_by_an_id_cursor() {
 async fn stalled_download(app: &TestApp, token: &str) -> (u16, tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let request = format!(
-        "GET /admin/download/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\r\n",
-        app.addr
-    );
+    let request =
+        format!("GET /admin/download/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\r\n", app.addr);
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut status_line = [0u8; 12];
     tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_exact(&mut status_line))

@@ -60,7 +60,11 @@ async fn a_password_reset_from_another_process_ends_every_open_socket_within_a_s
         assert!(changed.elapsed() <= Duration::from_secs(1), "closed {:?} after the reset", changed.elapsed());
     }
     // The old token opens nothing any more.
-    let refused = app.ws_refusal(tungstenite::client::IntoClientRequest::into_client_request(app.ws_url(&format!("token={token}"))).unwrap()).await;
+    let refused = app
+        .ws_refusal(
+            tungstenite::client::IntoClientRequest::into_client_request(app.ws_url(&format!("token={token}"))).unwrap(),
+        )
+        .await;
     assert_eq!(refused, 401);
 }
 
@@ -132,13 +136,8 @@ async fn a_block_racing_handshakes_leaves_no_socket_that_can_post() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let response = app
-        .http
-        .post(app.url(&format!("/admin/users/{mallory_id}/block")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.http.post(app.url(&format!("/admin/users/{mallory_id}/block"))).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(response.status(), 200);
     for opener in openers {
         opener.await.unwrap();
@@ -151,7 +150,8 @@ async fn a_block_racing_handshakes_leaves_no_socket_that_can_post() {
     for (i, socket) in sockets.into_iter().enumerate() {
         checks.push(tokio::spawn(async move {
             let mut client = Client { socket };
-            let frame = json!({"type": "message", "content": format!("after the block {i}"), "client_id": format!("late-{i}")});
+            let frame =
+                json!({"type": "message", "content": format!("after the block {i}"), "client_id": format!("late-{i}")});
             let _ = futures::SinkExt::send(&mut client.socket, Message::text(frame.to_string())).await;
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
@@ -160,7 +160,10 @@ async fn a_block_racing_handshakes_leaves_no_socket_that_can_post() {
                     Some(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
                     Some(Message::Text(text)) => {
                         let value: Value = serde_json::from_str(text.as_str()).unwrap();
-                        assert_ne!(value["type"], "message", "a blocked socket received a broadcast of its own post: {value}");
+                        assert_ne!(
+                            value["type"], "message",
+                            "a blocked socket received a broadcast of its own post: {value}"
+                        );
                     }
                     Some(_) => {}
                     None => return None,

@@ -199,7 +199,8 @@ async fn ten_concurrent_senders_everyone_sees_one_increasing_order() {
     }
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "ids strictly increase");
     for s in 0..10 {
-        let order: Vec<_> = seen.iter().filter(|(_, c)| c.starts_with(&format!("s{s}-"))).map(|(_, c)| c.clone()).collect();
+        let order: Vec<_> =
+            seen.iter().filter(|(_, c)| c.starts_with(&format!("s{s}-"))).map(|(_, c)| c.clone()).collect();
         let expected: Vec<_> = (0..20).map(|i| format!("s{s}-{i}")).collect();
         assert_eq!(order, expected, "each sender's messages keep their order");
     }
@@ -278,7 +279,8 @@ async fn flood_limit_is_per_account() {
     // The spammer floods until refused: the refusal names the refused frame's client_id.
     let sent = 20;
     for i in 0..sent {
-        let frame = json!({"type": "message", "content": format!("flood number {i}"), "client_id": format!("spam-{i}")});
+        let frame =
+            json!({"type": "message", "content": format!("flood number {i}"), "client_id": format!("spam-{i}")});
         first.send_json(&frame).await;
     }
     let mut accepted = HashSet::new();
@@ -302,7 +304,8 @@ async fn flood_limit_is_per_account() {
     // socket is not. Per-IP limiting would refuse the first; per-socket would serve the second.
     other.send_json(&json!({"type": "message", "content": "calm words", "client_id": "calm-1"})).await;
     second.send_json(&json!({"type": "message", "content": "too much", "client_id": "spam-second"})).await;
-    let calm_message = other.outcome_of("calm-1", wait).await.unwrap_or_else(|e| panic!("another account was refused: {e}"));
+    let calm_message =
+        other.outcome_of("calm-1", wait).await.unwrap_or_else(|e| panic!("another account was refused: {e}"));
     assert_eq!(calm_message["content"], "calm words");
     let refusal = second.outcome_of("spam-second", wait).await.expect_err("the same account's other socket is limited");
     assert_eq!(refusal["type"], "error", "{refusal}");
@@ -422,10 +425,8 @@ async fn graceful_shutdown_closes_sockets_with_1001_and_keeps_acknowledged_messa
     }
     app.shutdown().await;
     assert_eq!(client.close_code().await, 1001);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(app.services.store().reader())
-        .await
-        .unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(app.services.store().reader()).await.unwrap();
     assert_eq!(count, 20);
 }
 

@@ -89,9 +89,10 @@ async fn acknowledged_messages_survive_sigkill() {
     post(&server.addr, "/register", json!({"username": "crash", "email": "c@x.io", "password": "password123"})).await;
     let token = login(&server.addr, "crash").await;
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
-    // Send continuously from a task while collecting acknowledgements; kill mid-stream.
+                                           // Send continuously from a task while collecting acknowledgements; kill mid-stream.
     let (mut sink, mut stream) = socket.split();
     let sender = tokio::spawn(async move {
         for i in 0..100_000 {
@@ -141,7 +142,8 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
     let mut server = ServerProcess::start(&dir.path().join("term.db")).await;
     post(&server.addr, "/register", json!({"username": "term", "email": "t@x.io", "password": "password123"})).await;
     let token = login(&server.addr, "term").await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
     socket.send(Message::text(json!({"type": "message", "content": "last words"}).to_string())).await.unwrap();
     let ack = socket.next().await.unwrap().unwrap();

@@ -157,7 +157,8 @@ async fn twenty_concurrent_writers_for_30s_never_see_a_locked_database() {
     for task in registrations {
         registered += task.await.unwrap();
     }
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(app.services.store().reader()).await.unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(app.services.store().reader()).await.unwrap();
     assert_eq!(stored as u64, total);
     assert!(total > 1000 && registered > 10, "{total} messages, {registered} registrations");
     eprintln!("30 s: {total} messages from 18 sockets and {registered} registrations, no lock errors");

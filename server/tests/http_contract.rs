@@ -40,11 +40,13 @@ async fn login_csrf_is_refused_and_same_origin_forms_work() {
     assert_refused(response, "foreign Origin").await;
     let response = form_post(&app, "/api/auth/login", &login, &[("sec-fetch-site", "cross-site")]).await;
     assert_refused(response, "Sec-Fetch-Site: cross-site").await;
-    let response = form_post(&app, "/api/auth/login", &login, &[("sec-fetch-site", "same-site"), ("origin", &same_origin)]).await;
+    let response =
+        form_post(&app, "/api/auth/login", &login, &[("sec-fetch-site", "same-site"), ("origin", &same_origin)]).await;
     assert_refused(response, "Sec-Fetch-Site: same-site wins over Origin").await;
     let response = form_post(&app, "/api/auth/login", &login, &[("origin", "null")]).await;
     assert_refused(response, "Origin: null").await;
-    let response = form_post(&app, "/api/auth/login", &login, &[("origin", &format!("http://{host}.evil.example"))]).await;
+    let response =
+        form_post(&app, "/api/auth/login", &login, &[("origin", &format!("http://{host}.evil.example"))]).await;
     assert_refused(response, "look-alike host").await;
 
     // The same form from this site: with Origin, with Sec-Fetch-Site, and with neither.
@@ -94,7 +96,9 @@ async fn register_logout_and_admin_server_functions_refuse_other_sites() {
     // An admin's browser cannot be made to block someone from another site.
     let id = victim.to_string();
     let block = [("user_id", id.as_str()), ("blocked", "true")];
-    let response = form_post(&app, "/api/admin/set-blocked", &block, &[("sec-fetch-site", "cross-site"), ("cookie", &cookie)]).await;
+    let response =
+        form_post(&app, "/api/admin/set-blocked", &block, &[("sec-fetch-site", "cross-site"), ("cookie", &cookie)])
+            .await;
     assert_refused(response, "admin set-blocked").await;
     assert!(!app.services.store().user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
 
@@ -112,7 +116,8 @@ async fn register_logout_and_admin_server_functions_refuse_other_sites() {
 
     // The same admin call from this site goes through.
     let same_origin = format!("http://{}", app.addr);
-    let response = form_post(&app, "/api/admin/set-blocked", &block, &[("origin", &same_origin), ("cookie", &cookie)]).await;
+    let response =
+        form_post(&app, "/api/admin/set-blocked", &block, &[("origin", &same_origin), ("cookie", &cookie)]).await;
     // A plain form post is redirected back to its page once done.
     assert!(response.status().is_success() || response.status().is_redirection(), "{}", response.status());
     assert!(app.services.store().user_by_id(victim).await.unwrap().unwrap().public.is_blocked);
@@ -184,7 +189,9 @@ async fn api_errors_are_json_and_browsers_keep_the_html_404() {
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 
     // Wrong methods on API routes: 405, JSON, with the Allow header kept.
-    for (method, path) in [("DELETE", "/login"), ("PUT", "/me"), ("POST", "/admin/users"), ("GET", "/admin/users/1/block")] {
+    for (method, path) in
+        [("DELETE", "/login"), ("PUT", "/me"), ("POST", "/admin/users"), ("GET", "/admin/users/1/block")]
+    {
         let request = app.http.request(method.parse().unwrap(), app.url(path)).bearer_auth(&admin);
         let response = request.send().await.unwrap();
         assert!(response.headers().contains_key("allow"), "{method} {path}");
@@ -203,6 +210,7 @@ async fn api_errors_are_json_and_browsers_keep_the_html_404() {
     // Existing JSON errors are left as they are.
     let (status, body) = json_error(app.http.get(app.url("/me")).send().await.unwrap()).await;
     assert_eq!((status, body), (401, json!({"error": "authentication required"})));
-    let (status, _) = json_error(app.http.post(app.url("/admin/users/99999/block")).bearer_auth(&admin).send().await.unwrap()).await;
+    let (status, _) =
+        json_error(app.http.post(app.url("/admin/users/99999/block")).bearer_auth(&admin).send().await.unwrap()).await;
     assert_eq!(status, 404);
 }

@@ -48,7 +48,8 @@ async fn two_warnings_then_a_block_that_closes_every_socket() {
     // Nothing of the violations reached anyone or the store.
     observer.assert_silent(Duration::from_millis(300)).await;
     let (_c, history) = app.connect(&other).await;
-    let contents: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    let contents: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents, vec!["sorry, friends"]);
 
     let log: Vec<(String, i64)> = sqlx::query_as("SELECT content, warning_count FROM moderation_log ORDER BY id")
@@ -106,7 +107,8 @@ async fn parallel_violations_are_counted_exactly() {
         tasks.push(tokio::spawn(async move {
             // The block may close this socket before it sends: ignore send failures.
             let frame = json!({"type": "message", "content": BAD}).to_string();
-            let _ = futures::SinkExt::send(&mut client.socket, tokio_tungstenite::tungstenite::Message::text(frame)).await;
+            let _ =
+                futures::SinkExt::send(&mut client.socket, tokio_tungstenite::tungstenite::Message::text(frame)).await;
         }));
     }
     for task in tasks {
@@ -114,7 +116,10 @@ async fn parallel_violations_are_counted_exactly() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let record = app.services.store().user_by_id(user["id"].as_i64().unwrap()).await.unwrap().unwrap();
-    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM moderation_log").fetch_one(app.services.store().reader()).await.unwrap();
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM moderation_log")
+        .fetch_one(app.services.store().reader())
+        .await
+        .unwrap();
     assert!(record.public.is_blocked);
     assert_eq!(record.public.warning_count, logged);
     assert_eq!(record.token_version, version_before + 1, "blocked once");
@@ -141,13 +146,15 @@ async fn admins_are_warned_and_logged_but_never_auto_blocked() {
     assert_eq!(record.public.warning_count, 4);
 
     // Each violation was refused (never broadcast or stored) and logged, none as a block.
-    let log: Vec<(String, i64, bool)> = sqlx::query_as("SELECT content, warning_count, blocked FROM moderation_log ORDER BY id")
-        .fetch_all(app.services.store().reader())
-        .await
-        .unwrap();
+    let log: Vec<(String, i64, bool)> =
+        sqlx::query_as("SELECT content, warning_count, blocked FROM moderation_log ORDER BY id")
+            .fetch_all(app.services.store().reader())
+            .await
+            .unwrap();
     assert_eq!(log, (1..=4).map(|n| (BAD.to_string(), n, false)).collect::<Vec<_>>());
     let (_c, history) = app.connect(&other).await;
-    let contents: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    let contents: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents, vec!["all good now"]);
 
     // A plain user is still blocked at the third strike.

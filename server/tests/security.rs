@@ -76,7 +76,16 @@ async fn forged_and_malformed_tokens_are_refused_everywhere() {
 }
 
 fn urlencode(value: &str) -> String {
-    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 async fn login_status(app: &TestApp, name: &str, password: &str, forwarded: Option<&str>) -> (u16, Option<String>) {
@@ -120,9 +129,8 @@ async fn logins_and_registrations_are_throttled_per_ip_and_proxies_must_be_trust
     .await;
     app.register("one").await;
     app.register("two").await;
-    let (status, body) = app
-        .post_json("/register", &json!({"username": "three", "email": "t@x.io", "password": "password123"}))
-        .await;
+    let (status, body) =
+        app.post_json("/register", &json!({"username": "three", "email": "t@x.io", "password": "password123"})).await;
     assert_eq!(status, 429, "{body}");
     assert!(body["error"].as_str().unwrap().contains("too many"));
     for _ in 0..3 {

@@ -20,9 +20,8 @@ impl Email {
         let Some((local, domain)) = raw.split_once('@') else {
             return Err(ValidationError::InvalidEmail);
         };
-        let domain_ok = !domain.contains('@')
-            && domain.contains('.')
-            && domain.split('.').all(|label| !label.is_empty());
+        let domain_ok =
+            !domain.contains('@') && domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
         if local.is_empty() || local.len() > 64 || !domain_ok {
             return Err(ValidationError::InvalidEmail);
         }

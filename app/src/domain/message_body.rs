@@ -58,10 +58,7 @@ mod tests {
     #[test]
     fn limit_counts_characters_not_bytes() {
         assert!(MessageBody::parse(&"é".repeat(MAX_MESSAGE_CHARS)).is_ok());
-        assert_eq!(
-            MessageBody::parse(&"a".repeat(MAX_MESSAGE_CHARS + 1)),
-            Err(ValidationError::MessageTooLong)
-        );
+        assert_eq!(MessageBody::parse(&"a".repeat(MAX_MESSAGE_CHARS + 1)), Err(ValidationError::MessageTooLong));
     }
 
     #[test]

@@ -13,9 +13,7 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let ok_len = (MIN_USERNAME_LEN..=MAX_USERNAME_LEN).contains(&raw.len());
-        let ok_chars = raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        let ok_chars = raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if ok_len && ok_chars {
             Ok(Self(raw.to_owned()))
         } else {

@@ -7,9 +7,9 @@
 use crate::api::{
     admin_moderation_log, admin_recent_messages, admin_stats, admin_users, current_user, AdminSetBlocked,
 };
+use crate::chat_state::ChatState;
 use crate::error::ApiError;
 use crate::models::{AdminMessage, PublicUser};
-use crate::chat_state::ChatState;
 use leptos::prelude::*;
 
 #[component]
@@ -164,7 +164,11 @@ fn UsersTable(
     let rows = move || {
         let needle = search.get().to_lowercase();
         list.iter()
-            .filter(|u| needle.is_empty() || u.username.to_lowercase().contains(&needle) || u.email.to_lowercase().contains(&needle))
+            .filter(|u| {
+                needle.is_empty()
+                    || u.username.to_lowercase().contains(&needle)
+                    || u.email.to_lowercase().contains(&needle)
+            })
             .cloned()
             .collect::<Vec<_>>()
     };

@@ -7,8 +7,8 @@ use super::{Common, Meter};
 use crate::args::Args;
 use crate::conn::connect;
 use crate::stats::{round3, Histogram};
-use anyhow::{bail, ensure, Context, Result};
 use crate::ws::Frame;
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,8 @@ pub async fn run(common: &Common, params: Params) -> Result<Value> {
         if i == params.warmup {
             meter = Some(Meter::start(common.server));
         }
-        let sample = connect_and_read_history(common, i, accounts.token(0)).await.with_context(|| format!("sample {i}"))?;
+        let sample =
+            connect_and_read_history(common, i, accounts.token(0)).await.with_context(|| format!("sample {i}"))?;
         if i >= params.warmup {
             histogram.record(sample.took.as_nanos() as u64);
         }
@@ -53,12 +54,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Value> {
     }
     let first = first.context("no sample")?;
     let snapshot = histogram.snapshot();
-    eprintln!(
-        "  connect + history ({} messages, {} bytes): {}",
-        first.messages,
-        first.bytes,
-        snapshot.describe()
-    );
+    eprintln!("  connect + history ({} messages, {} bytes): {}", first.messages, first.bytes, snapshot.describe());
     let mut fields = snapshot.to_json("");
     fields.insert("history_messages".into(), json!(first.messages));
     fields.insert("history_bytes".into(), json!(first.bytes));

@@ -82,7 +82,11 @@ pub async fn run(common: &Common, params: Params) -> Result<Value> {
     fanout::summarize(&fields);
     let ratio = during.quantile(0.99) as f64 / quiet.quantile(0.99).max(1) as f64;
     eprintln!("  quiet: {}\n  burst: {}\n  burst/quiet p99 = {ratio:.2}", quiet.describe(), during.describe());
-    eprintln!("  {} logins in {burst_seconds:.2} s ({failed} failed): {}", params.burst, login_times.snapshot().describe());
+    eprintln!(
+        "  {} logins in {burst_seconds:.2} s ({failed} failed): {}",
+        params.burst,
+        login_times.snapshot().describe()
+    );
     fields.extend(quiet.to_json("quiet_"));
     fields.extend(during.to_json("burst_"));
     fields.extend(login_times.snapshot().to_json("login_"));

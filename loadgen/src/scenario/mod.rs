@@ -92,10 +92,8 @@ impl Common {
 
 /// Short, unique enough per run: base-36 milliseconds of the wall clock (mod 36^6) + pid.
 fn run_nonce() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let millis =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let mut n = (millis % 2_176_782_336) ^ u64::from(std::process::id());
     let mut text = String::new();
     for _ in 0..6 {
@@ -197,7 +195,10 @@ impl Meter {
         if let (Some(start), Ok(end)) = (self.machine, MachineTimes::now()) {
             let total = end.total.saturating_sub(start.total).max(1) as f64;
             map.insert("idle_pct".into(), json!((end.idle.saturating_sub(start.idle) as f64 / total * 100.0).round()));
-            map.insert("steal_pct".into(), json!((end.steal.saturating_sub(start.steal) as f64 / total * 100.0).round()));
+            map.insert(
+                "steal_pct".into(),
+                json!((end.steal.saturating_sub(start.steal) as f64 / total * 100.0).round()),
+            );
         }
         let server = self.server.zip(self.server_cpu).and_then(|(p, start)| Some(p.cpu_seconds().ok()? - start));
         if let Some(cpu) = server {

@@ -373,7 +373,10 @@ fn seed_content(sent_ns: u64, sender: u64, seq: u64, chars: usize) -> String {
 enum Outcome {
     /// Upgraded: the socket, held open and never read.
     Accepted(TcpStream),
-    Refused { status: u16, retry_after: Option<String> },
+    Refused {
+        status: u16,
+        retry_after: Option<String>,
+    },
     Failed(anyhow::Error),
 }
 

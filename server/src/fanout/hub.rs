@@ -121,7 +121,7 @@ impl Hub {
             admitted: Mutex::default(),
             admitted_total: AtomicUsize::new(0),
             max_per_account: config.max_sockets_per_account,
-            max_total: config.max_sockets,
+            max_total: config.effective_max_sockets(),
             shutting_down: AtomicBool::new(false),
             flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
@@ -298,4 +298,3 @@ mod tests {
         assert_eq!(authority.revoked_by(None), Some(Revocation::SessionEnded), "a deleted account");
     }
 }
-

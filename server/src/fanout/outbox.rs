@@ -212,7 +212,8 @@ impl Outbox {
         state.backlog.push_back((bytes, frames));
         state.backlog_frames += frames;
         // What waits behind the (maybe half-written) front.
-        let (front_bytes, front_frames) = state.backlog.front().map_or((0, 0), |(bytes, frames)| (bytes.len(), *frames));
+        let (front_bytes, front_frames) =
+            state.backlog.front().map_or((0, 0), |(bytes, frames)| (bytes.len(), *frames));
         let behind_frames = state.backlog_frames - front_frames;
         let behind_bytes = state.backlog_bytes - front_bytes;
         if (behind_frames > self.limits.frames || behind_bytes > self.limits.bytes) && state.end.is_none() {
@@ -264,7 +265,8 @@ impl Outbox {
     pub fn write_backlog(&self) -> io::Result<bool> {
         let mut state = self.lock();
         while !state.backlog.is_empty() {
-            let slices: Vec<IoSlice<'_>> = state.backlog.iter().take(64).map(|(bytes, _)| IoSlice::new(bytes)).collect();
+            let slices: Vec<IoSlice<'_>> =
+                state.backlog.iter().take(64).map(|(bytes, _)| IoSlice::new(bytes)).collect();
             let written = match self.socket.try_write_vectored(&slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => written,
@@ -406,7 +408,8 @@ mod tests {
 
     #[test]
     fn merged_waves_keep_every_message_in_order() {
-        let waves = vec![Arc::new(Wave::new([1, 2].map(delivery)).unwrap()), Arc::new(Wave::new([3].map(delivery)).unwrap())];
+        let waves =
+            vec![Arc::new(Wave::new([1, 2].map(delivery)).unwrap()), Arc::new(Wave::new([3].map(delivery)).unwrap())];
         let merged = Wave::merge(&waves).unwrap();
         assert_eq!((merged.first_id, merged.last_id), (1, 3));
         assert_eq!(merged.parts.iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 2, 3]);

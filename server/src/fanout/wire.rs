@@ -163,7 +163,9 @@ impl Decoder {
     fn on_frame(&mut self, first: u8, payload: Vec<u8>) -> Result<Option<Incoming>, Violation> {
         let fin = first & 0x80 != 0;
         match first & 0x0F {
-            OP_TEXT if self.fragments.is_some() => Err(Violation::new(close_code::PROTOCOL, "expected a continuation frame")),
+            OP_TEXT if self.fragments.is_some() => {
+                Err(Violation::new(close_code::PROTOCOL, "expected a continuation frame"))
+            }
             OP_TEXT if fin => text_message(payload).map(Some),
             OP_TEXT => {
                 self.fragments = Some(payload);

@@ -27,12 +27,7 @@ const MAX_BATCH: usize = 1024;
 /// shutdown drains in-flight messages this way). Stored messages are broadcast at once unless
 /// the pacer asks for a pause; then they are held (later commits join them) and released as one
 /// wave when the pause is over, while commits go on.
-pub async fn run(
-    store: Store,
-    mut rx: mpsc::Receiver<Submission>,
-    fanout: Arc<Fanout>,
-    mut pacer: WavePacer,
-) {
+pub async fn run(store: Store, mut rx: mpsc::Receiver<Submission>, fanout: Arc<Fanout>, mut pacer: WavePacer) {
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
     let mut held: Vec<Delivery> = Vec::new();
     let mut release_at: Option<Instant> = None;

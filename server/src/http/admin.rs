@@ -34,7 +34,8 @@ pub async fn messages(
     AdminUser(admin): AdminUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<AdminMessage>>, ApiError> {
-    let page = Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    let page =
+        Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
     state.services.messages_page(&admin, page).await.map(Json)
 }
 
@@ -44,11 +45,15 @@ pub async fn moderation(
     AdminUser(admin): AdminUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<ModerationEntry>>, ApiError> {
-    let page = Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    let page =
+        Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
     state.services.moderation_page(&admin, page).await.map(Json)
 }
 
-pub async fn overview(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Result<Json<AdminOverview>, ApiError> {
+pub async fn overview(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+) -> Result<Json<AdminOverview>, ApiError> {
     state.services.overview_for(&admin).await.map(Json)
 }
 

@@ -24,12 +24,8 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     if response.headers().contains_key("serverfnerror") {
         return response;
     }
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type =
+        response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let message = if status == StatusCode::NOT_FOUND {
         if wants_html && !content_type.starts_with("text/plain") && !content_type.is_empty() {
             return response;
@@ -51,18 +47,11 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
 
 /// Whether the client asked for HTML (a browser navigating), from its `Accept` header.
 fn accepts_html(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("text/html"))
+    headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.to_ascii_lowercase().contains("text/html"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
 }
 
 fn default_message(status: StatusCode) -> String {

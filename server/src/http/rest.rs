@@ -42,7 +42,8 @@ pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) ->
     let grant = state.services.renew_session(&token).await?;
     let mut response = Json(&grant).into_response();
     if app::session::bearer_token(&headers).is_none() {
-        let cookie = app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
+        let cookie =
+            app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().insert(SET_COOKIE, value);
         }

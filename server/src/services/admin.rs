@@ -3,13 +3,13 @@
 //! [`Services::require_admin`], that the caller's role was read from the database for this
 //! request.
 
+use super::export::csv_download;
 use super::paging::Page;
 use super::{internal, Services};
-use super::export::csv_download;
-use axum::response::Response;
-use futures::FutureExt;
 use app::error::ApiError;
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
+use axum::response::Response;
+use futures::FutureExt;
 
 /// A user checked to be an admin, from the database, for the request at hand.
 #[derive(Debug, Clone)]
@@ -37,7 +37,12 @@ impl Services {
     }
 
     /// Users in id order, after `page.after` (the last id of the previous page).
-    pub async fn users_page(&self, _admin: &Admin, blocked_only: bool, page: Page) -> Result<Vec<PublicUser>, ApiError> {
+    pub async fn users_page(
+        &self,
+        _admin: &Admin,
+        blocked_only: bool,
+        page: Page,
+    ) -> Result<Vec<PublicUser>, ApiError> {
         self.store.list_users(blocked_only, page.after, page.limit).await.map_err(internal)
     }
 

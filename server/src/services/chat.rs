@@ -45,7 +45,13 @@ pub struct FirstHistory {
 impl Services {
     /// Posts `content` as `sender`: validated, flood-limited per account, run through the word
     /// filter, then queued for the writer, which answers on `reply`.
-    pub async fn post(&self, sender: &PublicUser, content: &str, client_id: Option<String>, reply: Arc<Outbox>) -> Posted {
+    pub async fn post(
+        &self,
+        sender: &PublicUser,
+        content: &str,
+        client_id: Option<String>,
+        reply: Arc<Outbox>,
+    ) -> Posted {
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             return Posted::refused(format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"), client_id);
         }

@@ -216,7 +216,9 @@ mod tests {
 
     #[test]
     fn formula_cells_are_neutralised() {
-        for (raw, safe) in [("=1+1", "'=1+1"), ("+x", "'+x"), ("-2", "'-2"), ("@SUM", "'@SUM"), ("\tx", "'\tx"), ("\rx", "'\rx")] {
+        for (raw, safe) in
+            [("=1+1", "'=1+1"), ("+x", "'+x"), ("-2", "'-2"), ("@SUM", "'@SUM"), ("\tx", "'\tx"), ("\rx", "'\rx")]
+        {
             assert_eq!(safe_cell(raw), safe);
         }
         for plain in ["hello", "a=b", "", "1-2", "'quoted"] {
@@ -250,7 +252,8 @@ mod tests {
 
     #[test]
     fn quoting_follows_rfc_4180() {
-        let bytes = encode_records(std::iter::once(vec!["a,b".into(), "say \"hi\"".into(), "two\nlines".into(), "ünï".into()]));
+        let bytes =
+            encode_records(std::iter::once(vec!["a,b".into(), "say \"hi\"".into(), "two\nlines".into(), "ünï".into()]));
         assert_eq!(std::str::from_utf8(&bytes).unwrap(), "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",ünï\n");
     }
 }

@@ -18,7 +18,12 @@ pub struct Page {
 
 impl Page {
     /// A page from its parts, checked against `rule`.
-    pub fn checked(before: Option<i64>, after: Option<i64>, limit: Option<i64>, rule: PageRule) -> Result<Self, ApiError> {
+    pub fn checked(
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: Option<i64>,
+        rule: PageRule,
+    ) -> Result<Self, ApiError> {
         let limit = limit.unwrap_or(rule.default);
         if !(1..=rule.max).contains(&limit) {
             return Err(ApiError::BadRequest { message: format!("limit must be 1..={}", rule.max) });

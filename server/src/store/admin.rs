@@ -11,7 +11,12 @@ const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.cont
 impl Store {
     /// A page of users (or only the blocked ones) by id: at most `limit` with an id above
     /// `after` (the cursor: the last id of the previous page).
-    pub async fn list_users(&self, blocked_only: bool, after: Option<i64>, limit: i64) -> Result<Vec<PublicUser>, StoreError> {
+    pub async fn list_users(
+        &self,
+        blocked_only: bool,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<PublicUser>, StoreError> {
         let filter = if blocked_only { "AND is_blocked = 1" } else { "" };
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > ?1 {filter} ORDER BY id LIMIT ?2");
         let rows = sqlx::query(&sql).bind(after.unwrap_or(i64::MIN)).bind(limit).fetch_all(self.reader()).await?;

@@ -6,7 +6,8 @@ use super::{Store, StoreError};
 impl Store {
     /// The sequence number of the newest change (0 when there is none).
     pub async fn latest_account_change(&self) -> Result<i64, StoreError> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM account_changes").fetch_one(self.reader()).await?;
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM account_changes").fetch_one(self.reader()).await?;
         Ok(seq.unwrap_or(0))
     }
 
@@ -42,7 +43,11 @@ mod tests {
         store.set_password_hash("alice", "h2").await.unwrap();
         store.block_user(bob).await.unwrap();
         // Not a change of authority: nothing is fed.
-        sqlx::query("UPDATE users SET warning_count = 1 WHERE id = ?1").bind(alice).execute(store.writer()).await.unwrap();
+        sqlx::query("UPDATE users SET warning_count = 1 WHERE id = ?1")
+            .bind(alice)
+            .execute(store.writer())
+            .await
+            .unwrap();
         let changes = store.account_changes_after(start, 100).await.unwrap();
         assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![bob, alice, bob]);
         let last = changes.last().unwrap().0;

@@ -144,22 +144,21 @@ impl Store {
 
     /// Replaces a password hash and revokes the user's tokens; false when no such user.
     pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = ?2, token_version = token_version + 1 WHERE username = ?1",
-        )
-        .bind(username)
-        .bind(hash)
-        .execute(&self.writer)
-        .await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ?2, token_version = token_version + 1 WHERE username = ?1")
+                .bind(username)
+                .bind(hash)
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Blocks a user and revokes every token issued so far.
     pub async fn block_user(&self, id: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(&format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = ?1"))
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -40,17 +40,15 @@ impl TestApp {
         };
         adjust(&mut config);
         let services = Services::start(config).await.expect("services start");
-        let router = app(AppState { leptos_options: leptos_options().expect("leptos options"), services: services.clone() });
+        let router =
+            app(AppState { leptos_options: leptos_options().expect("leptos options"), services: services.clone() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server::serve_until(listener, router, services.clone(), async move {
             let _ = stop_rx.await;
         }));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { addr, http, services, db_path, stop: Some(stop_tx), serving: Some(serving), _dir: dir }
     }
 
@@ -97,9 +95,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str) -> String {
-        let (status, body) = self
-            .post_json("/login", &json!({"username": username, "password": "password123"}))
-            .await;
+        let (status, body) = self.post_json("/login", &json!({"username": username, "password": "password123"})).await;
         assert_eq!(status, 200, "login {username}: {body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
