@@ -21,11 +21,17 @@ pub struct RequestOrigin {
 impl RequestOrigin {
     pub fn from_parts(parts: &http::request::Parts) -> Self {
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-        // Every `X-Forwarded-For` line, joined in order: a proxy may append its own line after
-        // one the client forged. A line that is not text becomes an entry no parser accepts.
-        let lines: Vec<&str> =
-            parts.headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("invalid")).collect();
-        let forwarded_for = (!lines.is_empty()).then(|| lines.join(","));
+        // Every `X-Forwarded-For` entry of every line, in order: a proxy may append its own line
+        // after one the client forged, or its hop to the client's own line. Entries are read one
+        // by one, so a client's bad bytes spoil only its own entry, which no parser accepts.
+        let entries: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .flat_map(|line| line.as_bytes().split(|&byte| byte == b','))
+            .map(|entry| std::str::from_utf8(entry).map(str::trim).unwrap_or("invalid"))
+            .collect();
+        let forwarded_for = (!entries.is_empty()).then(|| entries.join(","));
         Self { peer, forwarded_for }
     }
 }
@@ -64,4 +70,28 @@ pub struct BackendHandle(pub Arc<dyn Backend>);
 /// The backend of the current request, from Leptos context.
 pub fn backend() -> Result<Arc<dyn Backend>, ApiError> {
     leptos::prelude::use_context::<BackendHandle>().map(|handle| handle.0).ok_or(ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin_of(lines: &[&[u8]]) -> RequestOrigin {
+        let mut request = http::Request::builder();
+        for line in lines {
+            request = request.header("x-forwarded-for", http::HeaderValue::from_bytes(line).unwrap());
+        }
+        let (parts, _) = request.body(()).unwrap().into_parts();
+        RequestOrigin::from_parts(&parts)
+    }
+
+    #[test]
+    fn every_forwarded_entry_of_every_line_is_kept_in_order() {
+        assert_eq!(origin_of(&[]).forwarded_for, None);
+        let origin = origin_of(&[b"1.1.1.1, 2.2.2.2", b"3.3.3.3"]);
+        assert_eq!(origin.forwarded_for.as_deref(), Some("1.1.1.1,2.2.2.2,3.3.3.3"));
+        // A client's bad bytes spoil its own entry, not the hop a proxy appended to its line.
+        let origin = origin_of(&[b"\xff\xfe, 198.51.100.7"]);
+        assert_eq!(origin.forwarded_for.as_deref(), Some("invalid,198.51.100.7"));
+    }
 }

@@ -6,9 +6,11 @@
 //! scroll-up.
 
 use crate::chat_state::{ChatState, Link, Pending};
+use crate::error::ApiError;
 use crate::models::{ChatMessage, ClientFrame, ServerFrame};
 use crate::protocol::{close_codes, HISTORY_PAGE};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::future::{abortable, AbortHandle};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use leptos::prelude::*;
@@ -18,6 +20,8 @@ use std::cell::RefCell;
 thread_local! {
     /// Frames to the open socket, if any.
     static OUTBOX: RefCell<Option<UnboundedSender<String>>> = const { RefCell::new(None) };
+    /// The page's connection loop and session renewal loop, while a chat view is mounted.
+    static RUNNING: RefCell<Option<[AbortHandle; 2]>> = const { RefCell::new(None) };
 }
 
 /// A reader this close to the bottom is following the conversation and gets auto-scrolled.
@@ -28,37 +32,73 @@ const OLDER_PAGE: usize = HISTORY_PAGE.default as usize;
 const AFTER_PAGE: usize = HISTORY_PAGE.max as usize;
 /// Shortest wait between two session renewals.
 const MIN_RENEW_SECS: u64 = 1;
+/// Wait before trying again a renewal that failed for another reason than the session's end.
+const RENEW_RETRY_SECS: u64 = 15;
+/// Tries of one page of a catch-up continued over HTTP.
+const GAP_TRIES: u32 = 6;
 
+/// Starts the connection and the session renewal for a mounted chat view; both stop when the
+/// view is unmounted (an in-app navigation), so one page never runs two of either.
 pub fn start(state: ChatState) {
-    keep_session_alive();
+    stop();
+    let (connection, connection_handle) = abortable(connect_and_stay(state));
+    let (renewal, renewal_handle) = abortable(keep_session_alive());
     spawn_local(async move {
-        let mut attempt: u32 = 0;
-        loop {
-            state.link.set(Link::Connecting);
-            let outcome = run_connection(state, &mut attempt).await;
-            OUTBOX.with(|o| o.borrow_mut().take());
-            state.link.set(Link::Closed);
-            match outcome {
-                Disconnect::Blocked => return go_to("/login?error=blocked"),
-                Disconnect::RoleChanged => return reload(),
-                Disconnect::SessionEnded => {
-                    // The socket's token expired; a session still in force renews and goes on.
-                    if crate::api::renew_session().await.is_err() {
-                        return go_to("/login?error=session_ended");
-                    }
-                    attempt = 0;
-                    continue;
-                }
-                Disconnect::Retry => {}
-            }
-            if attempt >= 2 && matches!(crate::api::current_user().await, Ok(None)) {
-                // The session is gone (expired or revoked): back to the login page.
-                return go_to("/login");
-            }
-            attempt = attempt.saturating_add(1);
-            gloo_timers::future::sleep(backoff(attempt)).await;
-        }
+        let _ = connection.await;
     });
+    spawn_local(async move {
+        let _ = renewal.await;
+    });
+    RUNNING.with(|running| *running.borrow_mut() = Some([connection_handle, renewal_handle]));
+    on_cleanup(stop);
+}
+
+/// Stops the loops [`start`] started, closing the socket.
+fn stop() {
+    if let Some(handles) = RUNNING.with(|running| running.borrow_mut().take()) {
+        handles.iter().for_each(AbortHandle::abort);
+    }
+    // Ends the socket's writer task, which drops (and so closes) the socket.
+    OUTBOX.with(|o| o.borrow_mut().take());
+}
+
+/// Whether a failed renewal means the session is over (rather than a passing failure).
+fn session_is_over(error: &ApiError) -> bool {
+    matches!(error, ApiError::Unauthenticated | ApiError::Blocked)
+}
+
+/// Keeps the page connected until the account is blocked, the session ends or the role changes.
+async fn connect_and_stay(state: ChatState) {
+    let mut attempt: u32 = 0;
+    loop {
+        state.link.set(Link::Connecting);
+        let outcome = run_connection(state, &mut attempt).await;
+        OUTBOX.with(|o| o.borrow_mut().take());
+        state.link.set(Link::Closed);
+        match outcome {
+            Disconnect::Blocked => return go_to("/login?error=blocked"),
+            Disconnect::RoleChanged => return reload(),
+            Disconnect::SessionEnded => {
+                // The socket's token expired; a session still in force renews and goes on.
+                match crate::api::renew_session().await {
+                    Ok(_) => {
+                        attempt = 0;
+                        continue;
+                    }
+                    Err(error) if session_is_over(&error) => return go_to("/login?error=session_ended"),
+                    // A passing failure (a restart, the network): retry as after a drop.
+                    Err(_) => {}
+                }
+            }
+            Disconnect::Retry => {}
+        }
+        if attempt >= 2 && matches!(crate::api::current_user().await, Ok(None)) {
+            // The session is gone (expired or revoked): back to the login page.
+            return go_to("/login");
+        }
+        attempt = attempt.saturating_add(1);
+        gloo_timers::future::sleep(backoff(attempt)).await;
+    }
 }
 
 enum Disconnect {
@@ -68,15 +108,18 @@ enum Disconnect {
     RoleChanged,
 }
 
-/// Renews the session cookie now and again before it expires, for as long as the page is open
-/// and the session may be renewed (the server stops at the session's maximum age).
-fn keep_session_alive() {
-    spawn_local(async move {
-        while let Ok(expires_in) = crate::api::renew_session().await {
-            let wait = (expires_in / 2).max(MIN_RENEW_SECS);
-            gloo_timers::future::sleep(std::time::Duration::from_secs(wait)).await;
-        }
-    });
+/// Renews the session cookie now and again before it expires, for as long as the view is
+/// mounted and the session may be renewed (the server stops at the session's maximum age); a
+/// passing failure is tried again.
+async fn keep_session_alive() {
+    loop {
+        let wait = match crate::api::renew_session().await {
+            Ok(expires_in) => (expires_in / 2).max(MIN_RENEW_SECS),
+            Err(error) if session_is_over(&error) => return,
+            Err(_) => RENEW_RETRY_SECS,
+        };
+        gloo_timers::future::sleep(std::time::Duration::from_secs(wait)).await;
+    }
 }
 
 /// 0.5 s doubling up to 15 s, with jitter so reconnecting clients spread out.
@@ -268,12 +311,7 @@ pub fn on_scroll(state: ChatState) {
 /// resumes after the messages missed while away).
 async fn fill_gap(state: ChatState, mut after: i64) {
     loop {
-        let url = format!("/messages?after={after}&limit={AFTER_PAGE}");
-        let page = match gloo_net::http::Request::get(&url).send().await {
-            Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
-            _ => None,
-        };
-        let Some(page) = page else { return };
+        let Some(page) = page_after(after).await else { return };
         let full = page.len() >= AFTER_PAGE;
         let Some(last) = page.last().map(|m| m.id) else { return };
         add_messages(state, page, false);
@@ -282,6 +320,24 @@ async fn fill_gap(state: ChatState, mut after: i64) {
         }
         after = last;
     }
+}
+
+/// One page of messages after `after`, tried again (with backoff) when the request fails.
+async fn page_after(after: i64) -> Option<Vec<ChatMessage>> {
+    let url = format!("/messages?after={after}&limit={AFTER_PAGE}");
+    for attempt in 0..GAP_TRIES {
+        if let Ok(response) = gloo_net::http::Request::get(&url).send().await {
+            if response.ok() {
+                if let Ok(page) = response.json::<Vec<ChatMessage>>().await {
+                    return Some(page);
+                }
+            } else if matches!(response.status(), 401 | 403) {
+                return None;
+            }
+        }
+        gloo_timers::future::sleep(backoff(attempt)).await;
+    }
+    None
 }
 
 fn go_to(path: &str) {

@@ -106,3 +106,30 @@ test("the users table pages through every account with More users", async ({ pag
   await expect(rows).toHaveCount(total);
   await expect(page.locator("#more-users")).toHaveCount(0);
 });
+
+test("moving between the chat and the admin console keeps one socket, not one per visit", async ({ page }) => {
+  await adminPage(page);
+  // Counted from here: the sockets in-app navigation opens, less those it closes. The console's
+  // own socket (opened before) is closed but not counted, so one stays open: the current one.
+  let open = 0;
+  page.on("websocket", (ws) => {
+    open += 1;
+    ws.on("close", () => (open -= 1));
+  });
+  for (let i = 0; i < 3; i++) {
+    await page.locator('a[href="/"]').first().click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.locator('.conn-status[data-state="open"]')).toBeVisible();
+    await page.locator("a.admin-link").click();
+    await expect(page).toHaveURL(/\/admin$/);
+  }
+  // The chat still sends: the socket in use is the one the page writes to.
+  await expect.poll(() => open).toBe(1);
+  await page.locator('a[href="/"]').first().click();
+  await expect(page.locator('.conn-status[data-state="open"]')).toBeVisible();
+  const text = `one socket ${Date.now()}`;
+  await page.fill("#composer", text);
+  await page.press("#composer", "Enter");
+  await expect(page.locator(".message.mine:not(.pending)", { hasText: text })).toHaveCount(1);
+  await expect.poll(() => open).toBe(1);
+});

@@ -357,6 +357,31 @@ const TARGETS: &[TargetRow] = &[
         },
     },
     TargetRow {
+        figure: "catch-up storm: 50 accounts x 21 sockets ask for `since=0` (3.6 MiB each unbounded) and never read",
+        target: "the 21st socket of each account refused (429); server RSS growth <= 64 KiB per accepted socket",
+        label: "storm-50x20",
+        key: "server_rss_per_socket_kib",
+        check: |r| {
+            let (per_socket, refused) = (num(r, "server_rss_per_socket_kib"), num(r, "refused_429"));
+            let (accounts, accepted) = (num(r, "accounts"), num(r, "accepted"));
+            let measured = format!(
+                "{per_socket} KiB per socket ({accepted} accepted, {refused} refused with 429; peak RSS {} KiB)",
+                r["server_rss_peak_kib"]
+            );
+            let miss = || {
+                let mut parts = Vec::new();
+                if refused < accounts {
+                    parts.push(format!("{} sockets over the cap accepted", accounts - refused));
+                }
+                if per_socket > 64.0 {
+                    parts.push(format!("{:.2}x the RSS target", per_socket / 64.0));
+                }
+                parts.join(", ")
+            };
+            (measured, verdict(refused >= accounts && per_socket <= 64.0 && accepted > 0.0, miss))
+        },
+    },
+    TargetRow {
         figure: "connect + history (50 newest) with 1M messages stored",
         target: "p99 <= 5 ms",
         label: "history-1m",

@@ -84,12 +84,13 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::pages::require_session))
         .layer(axum::middleware::from_fn(http::csrf::refuse_cross_site))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(http::errors::json_layer_errors))
-        .layer(axum::middleware::from_fn(http::errors::json_errors))
+        // Inside the JSON layers, so that its 408 is answered as JSON too.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             ::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.services.config().request_timeout_secs),
         ))
+        .layer(axum::middleware::map_response(http::errors::json_layer_errors))
+        .layer(axum::middleware::from_fn(http::errors::json_errors))
         // Headers every response carries (pages also get a CSP with a per-response nonce).
         .layer(header_if_missing(X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_if_missing(REFERRER_POLICY, "same-origin"))

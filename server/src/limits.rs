@@ -10,9 +10,11 @@
 //! still holds back an attacker is ever forgotten.
 //!
 //! New keys are admitted while `current` holds fewer than `max_keys` and both generations
-//! together fewer than `2 × max_keys`; beyond that, new keys all draw on one shared overflow
-//! bucket (with the same burst and rate), so a flood of fresh keys can neither grow memory
-//! without bound nor buy fresh budgets (the limiter never fails open).
+//! together fewer than `2 × max_keys`; beyond that, new keys draw on shared overflow buckets (with
+//! the same burst and rate), one of [`OVERFLOW_BUCKETS`] chosen by a keyed hash of the key, so a
+//! flood of fresh keys can neither grow memory without bound nor buy fresh budgets (the limiter
+//! never fails open), and it shares one bucket with a real client's key only by chance, not all
+//! of them with every newcomer (it cannot choose which: the hash is seeded per process).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -30,8 +32,10 @@ pub fn ip_bucket(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Keys admitted per generation before new keys share the overflow bucket.
+/// Keys admitted per generation before new keys share the overflow buckets.
 pub const MAX_KEYS: usize = 100_000;
+/// Overflow buckets shared by the keys that found no room.
+pub const OVERFLOW_BUCKETS: usize = 1024;
 
 pub struct RateLimiter<K> {
     burst: f64,
@@ -39,6 +43,8 @@ pub struct RateLimiter<K> {
     /// Time for an empty bucket to refill completely; `None` when the rate is zero.
     full_refill: Option<Duration>,
     max_keys: usize,
+    /// Seeds the choice of overflow bucket.
+    hasher: std::collections::hash_map::RandomState,
     state: Mutex<State<K>>,
 }
 
@@ -47,8 +53,8 @@ struct State<K> {
     previous: HashMap<K, Bucket>,
     /// When `current` was started.
     rotated: Instant,
-    /// Shared by every key that found no room.
-    overflow: Bucket,
+    /// Shared by the keys that found no room (one chosen per key by hash).
+    overflow: Vec<Bucket>,
 }
 
 #[derive(Clone, Copy)]
@@ -84,6 +90,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Like `new`, with another cap on keys per generation.
     pub fn with_max_keys(burst: u32, per_second: f64, max_keys: usize) -> Self {
+        Self::with_caps(burst, per_second, max_keys, OVERFLOW_BUCKETS)
+    }
+
+    /// Like `new`, with other caps on keys per generation and on overflow buckets.
+    fn with_caps(burst: u32, per_second: f64, max_keys: usize, overflow_buckets: usize) -> Self {
         let burst = f64::from(burst.max(1));
         let per_second = if per_second.is_finite() { per_second.max(0.0) } else { 0.0 };
         let full_refill = (per_second > 0.0).then(|| Duration::try_from_secs_f64(burst / per_second).ok()).flatten();
@@ -93,11 +104,12 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             per_second,
             full_refill,
             max_keys: max_keys.max(1),
+            hasher: std::collections::hash_map::RandomState::new(),
             state: Mutex::new(State {
                 current: HashMap::new(),
                 previous: HashMap::new(),
                 rotated: now,
-                overflow: Bucket { tokens: burst, updated: now },
+                overflow: vec![Bucket { tokens: burst, updated: now }; overflow_buckets.max(1)],
             }),
         }
     }
@@ -169,7 +181,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         };
         let bucket = match slot {
             Slot::Current => state.current.get_mut(key).expect("just ensured"),
-            Slot::Overflow => &mut state.overflow,
+            Slot::Overflow => {
+                use std::hash::BuildHasher;
+                let at = (self.hasher.hash_one(key) % state.overflow.len() as u64) as usize;
+                &mut state.overflow[at]
+            }
         };
         bucket.refill(now, self.burst, self.per_second);
         (f(bucket, self), forgotten)
@@ -286,7 +302,7 @@ mod tests {
 
     #[test]
     fn past_the_cap_new_keys_share_one_overflow_bucket() {
-        let limiter = RateLimiter::with_max_keys(2, 0.0, 3);
+        let limiter = RateLimiter::with_caps(2, 0.0, 3, 1);
         let t0 = Instant::now();
         for key in 0..3 {
             assert!(limiter.check_at(&key, t0).is_ok());
@@ -305,6 +321,20 @@ mod tests {
         limiter.refund_at(&4, t0);
         assert!(limiter.check_at(&9, t0).is_ok());
         assert!(limiter.check_at(&9, t0).is_err());
+    }
+
+    #[test]
+    fn overflowing_keys_are_spread_over_many_buckets() {
+        let limiter = RateLimiter::with_max_keys(1, 0.0, 1);
+        let t0 = Instant::now();
+        assert!(limiter.check_at(&0u64, t0).is_ok());
+        // 100 fresh keys past the cap: most find a bucket of their own among 1024.
+        let served = (1..=100u64).filter(|key| limiter.check_at(key, t0).is_ok()).count();
+        assert!(served >= 90, "{served} of 100");
+        assert_eq!(limiter.generation_sizes(), (1, 0), "memory stays bounded");
+        // And a key that overflowed keeps drawing on the same one.
+        let spent = (1..=100u64).filter(|key| limiter.check_at(key, t0).is_ok()).count();
+        assert!(spent <= 10, "{spent}");
     }
 
     #[test]

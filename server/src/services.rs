@@ -125,7 +125,10 @@ impl Services {
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         let hub = Hub::start(store.clone(), &config);
-        crate::fanout::authority::start(store.clone(), &hub);
+        // Where the account-change feed starts: read now, before any socket can be accepted,
+        // so that no change committed after this point is skipped.
+        let feed_start = store.latest_account_change().await?;
+        crate::fanout::authority::start(store.clone(), &hub, feed_start);
         let throttles = Throttles::new(&config);
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
         Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))

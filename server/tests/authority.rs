@@ -212,6 +212,11 @@ async fn sessions_renew_until_their_maximum_age() {
     assert_eq!(response.status(), 200);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("chatterbox_session=") && cookie.contains("HttpOnly"), "{cookie}");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["expires_in"].as_u64().is_some() && body.get("access_token").is_none(),
+        "no token for scripts: {body}"
+    );
 
     // Past the maximum age, the session ends for good.
     tokio::time::sleep(Duration::from_millis(3100)).await;

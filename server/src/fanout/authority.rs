@@ -23,19 +23,12 @@ const BATCH: i64 = 1000;
 /// older ones are pruned now and then.
 const KEEP: i64 = 10_000;
 
-/// Follows the feed until the hub is gone.
-pub fn start(store: Store, hub: &Arc<Hub>) -> tokio::task::JoinHandle<()> {
+/// Follows the feed after `start_seq` (the newest change when the server started, read before
+/// any socket was accepted) until the hub is gone.
+pub fn start(store: Store, hub: &Arc<Hub>, start_seq: i64) -> tokio::task::JoinHandle<()> {
     let hub = Arc::downgrade(hub);
     tokio::spawn(async move {
-        let mut last = loop {
-            match store.latest_account_change().await {
-                Ok(seq) => break seq,
-                Err(error) => {
-                    tracing::warn!(%error, "reading the account-change feed failed; retrying");
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
-            }
-        };
+        let mut last = start_seq;
         let mut polls: u64 = 0;
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;

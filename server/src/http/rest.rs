@@ -36,17 +36,19 @@ pub async fn me(AuthUser(user): AuthUser) -> Json<PublicUser> {
 }
 
 /// `POST /session/renew`: a fresh token for the session of the request's token (Bearer or
-/// cookie), with the same login time; a cookie session gets the new cookie too.
+/// cookie), with the same login time. A Bearer client gets the token in the body; a cookie
+/// session gets the new cookie and only `{"expires_in"}`, so no script on the page ever sees the
+/// token the HttpOnly cookie keeps from it.
 pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = app::session::token_from_headers(&headers).ok_or(ApiError::Unauthenticated)?;
     let grant = state.services.renew_session(&token).await?;
-    let mut response = Json(&grant).into_response();
-    if app::session::bearer_token(&headers).is_none() {
-        let cookie =
-            app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(SET_COOKIE, value);
-        }
+    if app::session::bearer_token(&headers).is_some() {
+        return Ok(Json(&grant).into_response());
+    }
+    let mut response = Json(serde_json::json!({ "expires_in": grant.expires_in })).into_response();
+    let cookie = app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, value);
     }
     Ok(response)
 }

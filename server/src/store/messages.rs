@@ -94,6 +94,13 @@ async fn insert_chunk(
             .map(|(id, _, _)| id);
         ids.push(id);
     }
+    // Every inserted row matched a message of the chunk (SQLite numbers the rows in the
+    // statement's ORDER BY); one that did not would be stored and never broadcast.
+    let unmatched = inserted.count();
+    if unmatched > 0 {
+        tracing::error!(unmatched, "inserted messages that match no message of the batch");
+        debug_assert_eq!(unmatched, 0, "inserted rows out of VALUES order");
+    }
     Ok(())
 }
 

@@ -94,12 +94,17 @@ impl Connection {
         };
         let end = connection.outbox.finish(end);
         hub.leave_feed(connection_id);
-        if let End::Close(code, reason) = end {
-            connection.close(code, reason).await;
-        }
-        // Only now: a shutdown waits until every close frame has gone.
+        let closed_cleanly = match end {
+            End::Close(code, reason) => connection.send_close(code, reason).await,
+            End::Gone => false,
+        };
+        // Once the close frame has gone the connection no longer counts: a shutdown waits for
+        // this, and a client reconnecting at its account's cap is admitted at once.
         hub.unregister(connection.user.id, connection_id);
         drop(admission);
+        if closed_cleanly {
+            connection.linger().await;
+        }
         tracing::debug!("connection closed");
     }
 
@@ -263,9 +268,9 @@ impl Connection {
         self.outbox.send(frame);
     }
 
-    /// Sends the close frame after whatever is waiting (within the write timeout), stops
-    /// writing, and waits briefly for the client's own close so the socket ends cleanly.
-    async fn close(&self, code: u16, reason: &str) {
+    /// Sends the close frame after whatever is waiting (within the write timeout) and stops
+    /// writing; true when it went out.
+    async fn send_close(&self, code: u16, reason: &str) -> bool {
         self.outbox.queue_close(code, reason);
         let socket = self.outbox.socket();
         let flushed = tokio::time::timeout(self.services.hub().write_timeout, async {
@@ -276,9 +281,16 @@ impl Connection {
             }
         });
         if flushed.await.is_err() {
-            return;
+            return false;
         }
         let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
+        true
+    }
+
+    /// Waits briefly for the client's own close (or the end of its stream), so the TCP
+    /// connection ends cleanly.
+    async fn linger(&self) {
+        let socket = self.outbox.socket();
         let _ = tokio::time::timeout(CLOSE_LINGER, async {
             let mut discard = [0u8; 512];
             loop {
