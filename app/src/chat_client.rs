@@ -8,7 +8,7 @@
 use crate::chat_state::{ChatState, Link, Pending};
 use crate::error::ApiError;
 use crate::models::{ChatMessage, ClientFrame, ServerFrame};
-use crate::protocol::{close_codes, HISTORY_PAGE};
+use crate::protocol::{close_codes, HISTORY_PAGE, TYPING_RESEND_MS, TYPING_SHOWN_MS};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::future::{abortable, AbortHandle};
 use futures::{SinkExt, StreamExt};
@@ -151,8 +151,8 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
                     opened = true;
                     *attempt = 0;
                     state.link.set(Link::Open);
-                    for (_, pending) in state.all_pending() {
-                        let _ = tx.unbounded_send(frame_for(&pending));
+                    for (room_id, pending) in state.all_pending() {
+                        let _ = tx.unbounded_send(frame_for(room_id, &pending));
                     }
                     OUTBOX.with(|o| *o.borrow_mut() = Some(tx.clone()));
                 }
@@ -204,7 +204,12 @@ fn on_frame(state: ChatState, text: &str) -> bool {
                 spawn_local(fill_gap(state, last));
             }
         }
-        ServerFrame::Message(message) => add_messages(state, vec![message], false),
+        ServerFrame::Message(message) => {
+            // Whoever sent it has stopped typing it.
+            state.conversation(message.room_id).stop_typing(&message.username);
+            add_messages(state, vec![message], false);
+        }
+        ServerFrame::Typing { room_id, username } => show_typing(state, room_id, username),
         ServerFrame::Error { message, client_id } => {
             drop_pending(state, client_id);
             state.banner.set(Some((message, true)));
@@ -252,11 +257,47 @@ fn scroll_to_bottom_soon(state: ChatState) {
     });
 }
 
+/// Shows "… is typing" for `username` in a conversation, for [`TYPING_SHOWN_MS`] unless a new
+/// `typing` frame renews it.
+fn show_typing(state: ChatState, room_id: i64, username: String) {
+    let until = js_sys::Date::now() + f64::from(TYPING_SHOWN_MS);
+    let conversation = state.conversation(room_id);
+    conversation.start_typing(username, until);
+    spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(TYPING_SHOWN_MS + 50).await;
+        conversation.expire_typing(js_sys::Date::now());
+    });
+}
+
+thread_local! {
+    /// When this page last told the server its user is typing (ms since the epoch).
+    static TYPING_SENT_AT: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// The user is typing in the conversation on screen: tell the others, at most every
+/// [`TYPING_RESEND_MS`].
+pub fn typing(state: ChatState) {
+    let now = js_sys::Date::now();
+    if now - TYPING_SENT_AT.with(std::cell::Cell::get) < f64::from(TYPING_RESEND_MS) {
+        return;
+    }
+    TYPING_SENT_AT.with(|at| at.set(now));
+    let frame = ClientFrame::Typing { room_id: Some(state.current.get_untracked()) };
+    OUTBOX.with(|o| {
+        if let (Some(tx), Ok(text)) = (o.borrow().as_ref(), serde_json::to_string(&frame)) {
+            let _ = tx.unbounded_send(text);
+        }
+    });
+}
+
 /// Queues a message: shown at once as pending, sent now if connected, else on reconnect.
 pub fn send(state: ChatState, content: String) {
     let pending = Pending { client_id: new_client_id(), content };
-    let frame = frame_for(&pending);
-    state.current_conversation().pending.update(|p| p.push(pending));
+    let room = state.current_conversation();
+    let frame = frame_for(room.room_id, &pending);
+    // The next keystroke is a new message being typed.
+    TYPING_SENT_AT.with(|at| at.set(0.0));
+    room.pending.update(|p| p.push(pending));
     scroll_to_bottom_soon(state);
     OUTBOX.with(|o| {
         if let Some(tx) = o.borrow().as_ref() {
@@ -265,8 +306,12 @@ pub fn send(state: ChatState, content: String) {
     });
 }
 
-fn frame_for(pending: &Pending) -> String {
-    let frame = ClientFrame::Message { content: pending.content.clone(), client_id: Some(pending.client_id.clone()) };
+fn frame_for(room_id: i64, pending: &Pending) -> String {
+    let frame = ClientFrame::Message {
+        content: pending.content.clone(),
+        client_id: Some(pending.client_id.clone()),
+        room_id: Some(room_id),
+    };
     serde_json::to_string(&frame).unwrap_or_default()
 }
 

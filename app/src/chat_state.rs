@@ -49,6 +49,8 @@ pub struct Conversation {
     pub pending: RwSignal<Vec<Pending>>,
     pub more_older: RwSignal<bool>,
     pub loading_older: RwSignal<bool>,
+    /// Who else is typing here, each until when (ms since the epoch).
+    pub typing: RwSignal<Vec<(String, f64)>>,
 }
 
 impl Conversation {
@@ -59,7 +61,40 @@ impl Conversation {
             pending: RwSignal::new(Vec::new()),
             more_older: RwSignal::new(true),
             loading_older: RwSignal::new(false),
+            typing: RwSignal::new(Vec::new()),
         }
+    }
+
+    /// `username` is typing, until `until` unless renewed.
+    pub fn start_typing(&self, username: String, until: f64) {
+        self.typing.update(|typing| match typing.iter_mut().find(|(name, _)| *name == username) {
+            Some(entry) => entry.1 = until,
+            None => typing.push((username, until)),
+        });
+    }
+
+    /// `username` sent their message: no longer typing.
+    pub fn stop_typing(&self, username: &str) {
+        if self.typing.with_untracked(|typing| typing.iter().any(|(name, _)| name == username)) {
+            self.typing.update(|typing| typing.retain(|(name, _)| name != username));
+        }
+    }
+
+    /// Forgets whoever has not renewed their typing by `now`.
+    pub fn expire_typing(&self, now: f64) {
+        if self.typing.with_untracked(|typing| typing.iter().any(|(_, until)| *until <= now)) {
+            self.typing.update(|typing| typing.retain(|(_, until)| *until > now));
+        }
+    }
+
+    /// "alice is typing…", "alice and bob are typing…", "several people are typing…", or none.
+    pub fn typing_line(&self) -> Option<String> {
+        self.typing.with(|typing| match typing.as_slice() {
+            [] => None,
+            [(one, _)] => Some(format!("{one} is typing…")),
+            [(one, _), (two, _)] => Some(format!("{one} and {two} are typing…")),
+            _ => Some("several people are typing…".to_owned()),
+        })
     }
 }
 
@@ -214,6 +249,24 @@ mod tests {
             assert_eq!(state.conversation(9).messages.get_untracked().len(), 1);
             assert_eq!(state.last_message_id(), Some(4));
             assert!(state.is_mine(&msg(1, 7, 1)) && !state.is_mine(&msg(1, 8, 1)));
+        });
+    }
+
+    #[test]
+    fn typing_is_shown_until_it_expires_or_the_message_arrives() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let room = Conversation::new(GENERAL_ROOM_ID);
+            assert_eq!(room.typing_line(), None);
+            room.start_typing("alice".into(), 1000.0);
+            assert_eq!(room.typing_line().as_deref(), Some("alice is typing…"));
+            room.start_typing("bob".into(), 2000.0);
+            room.start_typing("alice".into(), 3000.0);
+            assert_eq!(room.typing_line().as_deref(), Some("alice and bob are typing…"));
+            room.expire_typing(2500.0);
+            assert_eq!(room.typing_line().as_deref(), Some("alice is typing…"), "bob's ran out, alice renewed");
+            room.stop_typing("alice");
+            assert_eq!(room.typing_line(), None);
         });
     }
 }

@@ -100,6 +100,14 @@ pub enum ClientFrame {
         content: String,
         #[serde(default)]
         client_id: Option<String>,
+        /// The conversation (absent: `general`).
+        #[serde(default)]
+        room_id: Option<i64>,
+    },
+    /// "I am typing" in a conversation (absent: `general`); never stored.
+    Typing {
+        #[serde(default)]
+        room_id: Option<i64>,
     },
 }
 
@@ -110,6 +118,7 @@ impl ClientFrame {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|_| "invalid JSON".to_string())?;
         match value.get("type").and_then(|t| t.as_str()) {
             Some("message") => serde_json::from_value(value).map_err(|e| format!("invalid message frame: {e}")),
+            Some("typing") => serde_json::from_value(value).map_err(|e| format!("invalid typing frame: {e}")),
             Some(other) => Err(format!("unknown frame type: {}", other.chars().take(32).collect::<String>())),
             None => Err("frame has no type".into()),
         }
@@ -148,6 +157,11 @@ pub enum ServerFrame {
     },
     Blocked {
         message: String,
+    },
+    /// Someone else is typing in a conversation; shown for a few seconds unless renewed.
+    Typing {
+        room_id: i64,
+        username: String,
     },
 }
 
@@ -197,8 +211,16 @@ mod tests {
     #[test]
     fn client_frames_parse_or_explain() {
         let ok = ClientFrame::parse(r#"{"type":"message","content":"hi","client_id":"c"}"#).unwrap();
-        let ClientFrame::Message { content, client_id } = ok;
-        assert_eq!((content.as_str(), client_id.as_deref()), ("hi", Some("c")));
+        let ClientFrame::Message { content, client_id, room_id } = ok else { panic!("a message") };
+        assert_eq!((content.as_str(), client_id.as_deref(), room_id), ("hi", Some("c"), None));
+        assert!(matches!(ClientFrame::parse(r#"{"type":"typing"}"#), Ok(ClientFrame::Typing { room_id: None })));
+        assert!(matches!(
+            ClientFrame::parse(r#"{"type":"typing","room_id":1}"#),
+            Ok(ClientFrame::Typing { room_id: Some(1) })
+        ));
+        assert!(ClientFrame::parse(r#"{"type":"typing","room_id":"x"}"#)
+            .unwrap_err()
+            .starts_with("invalid typing frame"));
         assert_eq!(ClientFrame::parse("nope").unwrap_err(), "invalid JSON");
         assert_eq!(ClientFrame::parse("{}").unwrap_err(), "frame has no type");
         assert!(ClientFrame::parse(r#"{"type":"x"}"#).unwrap_err().starts_with("unknown frame type"));

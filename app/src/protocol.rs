@@ -16,6 +16,15 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// The longest `client_id` a client may attach to a message.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
+/// `typing` frames a client may send: a burst, then a sustained rate per second (per account);
+/// more are dropped without an answer.
+pub const TYPING_BURST: u32 = 3;
+pub const TYPING_PER_SEC: f64 = 1.0;
+/// How long a client shows "… is typing" after a `typing` frame, unless another one renews it.
+pub const TYPING_SHOWN_MS: u32 = 5_000;
+/// How often a client that goes on typing sends `typing` again.
+pub const TYPING_RESEND_MS: u32 = 2_000;
+
 /// A page rule: how many rows a list gives by default, and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRule {

@@ -105,3 +105,20 @@ test("the strict Content-Security-Policy lets the app hydrate and run without vi
   await expect(page.locator(".message.mine:not(.pending)", { hasText: name })).toBeVisible();
   expect(violations).toEqual([]);
 });
+
+test("someone typing is shown to the others, and stops showing when they send or stop", async ({ browser }) => {
+  const a = await signedInPage(browser, "tia");
+  const b = await signedInPage(browser, "tom");
+  // Typing (keystrokes, not a paste) without sending.
+  await a.page.locator("#composer").pressSequentially("hel", { delay: 30 });
+  await expect(b.page.locator(".typing")).toHaveText(`${a.name} is typing…`);
+  await expect(a.page.locator(".typing")).toHaveText("");
+  // It goes away by itself a few seconds after the typing stops...
+  await expect(b.page.locator(".typing")).toHaveText("", { timeout: 8_000 });
+  // ...and at once when the message arrives.
+  await a.page.locator("#composer").pressSequentially("lo there", { delay: 30 });
+  await expect(b.page.locator(".typing")).toHaveText(`${a.name} is typing…`);
+  await a.page.press("#composer", "Enter");
+  await expect(b.page.locator(".message", { hasText: "hello there" })).toBeVisible();
+  await expect(b.page.locator(".typing")).toHaveText("", { timeout: 1_000 });
+});

@@ -485,3 +485,50 @@ async fn over_the_write_budget_waves_are_spaced_and_nothing_is_lost() {
         last_id = id;
     }
 }
+
+#[tokio::test]
+async fn typing_reaches_the_others_only_a_few_times_a_second_and_is_never_stored() {
+    let app = TestApp::spawn().await;
+    let a = app.user("alice").await;
+    let b = app.user("bob").await;
+    let (mut alice, _) = app.connect(&a).await;
+    let (mut alice_tab, _) = app.connect(&a).await;
+    let (mut bob, _) = app.connect(&b).await;
+
+    alice.send_json(&json!({"type": "typing"})).await;
+    let seen = bob.next_json().await;
+    assert_eq!(seen, json!({"type": "typing", "room_id": 1, "username": "alice"}));
+    // Not echoed to the typist's own sockets.
+    alice.assert_silent(Duration::from_millis(300)).await;
+    alice_tab.assert_silent(Duration::from_millis(100)).await;
+
+    // A flood of typing frames is thinned out silently: no error, a few frames at most.
+    for _ in 0..30 {
+        alice.send_json(&json!({"type": "typing", "room_id": 1})).await;
+    }
+    let frames = bob.drain_json(Duration::from_millis(400)).await;
+    assert!(frames.iter().all(|f| f["type"] == "typing"), "{frames:?}");
+    assert!(frames.len() <= app::protocol::TYPING_BURST as usize, "{} typing frames passed", frames.len());
+    alice.assert_silent(Duration::from_millis(100)).await;
+
+    // Nothing of it is stored.
+    let (_, page) = app.get_json("/messages", Some(&b)).await;
+    assert_eq!(page, json!([]));
+    let (_, history) = app.connect(&b).await;
+    assert_eq!(history["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn frames_for_a_conversation_one_is_not_in_are_refused() {
+    let app = TestApp::spawn().await;
+    let a = app.user("alice").await;
+    let (mut alice, _) = app.connect(&a).await;
+    alice.send_json(&json!({"type": "message", "room_id": 2, "content": "elsewhere", "client_id": "x-1"})).await;
+    let refused = alice.next_json().await;
+    assert_eq!((refused["type"].as_str(), refused["client_id"].as_str()), (Some("error"), Some("x-1")), "{refused}");
+    alice.send_json(&json!({"type": "typing", "room_id": 2})).await;
+    assert_eq!(alice.next_json().await["type"], "error");
+    // `general` by its id, or by default.
+    alice.send_json(&json!({"type": "message", "room_id": 1, "content": "here", "client_id": "g-1"})).await;
+    assert_eq!(alice.outcome_of("g-1", Duration::from_secs(5)).await.unwrap()["room_id"], 1);
+}

@@ -99,6 +99,7 @@ fn Chat(user: PublicUser) -> impl IntoView {
                         </li>
                     </For>
                 </ul>
+                <p class="typing" aria-live="polite">{move || room.typing_line()}</p>
                 <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
                     <textarea
                         id="composer"
@@ -108,7 +109,11 @@ fn Chat(user: PublicUser) -> impl IntoView {
                         placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
                         aria-label="Message"
                         prop:value=move || draft.get()
-                        on:input=move |ev| draft.set(event_target_value(&ev))
+                        on:input=move |ev| {
+                            draft.set(event_target_value(&ev));
+                            #[cfg(feature = "hydrate")]
+                            crate::chat_client::typing(state);
+                        }
                         on:keydown=on_keydown
                     ></textarea>
                     <button type="submit">"Send"</button>

@@ -33,6 +33,8 @@ pub struct Hub {
     shutting_down: AtomicBool,
     /// Flood control per account (all of a user's sockets share one bucket).
     pub flood: RateLimiter<i64>,
+    /// `typing` frames per account (over the limit they are dropped without an answer).
+    pub typing: RateLimiter<i64>,
     pub write_timeout: Duration,
     pub ping_interval: Duration,
     /// How far a connection may fall behind before it is closed with 1013.
@@ -124,6 +126,7 @@ impl Hub {
             max_total: config.effective_max_sockets(),
             shutting_down: AtomicBool::new(false),
             flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
+            typing: RateLimiter::new(app::protocol::TYPING_BURST, app::protocol::TYPING_PER_SEC),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             ping_interval: Duration::from_secs(config.ping_interval_secs),
             backlog_limits: BacklogLimits { frames: config.outbound_queue, bytes: config.outbound_queue_bytes },
@@ -195,6 +198,20 @@ impl Hub {
         for registered in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
             if let Some(revocation) = registered.authority.revoked_by(current) {
                 revocation.apply(&registered.outbox);
+            }
+        }
+    }
+
+    /// Sends an ephemeral frame (never stored: typing) to every live connection but those of
+    /// `except_user`; a connection still waiting for its history skips it.
+    pub fn broadcast_live_except(&self, except_user: i64, frame: &bytes::Bytes) {
+        let connections = self.lock_connections();
+        for (user_id, mine) in connections.iter() {
+            if *user_id == except_user {
+                continue;
+            }
+            for registered in mine.values() {
+                registered.outbox.send_live(frame.clone());
             }
         }
     }

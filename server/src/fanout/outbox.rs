@@ -152,6 +152,14 @@ impl Outbox {
         }
     }
 
+    /// Sends an ephemeral frame (typing) if the connection is live: not before its history.
+    pub fn send_live(&self, frame: Bytes) {
+        let mut state = self.lock();
+        if state.end.is_none() && state.joining.is_none() {
+            self.write_or_queue(&mut state, &frame, 1);
+        }
+    }
+
     /// Sends the history frame, whose newest message is `last_id`, then the live messages that
     /// came while it was being read (those it does not already hold), and goes live.
     pub fn go_live(&self, history: Bytes, last_id: i64) {

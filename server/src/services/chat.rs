@@ -4,13 +4,14 @@
 
 use super::paging::Page;
 use super::{internal, Services};
+use crate::fanout::frames;
 use crate::fanout::outbox::Outbox;
 use crate::moderation::Strike;
 use crate::store::{NewMessage, StoreError};
 use app::domain::MessageBody;
 use app::error::ApiError;
-use app::models::{ChatMessage, PublicUser};
-use app::protocol::{HISTORY_LATEST, HISTORY_MAX_BYTES, HISTORY_SINCE_MAX, MAX_CLIENT_ID_CHARS};
+use app::models::{ChatMessage, PublicUser, ServerFrame};
+use app::protocol::{GENERAL_ROOM_ID, HISTORY_LATEST, HISTORY_MAX_BYTES, HISTORY_SINCE_MAX, MAX_CLIENT_ID_CHARS};
 use std::sync::Arc;
 
 /// What became of a message a client posted.
@@ -43,15 +44,20 @@ pub struct FirstHistory {
 }
 
 impl Services {
-    /// Posts `content` as `sender`: validated, flood-limited per account, run through the word
-    /// filter, then queued for the writer, which answers on `reply`.
+    /// Posts `content` as `sender` in the conversation `room_id` (absent: `general`):
+    /// validated, flood-limited per account, run through the word filter, then queued for the
+    /// writer, which answers on `reply`.
     pub async fn post(
         &self,
         sender: &PublicUser,
+        room_id: Option<i64>,
         content: &str,
         client_id: Option<String>,
         reply: Arc<Outbox>,
     ) -> Posted {
+        if let Err(reason) = conversation_of(room_id) {
+            return Posted::refused(reason, client_id);
+        }
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             return Posted::refused(format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"), client_id);
         }
@@ -85,6 +91,18 @@ impl Services {
         }
     }
 
+    /// `sender` is typing in `room_id` (absent: `general`): the other members' live sockets are
+    /// told, a few times a second at most per account (more are dropped without an answer);
+    /// nothing is stored. `Err` for a conversation the sender is not in.
+    pub fn typing(&self, sender: &PublicUser, room_id: Option<i64>) -> Result<(), String> {
+        let room_id = conversation_of(room_id)?;
+        if self.hub.typing.allow(&sender.id) {
+            let frame = frames::text(&ServerFrame::Typing { room_id, username: sender.username.clone() });
+            self.hub.broadcast_live_except(sender.id, &frame);
+        }
+        Ok(())
+    }
+
     /// A connection's first history: the newest messages, or with `since` a catch-up of what
     /// came after it; bounded in count and bytes (`more` when a catch-up stopped short).
     pub async fn first_history(&self, since: Option<i64>) -> Result<FirstHistory, StoreError> {
@@ -114,5 +132,14 @@ impl Services {
             None => self.store.messages_before(page.before, page.limit).await,
         };
         messages.map_err(internal)
+    }
+}
+
+/// The conversation a client frame names (absent: `general`), if the sender is in it. Everyone
+/// is in `general`, the only conversation so far.
+fn conversation_of(room_id: Option<i64>) -> Result<i64, String> {
+    match room_id.unwrap_or(GENERAL_ROOM_ID) {
+        GENERAL_ROOM_ID => Ok(GENERAL_ROOM_ID),
+        _ => Err("no such conversation, or you are not in it".into()),
     }
 }

@@ -241,14 +241,20 @@ impl Connection {
 
     async fn on_text(&self, text: String) -> Result<(), End> {
         self.check_expiry(Instant::now())?;
-        let (content, client_id) = match ClientFrame::parse(&text) {
-            Ok(ClientFrame::Message { content, client_id }) => (content, client_id),
+        let (room_id, content, client_id) = match ClientFrame::parse(&text) {
+            Ok(ClientFrame::Message { content, client_id, room_id }) => (room_id, content, client_id),
+            Ok(ClientFrame::Typing { room_id }) => {
+                if let Err(reason) = self.services.typing(&self.user, room_id) {
+                    self.reply(frames::error(reason, None));
+                }
+                return Ok(());
+            }
             Err(reason) => {
                 self.reply(frames::error(reason, ClientFrame::client_id_of(&text)));
                 return Ok(());
             }
         };
-        match self.services.post(&self.user, &content, client_id, self.outbox.clone()).await {
+        match self.services.post(&self.user, room_id, &content, client_id, self.outbox.clone()).await {
             Posted::Queued => Ok(()),
             Posted::Refused { reason, client_id } => {
                 self.reply(frames::error(reason, client_id));
