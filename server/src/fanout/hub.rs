@@ -205,14 +205,15 @@ impl Hub {
     /// Sends an ephemeral frame (never stored: typing) to every live connection but those of
     /// `except_user`; a connection still waiting for its history skips it.
     pub fn broadcast_live_except(&self, except_user: i64, frame: &bytes::Bytes) {
-        let connections = self.lock_connections();
-        for (user_id, mine) in connections.iter() {
-            if *user_id == except_user {
-                continue;
-            }
-            for registered in mine.values() {
-                registered.outbox.send_live(frame.clone());
-            }
+        // Copied out first: the registry is not locked while the sockets are written.
+        let outboxes: Vec<Arc<Outbox>> = self
+            .lock_connections()
+            .iter()
+            .filter(|(user_id, _)| **user_id != except_user)
+            .flat_map(|(_, mine)| mine.values().map(|registered| registered.outbox.clone()))
+            .collect();
+        for outbox in outboxes {
+            outbox.send_live(frame.clone());
         }
     }
 
