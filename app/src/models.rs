@@ -165,8 +165,6 @@ pub enum ServerFrame {
     },
 }
 
-pub use crate::protocol::{close_codes, HISTORY_MAX_BYTES, MAX_CLIENT_ID_CHARS};
-
 /// A message as the admin monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminMessage {

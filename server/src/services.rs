@@ -161,7 +161,7 @@ impl Services {
         let (_, session) = self.session_for_token(token).await?;
         let (access_token, expires_in) =
             self.tokens.renew(&session, self.config.session_max_age_secs).ok_or(ApiError::Unauthenticated)?;
-        Ok(LoginResponse { access_token, token_type: "bearer".into(), expires_in })
+        Ok(bearer_grant(access_token, expires_in))
     }
 }
 
@@ -251,11 +251,7 @@ impl Backend for Services {
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }
-        Ok(LoginResponse {
-            access_token: self.tokens.issue(record.public.id, record.token_version),
-            token_type: "bearer".into(),
-            expires_in: self.tokens.ttl_secs(),
-        })
+        Ok(bearer_grant(self.tokens.issue(record.public.id, record.token_version), self.tokens.ttl_secs()))
     }
 
     async fn authenticate(&self, token: &str) -> Result<PublicUser, ApiError> {
@@ -296,6 +292,11 @@ impl Backend for Services {
         let admin = self.require_admin(token).await?;
         self.messages_page(&admin, Page::checked(None, None, Some(limit), ADMIN_PAGE)?).await
     }
+}
+
+/// The answer to a login or a renewal: a bearer token and its lifetime.
+fn bearer_grant(access_token: String, expires_in: u64) -> LoginResponse {
+    LoginResponse { access_token, token_type: "bearer".into(), expires_in }
 }
 
 fn limited(retry_after: u64) -> ApiError {

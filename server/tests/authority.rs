@@ -291,10 +291,10 @@ async fn catch_up_is_bounded_in_bytes_and_continues_with_get_messages_after() {
     assert_eq!(history["more"], true, "1.6 MB of history does not fit one frame");
     assert!(!messages.is_empty() && messages.len() < 100);
     let frame_bytes = history.to_string().len();
-    assert!(frame_bytes <= app::models::HISTORY_MAX_BYTES + 1024, "history frame of {frame_bytes} bytes");
+    assert!(frame_bytes <= app::protocol::HISTORY_MAX_BYTES + 1024, "history frame of {frame_bytes} bytes");
     // A fresh connection's newest page is bounded the same way.
     let (_fresh, latest) = app.connect(&token).await;
-    assert!(latest.to_string().len() <= app::models::HISTORY_MAX_BYTES + 1024);
+    assert!(latest.to_string().len() <= app::protocol::HISTORY_MAX_BYTES + 1024);
     assert!(latest["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().starts_with("099"));
 
     // The rest, oldest first, a page at a time.

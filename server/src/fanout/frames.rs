@@ -7,7 +7,7 @@ use app::models::ServerFrame;
 use bytes::Bytes;
 
 /// The JSON text of a server frame.
-pub fn encode(frame: &ServerFrame) -> String {
+fn encode(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).expect("frames serialise")
 }
 

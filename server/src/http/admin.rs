@@ -2,7 +2,7 @@
 //! without valid auth, 403 for a non-admin; the role is re-read from the database each time.
 
 use crate::http::extract::{AdminUser, ApiPath};
-use crate::services::paging::{optional_number, Page};
+use crate::services::paging::Page;
 use crate::state::AppState;
 use app::error::ApiError;
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
@@ -24,7 +24,7 @@ pub async fn users(
         Some("true") => true,
         Some(_) => return Err(ApiError::BadRequest { message: "blocked must be true or false".into() }),
     };
-    let page = Page::checked(None, optional_number(&params, "after")?, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    let page = Page::after_from_query(&params, ADMIN_PAGE)?;
     state.services.users_page(&admin, blocked_only, page).await.map(Json)
 }
 
@@ -34,8 +34,7 @@ pub async fn messages(
     AdminUser(admin): AdminUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<AdminMessage>>, ApiError> {
-    let page =
-        Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    let page = Page::before_from_query(&params, ADMIN_PAGE)?;
     state.services.messages_page(&admin, page).await.map(Json)
 }
 
@@ -45,8 +44,7 @@ pub async fn moderation(
     AdminUser(admin): AdminUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<ModerationEntry>>, ApiError> {
-    let page =
-        Page::checked(optional_number(&params, "before")?, None, optional_number(&params, "limit")?, ADMIN_PAGE)?;
+    let page = Page::before_from_query(&params, ADMIN_PAGE)?;
     state.services.moderation_page(&admin, page).await.map(Json)
 }
 

@@ -39,6 +39,16 @@ impl Page {
         Ok(Self { before, after, limit })
     }
 
+    /// A page newest first from a query string's `before` and `limit` (`after` is not read).
+    pub fn before_from_query(params: &HashMap<String, String>, rule: PageRule) -> Result<Self, ApiError> {
+        Self::checked(optional_number(params, "before")?, None, optional_number(params, "limit")?, rule)
+    }
+
+    /// A page oldest first from a query string's `after` and `limit` (`before` is not read).
+    pub fn after_from_query(params: &HashMap<String, String>, rule: PageRule) -> Result<Self, ApiError> {
+        Self::checked(None, optional_number(params, "after")?, optional_number(params, "limit")?, rule)
+    }
+
     /// A page from a query string's `before`, `after` and `limit`.
     pub fn from_query(params: &HashMap<String, String>, rule: PageRule) -> Result<Self, ApiError> {
         let before = optional_number(params, "before")?;
