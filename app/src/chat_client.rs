@@ -191,7 +191,7 @@ fn on_frame(state: ChatState, text: &str) -> bool {
         return false;
     };
     match frame {
-        ServerFrame::History { messages, more } => {
+        ServerFrame::History { messages, more, .. } => {
             let room = state.current_conversation();
             if room.messages.with_untracked(Vec::is_empty) {
                 // The newest page may hold fewer than a page of large messages: ask until a

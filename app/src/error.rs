@@ -27,6 +27,10 @@ pub enum ApiError {
     Forbidden { message: String },
     #[error("not found")]
     NotFound,
+    #[error("no such user")]
+    UnknownUser,
+    #[error("a room with that name already exists")]
+    RoomNameTaken,
     #[error("bad request: {message}")]
     BadRequest { message: String },
     /// A well-formed request whose body does not have the expected fields or types.
@@ -52,10 +56,10 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Validation { .. } | ApiError::InvalidInput { .. } => 422,
-            ApiError::UsernameTaken | ApiError::EmailTaken => 409,
+            ApiError::UsernameTaken | ApiError::EmailTaken | ApiError::RoomNameTaken => 409,
             ApiError::BadCredentials | ApiError::Unauthenticated => 401,
             ApiError::Blocked | ApiError::AdminOnly | ApiError::Forbidden { .. } => 403,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::UnknownUser => 404,
             ApiError::BadRequest { .. } => 400,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal | ApiError::Transport { .. } => 500,
@@ -74,6 +78,8 @@ impl ApiError {
             ApiError::AdminOnly => "admin_only",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound => "not_found",
+            ApiError::UnknownUser => "unknown_user",
+            ApiError::RoomNameTaken => "room_name_taken",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::InvalidInput { .. } => "invalid_input",
             ApiError::RateLimited { .. } => "rate_limited",

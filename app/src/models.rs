@@ -84,12 +84,128 @@ pub struct ChatMessage {
     pub content: String,
     /// RFC 3339 UTC, millisecond precision.
     pub timestamp: String,
-    /// The conversation's name (`general`).
+    /// The conversation's name; `dm` for a direct message (use `room_id`).
     pub room: String,
     /// The conversation's id (`general` is [`crate::protocol::GENERAL_ROOM_ID`]).
     pub room_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+}
+
+/// What kind of conversation a room is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    /// Anyone signed in can see, join and leave it.
+    Public,
+    /// Members only; members invite others.
+    Private,
+    /// Exactly two people.
+    Dm,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Public => "public",
+            RoomKind::Private => "private",
+            RoomKind::Dm => "dm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "public" => Some(RoomKind::Public),
+            "private" => Some(RoomKind::Private),
+            "dm" => Some(RoomKind::Dm),
+            _ => None,
+        }
+    }
+}
+
+/// A conversation as one user sees it (`GET /rooms`, `GET /rooms/public`, the `rooms` and
+/// `room` frames).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    pub id: i64,
+    pub kind: RoomKind,
+    /// The room's name; for a DM, the other person's username.
+    pub name: String,
+    pub topic: String,
+    pub member_count: i64,
+    /// Messages after my read marker, not mine and not from people I ignore (at most
+    /// [`crate::protocol::UNREAD_MAX`]); 0 in a room I am not in.
+    pub unread: i64,
+    /// The newest message's id, `null` before the first.
+    pub last_message_id: Option<i64>,
+    /// My read marker (0: nothing read).
+    pub last_read_id: i64,
+    /// Whether I am a member.
+    pub joined: bool,
+    /// The owner's username (`null` for `general` and DMs).
+    pub owner: Option<String>,
+    /// An archived room keeps its history but takes no new messages.
+    pub archived: bool,
+    /// For a DM: the other person's username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+/// `POST /rooms` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateRoom {
+    pub name: String,
+    pub kind: RoomKind,
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// `PATCH /rooms/{id}` body: what to change (rename and archive: the owner or an admin; the
+/// topic: any member).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateRoom {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// A body naming a user: `POST /rooms/{id}/members`, `POST /dm`, `POST /ignores`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsernameBody {
+    pub username: String,
+}
+
+/// `POST /rooms/{id}/read` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadMarker {
+    pub last_read_id: i64,
+}
+
+/// One member of a conversation (`GET /rooms/{id}/members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub username: String,
+    pub is_owner: bool,
+    pub online: bool,
+}
+
+/// A conversation as the admin console sees it (`GET /admin/rooms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRoom {
+    pub id: i64,
+    pub kind: RoomKind,
+    /// The room's name; for a DM, both usernames (`alice & bob`).
+    pub name: String,
+    pub topic: String,
+    pub owner: Option<String>,
+    pub member_count: i64,
+    pub message_count: i64,
+    pub archived: bool,
+    /// RFC 3339 UTC.
+    pub created_at: String,
 }
 
 /// Frames a client sends on `/ws`.
@@ -109,6 +225,12 @@ pub enum ClientFrame {
         #[serde(default)]
         room_id: Option<i64>,
     },
+    /// A page of a conversation's history: the newest, or those older than `before`.
+    History {
+        room_id: i64,
+        #[serde(default)]
+        before: Option<i64>,
+    },
 }
 
 impl ClientFrame {
@@ -119,6 +241,7 @@ impl ClientFrame {
         match value.get("type").and_then(|t| t.as_str()) {
             Some("message") => serde_json::from_value(value).map_err(|e| format!("invalid message frame: {e}")),
             Some("typing") => serde_json::from_value(value).map_err(|e| format!("invalid typing frame: {e}")),
+            Some("history") => serde_json::from_value(value).map_err(|e| format!("invalid history frame: {e}")),
             Some(other) => Err(format!("unknown frame type: {}", other.chars().take(32).collect::<String>())),
             None => Err("frame has no type".into()),
         }
@@ -136,7 +259,13 @@ impl ClientFrame {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
+    /// Messages, oldest first. With `room_id`: one conversation's (the first frame of a
+    /// connection without `since`, or the answer to a client's `history` frame; `more`: older
+    /// ones remain). Without: a `since` catch-up over every conversation (`more`: newer ones
+    /// remain, continue with `GET /messages?after=`).
     History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<i64>,
         messages: Vec<ChatMessage>,
         more: bool,
     },
@@ -163,6 +292,34 @@ pub enum ServerFrame {
         room_id: i64,
         username: String,
     },
+    /// After the first `history` frame: my conversations, and who of the people I share one
+    /// with is online.
+    Rooms {
+        rooms: Vec<Room>,
+        online: Vec<String>,
+    },
+    /// Someone I share a conversation with came online or went offline.
+    Presence {
+        username: String,
+        online: bool,
+    },
+    /// A conversation was added to my list (I created or joined it, was invited, a DM was
+    /// opened with me) or changed (renamed, new topic, archived).
+    Room {
+        room: Room,
+    },
+    /// I am no longer in a conversation (`reason`: `left`, `removed`).
+    RoomLeft {
+        room_id: i64,
+        reason: String,
+    },
+    /// Someone joined or left a conversation I am in.
+    Member {
+        room_id: i64,
+        username: String,
+        joined: bool,
+        member_count: i64,
+    },
 }
 
 /// A message as the admin monitor sees it.
@@ -174,7 +331,10 @@ pub struct AdminMessage {
     pub content: String,
     /// RFC 3339 UTC.
     pub timestamp: String,
+    /// The conversation's name (a DM: `alice & bob`).
     pub room: String,
+    pub room_id: i64,
+    pub room_kind: RoomKind,
 }
 
 /// One entry of the moderation log.
@@ -260,7 +420,7 @@ mod tests {
             serde_json::to_value(&warning).unwrap(),
             serde_json::json!({"type": "warning", "warning_count": 1, "max_warnings": 3, "message": "m"})
         );
-        let history = ServerFrame::History { messages: vec![], more: false };
+        let history = ServerFrame::History { room_id: None, messages: vec![], more: false };
         assert_eq!(
             serde_json::to_value(&history).unwrap(),
             serde_json::json!({"type": "history", "messages": [], "more": false})

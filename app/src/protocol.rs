@@ -25,6 +25,13 @@ pub const TYPING_SHOWN_MS: u32 = 5_000;
 /// How often a client that goes on typing sends `typing` again.
 pub const TYPING_RESEND_MS: u32 = 2_000;
 
+/// The most a room's `unread` counts: a larger backlog shows as this many.
+pub const UNREAD_MAX: i64 = 1000;
+/// How long someone whose last socket closed still shows online (a reload does not flap).
+pub const PRESENCE_GRACE_MS: u64 = 5_000;
+/// Conversations one account may be in (rooms and DMs, `general` included).
+pub const MAX_CONVERSATIONS_PER_USER: i64 = 500;
+
 /// A page rule: how many rows a list gives by default, and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRule {
@@ -34,6 +41,8 @@ pub struct PageRule {
 
 /// `GET /messages` (both directions).
 pub const HISTORY_PAGE: PageRule = PageRule { default: 50, max: 200 };
+/// `GET /rooms/{id}/members`, by username.
+pub const MEMBERS_PAGE: PageRule = PageRule { default: 200, max: 1000 };
 /// Every admin list (`/admin/users`, `/admin/messages`, `/admin/moderation` and the admin server
 /// functions).
 pub const ADMIN_PAGE: PageRule = PageRule { default: 100, max: 1000 };

@@ -7,11 +7,13 @@
 mod email;
 mod message_body;
 mod password;
+mod room_name;
 mod username;
 
 pub use email::{Email, MAX_EMAIL_LEN};
 pub use message_body::{MessageBody, MAX_MESSAGE_CHARS};
 pub use password::{Password, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+pub use room_name::{RoomName, RoomTopic, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS};
 pub use username::{Username, MAX_USERNAME_LEN, MIN_USERNAME_LEN};
 
 /// Longest login identifier (username or email, in bytes) that can name an account; the server
@@ -38,16 +40,25 @@ pub enum ValidationError {
     EmptyMessage,
     #[error("message is longer than 4000 characters")]
     MessageTooLong,
+    #[error("room name must be 1-40 letters, digits, spaces or -_.'&+#!?()")]
+    InvalidRoomName,
+    #[error("topic must be at most 250 characters, without control characters")]
+    InvalidTopic,
+    #[error("that text contains a word that is not allowed here")]
+    NotAllowed,
 }
 
 impl ValidationError {
-    pub const ALL: [ValidationError; 6] = [
+    pub const ALL: [ValidationError; 9] = [
         Self::InvalidUsername,
         Self::InvalidEmail,
         Self::PasswordTooShort,
         Self::PasswordTooLong,
         Self::EmptyMessage,
         Self::MessageTooLong,
+        Self::InvalidRoomName,
+        Self::InvalidTopic,
+        Self::NotAllowed,
     ];
 
     pub fn code(self) -> &'static str {
@@ -58,6 +69,9 @@ impl ValidationError {
             Self::PasswordTooLong => "password_too_long",
             Self::EmptyMessage => "empty_message",
             Self::MessageTooLong => "message_too_long",
+            Self::InvalidRoomName => "invalid_room_name",
+            Self::InvalidTopic => "invalid_topic",
+            Self::NotAllowed => "not_allowed",
         }
     }
 

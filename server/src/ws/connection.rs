@@ -113,7 +113,7 @@ impl Connection {
             tracing::error!(%error, "history query failed");
             End::Close(close_code::ERROR, "history unavailable")
         })?;
-        let frame = frames::text(&ServerFrame::History { messages: history.messages, more: history.more });
+        let frame = frames::text(&ServerFrame::History { room_id: None, messages: history.messages, more: history.more });
         self.outbox.go_live(frame, history.last_id);
         Ok(())
     }
