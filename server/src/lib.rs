@@ -1,6 +1,8 @@
 //! The ChatterBox server: configuration, store, auth and the HTTP/WebSocket doors, assembled by
 //! [`app`] into one axum `Router` that `main` serves and integration tests bind to `127.0.0.1:0`.
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -19,7 +21,7 @@ use ::http::header::{HeaderName, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAM
 use ::http::HeaderValue;
 use ::http::Request;
 use app::backend::BackendHandle;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -59,6 +61,18 @@ pub fn app(state: AppState) -> Router {
         .route("/me", get(http::rest::me))
         .route("/session/renew", post(http::rest::renew_session))
         .route("/messages", get(http::messages::messages))
+        .route("/rooms", get(http::rooms::mine).post(http::rooms::create))
+        .route("/rooms/public", get(http::rooms::public))
+        .route("/rooms/{id}", get(http::rooms::one).patch(http::rooms::update))
+        .route("/rooms/{id}/join", post(http::rooms::join))
+        .route("/rooms/{id}/leave", post(http::rooms::leave))
+        .route("/rooms/{id}/members", get(http::rooms::members).post(http::rooms::invite))
+        .route("/rooms/{id}/members/{username}", delete(http::rooms::remove))
+        .route("/rooms/{id}/messages", get(http::rooms::messages))
+        .route("/rooms/{id}/read", post(http::rooms::read))
+        .route("/dm", post(http::rooms::dm))
+        .route("/ignores", get(http::rooms::ignores).post(http::rooms::ignore))
+        .route("/ignores/{username}", delete(http::rooms::unignore))
         .route("/ws", get(ws::upgrade::handler))
         .route("/admin/users", get(http::admin::users))
         .route("/admin/users/{id}/block", post(http::admin::block))
@@ -66,6 +80,9 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/messages", get(http::admin::messages))
         .route("/admin/moderation", get(http::admin::moderation))
         .route("/admin/overview", get(http::admin::overview))
+        .route("/admin/rooms", get(http::admin::rooms))
+        .route("/admin/rooms/{id}/archive", post(http::admin::archive_room))
+        .route("/admin/rooms/{id}/members/{username}", delete(http::admin::remove_member))
         .route("/admin/download/users", get(http::admin::download_users))
         .route("/admin/download/messages", get(http::admin::download_messages))
         .leptos_routes_with_context(

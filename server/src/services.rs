@@ -1,10 +1,11 @@
 //! `Services`: the one core every door calls. REST handlers, server functions (through the
 //! `app::backend::Backend` trait implemented here) and the WebSocket all use these methods, so
-//! each rule exists once: accounts and sessions here, chat in [`chat`], admin in [`admin`],
-//! paging in [`paging`]. Its parts are private: doors call use cases, never the store.
+//! each rule exists once: accounts and sessions here, chat in [`chat`], conversations in
+//! [`conversations`], admin in [`admin`], paging in [`paging`]. Its parts are private: doors call use cases, never the store.
 
 pub mod admin;
 pub mod chat;
+pub mod conversations;
 pub mod export;
 pub mod paging;
 
@@ -64,6 +65,9 @@ pub struct Services {
     /// Permits for CSV downloads streaming at once (`config.max_exports`); each is owned by the
     /// download's producer task.
     exports: Arc<tokio::sync::Semaphore>,
+    /// Held while a membership (or a room, or an ignore) changes: the store and the fan-out's
+    /// directory change together, one change at a time.
+    membership: tokio::sync::Mutex<()>,
 }
 
 impl Services {
@@ -124,14 +128,16 @@ impl Services {
         let tokens = TokenKeys::new(secret.as_bytes(), config.token_ttl_secs);
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
-        let hub = Hub::start(store.clone(), &config);
+        let directory = crate::fanout::directory::Directory::load(&store).await?;
+        let hub = Hub::start(store.clone(), &config, directory);
         // Where the account-change feed starts: read now, before any socket can be accepted,
         // so that no change committed after this point is skipped.
         let feed_start = store.latest_account_change().await?;
         crate::fanout::authority::start(store.clone(), &hub, feed_start);
         let throttles = Throttles::new(&config);
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
-        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))
+        let membership = tokio::sync::Mutex::new(());
+        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports, membership }))
     }
 
     /// Verifies a token and re-reads its user: blocked users and revoked tokens are refused.

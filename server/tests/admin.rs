@@ -180,7 +180,7 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
     let mut reader = csv::Reader::from_reader(body.as_bytes());
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["id", "sender_id", "username", "content", "timestamp", "room"]
+        ["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind"]
     );
     let contents: Vec<String> = reader.records().map(|r| r.unwrap()[3].to_string()).collect();
     let expected: Vec<String> = tricky
@@ -211,6 +211,8 @@ async fn a_100k_message_export_streams() {
             .map(|i| server::store::NewMessage {
                 sender_id: record.public.id,
                 username: "root".into(),
+                room_id: app::protocol::GENERAL_ROOM_ID,
+                room: "general".into(),
                 content: format!("bulk message {chunk}-{i} with some padding to make rows longer"),
                 client_id: None,
             })
@@ -374,6 +376,8 @@ async fn stalled_downloads_cannot_starve_the_site() {
             .map(|i| server::store::NewMessage {
                 sender_id: sender,
                 username: "root".into(),
+                room_id: app::protocol::GENERAL_ROOM_ID,
+                room: "general".into(),
                 content: format!("{chunk}-{i} {content}"),
                 client_id: None,
             })

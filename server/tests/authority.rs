@@ -280,6 +280,8 @@ async fn catch_up_is_bounded_in_bytes_and_continues_with_get_messages_after() {
         .map(|i| server::store::NewMessage {
             sender_id,
             username: "reader".into(),
+            room_id: app::protocol::GENERAL_ROOM_ID,
+            room: "general".into(),
             content: format!("{i:03} {}", "y".repeat(16_000)),
             client_id: None,
         })

@@ -133,6 +133,8 @@ async fn since_is_capped_at_500_with_more() {
         .map(|i| server::store::NewMessage {
             sender_id: user.public.id,
             username: "bulk".into(),
+            room_id: app::protocol::GENERAL_ROOM_ID,
+            room: "general".into(),
             content: format!("b{i}"),
             client_id: None,
         })

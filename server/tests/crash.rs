@@ -92,6 +92,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
+    socket.next().await.unwrap().unwrap(); // rooms
                                            // Send continuously from a task while collecting acknowledgements; kill mid-stream.
     let (mut sink, mut stream) = socket.split();
     let sender = tokio::spawn(async move {
@@ -145,6 +146,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
+    socket.next().await.unwrap().unwrap(); // rooms
     socket.send(Message::text(json!({"type": "message", "content": "last words"}).to_string())).await.unwrap();
     let ack = socket.next().await.unwrap().unwrap();
     assert!(ack.to_text().unwrap().contains("last words"));

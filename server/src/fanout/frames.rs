@@ -6,6 +6,16 @@ use crate::moderation;
 use app::models::ServerFrame;
 use bytes::Bytes;
 
+/// The `error` text for a conversation a client may not use (or that does not exist: the
+/// answer is the same, so it tells nothing about private rooms).
+pub const NOT_A_MEMBER: &str = "no such conversation, or you are not in it";
+/// The `error` text for a message to an archived conversation.
+pub const ARCHIVED: &str = "this conversation is archived";
+/// The `error` text for a DM to someone who ignores the sender.
+pub const NOT_ACCEPTING: &str = "this person is not accepting messages from you";
+/// The `error` text for a DM to a blocked account.
+pub const PEER_BLOCKED: &str = "that account is blocked";
+
 /// The JSON text of a server frame.
 fn encode(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).expect("frames serialise")

@@ -1,16 +1,21 @@
 //! The hub: the registry of open connections (per user, with the authority each was opened
 //! under, so that a block, a revoked session, a role change or a shutdown can close them; and in
-//! the fan-out, which writes the live feed to them), the socket caps (per account and in all),
-//! flood control, and the door to the group-commit writer.
+//! the fan-out, which writes the live feed to them), the conversation directory, presence, the
+//! socket caps (per account and in all), flood control, and the door to the group-commit writer.
 
+use super::directory::Directory;
 use super::frames;
 use super::outbox::{BacklogLimits, Fanout, Outbox};
 use super::pacing::WavePacer;
+use super::presence::{Presence, PRESENCE_WINDOW};
 use super::wire::close_code;
 use super::writer::{self, Submission};
 use crate::config::Config;
 use crate::limits::RateLimiter;
 use crate::store::{NewMessage, Store, UserRecord};
+use app::models::PublicUser;
+use app::models::ServerFrame;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +27,9 @@ pub struct Hub {
     fanout: Arc<Fanout>,
     writer_tx: Mutex<Option<mpsc::Sender<Submission>>>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
-    connections: Mutex<HashMap<i64, HashMap<u64, Registered>>>,
+    registry: Arc<Registry>,
+    presence: Presence,
+    presence_grace: Duration,
     next_connection: AtomicU64,
     /// Admitted connections per account, from the handshake until they are closed.
     admitted: Mutex<HashMap<i64, usize>>,
@@ -96,6 +103,40 @@ struct Registered {
     authority: Authority,
 }
 
+/// Who is connected and who is in which conversation: what the writer needs to know whom a
+/// release of messages goes to.
+pub struct Registry {
+    connections: Mutex<HashMap<i64, HashMap<u64, Registered>>>,
+    pub directory: Directory,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, HashMap<u64, Registered>>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The open connections of `user`.
+    pub fn connections_of(&self, user: i64) -> Vec<(u64, Arc<Outbox>)> {
+        let connections = self.lock();
+        connections.get(&user).into_iter().flatten().map(|(id, r)| (*id, r.outbox.clone())).collect()
+    }
+
+    /// The outboxes of `users`' connections (all users with `None`), but those of `except`.
+    fn outboxes(&self, users: Option<&[i64]>, except: &[i64]) -> Vec<Arc<Outbox>> {
+        let connections = self.lock();
+        let of = |mine: &HashMap<u64, Registered>| mine.values().map(|r| r.outbox.clone()).collect::<Vec<_>>();
+        match users {
+            Some(users) => users
+                .iter()
+                .filter(|user| !except.contains(user))
+                .filter_map(|user| connections.get(user))
+                .flat_map(of)
+                .collect(),
+            None => connections.iter().filter(|(user, _)| !except.contains(user)).flat_map(|(_, m)| of(m)).collect(),
+        }
+    }
+}
+
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Full {
@@ -107,18 +148,21 @@ pub enum Full {
 
 impl Hub {
     /// Starts the fan-out and writer tasks and returns the hub.
-    pub fn start(store: Store, config: &Config) -> Arc<Self> {
+    pub fn start(store: Store, config: &Config, directory: Directory) -> Arc<Self> {
         // One shard per worker thread, so that a wave is written by every core at once.
         let shards = std::thread::available_parallelism().map_or(1, usize::from);
         let fanout = Arc::new(Fanout::start(shards));
+        let registry = Arc::new(Registry { connections: Mutex::default(), directory });
         let (writer_tx, writer_rx) = mpsc::channel(8192);
         let pacer = WavePacer::new(config.fanout_writes_per_sec);
-        let writer_task = tokio::spawn(writer::run(store, writer_rx, fanout.clone(), pacer));
+        let writer_task = tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer));
         Arc::new(Self {
             fanout,
             writer_tx: Mutex::new(Some(writer_tx)),
             writer_task: Mutex::new(Some(writer_task)),
-            connections: Mutex::default(),
+            registry,
+            presence: Presence::default(),
+            presence_grace: Duration::from_millis(app::protocol::PRESENCE_GRACE_MS),
             next_connection: AtomicU64::new(1),
             admitted: Mutex::default(),
             admitted_total: AtomicUsize::new(0),
@@ -153,15 +197,29 @@ impl Hub {
         Ok(Admission { hub: self.clone(), user_id })
     }
 
+    /// The conversation directory (who is in which conversation, who ignores whom).
+    pub fn directory(&self) -> &Directory {
+        &self.registry.directory
+    }
+
     /// Registers a connection's outbox under the authority it was opened with: it starts taking
-    /// the live feed (kept until its history is sent). During shutdown it is told to close at
-    /// once. Returns the connection's id. The caller checks the account again after this, so
-    /// that a change committed before the registration is not missed either.
-    pub fn register(&self, user_id: i64, authority: Authority, outbox: Arc<Outbox>) -> u64 {
+    /// the live feed (kept until its history is sent), and its user is online. During shutdown
+    /// it is told to close at once. Returns the connection's id. The caller checks the account
+    /// again after this, so that a change committed before the registration is not missed
+    /// either.
+    pub fn register(self: &Arc<Self>, user: &PublicUser, authority: Authority, outbox: Arc<Outbox>) -> u64 {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         self.fanout.add(id, outbox.clone());
         let registered = Registered { outbox: outbox.clone(), authority };
-        self.lock_connections().entry(user_id).or_default().insert(id, registered);
+        let arrived = {
+            let mut connections = self.lock_connections();
+            let mine = connections.entry(user.id).or_default();
+            mine.insert(id, registered);
+            mine.len() == 1 && self.presence.arrive(user.id, &user.username)
+        };
+        if arrived {
+            self.announce(&user.username, true);
+        }
         if self.is_shutting_down() {
             outbox.close(close_code::AWAY, SHUTTING_DOWN);
         }
@@ -173,15 +231,77 @@ impl Hub {
         self.fanout.remove(connection_id);
     }
 
-    /// Forgets a connection once it is closed (shutdown waits for this).
-    pub fn unregister(&self, user_id: i64, connection_id: u64) {
+    /// Forgets a connection once it is closed (shutdown waits for this). The user's last
+    /// connection takes them offline: after the grace period, or at once (`at_once`: blocked).
+    pub fn unregister(self: &Arc<Self>, user_id: i64, connection_id: u64, at_once: bool) {
         self.fanout.remove(connection_id);
         let mut connections = self.lock_connections();
-        if let Some(mine) = connections.get_mut(&user_id) {
-            mine.remove(&connection_id);
-            if mine.is_empty() {
-                connections.remove(&user_id);
+        let Some(mine) = connections.get_mut(&user_id) else { return };
+        mine.remove(&connection_id);
+        if !mine.is_empty() {
+            return;
+        }
+        connections.remove(&user_id);
+        if at_once {
+            let gone = self.presence.leave_now(user_id);
+            drop(connections);
+            if let Some(username) = gone {
+                self.announce(&username, false);
             }
+            return;
+        }
+        let generation = self.presence.leave(user_id);
+        drop(connections);
+        let hub = Arc::downgrade(self);
+        let grace = self.presence_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let Some(hub) = hub.upgrade() else { return };
+            let gone = {
+                let _connections = hub.lock_connections();
+                hub.presence.confirm_leave(user_id, generation)
+            };
+            if let Some(username) = gone {
+                hub.announce(&username, false);
+            }
+        });
+    }
+
+    /// Tells everyone who shares a conversation with `username` (everyone: all are in
+    /// `general`) that they came online or went offline, within [`PRESENCE_WINDOW`] and
+    /// together with the other changes of that window.
+    fn announce(self: &Arc<Self>, username: &str, online: bool) {
+        let frame = frames::text(&ServerFrame::Presence { username: username.to_owned(), online });
+        if !self.presence.queue(frame) {
+            return;
+        }
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_WINDOW).await;
+            let Some(hub) = hub.upgrade() else { return };
+            let frames = hub.presence.take();
+            if !frames.is_empty() {
+                hub.send_live(None, &[], &frames);
+            }
+        });
+    }
+
+    /// Who is online now (for the `rooms` frame).
+    pub fn online_names(&self) -> Vec<String> {
+        self.presence.online_names()
+    }
+
+    /// Whether `user` is online.
+    pub fn is_online(&self, user: i64) -> bool {
+        self.presence.is_online(user)
+    }
+
+    /// Sends a frame to the live connections of `users` (everyone's with `None`), but not
+    /// those of `except`. Connections still waiting for their history skip it.
+    pub fn send_live(&self, users: Option<&[i64]>, except: &[i64], frame: &Bytes) {
+        // Copied out first: the registry is not locked while the sockets are written.
+        for outbox in self.registry.outboxes(users, except) {
+            outbox.send_live(frame.clone());
         }
     }
 
@@ -199,21 +319,6 @@ impl Hub {
             if let Some(revocation) = registered.authority.revoked_by(current) {
                 revocation.apply(&registered.outbox);
             }
-        }
-    }
-
-    /// Sends an ephemeral frame (never stored: typing) to every live connection but those of
-    /// `except_user`; a connection still waiting for its history skips it.
-    pub fn broadcast_live_except(&self, except_user: i64, frame: &bytes::Bytes) {
-        // Copied out first: the registry is not locked while the sockets are written.
-        let outboxes: Vec<Arc<Outbox>> = self
-            .lock_connections()
-            .iter()
-            .filter(|(user_id, _)| **user_id != except_user)
-            .flat_map(|(_, mine)| mine.values().map(|registered| registered.outbox.clone()))
-            .collect();
-        for outbox in outboxes {
-            outbox.send_live(frame.clone());
         }
     }
 
@@ -263,7 +368,7 @@ impl Hub {
     }
 
     fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<i64, HashMap<u64, Registered>>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+        self.registry.lock()
     }
 }
 
@@ -291,7 +396,6 @@ impl Drop for Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::models::PublicUser;
 
     fn record(token_version: i64, is_admin: bool, is_blocked: bool) -> UserRecord {
         let public = PublicUser {

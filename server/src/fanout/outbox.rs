@@ -24,6 +24,9 @@ use tokio::sync::{mpsc, Notify};
 #[derive(Clone)]
 pub struct Delivery {
     pub id: i64,
+    /// Its conversation and sender: who may see it.
+    pub room_id: i64,
+    pub sender_id: i64,
     pub frame: Bytes,
 }
 
@@ -48,10 +51,13 @@ impl Wave {
         for delivery in &deliveries {
             let start = bytes.len();
             bytes.extend_from_slice(&delivery.frame);
-            ranges.push((delivery.id, start..bytes.len()));
+            ranges.push((delivery, start..bytes.len()));
         }
         let bytes = bytes.freeze();
-        let parts = ranges.into_iter().map(|(id, range)| Delivery { id, frame: bytes.slice(range) }).collect();
+        let parts = ranges
+            .into_iter()
+            .map(|(delivery, range)| Delivery { frame: bytes.slice(range), ..delivery.clone() })
+            .collect();
         Some(Self { first_id, last_id, bytes, parts })
     }
 
@@ -160,14 +166,17 @@ impl Outbox {
         }
     }
 
-    /// Sends the history frame, whose newest message is `last_id`, then the live messages that
-    /// came while it was being read (those it does not already hold), and goes live.
-    pub fn go_live(&self, history: Bytes, last_id: i64) {
+    /// Sends the history frame, whose newest message is `last_id`, then the frame `then` makes
+    /// (made now: a snapshot taken after this connection stopped skipping live frames), then the
+    /// live messages that came while the history was being read (those it does not already
+    /// hold), and goes live.
+    pub fn go_live(&self, history: Bytes, last_id: i64, then: impl FnOnce() -> Bytes) {
         let mut state = self.lock();
         if state.end.is_some() {
             return;
         }
         self.write_or_queue(&mut state, &history, 1);
+        self.write_or_queue(&mut state, &then(), 1);
         state.last_sent = last_id;
         for wave in state.joining.take().unwrap_or_default() {
             self.deliver_locked(&mut state, &wave);
@@ -305,8 +314,8 @@ fn consume(state: &mut OutState, mut written: usize) {
 }
 
 /// The fan-out: connections spread over one shard per worker thread, each shard a task that
-/// writes every wave to its connections. Waves reach the shards in order, and a connection
-/// belongs to one shard, so each connection gets them in order.
+/// writes every job's waves to its connections. Jobs reach the shards in order, and a connection
+/// belongs to one shard, so each connection gets its messages in order.
 pub struct Fanout {
     shards: Vec<Arc<Shard>>,
     /// Open connections (kept apart from the shards' locks, which a wave holds while it writes).
@@ -316,9 +325,24 @@ pub struct Fanout {
 /// Connections a shard writes to before it lets other tasks run.
 const YIELD_EVERY: usize = 64;
 
+/// What one release of stored messages means for one shard: the `general` wave for every
+/// connection, except those listed in `special` (members of the other conversations in it,
+/// people ignoring one of its senders), which get their own wave (or nothing).
+pub struct Job {
+    broadcast: Option<Arc<Wave>>,
+    special: HashMap<u64, (Arc<Outbox>, Option<Arc<Wave>>)>,
+}
+
+/// A connection that gets its own wave of a release.
+pub struct Special {
+    pub connection: u64,
+    pub outbox: Arc<Outbox>,
+    pub wave: Option<Arc<Wave>>,
+}
+
 pub struct Shard {
     connections: Mutex<HashMap<u64, Arc<Outbox>>>,
-    waves: mpsc::UnboundedSender<Arc<Wave>>,
+    jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl Fanout {
@@ -326,8 +350,8 @@ impl Fanout {
     pub fn start(shards: usize) -> Self {
         let shards = (0..shards.max(1))
             .map(|_| {
-                let (waves, rx) = mpsc::unbounded_channel();
-                let shard = Arc::new(Shard { connections: Mutex::default(), waves });
+                let (jobs, rx) = mpsc::unbounded_channel();
+                let shard = Arc::new(Shard { connections: Mutex::default(), jobs });
                 tokio::spawn(shard.clone().run(rx));
                 shard
             })
@@ -335,18 +359,18 @@ impl Fanout {
         Self { shards, count: AtomicUsize::new(0) }
     }
 
-    fn shard(&self, connection: u64) -> &Shard {
-        &self.shards[connection as usize % self.shards.len()]
+    fn shard_index(&self, connection: u64) -> usize {
+        connection as usize % self.shards.len()
     }
 
     pub fn add(&self, connection: u64, outbox: Arc<Outbox>) {
-        if self.shard(connection).lock().insert(connection, outbox).is_none() {
+        if self.shards[self.shard_index(connection)].lock().insert(connection, outbox).is_none() {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub fn remove(&self, connection: u64) {
-        if self.shard(connection).lock().remove(&connection).is_some() {
+        if self.shards[self.shard_index(connection)].lock().remove(&connection).is_some() {
             self.count.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -355,13 +379,23 @@ impl Fanout {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// Hands a wave to every shard; returns how many connections it goes to.
-    pub fn publish(&self, wave: Wave) -> usize {
-        let wave = Arc::new(wave);
-        for shard in &self.shards {
-            let _ = shard.waves.send(wave.clone());
+    /// Hands a release to the shards: `broadcast` to every connection but the `special` ones,
+    /// which get their own. Returns how many connections it goes to: a release without
+    /// `general` messages touches only the special connections.
+    pub fn publish(&self, broadcast: Option<Wave>, special: Vec<Special>) -> usize {
+        let broadcast = broadcast.map(Arc::new);
+        let touched = if broadcast.is_some() { self.connection_count() } else { special.len() };
+        let mut jobs: Vec<Job> =
+            self.shards.iter().map(|_| Job { broadcast: broadcast.clone(), special: HashMap::new() }).collect();
+        for entry in special {
+            jobs[self.shard_index(entry.connection)].special.insert(entry.connection, (entry.outbox, entry.wave));
         }
-        self.connection_count()
+        for (shard, job) in self.shards.iter().zip(jobs) {
+            if job.broadcast.is_some() || !job.special.is_empty() {
+                let _ = shard.jobs.send(job);
+            }
+        }
+        touched
     }
 }
 
@@ -370,27 +404,64 @@ impl Shard {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes each wave to every connection of the shard, [`YIELD_EVERY`] at a time (between
-    /// them, other tasks on this worker get their turn: a wave to 500 sockets takes milliseconds).
-    /// Waves that queued up while the last one was being written go out together, as one.
-    async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Arc<Wave>>) {
-        let mut waves = Vec::new();
+    /// Writes each job to the shard's connections, [`YIELD_EVERY`] at a time (between them,
+    /// other tasks on this worker get their turn: a wave to 500 sockets takes milliseconds).
+    /// Broadcast-only jobs that queued up while the last one was being written go out together,
+    /// as one wave.
+    async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Job>) {
+        let mut jobs = Vec::new();
         let mut outboxes: Vec<Arc<Outbox>> = Vec::new();
-        while rx.recv_many(&mut waves, 64).await > 0 {
-            let wave = match waves.len() {
-                1 => waves.pop(),
-                _ => Wave::merge(&waves).map(Arc::new),
-            };
-            waves.clear();
-            let Some(wave) = wave else { continue };
-            outboxes.extend(self.lock().values().cloned());
-            for chunk in outboxes.chunks(YIELD_EVERY) {
-                for outbox in chunk {
-                    outbox.deliver(&wave);
+        while rx.recv_many(&mut jobs, 64).await > 0 {
+            let mut queued = jobs.drain(..).peekable();
+            while let Some(job) = queued.next() {
+                if !job.special.is_empty() {
+                    self.write(job, &mut outboxes).await;
+                    continue;
                 }
-                tokio::task::yield_now().await;
+                let mut waves: Vec<Arc<Wave>> = job.broadcast.into_iter().collect();
+                while let Some(next) = queued.next_if(|next| next.special.is_empty()) {
+                    waves.extend(next.broadcast);
+                }
+                let broadcast = match waves.len() {
+                    1 => waves.pop(),
+                    _ => Wave::merge(&waves).map(Arc::new),
+                };
+                self.write(Job { broadcast, special: HashMap::new() }, &mut outboxes).await;
             }
-            outboxes.clear();
+        }
+    }
+
+    /// Writes one job: the broadcast to every connection of the shard (the special ones their
+    /// own), or without a broadcast, only the special connections.
+    async fn write(&self, job: Job, outboxes: &mut Vec<Arc<Outbox>>) {
+        match &job.broadcast {
+            Some(broadcast) => {
+                let mine: Vec<(u64, Arc<Outbox>)> =
+                    self.lock().iter().map(|(id, outbox)| (*id, outbox.clone())).collect();
+                for chunk in mine.chunks(YIELD_EVERY) {
+                    for (id, outbox) in chunk {
+                        match job.special.get(id) {
+                            Some((_, Some(own))) => outbox.deliver(own),
+                            Some((_, None)) => {}
+                            None => outbox.deliver(broadcast),
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            None => {
+                outboxes.extend(job.special.values().map(|(outbox, _)| outbox.clone()));
+                let waves: Vec<&Option<Arc<Wave>>> = job.special.values().map(|(_, wave)| wave).collect();
+                for (chunk, waves) in outboxes.chunks(YIELD_EVERY).zip(waves.chunks(YIELD_EVERY)) {
+                    for (outbox, wave) in chunk.iter().zip(waves) {
+                        if let Some(wave) = wave {
+                            outbox.deliver(wave);
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+                outboxes.clear();
+            }
         }
     }
 }
@@ -400,7 +471,7 @@ mod tests {
     use super::*;
 
     fn delivery(id: i64) -> Delivery {
-        Delivery { id, frame: wire::text(&format!("m{id}")) }
+        Delivery { id, room_id: 1, sender_id: 1, frame: wire::text(&format!("m{id}")) }
     }
 
     #[test]

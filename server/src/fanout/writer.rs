@@ -6,10 +6,13 @@
 //! socket writes.
 
 use super::frames;
-use super::outbox::{Delivery, Fanout, Outbox, Wave};
+use super::hub::Registry;
+use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
 use super::pacing::WavePacer;
 use crate::store::{NewMessage, Store, Stored};
 use app::models::ServerFrame;
+use app::protocol::GENERAL_ROOM_ID;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -27,7 +30,14 @@ const MAX_BATCH: usize = 1024;
 /// shutdown drains in-flight messages this way). Stored messages are broadcast at once unless
 /// the pacer asks for a pause; then they are held (later commits join them) and released as one
 /// wave when the pause is over, while commits go on.
-pub async fn run(store: Store, mut rx: mpsc::Receiver<Submission>, fanout: Arc<Fanout>, mut pacer: WavePacer) {
+pub async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Submission>,
+    fanout: Arc<Fanout>,
+    registry: Arc<Registry>,
+    mut pacer: WavePacer,
+) {
+    let out = Out { fanout, registry };
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
     let mut held: Vec<Delivery> = Vec::new();
     let mut release_at: Option<Instant> = None;
@@ -37,7 +47,7 @@ pub async fn run(store: Store, mut rx: mpsc::Receiver<Submission>, fanout: Arc<F
             biased;
             _ = release_due, if release_at.is_some() => {
                 release_at = None;
-                release(&fanout, &mut held, &mut pacer);
+                out.release(&mut held, &mut pacer);
                 continue;
             }
             received = rx.recv_many(&mut batch, MAX_BATCH) => received,
@@ -45,25 +55,58 @@ pub async fn run(store: Store, mut rx: mpsc::Receiver<Submission>, fanout: Arc<F
         if received == 0 {
             break;
         }
-        commit(&store, &mut batch, &mut held).await;
+        commit(&store, &out.registry, &mut batch, &mut held).await;
         if release_at.is_none() {
             let wait = pacer.delay(Instant::now().into_std());
             if wait.is_zero() {
-                release(&fanout, &mut held, &mut pacer);
+                out.release(&mut held, &mut pacer);
             } else {
                 release_at = Some(Instant::now() + wait);
             }
         }
     }
-    release(&fanout, &mut held, &mut pacer);
+    out.release(&mut held, &mut pacer);
     tracing::info!("message writer stopped");
 }
 
-/// Broadcasts the held messages, in id order, as one wave (the sender's copy of the broadcast
-/// is its acknowledgement).
-fn release(fanout: &Fanout, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
-    if let Some(wave) = Wave::new(held.drain(..)) {
-        let connections = fanout.publish(wave);
+/// Where released messages go.
+struct Out {
+    fanout: Arc<Fanout>,
+    registry: Arc<Registry>,
+}
+
+impl Out {
+    /// Delivers the held messages, in id order (the sender's copy is its acknowledgement):
+    /// the `general` ones as one wave to every connection, except the connections of members
+    /// of the other conversations in the release and of people ignoring one of its senders,
+    /// which get a wave of their own with what they may see. A release with no `general`
+    /// message touches only those: O(members), never every connection.
+    fn release(&self, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
+        if held.is_empty() {
+            return;
+        }
+        let deliveries: Vec<Delivery> = std::mem::take(held);
+        let who: Vec<(i64, i64)> = deliveries.iter().map(|d| (d.room_id, d.sender_id)).collect();
+        let plan = self.registry.directory.plan(&who);
+        let broadcast = Wave::new(deliveries.iter().filter(|d| d.room_id == GENERAL_ROOM_ID).cloned());
+        let mut own_waves: HashMap<Vec<usize>, Option<Arc<Wave>>> = HashMap::new();
+        let mut special = Vec::new();
+        for (user, visible) in plan {
+            let connections = self.registry.connections_of(user);
+            if connections.is_empty() {
+                continue;
+            }
+            let wave = own_waves
+                .entry(visible)
+                .or_insert_with_key(|visible| Wave::new(visible.iter().map(|&i| deliveries[i].clone())).map(Arc::new))
+                .clone();
+            special.extend(connections.into_iter().map(|(connection, outbox)| Special {
+                connection,
+                outbox,
+                wave: wave.clone(),
+            }));
+        }
+        let connections = self.fanout.publish(broadcast, special);
         pacer.charge(connections, std::time::Instant::now());
     }
 }
@@ -71,7 +114,7 @@ fn release(fanout: &Fanout, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
 /// Stores a batch in one commit; new messages go to `held` for the broadcast, a duplicate is
 /// acknowledged to its sender alone, a refusal or a failure is reported to its sender (with the
 /// message's `client_id`).
-async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Delivery>) {
+async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>, held: &mut Vec<Delivery>) {
     let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
     match store.insert_batch(&messages).await {
@@ -84,8 +127,12 @@ async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Deliv
                     Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
                     // A retry whose original could not be read back: sending it again is harmless.
                     Stored::DuplicateUnread => reply.send(frames::send_again(message.client_id.clone())),
-                    // The sender was blocked before this commit: its sockets are being closed.
-                    Stored::Refused => reply.send(frames::error("account blocked", message.client_id.clone())),
+                    // The sender left the conversation (or it was archived) before this commit,
+                    // or was blocked (its sockets are being closed).
+                    Stored::Refused => reply.send(frames::error(
+                        refusal(registry, message.room_id, message.sender_id),
+                        message.client_id.clone(),
+                    )),
                 }
             }
         }
@@ -98,10 +145,19 @@ async fn commit(store: &Store, batch: &mut Vec<Submission>, held: &mut Vec<Deliv
     }
 }
 
+/// Why the store refused a message: the conversation's rule, else the sender's block.
+fn refusal(registry: &Registry, room: i64, sender: i64) -> &'static str {
+    match registry.directory.postable(room, sender) {
+        super::directory::Postable::Yes { .. } => "account blocked",
+        super::directory::Postable::Archived => frames::ARCHIVED,
+        super::directory::Postable::No => frames::NOT_A_MEMBER,
+    }
+}
+
 impl Delivery {
     /// Encodes a stored message once, as a whole WebSocket frame; every connection shares it.
     pub fn encode(message: app::models::ChatMessage) -> Self {
-        let id = message.id;
-        Delivery { id, frame: frames::text(&ServerFrame::Message(message)) }
+        let (id, room_id, sender_id) = (message.id, message.room_id, message.sender_id);
+        Delivery { id, room_id, sender_id, frame: frames::text(&ServerFrame::Message(message)) }
     }
 }

@@ -5,9 +5,10 @@ use crate::http::extract::{AdminUser, ApiPath};
 use crate::services::paging::Page;
 use crate::state::AppState;
 use app::error::ApiError;
-use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
+use app::models::{AdminMessage, AdminOverview, AdminRoom, ModerationEntry, PublicUser};
 use app::protocol::ADMIN_PAGE;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use std::collections::HashMap;
@@ -80,4 +81,32 @@ pub async fn download_users(State(state): State<AppState>, AdminUser(admin): Adm
 /// `GET /admin/download/messages`: every message, oldest first, as CSV (as the users export).
 pub async fn download_messages(State(state): State<AppState>, AdminUser(admin): AdminUser) -> Response {
     state.services.download_messages(&admin)
+}
+
+/// `GET /admin/rooms?after=ID&limit=N`: every room, private rooms and DMs included, by id.
+pub async fn rooms(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<AdminRoom>>, ApiError> {
+    let page = Page::after_from_query(&params, ADMIN_PAGE)?;
+    state.services.rooms_page(&admin, page).await.map(Json)
+}
+
+/// `POST /admin/rooms/{id}/archive`: audited.
+pub async fn archive_room(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<AdminRoom>, ApiError> {
+    state.services.archive_room(&admin, id).await.map(Json)
+}
+
+/// `DELETE /admin/rooms/{id}/members/{username}`: 204, audited.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath((id, username)): ApiPath<(i64, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.remove_member_as_admin(&admin, id, &username).await.map(|()| StatusCode::NO_CONTENT)
 }

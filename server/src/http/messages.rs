@@ -1,6 +1,7 @@
 //! `GET /messages`: history for any signed-in user, a page at a time. `?before=ID` (or neither)
-//! pages back through older messages, newest first; `?after=ID` pages forward, oldest first (how
-//! a client continues a `history` frame that said `more: true`).
+//! pages back through `general`'s older messages, newest first; `?after=ID` pages forward through
+//! every conversation the user is in, oldest first (how a client continues a `since` catch-up
+//! that said `more: true`).
 
 use crate::http::extract::AuthUser;
 use crate::services::paging::Page;
@@ -14,9 +15,9 @@ use std::collections::HashMap;
 
 pub async fn messages(
     State(state): State<AppState>,
-    _user: AuthUser,
+    AuthUser(user): AuthUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<ChatMessage>>, ApiError> {
     let page = Page::from_query(&params, HISTORY_PAGE)?;
-    state.services.history_page(page).await.map(Json)
+    state.services.history_page(&user, page).await.map(Json)
 }

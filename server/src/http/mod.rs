@@ -1,4 +1,4 @@
-//! HTTP doors: REST handlers (accounts and sessions in `rest`, history in `messages`, the admin
+//! HTTP doors: REST handlers (accounts and sessions in `rest`, history in `messages`, conversations in `rooms`, the admin
 //! routes and downloads in `admin`), request extractors, the page guard and middleware
 //! (cross-site refusal, JSON errors). Each handler parses, calls a use case of `Services`, and
 //! maps its answer.
@@ -10,3 +10,4 @@ pub mod extract;
 pub mod messages;
 pub mod pages;
 pub mod rest;
+pub mod rooms;

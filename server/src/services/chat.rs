@@ -4,13 +4,14 @@
 
 use super::paging::Page;
 use super::{internal, Services};
+use crate::fanout::directory::Postable;
 use crate::fanout::frames;
 use crate::fanout::outbox::Outbox;
 use crate::moderation::Strike;
-use crate::store::{NewMessage, StoreError};
+use crate::store::{NewMessage, StoreError, View};
 use app::domain::MessageBody;
 use app::error::ApiError;
-use app::models::{ChatMessage, PublicUser, ServerFrame};
+use app::models::{ChatMessage, PublicUser, RoomKind, ServerFrame};
 use app::protocol::{GENERAL_ROOM_ID, HISTORY_LATEST, HISTORY_MAX_BYTES, HISTORY_SINCE_MAX, MAX_CLIENT_ID_CHARS};
 use std::sync::Arc;
 
@@ -38,9 +39,20 @@ impl Posted {
 
 /// The first `history` frame of a connection, and the id the live feed continues after.
 pub struct FirstHistory {
+    /// `general` for the newest messages; `None` for a catch-up over every conversation.
+    pub room_id: Option<i64>,
     pub messages: Vec<ChatMessage>,
     pub more: bool,
     pub last_id: i64,
+}
+
+/// A page of one conversation's history for a client's `history` frame.
+pub struct RoomHistory {
+    pub room_id: i64,
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Older messages remain.
+    pub more: bool,
 }
 
 impl Services {
@@ -55,9 +67,12 @@ impl Services {
         client_id: Option<String>,
         reply: Arc<Outbox>,
     ) -> Posted {
-        if let Err(reason) = conversation_of(room_id) {
-            return Posted::refused(reason, client_id);
-        }
+        let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
+        let (room, peer) = match self.hub.directory().postable(room_id, sender.id) {
+            Postable::Yes { room, peer } => (room, peer),
+            Postable::Archived => return Posted::refused(frames::ARCHIVED, client_id),
+            Postable::No => return Posted::refused(frames::NOT_A_MEMBER, client_id),
+        };
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             return Posted::refused(format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"), client_id);
         }
@@ -67,6 +82,11 @@ impl Services {
         };
         if !self.hub.flood.allow(&sender.id) {
             return Posted::refused("slow down: too many messages", client_id);
+        }
+        if let Some(peer) = peer {
+            if let Err(reason) = self.may_message(sender.id, peer).await {
+                return Posted::refused(reason, client_id);
+            }
         }
         match self.moderate(sender.id, body.as_str()).await {
             Ok(None) => {}
@@ -81,6 +101,8 @@ impl Services {
         let message = NewMessage {
             sender_id: sender.id,
             username: sender.username.clone(),
+            room_id,
+            room,
             content: body.into_inner(),
             client_id: client_id.filter(|id| !id.is_empty()),
         };
@@ -91,55 +113,111 @@ impl Services {
         }
     }
 
+    /// Whether `sender` may write to `peer` in their DM: not if `peer` ignores them or is
+    /// blocked.
+    async fn may_message(&self, sender: i64, peer: i64) -> Result<(), &'static str> {
+        if self.hub.directory().ignores(peer, sender) {
+            return Err(frames::NOT_ACCEPTING);
+        }
+        match self.store.user_by_id(peer).await {
+            Ok(Some(record)) if !record.public.is_blocked => Ok(()),
+            Ok(_) => Err(frames::PEER_BLOCKED),
+            Err(error) => {
+                tracing::error!(%error, "reading a DM's other person failed");
+                Err("message could not be checked; send it again")
+            }
+        }
+    }
+
     /// `sender` is typing in `room_id` (absent: `general`): the other members' live sockets are
-    /// told, a few times a second at most per account (more are dropped without an answer);
-    /// nothing is stored. `Err` for a conversation the sender is not in.
+    /// told (not those ignoring the sender), a few times a second at most per account (more are
+    /// dropped without an answer); nothing is stored. `Err` for a conversation the sender is
+    /// not in.
     pub fn typing(&self, sender: &PublicUser, room_id: Option<i64>) -> Result<(), String> {
-        let room_id = conversation_of(room_id)?;
+        let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
+        let directory = self.hub.directory();
+        if !matches!(directory.postable(room_id, sender.id), Postable::Yes { .. }) {
+            return Err(frames::NOT_A_MEMBER.into());
+        }
         if self.hub.typing.allow(&sender.id) {
             let frame = frames::text(&ServerFrame::Typing { room_id, username: sender.username.clone() });
-            self.hub.broadcast_live_except(sender.id, &frame);
+            match directory.audience_of(room_id, sender.id) {
+                Some(members) => self.hub.send_live(Some(&members), &[sender.id], &frame),
+                None => {
+                    let mut except = directory.ignorers_of(sender.id);
+                    except.push(sender.id);
+                    self.hub.send_live(None, &except, &frame);
+                }
+            }
         }
         Ok(())
     }
 
-    /// A connection's first history: the newest messages, or with `since` a catch-up of what
-    /// came after it; bounded in count and bytes (`more` when a catch-up stopped short).
-    pub async fn first_history(&self, since: Option<i64>) -> Result<FirstHistory, StoreError> {
+    /// A connection's first history: the newest messages of `general`, or with `since` a
+    /// catch-up of what came after it in every conversation `user` is in; bounded in count and
+    /// bytes (`more` when a catch-up stopped short). Never the messages of people `user`
+    /// ignores.
+    pub async fn first_history(&self, user: &PublicUser, since: Option<i64>) -> Result<FirstHistory, StoreError> {
         let store = &self.store;
         match since {
             Some(since) => {
                 // The newest id first: a `since` beyond it (a stale id from another database)
                 // must not mute the live feed, and anything stored after this read is newer.
-                let newest = store.latest_messages(1).await?.first().map_or(0, |m| m.id);
-                let (messages, more) = store.messages_since_within(since, HISTORY_SINCE_MAX, HISTORY_MAX_BYTES).await?;
+                let newest = store.newest_message_id().await?;
+                let view = View::member(user.id);
+                let (messages, more) =
+                    store.messages_since_within(view, since, HISTORY_SINCE_MAX, HISTORY_MAX_BYTES).await?;
                 let last_id = messages.last().map_or(since.min(newest), |m| m.id);
-                Ok(FirstHistory { messages, more, last_id })
+                Ok(FirstHistory { room_id: None, messages, more, last_id })
             }
             None => {
-                let messages = store.latest_within(HISTORY_LATEST, HISTORY_MAX_BYTES).await?;
+                let view = View::room(GENERAL_ROOM_ID, user.id);
+                let messages = store.latest_within(view, HISTORY_LATEST, HISTORY_MAX_BYTES).await?;
                 let last_id = messages.last().map_or(0, |m| m.id);
-                Ok(FirstHistory { messages, more: false, last_id })
+                Ok(FirstHistory { room_id: Some(GENERAL_ROOM_ID), messages, more: false, last_id })
             }
         }
     }
 
-    /// One page of history: older than `before` newest first, or newer than `after` oldest
-    /// first.
-    pub async fn history_page(&self, page: Page) -> Result<Vec<ChatMessage>, ApiError> {
+    /// A client's `history` frame: the newest page of a conversation `user` may read, or the
+    /// page before `before`, oldest first, bounded in count and bytes.
+    pub async fn room_history(
+        &self,
+        user: &PublicUser,
+        room_id: i64,
+        before: Option<i64>,
+    ) -> Result<RoomHistory, String> {
+        let readable = match self.hub.directory().postable(room_id, user.id) {
+            Postable::Yes { .. } | Postable::Archived => true,
+            Postable::No => self.store.room(room_id).await.ok().flatten().is_some_and(|r| r.kind == RoomKind::Public),
+        };
+        if !readable {
+            return Err(frames::NOT_A_MEMBER.into());
+        }
+        let view = View::room(room_id, user.id);
+        let mut messages = self.store.messages_before(view, before, HISTORY_LATEST + 1).await.map_err(|error| {
+            tracing::error!(%error, "history query failed");
+            "history unavailable; ask again".to_string()
+        })?;
+        let mut more = messages.len() as i64 > HISTORY_LATEST;
+        messages.truncate(HISTORY_LATEST as usize);
+        let kept = crate::store::within_bytes(&messages, HISTORY_MAX_BYTES);
+        more |= kept < messages.len();
+        messages.truncate(kept);
+        messages.reverse();
+        Ok(RoomHistory { room_id, messages, more })
+    }
+
+    /// One page of history for `GET /messages`: `general`'s older than `before` newest first,
+    /// or everything `user` may see newer than `after` oldest first (how a `since` catch-up
+    /// continues).
+    pub async fn history_page(&self, user: &PublicUser, page: Page) -> Result<Vec<ChatMessage>, ApiError> {
         let messages = match page.after {
-            Some(after) => self.store.messages_since(after, page.limit).await.map(|(messages, _)| messages),
-            None => self.store.messages_before(page.before, page.limit).await,
+            Some(after) => {
+                self.store.messages_since(View::member(user.id), after, page.limit).await.map(|(messages, _)| messages)
+            }
+            None => self.store.messages_before(View::room(GENERAL_ROOM_ID, user.id), page.before, page.limit).await,
         };
         messages.map_err(internal)
-    }
-}
-
-/// The conversation a client frame names (absent: `general`), if the sender is in it. Everyone
-/// is in `general`, the only conversation so far.
-fn conversation_of(room_id: Option<i64>) -> Result<i64, String> {
-    match room_id.unwrap_or(GENERAL_ROOM_ID) {
-        GENERAL_ROOM_ID => Ok(GENERAL_ROOM_ID),
-        _ => Err("no such conversation, or you are not in it".into()),
     }
 }

@@ -76,7 +76,8 @@ impl CsvRow for PublicUser {
 }
 
 impl CsvRow for AdminMessage {
-    const HEADER: &'static [&'static str] = &["id", "sender_id", "username", "content", "timestamp", "room"];
+    const HEADER: &'static [&'static str] =
+        &["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind"];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
@@ -85,6 +86,8 @@ impl CsvRow for AdminMessage {
             self.content.clone(),
             self.timestamp.clone(),
             self.room.clone(),
+            self.room_id.to_string(),
+            self.room_kind.as_str().to_owned(),
         ]
     }
     fn key(&self) -> i64 {

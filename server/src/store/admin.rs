@@ -5,8 +5,12 @@ use super::{now_rfc3339, user_from_row, Store, StoreError, BLOCK_AND_REVOKE, USE
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
 use sqlx::Row;
 
-const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room \
-                                    FROM messages m JOIN users u ON u.id = m.sender_id";
+/// A message with its conversation: a room's name, or a DM's two usernames (`alice & bob`).
+const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+                                    r.kind AS room_kind, \
+                                    COALESCE(r.name, (SELECT lo.username || ' & ' || hi.username FROM users lo, users hi \
+                                                      WHERE lo.id = r.dm_low AND hi.id = r.dm_high)) AS room \
+                                    FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl Store {
     /// A page of users (or only the blocked ones) by id: at most `limit` with an id above
@@ -143,5 +147,7 @@ fn admin_message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminMessage,
         content: row.try_get("content")?,
         timestamp: row.try_get("created_at")?,
         room: row.try_get("room")?,
+        room_id: row.try_get("room_id")?,
+        room_kind: super::rooms::room_kind(row.try_get("room_kind")?)?,
     })
 }

@@ -3,15 +3,63 @@
 
 use super::{Store, StoreError};
 use app::models::ChatMessage;
-use app::protocol::GENERAL_ROOM_ID;
 use sqlx::{Acquire, Row};
 
 /// A message accepted for storage.
 pub struct NewMessage {
     pub sender_id: i64,
     pub username: String,
+    /// The conversation, and its name as message frames carry it (`dm` for a DM).
+    pub room_id: i64,
+    pub room: String,
     pub content: String,
     pub client_id: Option<String>,
+}
+
+/// Which messages a history read sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct View {
+    /// One conversation; `None`: every conversation the viewer is in (every one, without a
+    /// viewer).
+    pub room: Option<i64>,
+    /// Whose eyes: the messages of the people this user ignores are left out.
+    pub viewer: Option<i64>,
+}
+
+impl View {
+    /// One conversation as `viewer` sees it.
+    pub fn room(room: i64, viewer: i64) -> Self {
+        Self { room: Some(room), viewer: Some(viewer) }
+    }
+
+    /// Every conversation `viewer` is in.
+    pub fn member(viewer: i64) -> Self {
+        Self { room: None, viewer: Some(viewer) }
+    }
+
+    /// The conditions that select this view's messages: `?3` is the room, `?4` the viewer.
+    fn conditions(&self) -> &'static str {
+        match (self.room.is_some(), self.viewer.is_some()) {
+            (true, true) => {
+                " AND m.room_id = ?3 AND m.sender_id NOT IN (SELECT ignored_id FROM ignores WHERE user_id = ?4)"
+            }
+            (true, false) => " AND m.room_id = ?3",
+            (false, true) => {
+                " AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?4) \
+                 AND m.sender_id NOT IN (SELECT ignored_id FROM ignores WHERE user_id = ?4)"
+            }
+            (false, false) => "",
+        }
+    }
+
+    /// The values of `?3` and `?4`, as many as the conditions use.
+    fn binds(&self) -> Vec<i64> {
+        match (self.room, self.viewer) {
+            (room, Some(viewer)) => vec![room.unwrap_or(0), viewer],
+            (Some(room), None) => vec![room],
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// What storing one message of a batch gave.
@@ -41,22 +89,26 @@ fn chunk_size(rest: usize) -> usize {
 }
 
 /// `INSERT OR IGNORE ... SELECT ... FROM (VALUES (...), (...)) ... RETURNING ...` for `rows`
-/// rows (a size [`chunk_size`] gives), built once per size. Rows of a blocked sender are left
-/// out by the statement itself (atomically with any block committed before it); the rest get
-/// their ids in VALUES order (the last column numbers them).
+/// rows (a size [`chunk_size`] gives), built once per size. Rows of a blocked sender, and rows
+/// for a conversation their sender is not in or that is archived, are left out by the statement
+/// itself (atomically with any block, leave or archive committed before it); the rest get their
+/// ids in VALUES order (the last column numbers them).
 fn insert_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
         (1..=EXACT_ROWS)
             .chain(LARGE_CHUNKS)
             .map(|n| {
-                let values: Vec<String> = (0..n).map(|i| format!("(?, ?, ?, ?, {i})")).collect();
+                let values: Vec<String> = (0..n).map(|i| format!("(?, ?, ?, ?, ?, {i})")).collect();
                 let sql = format!(
-                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at) \
-                     SELECT column1, column2, column3, column4 FROM (VALUES {}) \
+                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at, room_id) \
+                     SELECT column1, column2, column3, column4, column5 FROM (VALUES {}) \
                      WHERE EXISTS (SELECT 1 FROM users WHERE users.id = column1 AND users.is_blocked = 0) \
-                     ORDER BY column5 \
-                     RETURNING id, sender_id, client_id",
+                     AND EXISTS (SELECT 1 FROM room_members JOIN rooms ON rooms.id = room_members.room_id \
+                                 WHERE room_members.room_id = column5 AND room_members.user_id = column1 \
+                                   AND rooms.archived = 0) \
+                     ORDER BY column6 \
+                     RETURNING id, sender_id, client_id, room_id",
                     values.join(", ")
                 );
                 (n, sql)
@@ -67,9 +119,10 @@ fn insert_sql(rows: usize) -> &'static str {
 }
 
 /// Inserts one chunk and appends the id of each of its messages to `ids`, or `None` for a
-/// message ignored as a retry of a stored `client_id` or left out as a blocked sender's. Ids
-/// are assigned in VALUES order, so the returned rows sorted by id line up with the inserted
-/// messages (all of one sender's messages share its fate, so skipping by sender stays exact).
+/// message ignored as a retry of a stored `client_id` or left out as a blocked sender's (or
+/// for a conversation it may not post in). Ids are assigned in VALUES order, so the returned
+/// rows sorted by id line up with the inserted messages (all of one sender's messages in one
+/// conversation share their fate, so matching by sender, client id and room stays exact).
 async fn insert_chunk(
     connection: &mut sqlx::SqliteConnection,
     chunk: &[NewMessage],
@@ -78,20 +131,27 @@ async fn insert_chunk(
 ) -> Result<(), sqlx::Error> {
     let mut query = sqlx::query(insert_sql(chunk.len()));
     for message in chunk {
-        query = query.bind(message.sender_id).bind(&message.content).bind(&message.client_id).bind(created_at);
+        query = query
+            .bind(message.sender_id)
+            .bind(&message.content)
+            .bind(&message.client_id)
+            .bind(created_at)
+            .bind(message.room_id);
     }
     let mut inserted = query
         .fetch_all(&mut *connection)
         .await?
         .iter()
-        .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<Option<String>, _>(2)?)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .map(|row| Ok((row.try_get::<i64, _>(0)?, (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))))
+        .collect::<Result<Vec<(i64, (i64, Option<String>, i64))>, sqlx::Error>>()?;
     inserted.sort_unstable_by_key(|row| row.0);
     let mut inserted = inserted.into_iter().peekable();
     for message in chunk {
         let id = inserted
-            .next_if(|(_, sender, client_id)| *sender == message.sender_id && *client_id == message.client_id)
-            .map(|(id, _, _)| id);
+            .next_if(|(_, (sender, client_id, room_id))| {
+                *sender == message.sender_id && *client_id == message.client_id && *room_id == message.room_id
+            })
+            .map(|(id, _)| id);
         ids.push(id);
     }
     // Every inserted row matched a message of the chunk (SQLite numbers the rows in the
@@ -104,8 +164,9 @@ async fn insert_chunk(
     Ok(())
 }
 
-const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room, m.client_id \
-                              FROM messages m JOIN users u ON u.id = m.sender_id";
+const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+                              CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id \
+                              FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl Store {
     /// Inserts a batch atomically (one fsync for all of it), several rows per statement: a batch
@@ -128,8 +189,8 @@ impl Store {
                     username: message.username.clone(),
                     content: message.content.clone(),
                     timestamp: created_at.clone(),
-                    room: "general".into(),
-                    room_id: GENERAL_ROOM_ID,
+                    room: message.room.clone(),
+                    room_id: message.room_id,
                     client_id: message.client_id.clone(),
                 }),
                 None => self.original_of(message).await,
@@ -175,28 +236,39 @@ impl Store {
         }
     }
 
-    /// The newest `limit` messages, oldest first.
-    pub async fn latest_messages(&self, limit: i64) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!("{SELECT_MESSAGE} ORDER BY m.id DESC LIMIT ?1");
-        let mut messages = self.fetch_messages(&sql, &[limit]).await?;
+    /// The newest `limit` messages of `view`, oldest first.
+    pub async fn latest_messages(&self, view: View, limit: i64) -> Result<Vec<ChatMessage>, StoreError> {
+        let sql = format!("{SELECT_MESSAGE} WHERE m.id < ?1{} ORDER BY m.id DESC LIMIT ?2", view.conditions());
+        let mut messages = self.fetch_messages(&sql, &[i64::MAX, limit], view).await?;
         messages.reverse();
         Ok(messages)
     }
 
-    /// The newest messages, oldest first: at most `limit`, and only as many of the newest as
-    /// fit in `max_bytes` of JSON (at least one).
-    pub async fn latest_within(&self, limit: i64, max_bytes: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut messages = self.latest_messages(limit).await?;
+    /// The newest messages of `view`, oldest first: at most `limit`, and only as many of the
+    /// newest as fit in `max_bytes` of JSON (at least one).
+    pub async fn latest_within(
+        &self,
+        view: View,
+        limit: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut messages = self.latest_messages(view, limit).await?;
         let mut budget = Budget::new(max_bytes);
         let keep = messages.iter().rev().take_while(|m| budget.take(m)).count();
         messages.drain(..messages.len() - keep);
         Ok(messages)
     }
 
-    /// Messages with id > `since`, oldest first, at most `limit`; `true` when more remain.
-    pub async fn messages_since(&self, since: i64, limit: i64) -> Result<(Vec<ChatMessage>, bool), StoreError> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.id > ?1 ORDER BY m.id ASC LIMIT ?2");
-        let mut messages = self.fetch_messages(&sql, &[since, limit + 1]).await?;
+    /// Messages of `view` with id > `since`, oldest first, at most `limit`; `true` when more
+    /// remain.
+    pub async fn messages_since(
+        &self,
+        view: View,
+        since: i64,
+        limit: i64,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let sql = format!("{SELECT_MESSAGE} WHERE m.id > ?1{} ORDER BY m.id ASC LIMIT ?2", view.conditions());
+        let mut messages = self.fetch_messages(&sql, &[since, limit + 1], view).await?;
         let more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
         Ok((messages, more))
@@ -206,6 +278,7 @@ impl Store {
     /// of JSON (at least one). Read a page at a time, so the memory it takes is bounded as well.
     pub async fn messages_since_within(
         &self,
+        view: View,
         since: i64,
         limit: i64,
         max_bytes: usize,
@@ -216,7 +289,7 @@ impl Store {
         let mut after = since;
         loop {
             let want = PAGE.min(limit - out.len() as i64);
-            let (page, more) = self.messages_since(after, want).await?;
+            let (page, more) = self.messages_since(view, after, want).await?;
             for message in page {
                 if !budget.take(&message) {
                     return Ok((out, true));
@@ -230,20 +303,37 @@ impl Store {
         }
     }
 
-    /// Messages older than `before` (all when `None`), newest first, at most `limit`.
-    pub async fn messages_before(&self, before: Option<i64>, limit: i64) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.id < ?1 ORDER BY m.id DESC LIMIT ?2");
-        self.fetch_messages(&sql, &[before.unwrap_or(i64::MAX), limit]).await
+    /// Messages of `view` older than `before` (all when `None`), newest first, at most `limit`.
+    pub async fn messages_before(
+        &self,
+        view: View,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let sql = format!("{SELECT_MESSAGE} WHERE m.id < ?1{} ORDER BY m.id DESC LIMIT ?2", view.conditions());
+        self.fetch_messages(&sql, &[before.unwrap_or(i64::MAX), limit], view).await
     }
 
-    async fn fetch_messages(&self, sql: &str, binds: &[i64]) -> Result<Vec<ChatMessage>, StoreError> {
+    /// The newest message id of all (0 before the first).
+    pub async fn newest_message_id(&self) -> Result<i64, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM messages").fetch_one(self.reader()).await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    async fn fetch_messages(&self, sql: &str, binds: &[i64], view: View) -> Result<Vec<ChatMessage>, StoreError> {
         let mut query = sqlx::query(sql);
-        for value in binds {
-            query = query.bind(*value);
+        for value in binds.iter().copied().chain(view.binds()) {
+            query = query.bind(value);
         }
         let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(message_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
+}
+
+/// How many of `messages` (newest first) fit in `max_bytes` of JSON (at least one).
+pub fn within_bytes(messages: &[ChatMessage], max_bytes: usize) -> usize {
+    let mut budget = Budget::new(max_bytes);
+    messages.iter().take_while(|m| budget.take(m)).count()
 }
 
 /// Bytes of JSON a history frame may still take; the first message always fits.
@@ -278,8 +368,7 @@ fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::
         content: row.try_get("content")?,
         timestamp: row.try_get("created_at")?,
         room: row.try_get("room")?,
-        // One conversation so far: every message is in `general`.
-        room_id: GENERAL_ROOM_ID,
+        room_id: row.try_get("room_id")?,
         client_id: row.try_get("client_id")?,
     })
 }
@@ -297,7 +386,14 @@ mod tests {
     }
 
     fn message(sender_id: i64, content: &str, client_id: Option<&str>) -> NewMessage {
-        NewMessage { sender_id, username: "u".into(), content: content.into(), client_id: client_id.map(Into::into) }
+        NewMessage {
+            sender_id,
+            username: "u".into(),
+            room_id: app::protocol::GENERAL_ROOM_ID,
+            room: "general".into(),
+            content: content.into(),
+            client_id: client_id.map(Into::into),
+        }
     }
 
     #[tokio::test]
@@ -389,20 +485,22 @@ mod tests {
         let batch: Vec<NewMessage> = (0..100).map(|_| message(user, &big, None)).collect();
         store.insert_batch(&batch).await.unwrap();
         // A budget of 9.5 messages' JSON holds 9 of them.
-        let one = serde_json::to_string(&store.latest_messages(1).await.unwrap()[0]).unwrap().len() + 1;
+        let one =
+            serde_json::to_string(&store.latest_messages(View::default(), 1).await.unwrap()[0]).unwrap().len() + 1;
         let budget = one * 19 / 2;
-        let (page, more) = store.messages_since_within(0, 500, budget).await.unwrap();
+        let (page, more) = store.messages_since_within(View::default(), 0, 500, budget).await.unwrap();
         assert!(more);
         assert_eq!(page.len(), 9);
         assert_eq!(page.first().unwrap().id, 1);
-        let (rest, more) = store.messages_since_within(page.last().unwrap().id, 500, 1_000_000).await.unwrap();
+        let (rest, more) =
+            store.messages_since_within(View::default(), page.last().unwrap().id, 500, 1_000_000).await.unwrap();
         assert!(!more);
         assert_eq!(rest.len(), 91);
-        let (counted, more) = store.messages_since_within(0, 40, 1_000_000).await.unwrap();
+        let (counted, more) = store.messages_since_within(View::default(), 0, 40, 1_000_000).await.unwrap();
         assert_eq!((counted.len(), more), (40, true));
         // A budget smaller than one message still makes progress.
-        assert_eq!(store.messages_since_within(0, 500, 10).await.unwrap().0.len(), 1);
-        let latest = store.latest_within(50, budget).await.unwrap();
+        assert_eq!(store.messages_since_within(View::default(), 0, 500, 10).await.unwrap().0.len(), 1);
+        let latest = store.latest_within(View::default(), 50, budget).await.unwrap();
         assert_eq!(latest.len(), 9);
         assert_eq!(latest.last().unwrap().id, 100);
     }

@@ -7,8 +7,10 @@
 mod admin;
 mod authority;
 mod messages;
+mod rooms;
 
-pub use messages::{NewMessage, Stored};
+pub use messages::{within_bytes, NewMessage, Stored, View};
+pub use rooms::{Joined, RoomChange, RoomRecord};
 
 use app::models::PublicUser;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -22,6 +24,8 @@ pub enum StoreError {
     DuplicateUsername,
     #[error("email already exists")]
     DuplicateEmail,
+    #[error("room name already exists")]
+    DuplicateRoomName,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -123,6 +127,13 @@ impl Store {
     pub async fn find_login(&self, name_or_email: &str) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?1 LIMIT 1");
         let row = sqlx::query(&sql).bind(name_or_email).fetch_optional(&self.reader).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// A user by username (case-insensitive; never by email).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.reader).await?;
         row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
     }
 

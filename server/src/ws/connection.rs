@@ -62,7 +62,7 @@ impl Connection {
         let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
         let authority = Authority { token_version: session.token_version, is_admin: user.is_admin };
         // Registered before the history is read: nothing committed in between can be missed.
-        let connection_id = hub.register(user.id, authority, outbox.clone());
+        let connection_id = hub.register(&user, authority, outbox.clone());
         // And the account checked again once registered: a change committed during the
         // handshake is seen here, a later one reaches this connection through the hub.
         match services.store().user_by_id(user.id).await {
@@ -99,8 +99,10 @@ impl Connection {
             End::Gone => false,
         };
         // Once the close frame has gone the connection no longer counts: a shutdown waits for
-        // this, and a client reconnecting at its account's cap is admitted at once.
-        hub.unregister(connection.user.id, connection_id);
+        // this, and a client reconnecting at its account's cap is admitted at once. A blocked
+        // account goes offline at once; anyone else after the presence grace period.
+        let blocked = end == End::Close(close_code::POLICY, "account blocked");
+        hub.unregister(connection.user.id, connection_id, blocked);
         drop(admission);
         if closed_cleanly {
             connection.linger().await;
@@ -108,13 +110,25 @@ impl Connection {
         tracing::debug!("connection closed");
     }
 
+    /// Sends the first history frame, then the `rooms` frame (my conversations, and who is
+    /// online), and goes live.
     async fn send_history(&mut self, since: Option<i64>) -> Result<(), End> {
-        let history = self.services.first_history(since).await.map_err(|error| {
+        let unavailable = |error: crate::store::StoreError| {
             tracing::error!(%error, "history query failed");
             End::Close(close_code::ERROR, "history unavailable")
-        })?;
-        let frame = frames::text(&ServerFrame::History { room_id: None, messages: history.messages, more: history.more });
-        self.outbox.go_live(frame, history.last_id);
+        };
+        let history = self.services.first_history(&self.user, since).await.map_err(unavailable)?;
+        let rooms =
+            self.services.my_rooms(&self.user).await.map_err(|_| End::Close(close_code::ERROR, "rooms unavailable"))?;
+        let frame = frames::text(&ServerFrame::History {
+            room_id: history.room_id,
+            messages: history.messages,
+            more: history.more,
+        });
+        let hub = self.services.hub().clone();
+        self.outbox.go_live(frame, history.last_id, move || {
+            frames::text(&ServerFrame::Rooms { rooms, online: hub.online_names() })
+        });
         Ok(())
     }
 
@@ -247,6 +261,18 @@ impl Connection {
                 if let Err(reason) = self.services.typing(&self.user, room_id) {
                     self.reply(frames::error(reason, None));
                 }
+                return Ok(());
+            }
+            Ok(ClientFrame::History { room_id, before }) => {
+                let frame = match self.services.room_history(&self.user, room_id, before).await {
+                    Ok(page) => frames::text(&ServerFrame::History {
+                        room_id: Some(page.room_id),
+                        messages: page.messages,
+                        more: page.more,
+                    }),
+                    Err(reason) => frames::error(reason, None),
+                };
+                self.reply(frame);
                 return Ok(());
             }
             Err(reason) => {

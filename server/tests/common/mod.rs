@@ -146,6 +146,14 @@ impl TestApp {
     }
 }
 
+/// Frame types a client written for the one-room protocol does not know.
+pub const CONVERSATION_FRAMES: [&str; 5] = ["rooms", "presence", "room", "room_left", "member"];
+
+fn is_conversation_frame(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|frame| CONVERSATION_FRAMES.contains(&frame["type"].as_str().unwrap_or("")))
+}
+
 impl Client {
     pub async fn send_json(&mut self, value: &Value) {
         self.socket.send(Message::text(value.to_string())).await.expect("send");
@@ -159,11 +167,19 @@ impl Client {
         self.send_json(&json!({"type": "message", "content": content})).await;
     }
 
-    /// The next text frame as JSON (pings are skipped); panics after 10 s.
+    /// The next text frame as JSON (pings are skipped), as a client of the one-room protocol
+    /// sees it: the frames conversations added (`rooms`, `presence`, `room`, `room_left`,
+    /// `member`) are skipped, as such a client ignores frame types it does not know. Panics
+    /// after 10 s.
     pub async fn next_json(&mut self) -> Value {
-        match self.next_message(Duration::from_secs(10)).await {
-            Some(Message::Text(text)) => serde_json::from_str(text.as_str()).expect("json frame"),
-            other => panic!("expected a text frame, got {other:?}"),
+        loop {
+            let frame = match self.next_message(Duration::from_secs(10)).await {
+                Some(Message::Text(text)) => serde_json::from_str::<Value>(text.as_str()).expect("json frame"),
+                other => panic!("expected a text frame, got {other:?}"),
+            };
+            if !CONVERSATION_FRAMES.contains(&frame["type"].as_str().unwrap_or("")) {
+                return frame;
+            }
         }
     }
 
@@ -201,10 +217,25 @@ impl Client {
         }
     }
 
-    /// Asserts that nothing arrives for `wait`.
+    /// Asserts that nothing a one-room client knows arrives for `wait` (the frames
+    /// conversations added are skipped, as in [`Client::next_json`]).
     pub async fn assert_silent(&mut self, wait: Duration) {
-        if let Some(message) = self.next_message(wait).await {
-            panic!("expected silence, got {message:?}");
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_message(left).await {
+                None => return,
+                Some(Message::Text(text)) if is_conversation_frame(text.as_str()) => continue,
+                Some(message) => panic!("expected silence, got {message:?}"),
+            }
+        }
+    }
+
+    /// The next text frame as JSON, whatever its type (pings are skipped); panics after 10 s.
+    pub async fn next_frame(&mut self) -> Value {
+        match self.next_message(Duration::from_secs(10)).await {
+            Some(Message::Text(text)) => serde_json::from_str(text.as_str()).expect("json frame"),
+            other => panic!("expected a text frame, got {other:?}"),
         }
     }
 }
@@ -219,8 +250,16 @@ impl Client {
         }
     }
 
-    /// Every JSON frame that arrives until none has for `quiet` (at most 30 s in all).
+    /// Every JSON frame that arrives until none has for `quiet` (at most 30 s in all), but the
+    /// frames conversations added (as [`Client::next_json`]).
     pub async fn drain_json(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut frames = self.drain_frames(quiet).await;
+        frames.retain(|frame| !CONVERSATION_FRAMES.contains(&frame["type"].as_str().unwrap_or("")));
+        frames
+    }
+
+    /// Every JSON frame that arrives until none has for `quiet` (at most 30 s in all).
+    pub async fn drain_frames(&mut self, quiet: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut frames = Vec::new();
         while tokio::time::Instant::now() < deadline {
