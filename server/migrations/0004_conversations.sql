@@ -46,7 +46,8 @@ END;
 -- A column added to a table with rows cannot reference another table in SQLite; the message
 -- INSERT checks the room (and the sender's membership) itself.
 ALTER TABLE messages ADD COLUMN room_id INTEGER NOT NULL DEFAULT 1;
-CREATE INDEX messages_room ON messages (room_id, id);
+-- Covers a room's pages and its unread count (which skips the reader's own messages).
+CREATE INDEX messages_room ON messages (room_id, id, sender_id);
 
 -- One-way ignores: `user_id` does not see `ignored_id`'s messages, and `ignored_id` cannot open
 -- or write to a DM with `user_id`.
