@@ -44,8 +44,11 @@ impl View {
                 " AND m.room_id = ?3 AND m.sender_id NOT IN (SELECT ignored_id FROM ignores WHERE user_id = ?4)"
             }
             (true, false) => " AND m.room_id = ?3",
+            // `+m.room_id`: walk the messages in id order from the cursor and keep those of the
+            // viewer's rooms, rather than gather every message of those rooms through the room
+            // index and sort them all for one page.
             (false, true) => {
-                " AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?4) \
+                " AND +m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?4) \
                  AND m.sender_id NOT IN (SELECT ignored_id FROM ignores WHERE user_id = ?4)"
             }
             (false, false) => "",

@@ -117,9 +117,11 @@ impl Connection {
             tracing::error!(%error, "history query failed");
             End::Close(close_code::ERROR, "history unavailable")
         };
-        let history = self.services.first_history(&self.user, since).await.map_err(unavailable)?;
+        // The (small) room list first: a history (up to 256 KiB) is encoded and sent as soon
+        // as it is read, never held while waiting for another query.
         let rooms =
             self.services.my_rooms(&self.user).await.map_err(|_| End::Close(close_code::ERROR, "rooms unavailable"))?;
+        let history = self.services.first_history(&self.user, since).await.map_err(unavailable)?;
         let frame = frames::text(&ServerFrame::History {
             room_id: history.room_id,
             messages: history.messages,
