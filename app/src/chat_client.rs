@@ -2,13 +2,15 @@
 //! exponential backoff and `since` catch-up (continued over HTTP when the catch-up frame says
 //! `more`); sending with a `client_id` so a retry after a reconnect is stored once; the session
 //! renewed before it expires, and the close codes of an ended session or a changed role acted
-//! on; auto-scroll that leaves a reader of older messages alone; and loading older history on
-//! scroll-up.
+//! on; auto-scroll that leaves a reader of older messages alone; loading older history on
+//! scroll-up; and the conversations' live frames (the list, presence, members, unread counts),
+//! switching conversations and asking for a conversation's history the first time it is shown.
 
-use crate::chat_state::{ChatState, Link, Pending};
+use crate::chat_state::{AfterMessage, ChatState, Link, Pending};
 use crate::error::ApiError;
 use crate::models::{ChatMessage, ClientFrame, ServerFrame};
-use crate::protocol::{close_codes, HISTORY_PAGE, TYPING_RESEND_MS, TYPING_SHOWN_MS};
+use crate::protocol::{close_codes, GENERAL_ROOM_ID, HISTORY_PAGE, TYPING_RESEND_MS, TYPING_SHOWN_MS};
+use crate::rooms_client;
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::future::{abortable, AbortHandle};
 use futures::{SinkExt, StreamExt};
@@ -22,6 +24,8 @@ thread_local! {
     static OUTBOX: RefCell<Option<UnboundedSender<String>>> = const { RefCell::new(None) };
     /// The page's connection loop and session renewal loop, while a chat view is mounted.
     static RUNNING: RefCell<Option<[AbortHandle; 2]>> = const { RefCell::new(None) };
+    /// Conversations whose history was asked for on the open socket.
+    static HISTORY_ASKED: RefCell<std::collections::HashSet<i64>> = RefCell::new(Default::default());
 }
 
 /// A reader this close to the bottom is following the conversation and gets auto-scrolled.
@@ -130,7 +134,8 @@ fn backoff(attempt: u32) -> std::time::Duration {
 }
 
 async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
-    let Ok(socket) = WebSocket::open(&socket_url(state)) else {
+    let since = state.last_message_id();
+    let Ok(socket) = WebSocket::open(&socket_url(since)) else {
         return Disconnect::Retry;
     };
     let (mut sink, mut stream) = socket.split();
@@ -146,6 +151,8 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
     while let Some(item) = stream.next().await {
         match item {
             Ok(Message::Text(text)) => {
+                // The first frame of a connection without `since` is general's newest page.
+                let fresh = !opened && since.is_none();
                 if !opened {
                     // The first frame (history) proves the socket is up: resend what is pending.
                     opened = true;
@@ -155,8 +162,13 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
                         let _ = tx.unbounded_send(frame_for(room_id, &pending));
                     }
                     OUTBOX.with(|o| *o.borrow_mut() = Some(tx.clone()));
+                    HISTORY_ASKED.with(|asked| asked.borrow_mut().clear());
+                    let current = state.current.get_untracked();
+                    if current != GENERAL_ROOM_ID {
+                        ask_history(state, current);
+                    }
                 }
-                if on_frame(state, &text) {
+                if on_frame(state, &text, fresh) {
                     return Disconnect::Blocked;
                 }
             }
@@ -175,39 +187,82 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
     Disconnect::Retry
 }
 
-fn socket_url(state: ChatState) -> String {
+fn socket_url(since: Option<i64>) -> String {
     let location = window().location();
     let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
-    match state.last_message_id() {
+    match since {
         Some(last) => format!("{scheme}://{host}/ws?since={last}"),
         None => format!("{scheme}://{host}/ws"),
     }
 }
 
-/// Applies one server frame; true when the account was blocked.
-fn on_frame(state: ChatState, text: &str) -> bool {
+/// Applies one server frame (`fresh`: the first of a connection without `since`); true when the
+/// account was blocked.
+fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
     let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
         return false;
     };
     match frame {
-        ServerFrame::History { messages, more, .. } => {
-            let room = state.current_conversation();
-            if room.messages.with_untracked(Vec::is_empty) {
-                // The newest page may hold fewer than a page of large messages: ask until a
-                // page comes back short.
-                room.more_older.set(!messages.is_empty());
+        ServerFrame::History { room_id, messages, more } => match room_id.or(fresh.then_some(GENERAL_ROOM_ID)) {
+            // One conversation's newest page (or an older one): `more` says older ones remain.
+            Some(room_id) => {
+                let room = state.conversation(room_id);
+                if !room.loaded.get_untracked() {
+                    if room.messages.with_untracked(Vec::is_empty) {
+                        // The newest page may hold fewer than a page of large messages: ask
+                        // until a page comes back short.
+                        room.more_older.set(!messages.is_empty());
+                    }
+                    room.loaded.set(true);
+                }
+                if state.current.get_untracked() == room_id {
+                    add_messages(state, messages, true);
+                    rooms_client::mark_current_read(state);
+                } else {
+                    state.merge(messages);
+                }
             }
-            let last = messages.last().map(|m| m.id);
-            add_messages(state, messages, true);
-            if let (true, Some(last)) = (more, last) {
-                spawn_local(fill_gap(state, last));
+            // A `since` catch-up over every conversation: `more` says newer ones remain.
+            None => {
+                let last = messages.last().map(|m| m.id);
+                add_messages(state, messages, true);
+                if let (true, Some(last)) = (more, last) {
+                    spawn_local(fill_gap(state, last));
+                }
             }
-        }
+        },
         ServerFrame::Message(message) => {
             // Whoever sent it has stopped typing it.
             state.conversation(message.room_id).stop_typing(&message.username);
-            add_messages(state, vec![message], false);
+            let on_screen = state.current.get_untracked() == message.room_id;
+            let follow = on_screen && is_near_bottom(state);
+            let added = state.merge(vec![message.clone()]) > 0;
+            if follow {
+                scroll_to_bottom_soon(state);
+            }
+            match state.after_live_message(&message, added) {
+                AfterMessage::MarkRead(room_id, id) => rooms_client::read_up_to(room_id, id),
+                AfterMessage::Refetch => rooms_client::refetch(state),
+                AfterMessage::Nothing => {}
+            }
+        }
+        ServerFrame::Rooms { rooms, online } => {
+            state.set_online(online);
+            state.set_rooms(rooms);
+            rooms_client::mark_current_read(state);
+        }
+        ServerFrame::Presence { username, online } => state.set_presence(username, online),
+        ServerFrame::Room { room } => state.upsert_room(room),
+        ServerFrame::RoomLeft { room_id, reason } => {
+            let name = state.room(room_id).map(|r| r.name);
+            state.remove_room(room_id);
+            if let (Some(name), "removed") = (name, reason.as_str()) {
+                state.banner.set(Some((format!("You were removed from {name}."), false)));
+            }
+        }
+        ServerFrame::Member { room_id, username, joined, member_count } => {
+            state.member_changed(room_id, username, joined, member_count)
         }
         ServerFrame::Typing { room_id, username } => show_typing(state, room_id, username),
         ServerFrame::Error { message, client_id } => {
@@ -231,6 +286,37 @@ fn drop_pending(state: ChatState, client_id: Option<String>) {
     if let Some(id) = client_id {
         state.drop_pending(&id);
     }
+}
+
+/// Shows another conversation: asks for its history the first time, marks it read, and
+/// scrolls to its newest message.
+pub fn select(state: ChatState, room_id: i64) {
+    if state.current.get_untracked() != room_id {
+        state.members.set(None);
+        state.current.set(room_id);
+        // The next keystroke is typing in this conversation.
+        TYPING_SENT_AT.with(|at| at.set(0.0));
+    }
+    if !state.conversation(room_id).loaded.get_untracked() {
+        ask_history(state, room_id);
+    }
+    rooms_client::mark_current_read(state);
+    scroll_to_bottom_soon(state);
+}
+
+/// Asks the open socket for a conversation's newest messages, once per connection.
+fn ask_history(state: ChatState, room_id: i64) {
+    if state.conversation(room_id).loaded.get_untracked() {
+        return;
+    }
+    let Ok(text) = serde_json::to_string(&ClientFrame::History { room_id, before: None }) else { return };
+    OUTBOX.with(|o| {
+        if let Some(tx) = o.borrow().as_ref() {
+            if HISTORY_ASKED.with(|asked| asked.borrow_mut().insert(room_id)) {
+                let _ = tx.unbounded_send(text);
+            }
+        }
+    });
 }
 
 /// Merges messages and scrolls to the bottom if the reader was there (or on first load).
@@ -331,16 +417,24 @@ pub fn on_scroll(state: ChatState) {
     let Some(oldest) = room.messages.with_untracked(|m| m.first().map(|m| m.id)) else { return };
     room.loading_older.set(true);
     spawn_local(async move {
-        let url = format!("/messages?before={oldest}&limit={OLDER_PAGE}");
-        let page = match gloo_net::http::Request::get(&url).send().await {
-            Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
-            _ => None,
+        let page = if room.room_id == GENERAL_ROOM_ID {
+            let url = format!("/messages?before={oldest}&limit={OLDER_PAGE}");
+            match gloo_net::http::Request::get(&url).send().await {
+                Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
+                _ => None,
+            }
+        } else {
+            rooms_client::older(room.room_id, oldest, OLDER_PAGE).await.ok()
         };
         if let Some(page) = page {
             let list = state.list.get_untracked();
             let before_height = list.as_ref().map(|l| l.scroll_height()).unwrap_or(0);
             room.more_older.set(page.len() >= OLDER_PAGE);
             state.merge(page);
+            if state.current.get_untracked() != room.room_id {
+                room.loading_older.set(false);
+                return;
+            }
             request_animation_frame(move || {
                 if let Some(list) = state.list.get_untracked() {
                     // Keep the message the reader was looking at in place.

@@ -1,12 +1,14 @@
 //! The browser's chat state, apart from the components that show it (`pages::chat`) and the
-//! connection that feeds it (`chat_client`): who I am, the link's state, the banner, and each
-//! conversation's messages, pending sends and paging flags, keyed by the conversation's room id.
+//! connection that feeds it (`chat_client`): who I am, the link's state, the banner, each
+//! conversation's messages, pending sends and paging flags, keyed by the conversation's room id,
+//! and the sidebar's list of conversations with their unread counts, who is online, and the
+//! members of the conversation on screen.
 
-use crate::models::{ChatMessage, PublicUser};
-use crate::protocol::GENERAL_ROOM_ID;
+use crate::models::{ChatMessage, Member, PublicUser, Room, RoomKind};
+use crate::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
 use leptos::html;
 use leptos::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Connection state shown by the indicator.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -51,6 +53,8 @@ pub struct Conversation {
     pub loading_older: RwSignal<bool>,
     /// Who else is typing here, each until when (ms since the epoch).
     pub typing: RwSignal<Vec<(String, f64)>>,
+    /// Whether the newest page of its history has arrived (asked for when first shown).
+    pub loaded: RwSignal<bool>,
 }
 
 impl Conversation {
@@ -62,7 +66,13 @@ impl Conversation {
             more_older: RwSignal::new(true),
             loading_older: RwSignal::new(false),
             typing: RwSignal::new(Vec::new()),
+            loaded: RwSignal::new(false),
         }
+    }
+
+    /// The newest message id held here.
+    pub fn newest_id(&self) -> Option<i64> {
+        self.messages.with_untracked(|m| m.last().map(|m| m.id))
     }
 
     /// `username` is typing, until `until` unless renewed.
@@ -108,6 +118,43 @@ pub struct ChatState {
     pub link: RwSignal<Link>,
     pub banner: RwSignal<Option<(String, bool)>>,
     pub list: NodeRef<html::Ul>,
+    /// My conversations (the sidebar), as the server last told and live frames since changed.
+    pub rooms: RwSignal<Vec<Room>>,
+    /// Whether the first `rooms` frame has arrived.
+    pub rooms_loaded: RwSignal<bool>,
+    /// Who is online among the people I share a conversation with.
+    pub online: RwSignal<HashSet<String>>,
+    /// The members of a conversation, while its members list is open: (room id, members).
+    pub members: RwSignal<Option<(i64, Vec<Member>)>>,
+}
+
+/// A form's feedback: the error text to show, and whether its call is under way.
+#[derive(Clone, Copy)]
+pub struct Feedback {
+    pub error: RwSignal<Option<String>>,
+    pub busy: RwSignal<bool>,
+}
+
+impl Feedback {
+    pub fn new() -> Self {
+        Self { error: RwSignal::new(None), busy: RwSignal::new(false) }
+    }
+}
+
+impl Default for Feedback {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the connection does after a live message was applied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AfterMessage {
+    Nothing,
+    /// It arrived in the conversation on screen: move my read marker there (room id, message id).
+    MarkRead(i64, i64),
+    /// Its conversation is not in my list (yet): fetch the list again.
+    Refetch,
 }
 
 impl ChatState {
@@ -120,6 +167,10 @@ impl ChatState {
             link: RwSignal::new(Link::Connecting),
             banner: RwSignal::new(None),
             list: NodeRef::new(),
+            rooms: RwSignal::new(Vec::new()),
+            rooms_loaded: RwSignal::new(false),
+            online: RwSignal::new(HashSet::new()),
+            members: RwSignal::new(None),
         }
     }
 
@@ -152,8 +203,10 @@ impl ChatState {
     }
 
     /// Adds messages (any order, any conversation, duplicates ignored), each to its
-    /// conversation sorted by id; drops the pending copies they acknowledge.
-    pub fn merge(&self, incoming: Vec<ChatMessage>) {
+    /// conversation sorted by id; drops the pending copies they acknowledge. Returns how many
+    /// were new.
+    pub fn merge(&self, incoming: Vec<ChatMessage>) -> usize {
+        let mut added = 0;
         let mut by_room: HashMap<i64, Vec<ChatMessage>> = HashMap::new();
         for message in incoming {
             by_room.entry(message.room_id).or_default().push(message);
@@ -162,11 +215,12 @@ impl ChatState {
             let conversation = self.conversation(room_id);
             let acknowledged: Vec<String> =
                 messages.iter().filter(|m| self.is_mine(m)).filter_map(|m| m.client_id.clone()).collect();
-            conversation.messages.update(|list| merge_sorted(list, messages));
+            conversation.messages.update(|list| added += merge_sorted(list, messages));
             if !acknowledged.is_empty() {
                 conversation.pending.update(|p| p.retain(|x| !acknowledged.contains(&x.client_id)));
             }
         }
+        added
     }
 
     /// Forgets a pending message the server refused (it must not be resent on reconnect).
@@ -186,13 +240,181 @@ impl ChatState {
     }
 }
 
-/// Inserts `incoming` into `list` (sorted by id), skipping ids already present.
-pub fn merge_sorted(list: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) {
+/// The sidebar: my conversations, their unread counts, presence and members.
+impl ChatState {
+    /// A conversation of my list (untracked).
+    pub fn room(&self, room_id: i64) -> Option<Room> {
+        self.rooms.with_untracked(|rooms| rooms.iter().find(|r| r.id == room_id).cloned())
+    }
+
+    /// The conversation on screen as the list knows it (tracked).
+    pub fn current_room(&self) -> Option<Room> {
+        let current = self.current.get();
+        self.rooms.with(|rooms| rooms.iter().find(|r| r.id == current).cloned())
+    }
+
+    /// Replaces the list (the `rooms` frame, or `GET /rooms` again); a conversation on screen
+    /// that is no longer in it gives way to `general`.
+    pub fn set_rooms(&self, rooms: Vec<Room>) {
+        let current = self.current.get_untracked();
+        if current != GENERAL_ROOM_ID && !rooms.iter().any(|r| r.id == current) {
+            self.current.set(GENERAL_ROOM_ID);
+        }
+        self.rooms.set(rooms);
+        self.rooms_loaded.set(true);
+    }
+
+    /// Adds a conversation to the list, or updates it (the `room` frame, a REST answer). What
+    /// this page counted since is kept: unread counts and newest ids never go back.
+    pub fn upsert_room(&self, room: Room) {
+        self.rooms.update(|rooms| match rooms.iter_mut().find(|r| r.id == room.id) {
+            Some(known) => {
+                let unread = known.unread.max(room.unread);
+                let last_message_id = known.last_message_id.max(room.last_message_id);
+                let last_read_id = known.last_read_id.max(room.last_read_id);
+                *known = Room { unread, last_message_id, last_read_id, ..room };
+            }
+            None => rooms.push(room),
+        });
+    }
+
+    /// I left or was removed from a conversation: it leaves the list (and the screen).
+    pub fn remove_room(&self, room_id: i64) {
+        if self.rooms.with_untracked(|rooms| rooms.iter().any(|r| r.id == room_id)) {
+            self.rooms.update(|rooms| rooms.retain(|r| r.id != room_id));
+        }
+        if self.current.get_untracked() == room_id {
+            self.current.set(GENERAL_ROOM_ID);
+        }
+        // What was said meanwhile is asked for again should I come back.
+        if let Some(conversation) = self.conversations.with_value(|all| all.get(&room_id).copied()) {
+            conversation.loaded.set(false);
+        }
+        if self.members.with_untracked(|m| m.as_ref().is_some_and(|(id, _)| *id == room_id)) {
+            self.members.set(None);
+        }
+    }
+
+    /// Someone joined or left a conversation I am in (the `member` frame).
+    pub fn member_changed(&self, room_id: i64, username: String, joined: bool, member_count: i64) {
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.iter_mut().find(|r| r.id == room_id) {
+                room.member_count = member_count;
+            }
+        });
+        if self.members.with_untracked(|m| m.as_ref().is_some_and(|(id, _)| *id == room_id)) {
+            self.members.update(|open| {
+                if let Some((_, members)) = open {
+                    members.retain(|m| m.username != username);
+                    if joined {
+                        let online = self.online.with_untracked(|o| o.contains(&username));
+                        members.push(Member { username, is_owner: false, online });
+                        members.sort_by_key(|m| m.username.to_lowercase());
+                    }
+                }
+            });
+        }
+    }
+
+    /// Who is online (the `rooms` frame).
+    pub fn set_online(&self, online: Vec<String>) {
+        self.online.set(online.into_iter().collect());
+    }
+
+    /// Someone came online or went offline (the `presence` frame).
+    pub fn set_presence(&self, username: String, online: bool) {
+        self.online.update(|all| {
+            if online {
+                all.insert(username);
+            } else {
+                all.remove(&username);
+            }
+        });
+    }
+
+    /// Whether someone is online (tracked).
+    pub fn is_online(&self, username: &str) -> bool {
+        self.online.with(|all| all.contains(username))
+    }
+
+    /// The conversation on screen is read up to its newest message: clears its count and
+    /// returns where to move my read marker (room id, message id), when it has to move.
+    pub fn read_current(&self) -> Option<(i64, i64)> {
+        let current = self.current.get_untracked();
+        let newest_here = self.conversation(current).newest_id();
+        let room = self.room(current)?;
+        let newest = room.last_message_id.max(newest_here)?;
+        if !room.joined || (room.unread == 0 && newest <= room.last_read_id) {
+            return None;
+        }
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.iter_mut().find(|r| r.id == current) {
+                room.unread = 0;
+                room.last_read_id = room.last_read_id.max(newest);
+                room.last_message_id = room.last_message_id.max(Some(newest));
+            }
+        });
+        Some((current, newest))
+    }
+
+    /// Counts a live message (`added`: it was new here): the conversation on screen is read on,
+    /// another one gains an unread message (not mine); one not in my list is fetched.
+    pub fn after_live_message(&self, message: &ChatMessage, added: bool) -> AfterMessage {
+        if !self.rooms_loaded.get_untracked() {
+            return AfterMessage::Nothing;
+        }
+        let Some(room) = self.room(message.room_id) else {
+            return AfterMessage::Refetch;
+        };
+        let on_screen = self.current.get_untracked() == room.id;
+        let counts = added && !self.is_mine(message) && message.id > room.last_read_id && !on_screen;
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.iter_mut().find(|r| r.id == message.room_id) {
+                room.last_message_id = room.last_message_id.max(Some(message.id));
+                if counts {
+                    room.unread = (room.unread + 1).min(UNREAD_MAX);
+                }
+            }
+        });
+        if !(on_screen && added && !self.is_mine(message)) {
+            return AfterMessage::Nothing;
+        }
+        match self.read_current() {
+            Some((room_id, id)) => AfterMessage::MarkRead(room_id, id),
+            None => AfterMessage::Nothing,
+        }
+    }
+}
+
+/// The sidebar's two groups: rooms (`general` first, then by name) and direct messages (the
+/// most recently active first).
+pub fn sidebar_groups(rooms: &[Room]) -> (Vec<Room>, Vec<Room>) {
+    let (mut dms, mut named): (Vec<Room>, Vec<Room>) = rooms.iter().cloned().partition(|r| r.kind == RoomKind::Dm);
+    named.sort_by_key(|r| (r.id != GENERAL_ROOM_ID, r.name.to_lowercase(), r.id));
+    dms.sort_by_key(|r| (std::cmp::Reverse(r.last_message_id.unwrap_or(0)), r.name.to_lowercase()));
+    (named, dms)
+}
+
+/// The text of an unread badge: the count, `999+` at the cap.
+pub fn unread_label(unread: i64) -> String {
+    if unread >= UNREAD_MAX {
+        format!("{}+", UNREAD_MAX - 1)
+    } else {
+        unread.to_string()
+    }
+}
+
+/// Inserts `incoming` into `list` (sorted by id), skipping ids already present; returns how
+/// many were inserted.
+pub fn merge_sorted(list: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) -> usize {
+    let mut added = 0;
     for message in incoming {
         if let Err(at) = list.binary_search_by_key(&message.id, |m| m.id) {
             list.insert(at, message);
+            added += 1;
         }
     }
+    added
 }
 
 #[cfg(test)]
@@ -267,6 +489,109 @@ mod tests {
             assert_eq!(room.typing_line().as_deref(), Some("alice is typing…"), "bob's ran out, alice renewed");
             room.stop_typing("alice");
             assert_eq!(room.typing_line(), None);
+        });
+    }
+
+    fn room(id: i64, kind: RoomKind, name: &str) -> Room {
+        Room {
+            id,
+            kind,
+            name: name.into(),
+            topic: String::new(),
+            member_count: 2,
+            unread: 0,
+            last_message_id: None,
+            last_read_id: 0,
+            joined: true,
+            owner: None,
+            archived: false,
+            peer: (kind == RoomKind::Dm).then(|| name.to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_sidebar_shows_general_first_then_rooms_by_name_and_dms_by_activity() {
+        let mut old_dm = room(5, RoomKind::Dm, "zed");
+        old_dm.last_message_id = Some(10);
+        let mut new_dm = room(6, RoomKind::Dm, "amy");
+        new_dm.last_message_id = Some(20);
+        let rooms = vec![
+            room(3, RoomKind::Private, "zoo"),
+            old_dm,
+            room(GENERAL_ROOM_ID, RoomKind::Public, "general"),
+            room(4, RoomKind::Public, "Apples"),
+            new_dm,
+        ];
+        let (named, dms) = sidebar_groups(&rooms);
+        assert_eq!(named.iter().map(|r| r.id).collect::<Vec<_>>(), vec![GENERAL_ROOM_ID, 4, 3]);
+        assert_eq!(dms.iter().map(|r| r.id).collect::<Vec<_>>(), vec![6, 5]);
+        assert_eq!((unread_label(3), unread_label(UNREAD_MAX)), ("3".to_owned(), "999+".to_owned()));
+    }
+
+    #[test]
+    fn other_conversations_count_unread_and_the_one_on_screen_is_read_on() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            let unknown = msg(1, 8, 9);
+            assert_eq!(state.after_live_message(&unknown, true), AfterMessage::Nothing, "before the list");
+            state.set_rooms(vec![room(GENERAL_ROOM_ID, RoomKind::Public, "general"), room(9, RoomKind::Private, "x")]);
+            for message in [msg(2, 8, 9), msg(3, 8, 9), msg(4, 7, 9)] {
+                let added = state.merge(vec![message.clone()]) > 0;
+                assert_eq!(state.after_live_message(&message, added), AfterMessage::Nothing);
+            }
+            // A duplicate is not counted again; my own message is not counted.
+            assert_eq!(state.after_live_message(&msg(3, 8, 9), false), AfterMessage::Nothing);
+            assert_eq!(state.room(9).unwrap().unread, 2);
+            assert_eq!(state.room(9).unwrap().last_message_id, Some(4));
+            // Shown: read up to the newest, then read on as messages arrive.
+            state.current.set(9);
+            assert_eq!(state.read_current(), Some((9, 4)));
+            assert_eq!(state.room(9).unwrap().unread, 0);
+            assert_eq!(state.read_current(), None, "nothing new to mark");
+            let next = msg(5, 8, 9);
+            assert_eq!(state.after_live_message(&next, true), AfterMessage::MarkRead(9, 5));
+            assert_eq!(state.after_live_message(&msg(6, 8, 77), true), AfterMessage::Refetch);
+        });
+    }
+
+    #[test]
+    fn live_frames_update_the_list() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            let mut counted = room(3, RoomKind::Public, "r");
+            counted.unread = 4;
+            state.set_rooms(vec![room(GENERAL_ROOM_ID, RoomKind::Public, "general"), counted]);
+            let mut renamed = room(3, RoomKind::Public, "renamed");
+            renamed.topic = "t".into();
+            state.upsert_room(renamed);
+            let known = state.room(3).unwrap();
+            assert_eq!((known.name.as_str(), known.topic.as_str(), known.unread), ("renamed", "t", 4));
+            state.upsert_room(room(8, RoomKind::Dm, "amy"));
+            assert_eq!(state.rooms.get_untracked().len(), 3);
+
+            state.current.set(3);
+            state.members.set(Some((3, vec![Member { username: "zed".into(), is_owner: true, online: false }])));
+            state.set_online(vec!["amy".into()]);
+            state.member_changed(3, "amy".into(), true, 3);
+            let (_, members) = state.members.get_untracked().unwrap();
+            assert_eq!(
+                members.iter().map(|m| (m.username.as_str(), m.online)).collect::<Vec<_>>(),
+                [("amy", true), ("zed", false)]
+            );
+            assert_eq!(state.room(3).unwrap().member_count, 3);
+            state.set_presence("amy".into(), false);
+            state.set_presence("zed".into(), true);
+            assert!(state.online.with_untracked(|o| o.contains("zed") && !o.contains("amy")));
+
+            state.remove_room(3);
+            assert_eq!(state.current.get_untracked(), GENERAL_ROOM_ID, "back to general");
+            assert!(state.room(3).is_none() && state.members.get_untracked().is_none());
+            // A list without the conversation on screen also goes back to general.
+            state.current.set(8);
+            state.set_rooms(vec![room(GENERAL_ROOM_ID, RoomKind::Public, "general")]);
+            assert_eq!(state.current.get_untracked(), GENERAL_ROOM_ID);
         });
     }
 }

@@ -14,6 +14,8 @@ pub mod protocol;
 pub mod backend;
 #[cfg(feature = "hydrate")]
 pub mod chat_client;
+#[cfg(feature = "hydrate")]
+pub mod rooms_client;
 #[cfg(feature = "ssr")]
 pub mod session;
 

@@ -33,3 +33,60 @@ export async function loginViaPage(page: Page, username: string): Promise<void> 
 export async function waitForHydration(page: Page): Promise<void> {
   await page.waitForFunction(() => (window as any).__chatterbox_hydrated === true);
 }
+
+/** A new user, registered and signed in in a fresh browser context, with the chat connected. */
+export async function signedInUser(
+  browser: import("@playwright/test").Browser,
+  prefix: string,
+  options: { viewport?: { width: number; height: number } } = {},
+): Promise<{ page: Page; name: string }> {
+  const context = await browser.newContext(options.viewport ? { viewport: options.viewport } : {});
+  const page = await context.newPage();
+  const name = uniqueName(prefix);
+  await registerViaPage(page, name);
+  await loginViaPage(page, name);
+  await waitForHydration(page);
+  await expect(page.locator('.conn-status[data-state="open"]')).toBeVisible();
+  return { page, name };
+}
+
+/** Sends a message in the conversation on screen. */
+export async function sendMessage(page: Page, text: string): Promise<void> {
+  await page.fill("#composer", text);
+  await page.press("#composer", "Enter");
+}
+
+/** The sidebar entry of a conversation, by its exact name. */
+export function conversationItem(page: Page, name: string) {
+  return page
+    .getByTestId("conversation")
+    .filter({ has: page.getByTestId("conversation-name").getByText(name, { exact: true }) });
+}
+
+/** Creates a room through the sidebar form; the page switches to it. */
+export async function createRoom(
+  page: Page,
+  name: string,
+  options: { private?: boolean; topic?: string } = {},
+): Promise<void> {
+  await page.getByTestId("new-room-button").click();
+  await page.getByTestId("new-room-name").fill(name);
+  if (options.private) await page.getByTestId("new-room-private").check();
+  if (options.topic) await page.getByTestId("new-room-topic").fill(options.topic);
+  await page.getByTestId("new-room-submit").click();
+  await expect(page.getByTestId("room-name")).toHaveText(name);
+}
+
+/** Opens the direct conversation with `username` through "Message someone". */
+export async function messageSomeone(page: Page, username: string): Promise<void> {
+  await page.getByTestId("new-dm-button").click();
+  await page.getByTestId("new-dm-username").fill(username);
+  await page.getByTestId("new-dm-submit").click();
+  await expect(page.getByTestId("room-name")).toHaveText(username);
+}
+
+/** Switches to a conversation of the sidebar. */
+export async function openConversation(page: Page, name: string): Promise<void> {
+  await conversationItem(page, name).click();
+  await expect(page.getByTestId("room-name")).toHaveText(name);
+}
