@@ -4,7 +4,7 @@
 //! `?error=<code>`; with JavaScript on the typed error comes back to the page instead.
 
 use crate::error::ApiError;
-use crate::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
+use crate::models::{AdminMessage, AdminOverview, AdminRoom, ModerationEntry, PublicUser};
 use leptos::prelude::*;
 
 #[server(endpoint = "auth/login")]
@@ -108,6 +108,18 @@ pub async fn admin_moderation_log() -> Result<Vec<ModerationEntry>, ApiError> {
 #[server(endpoint = "admin/recent-messages")]
 pub async fn admin_recent_messages() -> Result<Vec<AdminMessage>, ApiError> {
     ssr::with_status(async { crate::backend::backend()?.admin_messages(&session_token()?, 100).await }.await)
+}
+
+/// The first page of every room (private rooms and DMs included), as `GET /admin/rooms`.
+#[server(endpoint = "admin/rooms")]
+pub async fn admin_rooms() -> Result<Vec<AdminRoom>, ApiError> {
+    ssr::with_status(async { crate::backend::backend()?.admin_rooms(&session_token()?, None, 1000).await }.await)
+}
+
+/// Archives a room (audited), as `POST /admin/rooms/{id}/archive`.
+#[server(endpoint = "admin/archive-room")]
+pub async fn admin_archive_room(room_id: i64) -> Result<AdminRoom, ApiError> {
+    ssr::with_status(async { crate::backend::backend()?.admin_archive_room(&session_token()?, room_id).await }.await)
 }
 
 #[cfg(feature = "ssr")]

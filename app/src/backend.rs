@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 use crate::models::{
-    AdminMessage, AdminOverview, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest,
+    AdminMessage, AdminOverview, AdminRoom, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest,
 };
 use std::sync::Arc;
 
@@ -61,6 +61,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn admin_set_blocked(&self, token: &str, user_id: i64, blocked: bool) -> Result<PublicUser, ApiError>;
     async fn admin_moderation_log(&self, token: &str, limit: i64) -> Result<Vec<ModerationEntry>, ApiError>;
     async fn admin_messages(&self, token: &str, limit: i64) -> Result<Vec<AdminMessage>, ApiError>;
+    /// A page of every room by id (as `GET /admin/rooms`).
+    async fn admin_rooms(&self, token: &str, after: Option<i64>, limit: i64) -> Result<Vec<AdminRoom>, ApiError>;
+    /// Archives a room (as `POST /admin/rooms/{id}/archive`).
+    async fn admin_archive_room(&self, token: &str, room_id: i64) -> Result<AdminRoom, ApiError>;
 }
 
 /// The context value server functions look up.

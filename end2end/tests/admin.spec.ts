@@ -1,5 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
-import { loginViaPage, registerViaPage, uniqueName, waitForHydration, PASSWORD } from "./helpers";
+import { createRoom, loginViaPage, registerViaPage, sendMessage, signedInUser, uniqueName, waitForHydration, PASSWORD } from "./helpers";
 import * as fs from "fs";
 
 // The first account of the e2e database is the admin; make sure it exists whatever ran before.
@@ -132,4 +132,22 @@ test("moving between the chat and the admin console keeps one socket, not one pe
   await page.press("#composer", "Enter");
   await expect(page.locator(".message.mine:not(.pending)", { hasText: text })).toHaveCount(1);
   await expect.poll(() => open).toBe(1);
+});
+
+test("the console lists private rooms, shows their messages with the conversation, and archives them", async ({ page, browser }) => {
+  await adminPage(page);
+  const { page: owner, name } = await signedInUser(browser, "ros");
+  const room = `den ${name}`;
+  await createRoom(owner, room, { private: true });
+  const text = `in the den ${name}`;
+  await sendMessage(owner, text);
+  await expect(owner.locator("#messages .message", { hasText: text })).toBeVisible();
+
+  await page.reload();
+  await waitForHydration(page);
+  const row = page.locator("#rooms tr", { hasText: `${room} (private)` });
+  await expect(row).toBeVisible();
+  await expect(page.locator("#monitor tr", { hasText: text })).toContainText(`${room} (private)`);
+  await row.locator("button.archive").click();
+  await expect(page.locator("#rooms tr", { hasText: `${room} (private)` })).toContainText("archived");
 });

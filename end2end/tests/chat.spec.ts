@@ -1,16 +1,7 @@
 import { test, expect, Browser, Page } from "@playwright/test";
-import { loginViaPage, registerViaPage, uniqueName, waitForHydration } from "./helpers";
+import { loginViaPage, registerViaPage, signedInUser, uniqueName, waitForHydration } from "./helpers";
 
-async function signedInPage(browser: Browser, prefix: string): Promise<{ page: Page; name: string }> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const name = uniqueName(prefix);
-  await registerViaPage(page, name);
-  await loginViaPage(page, name);
-  await waitForHydration(page);
-  await expect(page.locator('.conn-status[data-state="open"]')).toBeVisible();
-  return { page, name };
-}
+const signedInPage = (browser: Browser, prefix: string) => signedInUser(browser, prefix);
 
 async function send(page: Page, text: string): Promise<void> {
   await page.fill("#composer", text);

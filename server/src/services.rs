@@ -19,7 +19,7 @@ use app::backend::{Backend, RequestOrigin};
 use app::domain::{Email, Password, Username};
 use app::error::ApiError;
 use app::models::{
-    AdminMessage, AdminOverview, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest,
+    AdminMessage, AdminOverview, AdminRoom, LoginRequest, LoginResponse, ModerationEntry, PublicUser, RegisterRequest,
 };
 use app::protocol::ADMIN_PAGE;
 use paging::Page;
@@ -297,6 +297,16 @@ impl Backend for Services {
     async fn admin_messages(&self, token: &str, limit: i64) -> Result<Vec<AdminMessage>, ApiError> {
         let admin = self.require_admin(token).await?;
         self.messages_page(&admin, Page::checked(None, None, Some(limit), ADMIN_PAGE)?).await
+    }
+
+    async fn admin_rooms(&self, token: &str, after: Option<i64>, limit: i64) -> Result<Vec<AdminRoom>, ApiError> {
+        let admin = self.require_admin(token).await?;
+        self.rooms_page(&admin, Page::checked(None, after, Some(limit), ADMIN_PAGE)?).await
+    }
+
+    async fn admin_archive_room(&self, token: &str, room_id: i64) -> Result<AdminRoom, ApiError> {
+        let admin = self.require_admin(token).await?;
+        self.archive_room(&admin, room_id).await
     }
 }
 

@@ -5,11 +5,12 @@
 //! CSV downloads.
 
 use crate::api::{
-    admin_moderation_log, admin_recent_messages, admin_stats, admin_users, current_user, AdminSetBlocked,
+    admin_moderation_log, admin_recent_messages, admin_rooms, admin_stats, admin_users, current_user, AdminArchiveRoom,
+    AdminSetBlocked,
 };
 use crate::chat_state::ChatState;
 use crate::error::ApiError;
-use crate::models::{AdminMessage, PublicUser};
+use crate::models::{AdminMessage, AdminRoom, PublicUser, RoomKind};
 use leptos::prelude::*;
 
 #[component]
@@ -58,6 +59,8 @@ fn Console(user: PublicUser) -> impl IntoView {
     );
     let log = Resource::new(move || version.get(), |_| admin_moderation_log());
     let recent = Resource::new(|| (), |_| admin_recent_messages());
+    let archive = ServerAction::<AdminArchiveRoom>::new();
+    let rooms = Resource::new(move || archive.version().get(), |_| admin_rooms());
     let search = RwSignal::new(String::new());
     view! {
         <div class="admin-layout">
@@ -106,6 +109,15 @@ fn Console(user: PublicUser) -> impl IntoView {
                     <h2>"Live messages"</h2>
                     <Transition fallback=|| ()>
                         {move || recent.get().and_then(Result::ok).map(|initial| view! { <Monitor initial me=user.clone()/> })}
+                    </Transition>
+                </section>
+                <section class="panel">
+                    <h2>"Rooms"</h2>
+                    <Transition fallback=|| ()>
+                        {move || rooms.get().map(|result| match result {
+                            Ok(list) => view! { <RoomsTable list archive/> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        })}
                     </Transition>
                 </section>
                 <section class="panel">
@@ -203,25 +215,16 @@ fn UsersTable(
     }
 }
 
-/// Recent messages, kept live by the chat's WebSocket feed.
+/// A conversation as the console names it: `general (public)`, `alice & bob (dm)`.
+fn conversation_label(room: &str, kind: RoomKind) -> String {
+    format!("{room} ({})", kind.as_str())
+}
+
+/// Recent messages of every conversation (private rooms and DMs included), with general's new
+/// ones kept live by the chat's WebSocket feed.
 #[component]
 fn Monitor(initial: Vec<AdminMessage>, me: PublicUser) -> impl IntoView {
     let state = ChatState::new(&me);
-    state.merge(
-        initial
-            .into_iter()
-            .map(|m| crate::models::ChatMessage {
-                id: m.id,
-                sender_id: m.sender_id,
-                username: m.username,
-                content: m.content,
-                timestamp: m.timestamp,
-                room: m.room,
-                room_id: crate::protocol::GENERAL_ROOM_ID,
-                client_id: None,
-            })
-            .collect(),
-    );
     let feed = state.current_conversation();
     #[cfg(feature = "hydrate")]
     Effect::new(move |started: Option<()>| {
@@ -229,19 +232,75 @@ fn Monitor(initial: Vec<AdminMessage>, me: PublicUser) -> impl IntoView {
             crate::chat_client::start(state);
         }
     });
+    let rows = move || {
+        let mut rows: Vec<(i64, String, String, String, String)> = initial
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    m.timestamp.clone(),
+                    m.username.clone(),
+                    m.content.clone(),
+                    conversation_label(&m.room, m.room_kind),
+                )
+            })
+            .collect();
+        let newest = rows.iter().map(|row| row.0).max().unwrap_or(0);
+        rows.extend(feed.messages.get().into_iter().filter(|m| m.id > newest).map(|m| {
+            let label = conversation_label(&m.room, RoomKind::Public);
+            (m.id, m.timestamp, m.username, m.content, label)
+        }));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+        rows.truncate(200);
+        rows
+    };
     view! {
         <div class="table-wrap monitor">
             <table id="monitor">
-                <thead><tr><th>"Id"</th><th>"Time (UTC)"</th><th>"User"</th><th>"Message"</th></tr></thead>
+                <thead><tr><th>"Id"</th><th>"Time (UTC)"</th><th>"Conversation"</th><th>"User"</th><th>"Message"</th></tr></thead>
                 <tbody>
-                    <For each=move || { let mut m = feed.messages.get(); m.reverse(); m.truncate(200); m } key=|m| m.id let:m>
+                    <For each=rows key=|row| row.0 let:row>
                         <tr>
-                            <td>{m.id}</td>
-                            <td>{m.timestamp.get(..19).unwrap_or(&m.timestamp).replace('T', " ")}</td>
-                            <td>{m.username.clone()}</td>
-                            <td class="text">{m.content.clone()}</td>
+                            <td>{row.0}</td>
+                            <td>{row.1.get(..19).unwrap_or(&row.1).replace('T', " ")}</td>
+                            <td class="conversation">{row.4.clone()}</td>
+                            <td>{row.2.clone()}</td>
+                            <td class="text">{row.3.clone()}</td>
                         </tr>
                     </For>
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// Every room, private rooms and DMs included, with an archive button.
+#[component]
+fn RoomsTable(list: Vec<AdminRoom>, archive: ServerAction<AdminArchiveRoom>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table id="rooms">
+                <thead><tr><th>"Id"</th><th>"Conversation"</th><th>"Owner"</th><th>"Members"</th><th>"Messages"</th><th>""</th></tr></thead>
+                <tbody>
+                    {list.into_iter().map(|room| {
+                        let id = room.id;
+                        let can_archive = !room.archived && id != crate::protocol::GENERAL_ROOM_ID;
+                        view! {
+                            <tr class:archived=room.archived data-room-id=id>
+                                <td>{id}</td>
+                                <td>{conversation_label(&room.name, room.kind)}</td>
+                                <td>{room.owner.unwrap_or_default()}</td>
+                                <td>{room.member_count}</td>
+                                <td>{room.message_count}</td>
+                                <td>
+                                    {if room.archived { "archived" } else { "" }}
+                                    {can_archive.then(|| view! {
+                                        <button class="archive" on:click=move |_| { archive.dispatch(AdminArchiveRoom { room_id: id }); }>"Archive"</button>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
                 </tbody>
             </table>
         </div>
