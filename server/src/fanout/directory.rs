@@ -16,7 +16,6 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// A conversation other than `general`, as the directory knows it.
 #[derive(Debug, Clone)]
 pub struct RoomEntry {
-    pub kind: RoomKind,
     /// The name message frames carry (`dm` for a DM).
     pub name: String,
     pub archived: bool,
@@ -203,7 +202,7 @@ fn entry(room: &RoomRecord, members: HashSet<i64>) -> RoomEntry {
         RoomKind::Dm => "dm".to_owned(),
         _ => room.name.clone().unwrap_or_default(),
     };
-    RoomEntry { kind: room.kind, name, archived: room.archived, dm_pair: room.dm_pair, members }
+    RoomEntry { name, archived: room.archived, dm_pair: room.dm_pair, members }
 }
 
 #[cfg(test)]

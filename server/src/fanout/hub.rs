@@ -291,11 +291,6 @@ impl Hub {
         self.presence.online_names()
     }
 
-    /// Whether `user` is online.
-    pub fn is_online(&self, user: i64) -> bool {
-        self.presence.is_online(user)
-    }
-
     /// Sends a frame to the live connections of `users` (everyone's with `None`), but not
     /// those of `except`. Connections still waiting for their history skip it.
     pub fn send_live(&self, users: Option<&[i64]>, except: &[i64], frame: &Bytes) {

@@ -68,18 +68,9 @@ impl Presence {
         state.online.remove(&user)
     }
 
-    pub fn is_online(&self, user: i64) -> bool {
-        self.lock().online.contains_key(&user)
-    }
-
     /// Every online username (unordered).
     pub fn online_names(&self) -> Vec<String> {
         self.lock().online.values().cloned().collect()
-    }
-
-    /// Whether `username` is online.
-    pub fn is_online_name(&self, username: &str) -> bool {
-        self.lock().online.values().any(|name| name.eq_ignore_ascii_case(username))
     }
 
     /// Queues a `presence` frame; true when the caller must schedule the flush.
@@ -112,7 +103,7 @@ mod tests {
         assert_eq!(presence.confirm_leave(1, generation), None, "that leave was cancelled");
         let generation = presence.leave(1);
         assert_eq!(presence.confirm_leave(1, generation).as_deref(), Some("alice"));
-        assert!(!presence.is_online(1));
+        assert!(presence.online_names().is_empty());
         assert!(presence.arrive(1, "alice"), "a new arrival");
         assert_eq!(presence.leave_now(1).as_deref(), Some("alice"));
     }

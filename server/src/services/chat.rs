@@ -11,7 +11,7 @@ use crate::moderation::Strike;
 use crate::store::{NewMessage, StoreError, View};
 use app::domain::MessageBody;
 use app::error::ApiError;
-use app::models::{ChatMessage, PublicUser, RoomKind, ServerFrame};
+use app::models::{ChatMessage, PublicUser, ServerFrame};
 use app::protocol::{GENERAL_ROOM_ID, HISTORY_LATEST, HISTORY_MAX_BYTES, HISTORY_SINCE_MAX, MAX_CLIENT_ID_CHARS};
 use std::sync::Arc;
 
@@ -187,17 +187,15 @@ impl Services {
         room_id: i64,
         before: Option<i64>,
     ) -> Result<RoomHistory, String> {
-        let readable = match self.hub.directory().postable(room_id, user.id) {
-            Postable::Yes { .. } | Postable::Archived => true,
-            Postable::No => self.store.room(room_id).await.ok().flatten().is_some_and(|r| r.kind == RoomKind::Public),
-        };
-        if !readable {
-            return Err(frames::NOT_A_MEMBER.into());
+        match self.may_read(user, room_id).await {
+            Ok(()) => {}
+            Err(ApiError::NotFound) => return Err(frames::NOT_A_MEMBER.into()),
+            Err(_) => return Err(UNAVAILABLE.into()),
         }
         let view = View::room(room_id, user.id);
         let mut messages = self.store.messages_before(view, before, HISTORY_LATEST + 1).await.map_err(|error| {
             tracing::error!(%error, "history query failed");
-            "history unavailable; ask again".to_string()
+            UNAVAILABLE.to_string()
         })?;
         let mut more = messages.len() as i64 > HISTORY_LATEST;
         messages.truncate(HISTORY_LATEST as usize);
@@ -212,12 +210,23 @@ impl Services {
     /// or everything `user` may see newer than `after` oldest first (how a `since` catch-up
     /// continues).
     pub async fn history_page(&self, user: &PublicUser, page: Page) -> Result<Vec<ChatMessage>, ApiError> {
+        let view = match page.after {
+            Some(_) => View::member(user.id),
+            None => View::room(GENERAL_ROOM_ID, user.id),
+        };
+        self.page_of(view, page).await
+    }
+
+    /// One page of `view`: older than `page.before` newest first, or newer than `page.after`
+    /// oldest first.
+    pub(super) async fn page_of(&self, view: View, page: Page) -> Result<Vec<ChatMessage>, ApiError> {
         let messages = match page.after {
-            Some(after) => {
-                self.store.messages_since(View::member(user.id), after, page.limit).await.map(|(messages, _)| messages)
-            }
-            None => self.store.messages_before(View::room(GENERAL_ROOM_ID, user.id), page.before, page.limit).await,
+            Some(after) => self.store.messages_since(view, after, page.limit).await.map(|(messages, _)| messages),
+            None => self.store.messages_before(view, page.before, page.limit).await,
         };
         messages.map_err(internal)
     }
 }
+
+/// The answer to a `history` frame the store could not serve.
+const UNAVAILABLE: &str = "history unavailable; ask again";

@@ -64,6 +64,12 @@ impl Services {
         }
     }
 
+    /// Whether `user` may read room `id` (a member, or anyone for a public room): `NotFound`
+    /// otherwise, as for every route.
+    pub(super) async fn may_read(&self, user: &PublicUser, id: i64) -> Result<(), ApiError> {
+        self.standing(user, id).await.map(|_| ())
+    }
+
     /// Room `id` as `user` sees it.
     async fn room_seen_by(&self, id: i64, user: i64) -> Result<Room, ApiError> {
         self.store.room_for(id, user).await.map_err(internal)?.ok_or(ApiError::NotFound)
@@ -164,12 +170,7 @@ impl Services {
     /// after `page.after`), without the people they ignore.
     pub async fn room_messages(&self, user: &PublicUser, id: i64, page: Page) -> Result<Vec<ChatMessage>, ApiError> {
         self.standing(user, id).await?;
-        let view = View::room(id, user.id);
-        let messages = match page.after {
-            Some(after) => self.store.messages_since(view, after, page.limit).await.map(|(messages, _)| messages),
-            None => self.store.messages_before(view, page.before, page.limit).await,
-        };
-        messages.map_err(internal)
+        self.page_of(View::room(id, user.id), page).await
     }
 
     // ---- changing -------------------------------------------------------------------------
