@@ -52,10 +52,15 @@ pub struct Config {
     pub session_max_age_secs: u64,
     /// CSV downloads that may stream at once (`CHATTERBOX_MAX_EXPORTS`); one more gets 429.
     pub max_exports: usize,
-    /// Budget of live-feed socket writes per second (`CHATTERBOX_FANOUT_WRITES_PER_SEC`; 0: no
-    /// budget). Above it, messages share waves: each connection gets them in one write, latency
-    /// grows by at most one wave interval (connections / budget, at most 100 ms).
+    /// Budget of live-feed socket writes per second while the CPU is busy
+    /// (`CHATTERBOX_FANOUT_WRITES_PER_SEC`; 0: no budget). Above it, messages share waves: each
+    /// connection gets them in one write, latency grows by at most one wave interval
+    /// (connections / budget, at most 100 ms).
     pub fanout_writes_per_sec: u32,
+    /// The process's CPU use, in percent of the cores it may use, from which the CPU counts as
+    /// busy and the write budget applies (`CHATTERBOX_FANOUT_PACING_CPU_PERCENT`, 0..=100; 0:
+    /// always). Below it every commit goes out at once.
+    pub fanout_pacing_cpu_percent: u32,
     /// Seconds a socket write may take before the peer is considered stuck and dropped, and a
     /// CSV download whose client takes no data is aborted (`CHATTERBOX_WRITE_TIMEOUT_SECS`).
     pub write_timeout_secs: u64,
@@ -104,6 +109,7 @@ impl Default for Config {
             session_max_age_secs: 30 * 24 * 3600,
             max_exports: 2,
             fanout_writes_per_sec: 25_000,
+            fanout_pacing_cpu_percent: 50,
             write_timeout_secs: 10,
             ping_interval_secs: 20,
             moderation_words: None,
@@ -140,6 +146,7 @@ impl std::fmt::Debug for Config {
             session_max_age_secs,
             max_exports,
             fanout_writes_per_sec,
+            fanout_pacing_cpu_percent,
             write_timeout_secs,
             ping_interval_secs,
             login_ip_burst,
@@ -169,6 +176,7 @@ impl std::fmt::Debug for Config {
             .field("session_max_age_secs", session_max_age_secs)
             .field("max_exports", max_exports)
             .field("fanout_writes_per_sec", fanout_writes_per_sec)
+            .field("fanout_pacing_cpu_percent", fanout_pacing_cpu_percent)
             .field("write_timeout_secs", write_timeout_secs)
             .field("ping_interval_secs", ping_interval_secs)
             .field("login_ip_burst", login_ip_burst)
@@ -240,6 +248,7 @@ impl Config {
         parse_env(&var, "CHATTERBOX_SESSION_MAX_AGE_SECS", &mut self.session_max_age_secs)?;
         parse_env(&var, "CHATTERBOX_MAX_EXPORTS", &mut self.max_exports)?;
         parse_env(&var, "CHATTERBOX_FANOUT_WRITES_PER_SEC", &mut self.fanout_writes_per_sec)?;
+        parse_env(&var, "CHATTERBOX_FANOUT_PACING_CPU_PERCENT", &mut self.fanout_pacing_cpu_percent)?;
         parse_env(&var, "CHATTERBOX_WRITE_TIMEOUT_SECS", &mut self.write_timeout_secs)?;
         parse_env(&var, "CHATTERBOX_PING_INTERVAL_SECS", &mut self.ping_interval_secs)?;
         parse_env(&var, "CHATTERBOX_LOGIN_IP_BURST", &mut self.login_ip_burst)?;
@@ -298,6 +307,12 @@ impl Config {
             if secret.len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::ShortSecret { len: secret.len() });
             }
+        }
+        if self.fanout_pacing_cpu_percent > 100 {
+            return Err(ConfigError::Env {
+                name: "fanout_pacing_cpu_percent",
+                value: self.fanout_pacing_cpu_percent.to_string(),
+            });
         }
         if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
             return Err(ConfigError::Env { name: "sqlite_synchronous", value: self.sqlite_synchronous.clone() });

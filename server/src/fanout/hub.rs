@@ -3,10 +3,11 @@
 //! the fan-out, which writes the live feed to them), the conversation directory, presence, the
 //! socket caps (per account and in all), flood control, and the door to the group-commit writer.
 
+use super::cpu_time::process_cpu_time;
 use super::directory::Directory;
 use super::frames;
 use super::outbox::{BacklogLimits, Fanout, Outbox};
-use super::pacing::WavePacer;
+use super::pacing::{Pacing, Reading, WavePacer};
 use super::presence::{Presence, PRESENCE_WINDOW};
 use super::wire::close_code;
 use super::writer::{self, Submission};
@@ -154,7 +155,13 @@ impl Hub {
         let fanout = Arc::new(Fanout::start(shards));
         let registry = Arc::new(Registry { connections: Mutex::default(), directory });
         let (writer_tx, writer_rx) = mpsc::channel(8192);
-        let pacer = WavePacer::new(config.fanout_writes_per_sec);
+        let pacing = Pacing {
+            writes_per_sec: config.fanout_writes_per_sec,
+            busy_share: f64::from(config.fanout_pacing_cpu_percent) / 100.0,
+            cores: shards,
+        };
+        let reading = Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing() };
+        let pacer = WavePacer::new(pacing, std::time::Instant::now(), reading);
         let writer_task = tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer));
         Arc::new(Self {
             fanout,

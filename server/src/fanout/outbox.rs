@@ -15,8 +15,9 @@ use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
@@ -320,6 +321,8 @@ pub struct Fanout {
     shards: Vec<Arc<Shard>>,
     /// Open connections (kept apart from the shards' locks, which a wave holds while it writes).
     count: AtomicUsize,
+    /// Nanoseconds the shards have spent writing waves, in all (the pacer's cost of a write).
+    writing: Arc<AtomicU64>,
 }
 
 /// Connections a shard writes to before it lets other tasks run.
@@ -343,20 +346,22 @@ pub struct Special {
 pub struct Shard {
     connections: Mutex<HashMap<u64, Arc<Outbox>>>,
     jobs: mpsc::UnboundedSender<Job>,
+    writing: Arc<AtomicU64>,
 }
 
 impl Fanout {
     /// Starts `shards` shard tasks.
     pub fn start(shards: usize) -> Self {
+        let writing = Arc::new(AtomicU64::new(0));
         let shards = (0..shards.max(1))
             .map(|_| {
                 let (jobs, rx) = mpsc::unbounded_channel();
-                let shard = Arc::new(Shard { connections: Mutex::default(), jobs });
+                let shard = Arc::new(Shard { connections: Mutex::default(), jobs, writing: writing.clone() });
                 tokio::spawn(shard.clone().run(rx));
                 shard
             })
             .collect();
-        Self { shards, count: AtomicUsize::new(0) }
+        Self { shards, count: AtomicUsize::new(0), writing }
     }
 
     fn shard_index(&self, connection: u64) -> usize {
@@ -377,6 +382,11 @@ impl Fanout {
 
     pub fn connection_count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Time the shards have spent writing waves into sockets, in all (yields excluded).
+    pub fn time_writing(&self) -> Duration {
+        Duration::from_nanos(self.writing.load(Ordering::Relaxed))
     }
 
     /// Hands a release to the shards: `broadcast` to every connection but the `special` ones,
@@ -432,13 +442,16 @@ impl Shard {
     }
 
     /// Writes one job: the broadcast to every connection of the shard (the special ones their
-    /// own), or without a broadcast, only the special connections.
+    /// own), or without a broadcast, only the special connections. The time spent writing
+    /// (between yields) is added to the fan-out's total.
     async fn write(&self, job: Job, outboxes: &mut Vec<Arc<Outbox>>) {
+        let mut writing = Duration::ZERO;
         match &job.broadcast {
             Some(broadcast) => {
                 let mine: Vec<(u64, Arc<Outbox>)> =
                     self.lock().iter().map(|(id, outbox)| (*id, outbox.clone())).collect();
                 for chunk in mine.chunks(YIELD_EVERY) {
+                    let started = Instant::now();
                     for (id, outbox) in chunk {
                         match job.special.get(id) {
                             Some((_, Some(own))) => outbox.deliver(own),
@@ -446,6 +459,7 @@ impl Shard {
                             None => outbox.deliver(broadcast),
                         }
                     }
+                    writing += started.elapsed();
                     tokio::task::yield_now().await;
                 }
             }
@@ -453,16 +467,20 @@ impl Shard {
                 outboxes.extend(job.special.values().map(|(outbox, _)| outbox.clone()));
                 let waves: Vec<&Option<Arc<Wave>>> = job.special.values().map(|(_, wave)| wave).collect();
                 for (chunk, waves) in outboxes.chunks(YIELD_EVERY).zip(waves.chunks(YIELD_EVERY)) {
+                    let started = Instant::now();
                     for (outbox, wave) in chunk.iter().zip(waves) {
                         if let Some(wave) = wave {
                             outbox.deliver(wave);
                         }
                     }
+                    writing += started.elapsed();
                     tokio::task::yield_now().await;
                 }
                 outboxes.clear();
             }
         }
+        let nanos = u64::try_from(writing.as_nanos()).unwrap_or(u64::MAX);
+        self.writing.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 

@@ -1,14 +1,15 @@
 //! The single message writer: group commit. Connections hand accepted messages to this task over
 //! a bounded channel; it takes everything that is waiting (up to a batch limit), stores the batch
 //! in one atomic commit, and only then broadcasts, in id order. One fsync serves many messages, and
-//! a message is on disk before anyone, its sender included, sees it. Under heavy fan-out the
+//! a message is on disk before anyone, its sender included, sees it. While the CPU is busy the
 //! [`WavePacer`] may hold stored messages back briefly so that more of them share one wave of
-//! socket writes.
+//! socket writes; a quiet server sends each commit at once.
 
+use super::cpu_time::process_cpu_time;
 use super::frames;
 use super::hub::Registry;
 use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
-use super::pacing::WavePacer;
+use super::pacing::{Reading, WavePacer};
 use crate::store::{NewMessage, Store, Stored};
 use app::models::ServerFrame;
 use app::protocol::GENERAL_ROOM_ID;
@@ -39,7 +40,7 @@ pub async fn run(
 ) {
     let out = Out { fanout, registry };
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
-    let mut held: Vec<Delivery> = Vec::new();
+    let mut held = Held::default();
     let mut release_at: Option<Instant> = None;
     loop {
         let release_due = tokio::time::sleep_until(release_at.unwrap_or_else(Instant::now));
@@ -57,7 +58,11 @@ pub async fn run(
         }
         commit(&store, &out.registry, &mut batch, &mut held).await;
         if release_at.is_none() {
-            let wait = pacer.delay(Instant::now().into_std());
+            let now = Instant::now().into_std();
+            if pacer.wants_reading(now) {
+                pacer.observe(now, out.reading());
+            }
+            let wait = pacer.delay(now);
             if wait.is_zero() {
                 out.release(&mut held, &mut pacer);
             } else {
@@ -69,6 +74,13 @@ pub async fn run(
     tracing::info!("message writer stopped");
 }
 
+/// Stored messages not broadcast yet, and how many commits they came in.
+#[derive(Default)]
+struct Held {
+    deliveries: Vec<Delivery>,
+    commits: usize,
+}
+
 /// Where released messages go.
 struct Out {
     fanout: Arc<Fanout>,
@@ -76,16 +88,22 @@ struct Out {
 }
 
 impl Out {
+    /// What the pacer's gauge reads: the process's CPU time and the fan-out's writing time.
+    fn reading(&self) -> Reading {
+        Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing() }
+    }
+
     /// Delivers the held messages, in id order (the sender's copy is its acknowledgement):
     /// the `general` ones as one wave to every connection, except the connections of members
     /// of the other conversations in the release and of people ignoring one of its senders,
     /// which get a wave of their own with what they may see. A release with no `general`
     /// message touches only those: O(members), never every connection.
-    fn release(&self, held: &mut Vec<Delivery>, pacer: &mut WavePacer) {
-        if held.is_empty() {
+    fn release(&self, held: &mut Held, pacer: &mut WavePacer) {
+        if held.deliveries.is_empty() {
             return;
         }
-        let deliveries: Vec<Delivery> = std::mem::take(held);
+        let deliveries: Vec<Delivery> = std::mem::take(&mut held.deliveries);
+        let commits = std::mem::take(&mut held.commits);
         let who: Vec<(i64, i64)> = deliveries.iter().map(|d| (d.room_id, d.sender_id)).collect();
         let plan = self.registry.directory.plan(&who);
         let broadcast = Wave::new(deliveries.iter().filter(|d| d.room_id == GENERAL_ROOM_ID).cloned());
@@ -107,21 +125,22 @@ impl Out {
             }));
         }
         let connections = self.fanout.publish(broadcast, special);
-        pacer.charge(connections, std::time::Instant::now());
+        pacer.charge(connections, commits, std::time::Instant::now());
     }
 }
 
 /// Stores a batch in one commit; new messages go to `held` for the broadcast, a duplicate is
 /// acknowledged to its sender alone, a refusal or a failure is reported to its sender (with the
 /// message's `client_id`).
-async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>, held: &mut Vec<Delivery>) {
+async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>, held: &mut Held) {
     let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
     match store.insert_batch(&messages).await {
         Ok(stored) => {
+            let before = held.deliveries.len();
             for ((result, reply), message) in stored.into_iter().zip(replies).zip(&messages) {
                 match result {
-                    Stored::New(message) => held.push(Delivery::encode(message)),
+                    Stored::New(message) => held.deliveries.push(Delivery::encode(message)),
                     // Stored before under the same `client_id`: acknowledged with the original,
                     // to its sender alone.
                     Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
@@ -134,6 +153,9 @@ async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>,
                         message.client_id.clone(),
                     )),
                 }
+            }
+            if held.deliveries.len() > before {
+                held.commits += 1;
             }
         }
         Err(error) => {
