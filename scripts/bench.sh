@@ -2,7 +2,7 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 9 minutes after the build), updates docs/performance.md
+#   scripts/bench.sh            # full set (about 11 minutes after the build), updates docs/performance.md
 #   scripts/bench.sh --quick    # small numbers (about 2 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)
@@ -12,8 +12,8 @@
 #   CHATTERBOX_FLOOD_BURST/PER_SEC = 1000000  flood control is per account and senders are few
 #                                             accounts sending thousands of msgs/s
 #   CHATTERBOX_LOGIN_IP_*, _REGISTER_IP_*     every bench client comes from 127.0.0.1: the login
-#     (burst and per minute) = 1000000        burst is 50 logins at once, and each run registers
-#                                             a few accounts
+#     (burst and per minute) = 1000000        burst is 50 logins at once, each run registers a few
+#                                             accounts, and rooms one per connection (1000)
 #   CHATTERBOX_BCRYPT_COST = 4                registering/logging in the bench accounts is not what
 #                                             is measured; the login scenario keeps the default 12
 #   JWT_SECRET set                            no secret generated and stored at first start
@@ -132,6 +132,17 @@ fanout() {
     done
 }
 
+# rooms LABEL ROOMS SIZE RATE: $REPEAT runs of ROOMS public rooms of SIZE (one account and
+# connection per member, every one sending) at RATE msgs/s in total, each on a fresh server.
+rooms() {
+    local run
+    for run in $(seq "$REPEAT"); do
+        start_server "$1-$run"
+        loadgen rooms "$1" --rooms "$2" --room-size "$3" --rate "$4" --duration "$DURATION"
+        stop_server
+    done
+}
+
 # Inserts COUNT messages straight into the (stopped) server's database.
 seed_messages() {
     local db=$1 count=$2
@@ -173,10 +184,10 @@ describe_machine > "$WORK/machine.md"
 
 if [ "$QUICK" = 1 ]; then
     DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k REPEAT=1
-    STORM_ACCOUNTS=10 STORM_SEED=300
+    STORM_ACCOUNTS=10 STORM_SEED=300 ROOMS=10 ROOMS_RATE=100
 else
     DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m REPEAT=3
-    STORM_ACCOUNTS=50 STORM_SEED=2000
+    STORM_ACCOUNTS=50 STORM_SEED=2000 ROOMS=100 ROOMS_RATE=1000
 fi
 
 # 1. Memory at start, then idle connections (same fresh server).
@@ -192,6 +203,10 @@ fanout "fanout-${SMALL}x500" "$SMALL" 500
 fanout "fanout-${BIG}x100" "$BIG" 100
 fanout "fanout-${BIG}x200" "$BIG" 200
 fanout "fanout-${BIG}x400" "$BIG" 400
+
+# 2b. Many small rooms: ROOMS public rooms of 10, every member sending into its own room,
+#     ROOMS_RATE msgs/s in total (each on a fresh server, like the fanouts).
+rooms "rooms-${ROOMS}x10" "$ROOMS" 10 "$ROOMS_RATE"
 
 # 3. Ingest: group commit with the default synchronous=FULL.
 start_server ingest

@@ -1,5 +1,6 @@
-//! Accounts for a run. bcrypt is slow by design, so a run registers and logs in only a few users
-//! and many connections share each token.
+//! Accounts for a run. bcrypt is slow by design, so most runs register and log in only a few users
+//! and many connections share each token; `rooms` (room membership is per account) registers one
+//! per connection, more at a time.
 
 use crate::http::post_json;
 use anyhow::{bail, Context, Result};
@@ -22,13 +23,19 @@ pub struct Accounts {
 impl Accounts {
     /// Registers (if new) and logs in `count` users named `<prefix>u<i>`, four at a time.
     pub async fn prepare(addr: SocketAddr, prefix: &str, count: usize) -> Result<Self> {
+        Self::prepare_with(addr, prefix, count, 4).await
+    }
+
+    /// `prepare`, `concurrency` users at a time (each registers, then logs in); stops at the
+    /// first failure.
+    pub async fn prepare_with(addr: SocketAddr, prefix: &str, count: usize, concurrency: usize) -> Result<Self> {
         let names: Vec<String> = (0..count.max(1)).map(|i| format!("{prefix}u{i}")).collect();
         let tokens: Vec<String> = futures::stream::iter(names.clone())
             .map(|name| async move {
                 register(addr, &name).await?;
                 login(addr, &name).await.map(|(token, _)| token)
             })
-            .buffered(4)
+            .buffered(concurrency.max(1))
             .try_collect()
             .await?;
         Ok(Self { names, tokens })

@@ -4,9 +4,10 @@
 //! fixed rate, or windowed: as fast as acknowledgements allow).
 //!
 //! A bench message's content is `bench <send time ns> <sender index> <sequence>`; its `client_id`
-//! is `<run nonce>-<sender>-<sequence>`, unique across runs on the same database. Receivers read
-//! the three numbers with a substring search, never a full JSON parse, to keep the load
-//! generator cheap next to the server it measures.
+//! is `<run nonce>-<sender>-<sequence>`, unique across runs on the same database; it names its
+//! conversation with `room_id` when it is not `general`. Receivers read the three numbers (and,
+//! for a connection in a room, the message's `room_id`) with a substring search, never a full
+//! JSON parse, to keep the load generator cheap next to the server it measures.
 
 use crate::stats::{now_ns, Timeline};
 use crate::ws::{self, Frame, Reader};
@@ -96,6 +97,11 @@ pub struct ConnState {
     pub refused: AtomicU64,
     /// Messages whose id did not exceed the previous one (duplicates or reordering).
     pub disorder: AtomicU64,
+    /// Messages of another conversation than the connection's room (connections in a room only);
+    /// not counted as received.
+    pub misrouted: AtomicU64,
+    /// Frames of types the load generator does not use (`rooms`, `presence`, `member`, ...).
+    pub other: AtomicU64,
     pub last_id: AtomicI64,
     pub got_history: AtomicBool,
     /// 0 while open; the close code when the server closed it; 1 for a drop without close frame.
@@ -112,11 +118,13 @@ impl ConnState {
 }
 
 /// What a connection does besides receiving: nothing (listener), or it is sender `index`, whose
-/// own messages coming back release slots of its send window.
+/// own messages coming back release slots of its send window; and the room it is in, if it is in
+/// one: every message must then be of that room (others are counted as misrouted).
 #[derive(Clone, Default)]
 pub struct Role {
     pub sender: Option<u64>,
     pub window: Option<Arc<Semaphore>>,
+    pub room: Option<u64>,
 }
 
 /// A spawned connection: its state and its read task (aborted at the end of a run, which drops
@@ -174,6 +182,10 @@ fn on_text(text: &str, state: &ConnState, timeline: &Timeline, role: &Role) {
             if id <= state.last_id.swap(id, Relaxed) {
                 state.disorder.fetch_add(1, Relaxed);
             }
+            if role.room.is_some() && message_room(text) != role.room {
+                state.misrouted.fetch_add(1, Relaxed);
+                return;
+            }
             let Some(bench) = bench else { return };
             state.received.fetch_add(1, Relaxed);
             timeline.record(bench.sent_ns, now_ns());
@@ -191,7 +203,9 @@ fn on_text(text: &str, state: &ConnState, timeline: &Timeline, role: &Role) {
                 window.add_permits(1);
             }
         }
-        Parsed::Other => {}
+        Parsed::Other => {
+            state.other.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -239,16 +253,33 @@ fn parse_bench(text: &str) -> Option<Bench> {
 /// The number following the first `"id":` (the message id).
 fn message_id(text: &str) -> Option<u64> {
     static ID: OnceLock<Finder<'static>> = OnceLock::new();
-    const KEY: &str = r#""id":"#;
-    let start = ID.get_or_init(|| Finder::new(KEY)).find(text.as_bytes())? + KEY.len();
+    number_after(text, ID.get_or_init(|| Finder::new(r#""id":"#)), r#""id":"#.len())
+}
+
+/// The number following the first `"room_id":` of a message frame (its conversation). A quote
+/// inside a string value is escaped, so only the key itself can match.
+pub fn message_room(text: &str) -> Option<u64> {
+    static ROOM: OnceLock<Finder<'static>> = OnceLock::new();
+    number_after(text, ROOM.get_or_init(|| Finder::new(r#""room_id":"#)), r#""room_id":"#.len())
+}
+
+/// The unsigned number right after the first match of `key` (`key_len` bytes) in `text`.
+fn number_after(text: &str, key: &Finder<'_>, key_len: usize) -> Option<u64> {
+    let start = key.find(text.as_bytes())? + key_len;
     let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
     text[start..start + digits].parse().ok()
 }
 
-/// The client frame of bench message `seq` of sender `sender`, stamped with the time now.
-pub fn bench_frame(nonce: &str, sender: u64, seq: u64) -> String {
+/// The client frame of bench message `seq` of sender `sender`, stamped with the time now, into
+/// conversation `room` (`None`: no `room_id`, i.e. `general`).
+pub fn bench_frame(nonce: &str, sender: u64, seq: u64, room: Option<u64>) -> String {
     let sent = now_ns();
-    format!(r#"{{"type":"message","content":"bench {sent} {sender} {seq}","client_id":"{nonce}-{sender}-{seq}"}}"#)
+    let head =
+        format!(r#"{{"type":"message","content":"bench {sent} {sender} {seq}","client_id":"{nonce}-{sender}-{seq}""#);
+    match room {
+        Some(room) => format!(r#"{head},"room_id":{room}}}"#),
+        None => head + "}",
+    }
 }
 
 /// Counters of one sender's writing side.
@@ -259,9 +290,11 @@ pub struct SendStats {
     pub max_lag_ns: AtomicU64,
 }
 
-/// A paced sender's schedule: message `n` is due at `start + offset + n * period`.
+/// A paced sender's schedule: message `n` is due at `start + offset + n * period`; it sends as
+/// sender `index` into `room` (`None`: `general`).
 pub struct Pace {
     pub index: u64,
+    pub room: Option<u64>,
     pub start: Instant,
     pub offset: Duration,
     pub period: Duration,
@@ -281,7 +314,7 @@ pub async fn send_paced(writer: Writer, pace: Pace, nonce: Arc<str>, stop: Arc<A
         let lag = Instant::now().saturating_duration_since(due).as_nanos() as u64;
         stats.max_lag_ns.fetch_max(lag, Relaxed);
         out.clear();
-        ws::encode_text(&mut out, &bench_frame(&nonce, pace.index, seq));
+        ws::encode_text(&mut out, &bench_frame(&nonce, pace.index, seq, pace.room));
         if writer.lock().await.write_all(&out).await.is_err() {
             break;
         }
@@ -320,7 +353,7 @@ pub async fn send_windowed(
         }
         out.clear();
         for _ in 0..batch {
-            ws::encode_text(&mut out, &bench_frame(&nonce, index, seq));
+            ws::encode_text(&mut out, &bench_frame(&nonce, index, seq, None));
             seq += 1;
         }
         if writer.lock().await.write_all(&out).await.is_err() {
@@ -366,11 +399,39 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let frame = bench_frame("n1", 3, 9);
+        let frame = bench_frame("n1", 3, 9, None);
         let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(value["client_id"], "n1-3-9");
+        assert!(value.get("room_id").is_none());
         let echoed = format!(r#"{{"type":"message","id":1,"content":{}}}"#, value["content"]);
         let Parsed::Message { bench: Some(bench), .. } = classify(&echoed) else { panic!("{echoed}") };
         assert_eq!((bench.sender, bench.seq), (3, 9));
+        let in_room: serde_json::Value = serde_json::from_str(&bench_frame("n1", 3, 10, Some(42))).unwrap();
+        assert_eq!((in_room["room_id"].as_u64(), in_room["type"].as_str()), (Some(42), Some("message")));
+    }
+
+    #[test]
+    fn reads_the_room_of_a_message() {
+        let message = r#"{"type":"message","id":42,"sender_id":7,"username":"a","content":"say \"room_id\":9","timestamp":"t","room":"r","room_id":17,"client_id":"x"}"#;
+        assert_eq!(message_room(message), Some(17));
+        assert_eq!(message_room(r#"{"type":"message","id":42,"content":"c"}"#), None);
+        assert_eq!(message_room(r#"{"type":"message","room_id":"x"}"#), None);
+    }
+
+    /// A connection in a room counts another room's messages as misrouted, not as received.
+    #[test]
+    fn counts_misrouted_messages() {
+        let (state, timeline) = (ConnState::default(), Timeline::new(0, 1));
+        let role = Role { sender: Some(3), room: Some(17), ..Role::default() };
+        let frame = |id: u64, room: u64, sender: u64| {
+            format!(r#"{{"type":"message","id":{id},"content":"bench 1 {sender} 0","room":"r","room_id":{room}}}"#)
+        };
+        on_text(&frame(1, 17, 3), &state, &timeline, &role);
+        on_text(&frame(2, 17, 4), &state, &timeline, &role);
+        on_text(&frame(3, 18, 5), &state, &timeline, &role);
+        on_text(r#"{"type":"presence","username":"b","online":true}"#, &state, &timeline, &role);
+        let count = |c: &AtomicU64| c.load(Relaxed);
+        assert_eq!((count(&state.received), count(&state.acked)), (2, 1));
+        assert_eq!((count(&state.misrouted), count(&state.other), count(&state.disorder)), (1, 1, 0));
     }
 }

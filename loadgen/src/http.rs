@@ -1,5 +1,6 @@
-//! The two REST calls the load generator needs (`POST /register`, `POST /login`), hand-rolled
-//! over a `TcpStream`: one request per connection (`Connection: close`), JSON in and out.
+//! The few REST calls the load generator needs (`POST /register`, `POST /login`, and with a
+//! bearer token `POST /rooms`, `POST /rooms/{id}/join`), hand-rolled over a `TcpStream`: one
+//! request per connection (`Connection: close`), JSON in and out.
 
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -21,20 +22,40 @@ impl Response {
 
 /// POSTs `body` (JSON) to `path`; gives up after `timeout`.
 pub async fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, timeout: Duration) -> Result<Response> {
-    let body = body.to_string();
+    post(addr, path, Some(body), None, timeout).await
+}
+
+/// POSTs `body` (JSON, or nothing) to `path`, with `Authorization: Bearer <token>` when given;
+/// gives up after `timeout`.
+pub async fn post(
+    addr: SocketAddr,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Response> {
+    let request = post_request(&addr.to_string(), path, body.map(|b| b.to_string()).as_deref(), token);
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
         parse_response(&raw)
     };
     tokio::time::timeout(timeout, exchange).await.with_context(|| format!("POST {path} timed out"))?
+}
+
+/// The text of a `POST` request (a JSON body, or an empty one).
+fn post_request(host: &str, path: &str, body: Option<&str>, token: Option<&str>) -> String {
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if body.is_some() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    let body = body.unwrap_or("");
+    format!("{head}Content-Length: {}\r\n\r\n{body}", body.len())
 }
 
 fn parse_response(raw: &[u8]) -> Result<Response> {
@@ -81,5 +102,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(chunked.body, "{\"a\":1}");
+    }
+
+    #[test]
+    fn requests_with_and_without_body_and_token() {
+        let plain = post_request("h:1", "/login", Some("{}"), None);
+        assert_eq!(
+            plain,
+            "POST /login HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             Content-Length: 2\r\n\r\n{}"
+        );
+        let join = post_request("h:1", "/rooms/7/join", None, Some("t0k"));
+        assert!(join.contains("\r\nAuthorization: Bearer t0k\r\n"), "{join}");
+        assert!(join.ends_with("Content-Length: 0\r\n\r\n") && !join.contains("Content-Type"), "{join}");
     }
 }

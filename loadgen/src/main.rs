@@ -2,7 +2,7 @@
 //!
 //! It speaks only the public contract (`docs/api.md`, `docs/protocol.md`): it registers and logs
 //! in a few accounts over REST, opens WebSocket connections with `?token=`, sends `message`
-//! frames and reads what the server broadcasts. Scenarios: `fanout`, `ingest`, `idle`,
+//! frames and reads what the server broadcasts. Scenarios: `fanout`, `rooms`, `ingest`, `idle`,
 //! `history`, `login`, `storm` (see `USAGE`), plus `rss` (the server's memory now) and `report` (writes
 //! the results section of `docs/performance.md` from the JSON lines the scenarios emit).
 //!
@@ -23,7 +23,7 @@ mod ws;
 
 use anyhow::{bail, Result};
 use args::Args;
-use scenario::{fanout, history, idle, ingest, login, storm, Common};
+use scenario::{fanout, history, idle, ingest, login, rooms, storm, Common};
 
 const USAGE: &str = "\
 loadgen: load generator for ChatterBox (public HTTP + WebSocket protocol, loopback only)
@@ -35,6 +35,13 @@ commands:
            p50/p99/p99.9/max (send time carried in each message), lost deliveries, dropped
            connections, server CPU per delivery
              --listeners N (100)  --senders S (4)  --rate R (20)  --duration T (20)  --drain S (10)
+  rooms    M public rooms of K members, one account and connection each (the first member
+           creates the room, the others join it); every connection sends its share of an
+           aggregate R msgs/s into its room for T s and reads: as fanout, each room counted on
+           its own (every member must get every message of its room), plus messages of another
+           room (misrouted); accounts and rooms are set up C at a time, each within L s
+             --rooms M (100)  --room-size K (10)  --rate R (1000)  --duration T (20)  --drain S (10)
+             --setup-concurrency C (16)  --setup-limit L (300)
   ingest   S senders as fast as acknowledgements allow, W messages in flight each:
            persisted (acknowledged) msgs/s
              --senders S (4)  --window W (256)  --duration T (10)  --drain S (10)
@@ -60,7 +67,8 @@ options of every scenario:
   --server-pid PID        the server process, for its CPU time (/proc/PID/stat) and RSS
                           (/proc/PID/status)
   --users K               accounts to register and log in, shared round-robin by the
-                          connections (8; at least one per sender)
+                          connections (8; at least one per sender; rooms: one per
+                          connection, whatever K)
   --prefix TEXT           username prefix (default: unique per run)
   --source-ips K          spread connections over 127.0.0.1..=127.0.0.K (N/4000 + 1)
   --connect-concurrency K WebSocket handshakes in flight at once (64)
@@ -94,6 +102,7 @@ fn main() {
 /// A scenario with its parameters, validated before any work starts.
 enum Job {
     Fanout(fanout::Params),
+    Rooms(rooms::Params),
     Ingest(ingest::Params),
     Idle(idle::Params),
     History(history::Params),
@@ -122,6 +131,7 @@ fn run(args: &Args) -> Result<()> {
     runtime.block_on(async {
         match job {
             Job::Fanout(params) => fanout::run(&common, params).await,
+            Job::Rooms(params) => rooms::run(&common, params).await,
             Job::Ingest(params) => ingest::run(&common, params).await,
             Job::Idle(params) => idle::run(&common, params).await,
             Job::History(params) => history::run(&common, params).await,
@@ -142,6 +152,11 @@ fn parse_job(args: &Args) -> Result<(Job, usize)> {
             let p = fanout::Params::from_args(args)?;
             let n = p.listeners + p.senders;
             (Job::Fanout(p), n)
+        }
+        "rooms" => {
+            let p = rooms::Params::from_args(args)?;
+            let n = p.connections();
+            (Job::Rooms(p), n)
         }
         "ingest" => {
             let p = ingest::Params::from_args(args)?;

@@ -48,7 +48,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Value> {
     for index in 0..params.senders {
         let client = connect_retrying(&common.target, index, accounts.token(index), 64 * 1024).await?;
         let window = Arc::new(Semaphore::new(params.window));
-        let role = Role { sender: Some(index as u64), window: Some(window.clone()) };
+        let role = Role { sender: Some(index as u64), window: Some(window.clone()), room: None };
         let (writer, conn) = spawn_sender(client, timeline.clone(), role);
         senders.push(conn);
         writers.push((writer, window));

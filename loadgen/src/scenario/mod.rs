@@ -1,17 +1,20 @@
-//! What every scenario shares: the common options (`Common`), opening many listeners, bounded
+//! What every scenario shares: the common options (`Common`), opening many connections, bounded
 //! waiting, CPU metering of the server and of the load generator, and emitting the result as one
-//! JSON line (stdout, and appended to `--json FILE`).
+//! JSON line (stdout, and appended to `--json FILE`). The open-loop engine of the scenarios that
+//! send on a schedule is in `paced`.
 
 pub mod fanout;
 pub mod history;
 pub mod idle;
 pub mod ingest;
 pub mod login;
+pub mod paced;
+pub mod rooms;
 pub mod storm;
 
 use crate::accounts::Accounts;
 use crate::args::Args;
-use crate::conn::{connect_retrying, spawn_reader, Conn, Role, Target};
+use crate::conn::{connect_retrying, spawn_sender, Conn, Role, Target, Writer};
 use crate::procfs::{MachineTimes, Process};
 use crate::stats::{round3, Timeline};
 use anyhow::{Context, Result};
@@ -62,8 +65,14 @@ impl Common {
     }
 
     pub async fn accounts(&self, count: usize) -> Result<Accounts> {
+        self.accounts_with(count, 4).await
+    }
+
+    /// `count` accounts, registered and logged in `concurrency` at a time.
+    pub async fn accounts_with(&self, count: usize, concurrency: usize) -> Result<Accounts> {
         let started = Instant::now();
-        let accounts = Accounts::prepare(self.addr, &self.prefix, count).await.context("preparing accounts")?;
+        let accounts =
+            Accounts::prepare_with(self.addr, &self.prefix, count, concurrency).await.context("preparing accounts")?;
         eprintln!("  {} account(s) ready in {:.1} s", accounts.tokens.len(), started.elapsed().as_secs_f64());
         Ok(accounts)
     }
@@ -113,20 +122,50 @@ pub async fn open_listeners(
     read_buffer: usize,
     timeline: &Arc<Timeline>,
 ) -> (Vec<Conn>, usize) {
+    let plans = (first..first + count).map(|index| Plan { index, token: accounts.token(index), role: Role::default() });
+    let (opened, failed) = open_conns(common, plans.collect(), read_buffer, timeline).await;
+    (opened.into_iter().map(|o| o.conn).collect(), failed)
+}
+
+/// A connection to open: its number (which source address; a sender's number), the token it
+/// authenticates with, and what it does.
+pub struct Plan<'a> {
+    pub index: usize,
+    pub token: &'a str,
+    pub role: Role,
+}
+
+/// A connection opened from a `Plan`, reading, with its writer.
+pub struct Opened {
+    pub index: usize,
+    pub writer: Writer,
+    pub conn: Conn,
+}
+
+/// Opens every planned connection, `--connect-concurrency` handshakes at a time; each starts
+/// reading at once. Returns the connections that opened, ordered by `index`, and the number that
+/// failed; waits (at most 30 s) until each has its `history` frame or has ended.
+pub async fn open_conns(
+    common: &Common,
+    plans: Vec<Plan<'_>>,
+    read_buffer: usize,
+    timeline: &Arc<Timeline>,
+) -> (Vec<Opened>, usize) {
     let started = Instant::now();
-    let results: Vec<Result<Conn>> = futures::stream::iter(first..first + count)
-        .map(|i| async move {
-            let ws = connect_retrying(&common.target, i, accounts.token(i), read_buffer).await?;
-            Ok(spawn_reader(ws, timeline.clone(), Role::default()))
+    let results: Vec<Result<Opened>> = futures::stream::iter(plans)
+        .map(|plan| async move {
+            let ws = connect_retrying(&common.target, plan.index, plan.token, read_buffer).await?;
+            let (writer, conn) = spawn_sender(ws, timeline.clone(), plan.role);
+            Ok(Opened { index: plan.index, writer, conn })
         })
         .buffer_unordered(common.connect_concurrency)
         .collect()
         .await;
-    let mut conns = Vec::with_capacity(count);
+    let mut opened = Vec::with_capacity(results.len());
     let mut failed = 0;
     for result in results {
         match result {
-            Ok(conn) => conns.push(conn),
+            Ok(o) => opened.push(o),
             Err(error) => {
                 if failed < 3 {
                     eprintln!("  connect failed: {error:#}");
@@ -135,13 +174,14 @@ pub async fn open_listeners(
             }
         }
     }
+    opened.sort_by_key(|o| o.index);
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!("  {} connection(s) open in {seconds:.1} s, {failed} failed", conns.len());
+    eprintln!("  {} connection(s) open in {seconds:.1} s, {failed} failed", opened.len());
     wait_until(Duration::from_secs(30), || {
-        conns.iter().all(|c| c.state.got_history.load(Relaxed) || !c.state.is_open())
+        opened.iter().all(|o| o.conn.state.got_history.load(Relaxed) || !o.conn.state.is_open())
     })
     .await;
-    (conns, failed)
+    (opened, failed)
 }
 
 /// Polls `done` every 20 ms until it holds or `limit` passes; returns whether it held.

@@ -283,7 +283,7 @@ async fn seed(common: &Common, params: &Params, seeders: &Accounts) -> Result<Se
             async move {
                 let client = connect(&common.target, s, seeders.token(s), 64 * 1024).await?;
                 let writer = client.writer.clone();
-                let conn = spawn_reader(client, timeline, Role { sender: Some(s as u64), window: None });
+                let conn = spawn_reader(client, timeline, Role { sender: Some(s as u64), window: None, room: None });
                 let result = seed_one(common, params, s as u64, quota, &writer, &conn.state).await;
                 conn.task.abort();
                 result
