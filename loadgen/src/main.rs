@@ -190,5 +190,10 @@ fn rss(common: &Common) -> Result<serde_json::Value> {
     eprintln!("  server RSS {kib} KiB ({:.1} MiB)", kib as f64 / 1024.0);
     let mut fields = serde_json::Map::new();
     fields.insert("server_rss_kib".into(), kib.into());
+    if let Some((anon, file)) = common.server.and_then(|server| server.rss_split_kib().ok()) {
+        eprintln!("  of which anonymous {anon} KiB, file pages {file} KiB");
+        fields.insert("server_rss_anon_kib".into(), anon.into());
+        fields.insert("server_rss_file_kib".into(), file.into());
+    }
     common.emit("rss", "server RSS".into(), fields)
 }

@@ -32,6 +32,16 @@ impl Process {
         let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         parse_status_kib(&status, "VmRSS:").with_context(|| format!("no VmRSS in {path}"))
     }
+
+    /// Resident memory split into anonymous pages (heap, stacks: the process's own memory) and
+    /// file pages (the executable's and libraries' code and data, shared with the page cache),
+    /// in KiB (`RssAnon`, `RssFile` of `/proc/PID/status`).
+    pub fn rss_split_kib(self) -> Result<(u64, u64)> {
+        let path = format!("{}/status", self.dir());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let field = |name| parse_status_kib(&status, name).with_context(|| format!("no {name} in {path}"));
+        Ok((field("RssAnon:")?, field("RssFile:")?))
+    }
 }
 
 /// CPU time of the whole machine so far, in clock ticks summed over every CPU (`/proc/stat`).

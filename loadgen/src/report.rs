@@ -467,7 +467,11 @@ const TARGETS: &[TargetRow] = &[
         key: "server_rss_kib",
         check: |r| {
             let mib = num(r, "server_rss_kib") / 1024.0;
-            let measured = format!("{mib:.1} MiB");
+            let (anon, file) = (num(r, "server_rss_anon_kib") / 1024.0, num(r, "server_rss_file_kib") / 1024.0);
+            let measured = format!(
+                "{mib:.1} MiB ({anon:.1} MiB anonymous: heap and stacks; {file:.1} MiB file pages: the executable's \
+                 and libraries' code, shared with the page cache)"
+            );
             (measured, verdict(mib <= 30.0, || format!("+{:.1} MiB", mib - 30.0)))
         },
     },
