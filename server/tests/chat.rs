@@ -454,11 +454,13 @@ async fn dead_peers_that_never_answer_pings_are_reaped() {
 
 #[tokio::test]
 async fn over_the_write_budget_waves_are_spaced_and_nothing_is_lost() {
-    // 20 socket writes/s: with two connections every wave is charged 100 ms (the cap), so once
-    // the 250 ms allowance is used up, waves go 100 ms apart and messages wait to share them.
+    // 20 socket writes/s, and the CPU always counts as busy (the budget applies at once): with
+    // two connections every wave is charged 100 ms (the cap), so once the 250 ms allowance is
+    // used up, waves go 100 ms apart and messages wait to share them.
     let app = TestApp::spawn_with(|c| {
         c.flood_burst = 1000;
         c.fanout_writes_per_sec = 20;
+        c.fanout_pacing_cpu_percent = 0;
     })
     .await;
     let (mut alice, _) = app.connect(&app.user("alice").await).await;
