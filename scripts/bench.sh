@@ -41,10 +41,13 @@ done
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$BUILD" = 1 ]; then
-    # Built one after the other so the server binary is exactly `cargo build --release -p server`
-    # (building both at once would unify features of shared dependencies).
-    cargo build --release -p server
-    cargo build --release -p loadgen
+    # The server exactly as scripts/run.sh builds and deploys it (cargo-leptos: the release
+    # site, and the server with `--cfg erase_components`, see Cargo.toml), then the load
+    # generator with the same RUSTFLAGS, so the two builds share dependencies instead of
+    # rebuilding each other's (building both at once would also unify their features).
+    "$ROOT/scripts/install-tools.sh"
+    LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress
+    RUSTFLAGS="--cfg erase_components" cargo build --release -p loadgen
 fi
 SERVER="$ROOT/target/release/server"
 LOADGEN="$ROOT/target/release/loadgen"
