@@ -1,5 +1,8 @@
 // Playwright runs the debug server built by `cargo leptos build` on a fresh temporary database,
-// in Debian's Chromium (no browser download). `scripts/test.sh` builds first.
+// in Debian's Chromium (no browser download). `scripts/test.sh` builds first. The debug build's
+// site is target/site-debug (Cargo.toml `site-root`; release builds use target/site); it is
+// precompressed here (.br/.gz beside each file) as release builds are by cargo-leptos, so the
+// tests meet the same static-file answers as a release server.
 import { defineConfig, devices } from "@playwright/test";
 import * as fs from "fs";
 import * as os from "os";
@@ -40,7 +43,7 @@ export default defineConfig({
   },
   projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"] } }],
   webServer: {
-    command: path.join(repoRoot, "target", "debug", "server"),
+    command: `node scripts/precompress.mjs --fast target/site-debug && exec ${path.join(repoRoot, "target", "debug", "server")}`,
     cwd: repoRoot,
     url: `http://127.0.0.1:${port}/login`,
     timeout: 60_000,
@@ -49,7 +52,7 @@ export default defineConfig({
     stderr: "pipe",
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: "target/site",
+      LEPTOS_SITE_ROOT: "target/site-debug",
       LEPTOS_OUTPUT_NAME: "chatterbox",
       DATABASE_URL: databaseUrl,
       CHATTERBOX_BCRYPT_COST: "4",

@@ -34,6 +34,8 @@ cargo test -p server
 step "unit tests: loadgen"
 cargo test -p loadgen
 
+# Debug builds go to target/site-debug (Cargo.toml `site-root`), never the release site target/site;
+# Playwright precompresses it and tests/assets.spec.ts checks the hashed, compressed, cached files.
 step "end-to-end: build (debug) and run Playwright in Chromium"
 cargo leptos build
 (cd end2end && npx playwright test)

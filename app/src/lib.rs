@@ -11,6 +11,8 @@ pub mod pages;
 pub mod protocol;
 
 #[cfg(feature = "ssr")]
+pub mod assets;
+#[cfg(feature = "ssr")]
 pub mod backend;
 #[cfg(feature = "hydrate")]
 pub mod chat_client;
@@ -22,16 +24,27 @@ pub mod session;
 pub use moderation;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+#[cfg(feature = "ssr")]
+use leptos_meta::MetaTags;
+use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
 };
 
-/// The HTML document the server renders around the app.
+/// What search engines and link previews show of every page.
+pub const DESCRIPTION: &str =
+    "ChatterBox: self-hosted real-time chat with public and private rooms, direct messages and automatic moderation.";
+
+/// The HTML document the server renders around the app. The stylesheet is its only
+/// render-blocking file; the client (JS and WASM, hashed names from [`assets::SiteAssets`]) is
+/// loaded by [`assets::boot_script`] once the page has been painted.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
     session::set_content_security_policy();
+    let assets = use_context::<assets::SiteAssets>().unwrap_or_else(|| assets::SiteAssets::unhashed(&options));
+    let boot = assets::boot_script(&assets);
+    let nonce = leptos::nonce::use_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -39,8 +52,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
+                <meta name="description" content=DESCRIPTION/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                <link id="leptos" rel="stylesheet" href=assets.css/>
+                <script type="module" nonce=nonce>
+                    {boot}
+                </script>
                 <MetaTags/>
             </head>
             <body>
@@ -54,7 +71,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/chatterbox.css"/>
         <Title text="ChatterBox"/>
         <Router>
             <Routes fallback=pages::NotFound>

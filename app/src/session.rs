@@ -45,7 +45,7 @@ pub fn clear_session_cookie(secure: bool) -> String {
 }
 
 /// The Content-Security-Policy of a page: only this origin's scripts, styles, images and
-/// connections; inline scripts only with this response's nonce (Leptos' hydration bootstrap);
+/// connections; inline scripts only with this response's nonce (the client's bootstrap module);
 /// WebAssembly compilation allowed; no framing, no plugins, forms post only here.
 pub fn content_security_policy(nonce: &str) -> String {
     format!(

@@ -17,7 +17,7 @@ pub mod store;
 pub mod telemetry;
 pub mod ws;
 
-use ::http::header::{HeaderName, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use ::http::header::{HeaderName, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use ::http::HeaderValue;
 use ::http::Request;
 use app::backend::BackendHandle;
@@ -33,21 +33,53 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// The Leptos options of this process: those cargo-leptos baked in or set in the environment.
-/// A binary built by plain `cargo build` has no output name baked in: it gets the defaults
-/// (`chatterbox`, site files in `target/site`, `127.0.0.1:3000`), still overridden by
-/// `LEPTOS_SITE_ROOT` and `LEPTOS_SITE_ADDR`.
+/// A binary built by plain `cargo build` has no output name baked in: it gets `chatterbox`.
+///
+/// Two defaults differ from Leptos' own, so that a binary started from the repository root
+/// without cargo-leptos serves its own build (see `app::assets`):
+/// - the site root (`LEPTOS_SITE_ROOT`) is `target/site` for a release binary and
+///   [`DEBUG_SITE_ROOT`] for a debug one: cargo-leptos empties the site root before each build,
+///   so release and debug builds each keep their own;
+/// - hashed file names (`LEPTOS_HASH_FILES`) are on: pages name the files listed in the hash
+///   file next to the executable (`LEPTOS_HASH_FILE_NAME`, default `hash.txt`).
 pub fn leptos_options() -> Result<LeptosOptions, String> {
-    if let Ok(conf) = get_configuration(None) {
-        return Ok(conf.leptos_options);
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let mut options = match get_configuration(None) {
+        Ok(conf) => conf.leptos_options,
+        Err(_) => {
+            let addr = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+            let site_addr: std::net::SocketAddr =
+                addr.parse().map_err(|_| format!("invalid LEPTOS_SITE_ADDR: {addr:?}"))?;
+            LeptosOptions::builder().output_name("chatterbox").site_addr(site_addr).build()
+        }
+    };
+    if options.output_name.is_empty() {
+        // A plain `cargo build` (tests): Leptos found no output name and left it empty.
+        options.output_name = "chatterbox".into();
     }
-    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    let addr = var("LEPTOS_SITE_ADDR", "127.0.0.1:3000");
-    let site_addr: std::net::SocketAddr = addr.parse().map_err(|_| format!("invalid LEPTOS_SITE_ADDR: {addr:?}"))?;
-    Ok(LeptosOptions::builder()
-        .output_name("chatterbox")
-        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
-        .site_addr(site_addr)
-        .build())
+    options.site_root = var("LEPTOS_SITE_ROOT").unwrap_or_else(|| default_site_root().to_owned()).into();
+    options.hash_files = match var("LEPTOS_HASH_FILES") {
+        Some(value) => value.parse().map_err(|_| format!("invalid LEPTOS_HASH_FILES: {value:?}"))?,
+        None => true,
+    };
+    if let Some(name) = var("LEPTOS_HASH_FILE_NAME") {
+        options.hash_file = name.into();
+    }
+    Ok(options)
+}
+
+/// Where debug builds put the site (`site-root` in the workspace's `Cargo.toml`).
+pub const DEBUG_SITE_ROOT: &str = "target/site-debug";
+/// Where release builds put the site (`LEPTOS_SITE_ROOT` of `scripts/run.sh`).
+pub const RELEASE_SITE_ROOT: &str = "target/site";
+
+/// The site root of this binary's profile when `LEPTOS_SITE_ROOT` is not set.
+pub fn default_site_root() -> &'static str {
+    if cfg!(debug_assertions) {
+        DEBUG_SITE_ROOT
+    } else {
+        RELEASE_SITE_ROOT
+    }
 }
 
 /// The whole application as a router.
@@ -55,6 +87,9 @@ pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let backend = BackendHandle(state.services.clone());
     let shell_options = state.leptos_options.clone();
+    let assets = http::assets::site_assets(&state.leptos_options);
+    let page_assets = assets.clone();
+    let pkg_files = format!("/{}/{{*file}}", state.leptos_options.site_pkg_dir);
     Router::new()
         .route("/register", post(http::rest::register))
         .route("/login", post(http::rest::login))
@@ -90,14 +125,13 @@ pub fn app(state: AppState) -> Router {
             routes,
             move || {
                 provide_context(backend.clone());
+                provide_context(page_assets.clone());
                 leptos::nonce::provide_nonce();
             },
             move || app::shell(shell_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            leptos::nonce::provide_nonce,
-            app::shell,
-        ))
+        .route(&pkg_files, get(http::assets::pkg_file))
+        .fallback(http::assets::file_or_page(assets))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::pages::require_session))
         .layer(axum::middleware::from_fn(http::csrf::refuse_cross_site))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -108,7 +142,9 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::map_response(http::errors::json_layer_errors))
         .layer(axum::middleware::from_fn(http::errors::json_errors))
-        // Headers every response carries (pages also get a CSP with a per-response nonce).
+        // Headers every response carries (pages also get a CSP with a per-response nonce). Only
+        // static files may be cached (`http::assets` sets their policy); pages and API answers not.
+        .layer(header_if_missing(CACHE_CONTROL, http::assets::NO_STORE))
         .layer(header_if_missing(X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_if_missing(REFERRER_POLICY, "same-origin"))
         .layer(header_if_missing(X_FRAME_OPTIONS, "DENY"))

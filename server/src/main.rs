@@ -38,6 +38,10 @@ async fn run_server(config: Config) -> i32 {
             return 2;
         }
     };
+    if let Err(problem) = server::http::assets::check_site(&leptos_options) {
+        eprintln!("site error: {problem}");
+        return 2;
+    }
     let addr = leptos_options.site_addr;
     let services = match Services::start(config).await {
         Ok(services) => services,

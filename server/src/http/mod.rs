@@ -1,9 +1,10 @@
-//! HTTP doors: REST handlers (accounts and sessions in `rest`, history in `messages`, conversations in `rooms`, the admin
+//! HTTP doors: static files (`assets`), REST handlers (accounts and sessions in `rest`, history in `messages`, conversations in `rooms`, the admin
 //! routes and downloads in `admin`), request extractors, the page guard and middleware
 //! (cross-site refusal, JSON errors). Each handler parses, calls a use case of `Services`, and
 //! maps its answer.
 
 pub mod admin;
+pub mod assets;
 pub mod csrf;
 pub mod errors;
 pub mod extract;

@@ -25,6 +25,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(adjust, |_| {}).await
+    }
+
+    /// With other Leptos options (site root, hash file).
+    pub async fn spawn_with_options(adjust: impl FnOnce(&mut leptos::prelude::LeptosOptions)) -> Self {
+        Self::spawn_full(|_| {}, adjust).await
+    }
+
+    pub async fn spawn_full(
+        adjust: impl FnOnce(&mut Config),
+        adjust_options: impl FnOnce(&mut leptos::prelude::LeptosOptions),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_path = dir.path().join("chatterbox.db");
         let mut config = Config {
@@ -40,8 +52,9 @@ impl TestApp {
         };
         adjust(&mut config);
         let services = Services::start(config).await.expect("services start");
-        let router =
-            app(AppState { leptos_options: leptos_options().expect("leptos options"), services: services.clone() });
+        let mut leptos_options = leptos_options().expect("leptos options");
+        adjust_options(&mut leptos_options);
+        let router = app(AppState { leptos_options, services: services.clone() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
