@@ -151,10 +151,7 @@ async fn blocked_user_gets_403_only_after_the_right_password_and_tokens_die() {
     assert_eq!(me, 403);
 
     // Unblocking does not resurrect tokens issued before the block.
-    sqlx::query("UPDATE users SET is_blocked = 0 WHERE username = 'eve'")
-        .execute(app.services.store().writer())
-        .await
-        .unwrap();
+    app.db().await.execute("UPDATE users SET is_blocked = FALSE WHERE username = 'eve'").await;
     let (old, _) = app.get_json("/me", Some(&token)).await;
     assert_eq!(old, 401);
     let fresh = app.login("eve").await;
@@ -165,7 +162,7 @@ async fn blocked_user_gets_403_only_after_the_right_password_and_tokens_die() {
 async fn tokens_survive_a_restart_with_a_generated_secret() {
     let app = TestApp::spawn().await;
     let token = app.user("frank").await;
-    let url = format!("sqlite://{}", app.db_path.display());
+    let url = app.database_url.clone();
     let again = server::services::Services::start(server::config::Config {
         database_url: url,
         bcrypt_cost: 4,

@@ -143,10 +143,8 @@ async fn block_closes_sockets_and_unblock_restores_login_and_chat() {
     again.say("I am back").await;
     assert_eq!(again.until_type("message").await["content"], "I am back");
 
-    let audit: Vec<(String, i64)> = sqlx::query_as("SELECT action, target_user_id FROM audit_log ORDER BY id")
-        .fetch_all(app.services.store().reader())
-        .await
-        .unwrap();
+    let audit: Vec<(String, i64)> =
+        app.db().await.rows("SELECT action, target_user_id FROM audit_log ORDER BY id").await;
     assert_eq!(audit, vec![("block".into(), user), ("unblock".into(), user)]);
 }
 

@@ -22,7 +22,7 @@ fn admin_command(app: &TestApp, args: &[&str], stdin: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("admin")
         .args(args)
-        .env("DATABASE_URL", format!("sqlite://{}", app.db_path.display()))
+        .env("DATABASE_URL", &app.database_url)
         .env("CHATTERBOX_CONFIG", "/dev/null")
         .env("CHATTERBOX_BCRYPT_COST", "4")
         .stdin(Stdio::piped())
@@ -177,11 +177,7 @@ async fn a_block_racing_handshakes_leaves_no_socket_that_can_post() {
     for frame in observer.drain_json(Duration::from_millis(500)).await {
         assert_ne!(frame["username"], "mallory", "a blocked account's post was broadcast: {frame}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE sender_id = ?1")
-        .bind(mallory_id)
-        .fetch_one(app.services.store().reader())
-        .await
-        .unwrap();
+    let count = app.db().await.number(&format!("SELECT COUNT(*) FROM messages WHERE sender_id = {mallory_id}")).await;
     assert_eq!(count, 0, "no message of the blocked account was stored");
 }
 

@@ -427,8 +427,7 @@ async fn graceful_shutdown_closes_sockets_with_1001_and_keeps_acknowledged_messa
     }
     app.shutdown().await;
     assert_eq!(client.close_code().await, 1001);
-    let count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(app.services.store().reader()).await.unwrap();
+    let count: i64 = app.db().await.number("SELECT COUNT(*) FROM messages").await;
     assert_eq!(count, 20);
 }
 

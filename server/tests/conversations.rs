@@ -1248,12 +1248,11 @@ async fn admins_list_every_room_archive_them_and_remove_members() {
     assert_eq!((status, answer["archived"].as_bool()), (200, Some(true)), "an admin archiving on the user route");
     assert!(find(&public_rooms(&app, &carol).await, plaza).is_none());
 
-    let actions: Vec<String> = sqlx::query_scalar(
-        "SELECT action FROM audit_log WHERE action IN ('archive_room', 'remove_member') ORDER BY id",
-    )
-    .fetch_all(app.services.store().reader())
-    .await
-    .unwrap();
+    let actions = app
+        .db()
+        .await
+        .strings("SELECT action FROM audit_log WHERE action IN ('archive_room', 'remove_member') ORDER BY id")
+        .await;
     assert!(actions.iter().any(|a| a == "remove_member"), "{actions:?}");
     assert!(actions.iter().any(|a| a == "archive_room"), "{actions:?}");
 }
@@ -1285,10 +1284,7 @@ async fn a_filtered_word_in_a_dm_is_a_strike_like_in_general() {
     a.send_json(&json!({"type": "message", "room_id": dm, "content": BAD})).await;
     a.until_type("blocked").await;
     assert_eq!(a.close_code().await, 1008);
-    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM moderation_log")
-        .fetch_one(app.services.store().reader())
-        .await
-        .unwrap();
+    let logged = app.db().await.number("SELECT COUNT(*) FROM moderation_log").await;
     assert_eq!(logged, 3);
     assert!(page(&app, &bob, dm, "").await.is_empty());
 }

@@ -20,9 +20,12 @@ async fn a_full_database_refuses_messages_cleanly_and_recovers() {
     let (mut reader, _) = app.connect(&other).await;
     // The writer pool has exactly one connection: cap its database size just above the current
     // size, as a full disk would.
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(app.services.store().writer()).await.unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
+        .await
+        .unwrap();
     sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
-        .execute(app.services.store().writer())
+        .execute(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
         .await
         .unwrap();
     let text = "x".repeat(3000);
@@ -39,8 +42,14 @@ async fn a_full_database_refuses_messages_cleanly_and_recovers() {
     assert_eq!(refused["message"], "message could not be saved; send it again");
     // The server is alive: reads work, other connections are fine, and other writes answer JSON
     // errors once no page is left (small rows may still fit in a partly used page at first).
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(app.services.store().writer()).await.unwrap();
-    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(app.services.store().writer()).await.unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
+        .await
+        .unwrap();
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+        .execute(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
+        .await
+        .unwrap();
     let mut refused_registration = None;
     for n in 0..200 {
         let body = json!({"username": format!("late{n}"), "email": format!("late{n}@x.io"), "password": "password123"});
@@ -55,7 +64,10 @@ async fn a_full_database_refuses_messages_cleanly_and_recovers() {
     while let Some(Message::Text(_)) = reader.next_message(Duration::from_millis(200)).await {}
 
     // Space comes back: the same socket works again.
-    sqlx::query("PRAGMA max_page_count = 1073741823").execute(app.services.store().writer()).await.unwrap();
+    sqlx::query("PRAGMA max_page_count = 1073741823")
+        .execute(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
+        .await
+        .unwrap();
     client.say("after the disk was freed").await;
     assert_eq!(client.until_type("message").await["content"], "after the disk was freed");
     assert_eq!(reader.until_type("message").await["content"], "after the disk was freed");
@@ -157,8 +169,7 @@ async fn twenty_concurrent_writers_for_30s_never_see_a_locked_database() {
     for task in registrations {
         registered += task.await.unwrap();
     }
-    let stored: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(app.services.store().reader()).await.unwrap();
+    let stored = app.db().await.number("SELECT COUNT(*) FROM messages").await;
     assert_eq!(stored as u64, total);
     assert!(total > 1000 && registered > 10, "{total} messages, {registered} registrations");
     eprintln!("30 s: {total} messages from 18 sockets and {registered} registrations, no lock errors");

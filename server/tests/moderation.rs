@@ -52,10 +52,8 @@ async fn two_warnings_then_a_block_that_closes_every_socket() {
         history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents, vec!["sorry, friends"]);
 
-    let log: Vec<(String, i64)> = sqlx::query_as("SELECT content, warning_count FROM moderation_log ORDER BY id")
-        .fetch_all(app.services.store().reader())
-        .await
-        .unwrap();
+    let log: Vec<(String, i64)> =
+        app.db().await.rows("SELECT content, warning_count FROM moderation_log ORDER BY id").await;
     assert_eq!(log, vec![(BAD.to_string(), 1), (BAD.to_string(), 2), ("sh1t".to_string(), 3)]);
 }
 
@@ -116,10 +114,7 @@ async fn parallel_violations_are_counted_exactly() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let record = app.services.store().user_by_id(user["id"].as_i64().unwrap()).await.unwrap().unwrap();
-    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM moderation_log")
-        .fetch_one(app.services.store().reader())
-        .await
-        .unwrap();
+    let logged = app.db().await.number("SELECT COUNT(*) FROM moderation_log").await;
     assert!(record.public.is_blocked);
     assert_eq!(record.public.warning_count, logged);
     assert_eq!(record.token_version, version_before + 1, "blocked once");
@@ -147,10 +142,7 @@ async fn admins_are_warned_and_logged_but_never_auto_blocked() {
 
     // Each violation was refused (never broadcast or stored) and logged, none as a block.
     let log: Vec<(String, i64, bool)> =
-        sqlx::query_as("SELECT content, warning_count, blocked FROM moderation_log ORDER BY id")
-            .fetch_all(app.services.store().reader())
-            .await
-            .unwrap();
+        app.db().await.rows("SELECT content, warning_count, blocked FROM moderation_log ORDER BY id").await;
     assert_eq!(log, (1..=4).map(|n| (BAD.to_string(), n, false)).collect::<Vec<_>>());
     let (_c, history) = app.connect(&other).await;
     let contents: Vec<&str> =

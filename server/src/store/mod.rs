@@ -1,22 +1,22 @@
-//! The SQLite store: connection pools, migrations, and every query on accounts and settings.
+//! The store: every read and write of the database, behind one interface with a backend per
+//! database engine, chosen by the scheme of the database URL (`sqlite://`, the embedded default).
 //!
-//! One writer connection (SQLite allows one writer at a time anyway, so writes queue in the pool
-//! instead of failing with "database is locked") and a pool of readers; WAL mode lets readers run
-//! while the writer commits. Errors are `StoreError`; callers log them and answer "internal".
+//! [`Store`] is an enum over the backends; each of its methods forwards to the backend's method of
+//! the same name, so a backend missing one does not compile. Each backend keeps its own SQL and
+//! migrations; what does not depend on the engine (the values in `types`, history bounded in
+//! bytes) is written once here.
 
-mod admin;
-mod authority;
-mod messages;
-mod rooms;
+mod history;
+pub mod sqlite;
+mod types;
 
-pub use messages::{within_bytes, NewMessage, Stored, View};
-pub use rooms::{Joined, RoomChange, RoomRecord};
+pub use sqlite::SqliteStore;
+pub use types::{now_rfc3339, within_bytes, Joined, NewMessage, RoomChange, RoomRecord, Stored, UserRecord, View};
+pub(crate) use types::{room_kind, Budget};
 
-use app::models::PublicUser;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Row;
-use std::str::FromStr;
-use std::time::Duration;
+use app::models::{
+    AdminMessage, AdminOverview, AdminRoom, ChatMessage, Member, ModerationEntry, PublicUser, Room, RoomKind,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,266 +26,130 @@ pub enum StoreError {
     DuplicateEmail,
     #[error("room name already exists")]
     DuplicateRoomName,
+    #[error("unsupported database URL (expected sqlite://...)")]
+    UnsupportedUrl,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A user row including its secret parts; never serialised.
+/// The database, whichever engine holds it.
 #[derive(Clone)]
-pub struct UserRecord {
-    pub public: PublicUser,
-    pub password_hash: String,
-    pub token_version: i64,
+pub enum Store {
+    Sqlite(SqliteStore),
 }
-
-#[derive(Clone)]
-pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
-}
-
-/// The assignments that block a user. SET expressions read the old row, so the token version is
-/// bumped (revoking every earlier token) only when the user was not blocked already.
-pub(crate) const BLOCK_AND_REVOKE: &str = "is_blocked = 1, token_version = token_version + (1 - is_blocked)";
-
-pub(crate) const USER_COLUMNS: &str =
-    "id, username, email, password_hash, is_admin, is_blocked, warning_count, token_version, created_at";
 
 impl Store {
-    /// Opens (creating if needed) the database and runs the embedded migrations.
-    pub async fn open(url: &str, read_pool_size: u32, synchronous: &str) -> Result<Self, StoreError> {
-        let synchronous = SqliteSynchronous::from_str(synchronous).unwrap_or(SqliteSynchronous::Full);
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        // A connection to a local file cannot drop like a network one, and sqlx pings it on every
-        // release anyway; a ping before every acquire too would cost each query another round
-        // trip to the connection's worker thread.
-        let writer = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(read_pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Self { writer, reader })
+    /// Opens the database `url` names (creating an SQLite file if needed) and runs that backend's
+    /// migrations. `read_pool_size` bounds the concurrent reads; `sqlite_synchronous` is SQLite's
+    /// `synchronous` pragma.
+    pub async fn open(url: &str, read_pool_size: u32, sqlite_synchronous: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            return Ok(Self::Sqlite(SqliteStore::open(url, read_pool_size, sqlite_synchronous).await?));
+        }
+        Err(StoreError::UnsupportedUrl)
     }
 
-    pub fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    pub fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    /// Creates a user; the first user of an empty database becomes admin (decided inside the
-    /// insert, so two simultaneous first registrations cannot both win).
-    pub async fn create_user(
-        &self,
-        username: &str,
-        email: &str,
-        password_hash: &str,
-    ) -> Result<PublicUser, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO users (username, email, password_hash, is_admin, created_at) \
-             VALUES (?1, ?2, ?3, NOT EXISTS (SELECT 1 FROM users), ?4) \
-             RETURNING id, username, email, password_hash, is_admin, is_blocked, warning_count, token_version, created_at",
-        )
-        .bind(username)
-        .bind(email)
-        .bind(password_hash)
-        .bind(now_rfc3339())
-        .fetch_one(&self.writer)
-        .await;
-        match result {
-            Ok(row) => Ok(user_from_row(&row)?.public),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                if db.message().contains("users.email") {
-                    Err(StoreError::DuplicateEmail)
-                } else {
-                    Err(StoreError::DuplicateUsername)
-                }
-            }
-            Err(e) => Err(e.into()),
+    /// The SQLite backend, for the tests that reach below the interface (its pragmas).
+    #[doc(hidden)]
+    pub fn as_sqlite(&self) -> Option<&SqliteStore> {
+        match self {
+            Self::Sqlite(store) => Some(store),
         }
     }
+}
 
-    /// Finds a user by username or email (both case-insensitive).
-    pub async fn find_login(&self, name_or_email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?1 LIMIT 1");
-        let row = sqlx::query(&sql).bind(name_or_email).fetch_optional(&self.reader).await?;
-        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
-    }
+/// Writes `impl Store` with one method per signature, each forwarding to the backend.
+macro_rules! forward {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    match self {
+                        Self::Sqlite(store) => store.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
 
+forward! {
+    /// Creates a user; the first user of an empty database becomes admin.
+    fn create_user(&self, username: &str, email: &str, password_hash: &str) -> PublicUser;
+    /// A user by username or email (both case-insensitive).
+    fn find_login(&self, name_or_email: &str) -> Option<UserRecord>;
     /// A user by username (case-insensitive; never by email).
-    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
-        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.reader).await?;
-        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
-    }
-
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await?;
-        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
-    }
-
+    fn user_by_username(&self, username: &str) -> Option<UserRecord>;
+    fn user_by_id(&self, id: i64) -> Option<UserRecord>;
     /// Sets or clears the admin role by username; false when no such user.
-    pub async fn set_admin(&self, username: &str, is_admin: bool) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET is_admin = ?2 WHERE username = ?1")
-            .bind(username)
-            .bind(is_admin)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
+    fn set_admin(&self, username: &str, is_admin: bool) -> bool;
     /// Replaces a password hash and revokes the user's tokens; false when no such user.
-    pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE users SET password_hash = ?2, token_version = token_version + 1 WHERE username = ?1")
-                .bind(username)
-                .bind(hash)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
+    fn set_password_hash(&self, username: &str, hash: &str) -> bool;
     /// Blocks a user and revokes every token issued so far.
-    pub async fn block_user(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(&format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = ?1"))
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
-            .bind(key)
-            .fetch_optional(&self.writer)
-            .await?;
-        Ok(value)
-    }
-
+    fn block_user(&self, id: i64) -> bool;
+    fn setting(&self, key: &str) -> Option<String>;
     /// Stores `value` under `key` unless a value is already there; returns the value in force.
-    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.writer)
-            .await?;
-        Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
-    }
-}
+    fn setting_or_insert(&self, key: &str, value: &str) -> String;
+    /// Counts a violation atomically, blocking at `max_warnings` (never an admin); the new count
+    /// and whether the account is now blocked.
+    fn record_violation(&self, user_id: i64, rule: &str, content: &str, max_warnings: i64) -> (i64, bool);
 
-pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
-    Ok(UserRecord {
-        public: PublicUser {
-            id: row.try_get("id")?,
-            username: row.try_get("username")?,
-            email: row.try_get("email")?,
-            is_admin: row.try_get("is_admin")?,
-            is_blocked: row.try_get("is_blocked")?,
-            warning_count: row.try_get("warning_count")?,
-            created_at: row.try_get("created_at")?,
-        },
-        password_hash: row.try_get("password_hash")?,
-        token_version: row.try_get("token_version")?,
-    })
-}
+    /// Stores a batch atomically, refusing (in the insert itself) what a block, leave or archive
+    /// committed before it forbids; the result is in the order of `batch`.
+    fn insert_batch(&self, batch: &[NewMessage]) -> Vec<Stored>;
+    /// The newest `limit` messages of `view`, oldest first.
+    fn latest_messages(&self, view: View, limit: i64) -> Vec<ChatMessage>;
+    /// Messages of `view` with id > `since`, oldest first, at most `limit`; `true` when more remain.
+    fn messages_since(&self, view: View, since: i64, limit: i64) -> (Vec<ChatMessage>, bool);
+    /// Messages of `view` older than `before` (all when `None`), newest first, at most `limit`.
+    fn messages_before(&self, view: View, before: Option<i64>, limit: i64) -> Vec<ChatMessage>;
+    /// The newest message id of all (0 before the first).
+    fn newest_message_id(&self) -> i64;
 
-/// Now as RFC 3339 UTC with milliseconds, the format of every stored timestamp.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+    fn room(&self, id: i64) -> Option<RoomRecord>;
+    fn all_rooms(&self) -> Vec<RoomRecord>;
+    /// Every membership as `(room_id, user_id)`.
+    fn all_memberships(&self) -> Vec<(i64, i64)>;
+    /// Every ignore as `(user_id, ignored_id)`.
+    fn all_ignores(&self) -> Vec<(i64, i64)>;
+    fn room_for(&self, id: i64, viewer: i64) -> Option<Room>;
+    fn rooms_of(&self, viewer: i64) -> Vec<Room>;
+    fn public_rooms(&self, viewer: i64) -> Vec<Room>;
+    /// A new public or private room owned (and joined) by `owner`; `None` when the owner is in
+    /// `max_conversations` already.
+    fn create_room(&self, owner: i64, kind: RoomKind, name: &str, topic: &str, max_conversations: i64) -> Option<i64>;
+    /// The DM of two people, created on first use: its id and whether it is new.
+    fn dm_between(&self, a: i64, b: i64) -> (i64, bool);
+    fn add_member(&self, room: i64, user: i64, max_conversations: i64) -> Joined;
+    fn remove_member(&self, room: i64, user: i64, admin: Option<i64>) -> bool;
+    fn is_member(&self, room: i64, user: i64) -> bool;
+    fn members(&self, room: i64, after: Option<&str>, limit: i64) -> Vec<Member>;
+    fn update_room(&self, room: i64, change: &RoomChange, admin: Option<i64>) -> ();
+    fn mark_read(&self, room: i64, user: i64, last_read_id: i64) -> ();
+    fn add_ignore(&self, user: i64, ignored: i64, max: i64) -> bool;
+    fn ignores(&self, user: i64, ignored: i64) -> bool;
+    fn remove_ignore(&self, user: i64, ignored: i64) -> ();
+    fn ignored_usernames(&self, user: i64) -> Vec<String>;
+    fn admin_rooms(&self, after: Option<i64>, limit: i64) -> Vec<AdminRoom>;
+    fn admin_room(&self, id: i64) -> Option<AdminRoom>;
 
-impl Store {
-    /// Counts a violation atomically (one statement on the single writer): bumps the warning
-    /// count, blocks at `max_warnings` (revoking tokens once, never twice), and logs it.
-    /// Admins are counted and logged but never blocked by this rule (a lone admin must not be
-    /// able to lock everyone out of the console). Returns the new count and whether the account
-    /// is now blocked.
-    pub async fn record_violation(
-        &self,
-        user_id: i64,
-        rule: &str,
-        content: &str,
-        max_warnings: i64,
-    ) -> Result<(i64, bool), StoreError> {
-        let mut tx = self.writer().begin().await?;
-        let row = sqlx::query(
-            "UPDATE users SET \
-               warning_count = warning_count + 1, \
-               token_version = CASE WHEN warning_count + 1 >= ?2 AND is_blocked = 0 AND is_admin = 0 \
-                                    THEN token_version + 1 ELSE token_version END, \
-               is_blocked = CASE WHEN warning_count + 1 >= ?2 AND is_admin = 0 THEN 1 ELSE is_blocked END \
-             WHERE id = ?1 RETURNING warning_count, is_blocked",
-        )
-        .bind(user_id)
-        .bind(max_warnings)
-        .fetch_one(&mut *tx)
-        .await?;
-        let count: i64 = row.try_get("warning_count")?;
-        let blocked: bool = row.try_get("is_blocked")?;
-        sqlx::query(
-            "INSERT INTO moderation_log (user_id, created_at, rule, content, warning_count, blocked) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(user_id)
-        .bind(now_rfc3339())
-        .bind(rule)
-        .bind(content)
-        .bind(count)
-        .bind(blocked)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok((count, blocked))
-    }
-}
+    fn list_users(&self, blocked_only: bool, after: Option<i64>, limit: i64) -> Vec<PublicUser>;
+    fn admin_messages(&self, before: Option<i64>, limit: i64) -> Vec<AdminMessage>;
+    fn moderation_log(&self, before: Option<i64>, limit: i64) -> Vec<ModerationEntry>;
+    /// Blocks or unblocks by an admin, with an audit entry; the user as it now is.
+    fn set_blocked_by_admin(&self, admin_id: i64, user_id: i64, blocked: bool) -> Option<PublicUser>;
+    fn unblock_by_username(&self, username: &str) -> bool;
+    fn overview(&self) -> AdminOverview;
+    fn users_after(&self, after: i64, limit: i64) -> Vec<PublicUser>;
+    fn admin_messages_after(&self, after: i64, limit: i64) -> Vec<AdminMessage>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url, 2, "NORMAL").await.unwrap();
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn first_user_is_admin_and_duplicates_are_case_insensitive() {
-        let (_dir, store) = temp_store().await;
-        let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
-        assert!(first.is_admin);
-        let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
-        assert!(!second.is_admin);
-        assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
-        assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
-        assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
-        assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
-    }
-
-    #[tokio::test]
-    async fn settings_keep_the_first_value() {
-        let (_dir, store) = temp_store().await;
-        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
-        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
-    }
+    /// The sequence number of the newest account change (0 when there is none).
+    fn latest_account_change(&self) -> i64;
+    /// Account changes after `seq`, oldest first, at most `limit`: `(seq, user_id)`.
+    fn account_changes_after(&self, seq: i64, limit: i64) -> Vec<(i64, i64)>;
+    /// Forgets account changes up to and including `seq`.
+    fn prune_account_changes(&self, seq: i64) -> ();
 }

@@ -2,6 +2,8 @@
 //! bcrypt cost so tests stay quick. Talks real HTTP (reqwest) and WebSocket (tokio-tungstenite).
 #![allow(dead_code)]
 
+pub mod db;
+
 use serde_json::{json, Value};
 use server::config::Config;
 use server::services::Services;
@@ -13,7 +15,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub services: Arc<Services>,
-    pub db_path: std::path::PathBuf,
+    /// The database the server uses (a file in a temporary folder).
+    pub database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -38,9 +41,9 @@ impl TestApp {
         adjust_options: impl FnOnce(&mut leptos::prelude::LeptosOptions),
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_path = dir.path().join("chatterbox.db");
+        let database_url = format!("sqlite://{}", dir.path().join("chatterbox.db").display());
         let mut config = Config {
-            database_url: format!("sqlite://{}", db_path.display()),
+            database_url: database_url.clone(),
             bcrypt_cost: 4,
             sqlite_synchronous: "NORMAL".into(),
             // Tests register and log in many users from 127.0.0.1: raise the per-IP and
@@ -62,7 +65,7 @@ impl TestApp {
             let _ = stop_rx.await;
         }));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { addr, http, services, db_path, stop: Some(stop_tx), serving: Some(serving), _dir: dir }
+        Self { addr, http, services, database_url, stop: Some(stop_tx), serving: Some(serving), _dir: dir }
     }
 
     /// Triggers a graceful shutdown (what SIGTERM does) and waits for the server to finish.
@@ -73,6 +76,11 @@ impl TestApp {
         if let Some(serving) = self.serving.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), serving).await;
         }
+    }
+
+    /// A connection of its own to the server's database, for assertions below the API.
+    pub async fn db(&self) -> db::Db {
+        db::Db::connect(&self.database_url).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,54 +3,11 @@
 //! transaction on the single writer; the use cases in `services::conversations` decide who may
 //! make it.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::SqliteStore;
+use crate::store::{now_rfc3339, room_kind, Joined, RoomChange, RoomRecord, StoreError};
 use app::models::{AdminRoom, Member, Room, RoomKind};
 use app::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
 use sqlx::Row;
-
-/// A room as stored (no viewer's counts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomRecord {
-    pub id: i64,
-    pub kind: RoomKind,
-    /// `None` for a DM.
-    pub name: Option<String>,
-    pub topic: String,
-    pub owner_id: Option<i64>,
-    /// A DM's two people, the lower id first.
-    pub dm_pair: Option<(i64, i64)>,
-    pub archived: bool,
-}
-
-impl RoomRecord {
-    /// For a DM, the other person of the pair.
-    pub fn peer_of(&self, user_id: i64) -> Option<i64> {
-        self.dm_pair.map(|(low, high)| if low == user_id { high } else { low })
-    }
-}
-
-/// What a change of a room's name, topic or archive flag does.
-#[derive(Debug, Clone, Default)]
-pub struct RoomChange {
-    pub name: Option<String>,
-    pub topic: Option<String>,
-    pub archived: Option<bool>,
-}
-
-/// Why a membership was not added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Joined {
-    /// Now a member.
-    Added,
-    /// A member already.
-    Already,
-    /// In as many conversations as one may be.
-    Full,
-}
-
-pub(crate) fn room_kind(text: String) -> Result<RoomKind, sqlx::Error> {
-    RoomKind::parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("unknown room kind {text:?}").into()))
-}
 
 const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.topic, r.owner_id, r.dm_low, r.dm_high, r.archived";
 
@@ -108,7 +65,7 @@ fn room_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Room, sqlx::Error> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// A room by id.
     pub async fn room(&self, id: i64) -> Result<Option<RoomRecord>, StoreError> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = ?1");
@@ -483,10 +440,10 @@ async fn audit(
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, Store, i64, i64) {
+    async fn store() -> (tempfile::TempDir, SqliteStore, i64, i64) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let store = Store::open(&url, 2, "NORMAL").await.unwrap();
+        let store = SqliteStore::open(&url, 2, "NORMAL").await.unwrap();
         let alice = store.create_user("alice", "a@x.io", "h").await.unwrap().id;
         let bob = store.create_user("bob", "b@x.io", "h").await.unwrap().id;
         (dir, store, alice, bob)

@@ -1,42 +1,18 @@
 //! Chat message queries: group-committed inserts (called by the single writer task only) and the
 //! history reads (newest page, catch-up since an id, older pages) served from the read pool.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::store::{now_rfc3339, NewMessage, StoreError, Stored, View};
 use app::models::ChatMessage;
 use sqlx::{Acquire, Row};
 
-/// A message accepted for storage.
-pub struct NewMessage {
-    pub sender_id: i64,
-    pub username: String,
-    /// The conversation, and its name as message frames carry it (`dm` for a DM).
-    pub room_id: i64,
-    pub room: String,
-    pub content: String,
-    pub client_id: Option<String>,
+/// The SQL side of a [`View`].
+trait ViewSql {
+    fn conditions(&self) -> &'static str;
+    fn binds(&self) -> Vec<i64>;
 }
 
-/// Which messages a history read sees.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct View {
-    /// One conversation; `None`: every conversation the viewer is in (every one, without a
-    /// viewer).
-    pub room: Option<i64>,
-    /// Whose eyes: the messages of the people this user ignores are left out.
-    pub viewer: Option<i64>,
-}
-
-impl View {
-    /// One conversation as `viewer` sees it.
-    pub fn room(room: i64, viewer: i64) -> Self {
-        Self { room: Some(room), viewer: Some(viewer) }
-    }
-
-    /// Every conversation `viewer` is in.
-    pub fn member(viewer: i64) -> Self {
-        Self { room: None, viewer: Some(viewer) }
-    }
-
+impl ViewSql for View {
     /// The conditions that select this view's messages: `?3` is the room, `?4` the viewer.
     fn conditions(&self) -> &'static str {
         match (self.room.is_some(), self.viewer.is_some()) {
@@ -63,20 +39,6 @@ impl View {
             (None, None) => Vec::new(),
         }
     }
-}
-
-/// What storing one message of a batch gave.
-pub enum Stored {
-    /// Inserted now: broadcast it.
-    New(ChatMessage),
-    /// Its `client_id` was stored before (a retry): acknowledge with the original, no broadcast.
-    Duplicate(ChatMessage),
-    /// A retry of a stored `client_id` whose original could not be read back (the error is
-    /// logged). Nothing was inserted for it; its sender may safely send it again.
-    DuplicateUnread,
-    /// Not stored: its sender was blocked when the batch committed. The check is part of the
-    /// INSERT itself, so no message commits after the block that refuses it.
-    Refused,
 }
 
 /// Rows per INSERT statement for a large batch; a remainder of at most [`EXACT_ROWS`] rows gets
@@ -171,7 +133,7 @@ const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m
                               CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id \
                               FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
-impl Store {
+impl SqliteStore {
     /// Inserts a batch atomically (one fsync for all of it), several rows per statement: a batch
     /// that fits one statement is committed by that statement, a larger one in a transaction.
     /// All or nothing: an error means nothing of the batch was stored. The result is in the
@@ -180,7 +142,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let created_at = super::now_rfc3339();
+        let created_at = now_rfc3339();
         let ids = self.insert_rows(batch, &created_at).await?;
         // Only after the commit: a failed read of an original cannot undo what was stored.
         let mut out = Vec::with_capacity(batch.len());
@@ -247,21 +209,6 @@ impl Store {
         Ok(messages)
     }
 
-    /// The newest messages of `view`, oldest first: at most `limit`, and only as many of the
-    /// newest as fit in `max_bytes` of JSON (at least one).
-    pub async fn latest_within(
-        &self,
-        view: View,
-        limit: i64,
-        max_bytes: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut messages = self.latest_messages(view, limit).await?;
-        let mut budget = Budget::new(max_bytes);
-        let keep = messages.iter().rev().take_while(|m| budget.take(m)).count();
-        messages.drain(..messages.len() - keep);
-        Ok(messages)
-    }
-
     /// Messages of `view` with id > `since`, oldest first, at most `limit`; `true` when more
     /// remain.
     pub async fn messages_since(
@@ -275,35 +222,6 @@ impl Store {
         let more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
         Ok((messages, more))
-    }
-
-    /// Like [`Store::messages_since`], and bounded in bytes too: no more than fit in `max_bytes`
-    /// of JSON (at least one). Read a page at a time, so the memory it takes is bounded as well.
-    pub async fn messages_since_within(
-        &self,
-        view: View,
-        since: i64,
-        limit: i64,
-        max_bytes: usize,
-    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
-        const PAGE: i64 = 32;
-        let mut budget = Budget::new(max_bytes);
-        let mut out = Vec::new();
-        let mut after = since;
-        loop {
-            let want = PAGE.min(limit - out.len() as i64);
-            let (page, more) = self.messages_since(view, after, want).await?;
-            for message in page {
-                if !budget.take(&message) {
-                    return Ok((out, true));
-                }
-                after = message.id;
-                out.push(message);
-            }
-            if !more || out.len() as i64 >= limit {
-                return Ok((out, more));
-            }
-        }
     }
 
     /// Messages of `view` older than `before` (all when `None`), newest first, at most `limit`.
@@ -333,36 +251,6 @@ impl Store {
     }
 }
 
-/// How many of `messages` (newest first) fit in `max_bytes` of JSON (at least one).
-pub fn within_bytes(messages: &[ChatMessage], max_bytes: usize) -> usize {
-    let mut budget = Budget::new(max_bytes);
-    messages.iter().take_while(|m| budget.take(m)).count()
-}
-
-/// Bytes of JSON a history frame may still take; the first message always fits.
-struct Budget {
-    left: usize,
-    first: bool,
-}
-
-impl Budget {
-    fn new(max_bytes: usize) -> Self {
-        Self { left: max_bytes, first: true }
-    }
-
-    /// Takes the room `message` needs; false (taking nothing) when it does not fit.
-    fn take(&mut self, message: &ChatMessage) -> bool {
-        // The message as it appears in the frame, and its separating comma.
-        let size = serde_json::to_string(message).map_or(usize::MAX, |json| json.len() + 1);
-        let first = std::mem::replace(&mut self.first, false);
-        if size > self.left && !first {
-            return false;
-        }
-        self.left = self.left.saturating_sub(size);
-        true
-    }
-}
-
 fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::Error> {
     Ok(ChatMessage {
         id: row.try_get("id")?,
@@ -380,10 +268,10 @@ fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::
 mod tests {
     use super::*;
 
-    async fn store_with_user() -> (tempfile::TempDir, Store, i64) {
+    async fn store_with_user() -> (tempfile::TempDir, SqliteStore, i64) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("m.db").display());
-        let store = Store::open(&url, 1, "NORMAL").await.unwrap();
+        let store = SqliteStore::open(&url, 1, "NORMAL").await.unwrap();
         let user = store.create_user("u", "u@x.io", "h").await.unwrap();
         (dir, store, user.id)
     }
@@ -479,33 +367,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 0);
-    }
-
-    #[tokio::test]
-    async fn history_reads_are_bounded_in_bytes_as_well_as_count() {
-        let (_dir, store, user) = store_with_user().await;
-        let big = "x".repeat(1000);
-        let batch: Vec<NewMessage> = (0..100).map(|_| message(user, &big, None)).collect();
-        store.insert_batch(&batch).await.unwrap();
-        // A budget of 9.5 messages' JSON holds 9 of them.
-        let one =
-            serde_json::to_string(&store.latest_messages(View::default(), 1).await.unwrap()[0]).unwrap().len() + 1;
-        let budget = one * 19 / 2;
-        let (page, more) = store.messages_since_within(View::default(), 0, 500, budget).await.unwrap();
-        assert!(more);
-        assert_eq!(page.len(), 9);
-        assert_eq!(page.first().unwrap().id, 1);
-        let (rest, more) =
-            store.messages_since_within(View::default(), page.last().unwrap().id, 500, 1_000_000).await.unwrap();
-        assert!(!more);
-        assert_eq!(rest.len(), 91);
-        let (counted, more) = store.messages_since_within(View::default(), 0, 40, 1_000_000).await.unwrap();
-        assert_eq!((counted.len(), more), (40, true));
-        // A budget smaller than one message still makes progress.
-        assert_eq!(store.messages_since_within(View::default(), 0, 500, 10).await.unwrap().0.len(), 1);
-        let latest = store.latest_within(View::default(), 50, budget).await.unwrap();
-        assert_eq!(latest.len(), 9);
-        assert_eq!(latest.last().unwrap().id, 100);
     }
 
     #[tokio::test]

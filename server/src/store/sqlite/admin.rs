@@ -1,7 +1,8 @@
 //! Admin queries: user lists, the message monitor, the moderation log, block/unblock with an
 //! audit trail, overview counts, and keyset pages for the CSV exports.
 
-use super::{now_rfc3339, user_from_row, Store, StoreError, BLOCK_AND_REVOKE, USER_COLUMNS};
+use super::{user_from_row, SqliteStore, BLOCK_AND_REVOKE, USER_COLUMNS};
+use crate::store::{now_rfc3339, StoreError};
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
 use sqlx::Row;
 
@@ -12,7 +13,7 @@ const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.cont
                                                       WHERE lo.id = r.dm_low AND hi.id = r.dm_high)) AS room \
                                     FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
-impl Store {
+impl SqliteStore {
     /// A page of users (or only the blocked ones) by id: at most `limit` with an id above
     /// `after` (the cursor: the last id of the previous page).
     pub async fn list_users(
@@ -148,6 +149,6 @@ fn admin_message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminMessage,
         timestamp: row.try_get("created_at")?,
         room: row.try_get("room")?,
         room_id: row.try_get("room_id")?,
-        room_kind: super::rooms::room_kind(row.try_get("room_kind")?)?,
+        room_kind: crate::store::room_kind(row.try_get("room_kind")?)?,
     })
 }

@@ -1,9 +1,10 @@
 //! The account-change feed (`account_changes`, filled by a trigger on `users`): which accounts
 //! had their block state, token version or role changed, in commit order, whoever changed them.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::store::StoreError;
 
-impl Store {
+impl SqliteStore {
     /// The sequence number of the newest change (0 when there is none).
     pub async fn latest_account_change(&self) -> Result<i64, StoreError> {
         let seq: Option<i64> =
@@ -35,7 +36,8 @@ mod tests {
     #[tokio::test]
     async fn blocks_revocations_and_role_changes_are_fed_whoever_makes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("a.db").display()), 1, "NORMAL").await.unwrap();
+        let store =
+            SqliteStore::open(&format!("sqlite://{}", dir.path().join("a.db").display()), 1, "NORMAL").await.unwrap();
         let alice = store.create_user("alice", "a@x.io", "h").await.unwrap().id;
         let bob = store.create_user("bob", "b@x.io", "h").await.unwrap().id;
         let start = store.latest_account_change().await.unwrap();

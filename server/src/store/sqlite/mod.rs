@@ -1,0 +1,262 @@
+//! The SQLite backend (the embedded default): connection pools, migrations, and every query on
+//! accounts and settings; the other queries are in this folder's files, one concern each.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway, so writes queue in the pool
+//! instead of failing with "database is locked") and a pool of readers; WAL mode lets readers run
+//! while the writer commits. Errors are `StoreError`; callers log them and answer "internal".
+
+mod admin;
+mod authority;
+mod messages;
+mod rooms;
+
+use crate::store::{now_rfc3339, StoreError, UserRecord};
+use app::models::PublicUser;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// The assignments that block a user. SET expressions read the old row, so the token version is
+/// bumped (revoking every earlier token) only when the user was not blocked already.
+pub(crate) const BLOCK_AND_REVOKE: &str = "is_blocked = 1, token_version = token_version + (1 - is_blocked)";
+
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, email, password_hash, is_admin, is_blocked, warning_count, token_version, created_at";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and runs the embedded migrations.
+    pub async fn open(url: &str, read_pool_size: u32, synchronous: &str) -> Result<Self, StoreError> {
+        let synchronous = SqliteSynchronous::from_str(synchronous).unwrap_or(SqliteSynchronous::Full);
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        // A connection to a local file cannot drop like a network one, and sqlx pings it on every
+        // release anyway; a ping before every acquire too would cost each query another round
+        // trip to the connection's worker thread.
+        let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(read_pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Creates a user; the first user of an empty database becomes admin (decided inside the
+    /// insert, so two simultaneous first registrations cannot both win). A taken username or
+    /// email inserts nothing; which one it was is then read on the single writer, where no other
+    /// write can come between (SQLite names no constraint in its errors).
+    pub async fn create_user(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+    ) -> Result<PublicUser, StoreError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (username, email, password_hash, is_admin, created_at) \
+             VALUES (?1, ?2, ?3, NOT EXISTS (SELECT 1 FROM users), ?4) \
+             ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
+        ))
+        .bind(username)
+        .bind(email)
+        .bind(password_hash)
+        .bind(now_rfc3339())
+        .fetch_optional(&self.writer)
+        .await?;
+        if let Some(row) = row {
+            return Ok(user_from_row(&row)?.public);
+        }
+        let username_taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)")
+            .bind(username)
+            .fetch_one(&self.writer)
+            .await?;
+        Err(if username_taken { StoreError::DuplicateUsername } else { StoreError::DuplicateEmail })
+    }
+
+    /// Finds a user by username or email (both case-insensitive).
+    pub async fn find_login(&self, name_or_email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?1 LIMIT 1");
+        let row = sqlx::query(&sql).bind(name_or_email).fetch_optional(&self.reader).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// A user by username (case-insensitive; never by email).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.reader).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// Sets or clears the admin role by username; false when no such user.
+    pub async fn set_admin(&self, username: &str, is_admin: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET is_admin = ?2 WHERE username = ?1")
+            .bind(username)
+            .bind(is_admin)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces a password hash and revokes the user's tokens; false when no such user.
+    pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ?2, token_version = token_version + 1 WHERE username = ?1")
+                .bind(username)
+                .bind(hash)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Blocks a user and revokes every token issued so far.
+    pub async fn block_user(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = ?1"))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(value)
+    }
+
+    /// Stores `value` under `key` unless a value is already there; returns the value in force.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.writer)
+            .await?;
+        Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
+    }
+}
+
+pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
+    Ok(UserRecord {
+        public: PublicUser {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            email: row.try_get("email")?,
+            is_admin: row.try_get("is_admin")?,
+            is_blocked: row.try_get("is_blocked")?,
+            warning_count: row.try_get("warning_count")?,
+            created_at: row.try_get("created_at")?,
+        },
+        password_hash: row.try_get("password_hash")?,
+        token_version: row.try_get("token_version")?,
+    })
+}
+
+impl SqliteStore {
+    /// Counts a violation atomically (one statement on the single writer): bumps the warning
+    /// count, blocks at `max_warnings` (revoking tokens once, never twice), and logs it.
+    /// Admins are counted and logged but never blocked by this rule (a lone admin must not be
+    /// able to lock everyone out of the console). Returns the new count and whether the account
+    /// is now blocked.
+    pub async fn record_violation(
+        &self,
+        user_id: i64,
+        rule: &str,
+        content: &str,
+        max_warnings: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let row = sqlx::query(
+            "UPDATE users SET \
+               warning_count = warning_count + 1, \
+               token_version = CASE WHEN warning_count + 1 >= ?2 AND is_blocked = 0 AND is_admin = 0 \
+                                    THEN token_version + 1 ELSE token_version END, \
+               is_blocked = CASE WHEN warning_count + 1 >= ?2 AND is_admin = 0 THEN 1 ELSE is_blocked END \
+             WHERE id = ?1 RETURNING warning_count, is_blocked",
+        )
+        .bind(user_id)
+        .bind(max_warnings)
+        .fetch_one(&mut *tx)
+        .await?;
+        let count: i64 = row.try_get("warning_count")?;
+        let blocked: bool = row.try_get("is_blocked")?;
+        sqlx::query(
+            "INSERT INTO moderation_log (user_id, created_at, rule, content, warning_count, blocked) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(user_id)
+        .bind(now_rfc3339())
+        .bind(rule)
+        .bind(content)
+        .bind(count)
+        .bind(blocked)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((count, blocked))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, 2, "NORMAL").await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn first_user_is_admin_and_duplicates_are_case_insensitive() {
+        let (_dir, store) = temp_store().await;
+        let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
+        assert!(first.is_admin);
+        let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
+        assert!(!second.is_admin);
+        assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
+        assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
+        assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
+        assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
+    }
+
+    #[tokio::test]
+    async fn settings_keep_the_first_value() {
+        let (_dir, store) = temp_store().await;
+        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
+        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
+    }
+}
