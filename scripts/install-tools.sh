@@ -2,7 +2,8 @@
 # Installs what building and testing ChatterBox needs, skipping whatever is already present at the
 # right version, so a warm machine pays nothing. Verified sequence: ../shared/TOOLCHAIN.md.
 #   scripts/install-tools.sh          -> build tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt)
-#   scripts/install-tools.sh --test   -> also Chromium and the end2end npm packages
+#   scripts/install-tools.sh --test   -> also Chromium, the end2end npm packages, and the PostgreSQL and
+#                                        Redis servers that the test suites start (crate testkit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,13 @@ if [ "${1:-}" = "--test" ]; then
     log "installing Debian chromium for Playwright"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! command -v redis-server >/dev/null 2>&1; then
+    # testkit runs its own throwaway servers; apt's policy-rc.d (in containers, CI) starts no services,
+    # and where it does, the system services listen on other ports and do not get in the way.
+    log "installing Debian PostgreSQL 15 and Redis for the test suites"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql-15 redis-server >/dev/null
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing end2end npm packages"

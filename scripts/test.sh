@@ -22,6 +22,7 @@ cargo clippy -p moderation --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p server --all-targets -- -D warnings
 cargo clippy -p loadgen --all-targets -- -D warnings
+cargo clippy -p testkit --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # Test one package at a time: `app` must never be built with ssr and hydrate together.
@@ -29,6 +30,8 @@ step "unit tests: moderation"
 cargo test -p moderation
 step "unit tests: app (ssr)"
 cargo test -p app --features ssr
+step "test harness: throwaway PostgreSQL and Redis (testkit)"
+cargo test -p testkit
 step "unit + integration tests: server"
 cargo test -p server
 step "unit tests: loadgen"
