@@ -14,8 +14,12 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// SQLite database (`DATABASE_URL`), created and migrated on first start.
+    /// The database (`DATABASE_URL`), migrated on start: `sqlite://FILE` (created if missing; the
+    /// default) or `postgres://USER:PASSWORD@HOST/DB`, which several nodes may share.
     pub database_url: String,
+    /// The cluster bus (`CHATTERBOX_REDIS_URL`, `redis://HOST:PORT`): nodes sharing a PostgreSQL
+    /// database tell each other through it what they did. Unset: a single node.
+    pub redis_url: Option<String>,
     /// HS256 signing secret (`JWT_SECRET`). Unset: one is generated and kept in the database.
     #[serde(skip)]
     pub jwt_secret: Option<String>,
@@ -100,6 +104,7 @@ impl Default for Config {
             bcrypt_concurrency: 0,
             read_pool_size: 4,
             sqlite_synchronous: "FULL".into(),
+            redis_url: None,
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
@@ -131,6 +136,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Config {
             database_url,
+            redis_url,
             jwt_secret,
             token_ttl_secs,
             bcrypt_cost,
@@ -160,7 +166,8 @@ impl std::fmt::Debug for Config {
             moderation_words,
         } = self;
         f.debug_struct("Config")
-            .field("database_url", database_url)
+            .field("database_url", &redact_password(database_url))
+            .field("redis_url", &redis_url.as_deref().map(redact_password))
             .field("jwt_secret", &jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("token_ttl_secs", token_ttl_secs)
             .field("bcrypt_cost", bcrypt_cost)
@@ -200,6 +207,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid value for {name}: {value:?}")]
     Env { name: &'static str, value: String },
+    #[error("CHATTERBOX_REDIS_URL makes this node one of a cluster, whose nodes must share a database: DATABASE_URL must be postgres://..., not an SQLite file")]
+    ClusterOnSqlite,
     #[error("JWT_SECRET is {len} bytes; it must be at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`), or unset to let the server generate one")]
     ShortSecret { len: usize },
 }
@@ -231,6 +240,9 @@ impl Config {
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("DATABASE_URL") {
             self.database_url = v;
+        }
+        if let Some(v) = var("CHATTERBOX_REDIS_URL") {
+            self.redis_url = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = var("JWT_SECRET").filter(|v| !v.is_empty()) {
             self.jwt_secret = Some(v);
@@ -314,10 +326,18 @@ impl Config {
                 value: self.fanout_pacing_cpu_percent.to_string(),
             });
         }
+        if self.redis_url.is_some() && !self.shares_database() {
+            return Err(ConfigError::ClusterOnSqlite);
+        }
         if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
             return Err(ConfigError::Env { name: "sqlite_synchronous", value: self.sqlite_synchronous.clone() });
         }
         Ok(())
+    }
+
+    /// Whether the database is one several nodes can share (PostgreSQL).
+    pub fn shares_database(&self) -> bool {
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
 
     /// The server-wide socket cap in force: `max_sockets`, or with 0 the open-files limit of
@@ -372,6 +392,16 @@ fn parse_env<T: std::str::FromStr>(
     Ok(())
 }
 
+/// `url` with the password of its user part (`scheme://user:PASSWORD@host`) hidden, for logs.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((user_part, host)) = rest.split_once('@') else { return url.to_owned() };
+    match user_part.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +440,37 @@ mod tests {
         assert!(compact.contains(r#"jwt_secret: Some("<redacted>")"#), "{compact}");
         assert!(compact.contains("bcrypt_cost: 12"), "{compact}");
         assert!(format!("{:?}", Config::default()).contains("jwt_secret: None"));
+    }
+
+    #[test]
+    fn debug_never_shows_a_database_or_redis_password() {
+        let config = Config {
+            database_url: "postgres://chat:pg-pass-123@db.internal/chat".into(),
+            redis_url: Some("redis://:redis-pass-456@cache:6379".into()),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("pg-pass-123") && !shown.contains("redis-pass-456"), "{shown}");
+        assert!(shown.contains("postgres://chat:<redacted>@db.internal/chat"), "{shown}");
+        assert!(format!("{:?}", Config::default()).contains("sqlite://chatterbox.db"));
+    }
+
+    #[test]
+    fn a_cluster_needs_a_shared_database() {
+        let mut config = Config::default();
+        let error = config.apply_env(env(&[("CHATTERBOX_REDIS_URL", "redis://127.0.0.1:6379")])).unwrap_err();
+        assert!(matches!(error, ConfigError::ClusterOnSqlite), "{error}");
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[
+                ("CHATTERBOX_REDIS_URL", "redis://127.0.0.1:6379"),
+                ("DATABASE_URL", "postgres://chat@127.0.0.1/chat"),
+            ]))
+            .unwrap();
+        assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+        let mut config = Config::default();
+        config.apply_env(env(&[("CHATTERBOX_REDIS_URL", "")])).unwrap();
+        assert_eq!(config.redis_url, None, "empty means unset");
     }
 
     #[test]

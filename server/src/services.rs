@@ -115,6 +115,22 @@ pub enum StartError {
     Hash(#[from] crate::auth::HashError),
     #[error("cannot read the moderation word list: {0}")]
     WordList(#[from] std::io::Error),
+    #[error(transparent)]
+    Bus(#[from] crate::cluster::bus::BadUrl),
+}
+
+/// With `CHATTERBOX_REDIS_URL`, this node's link to the others: the bus, and the newest message
+/// id now (committed before the node could deliver anything live).
+async fn join_cluster(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<crate::fanout::writer::ClusterLink>, StartError> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let node = crate::cluster::new_node_id();
+    let (bus, incoming) = crate::cluster::Bus::start(url, node)?;
+    let start_after = store.newest_message_id().await?;
+    tracing::info!(node = format!("{node:016x}"), start_after, "joining the cluster");
+    Ok(Some(crate::fanout::writer::ClusterLink { bus, incoming, start_after }))
 }
 
 impl Services {
@@ -129,7 +145,8 @@ impl Services {
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         let directory = crate::fanout::directory::Directory::load(&store).await?;
-        let hub = Hub::start(store.clone(), &config, directory);
+        let cluster = join_cluster(&config, &store).await?;
+        let hub = Hub::start(store.clone(), &config, directory, cluster);
         // Where the account-change feed starts: read now, before any socket can be accepted,
         // so that no change committed after this point is skipped.
         let feed_start = store.latest_account_change().await?;

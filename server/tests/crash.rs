@@ -5,75 +5,12 @@
 
 mod common;
 
+use common::process::Node;
+
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    async fn start(db: &std::path::Path) -> Self {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("LEPTOS_SITE_ADDR", &addr)
-            .env("CHATTERBOX_BCRYPT_COST", "4")
-            .env("CHATTERBOX_FLOOD_BURST", "100000")
-            .env("CHATTERBOX_FLOOD_PER_SEC", "100000")
-            .env("CHATTERBOX_CONFIG", "/dev/null")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server binary starts");
-        let server = Self { child, addr };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&server.addr).await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server did not start listening");
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-
-    fn kill9(&mut self) {
-        let status = Command::new("kill").args(["-9", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn post(addr: &str, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new().post(format!("http://{addr}{path}")).json(&body).send().await.unwrap();
-    response.json().await.unwrap()
-}
-
-/// Logs `name` in (password `password123`) and returns the token.
-async fn login(addr: &str, name: &str) -> String {
-    let body = post(addr, "/login", json!({"username": name, "password": "password123"})).await;
-    body["access_token"].as_str().expect("a token").to_owned()
-}
 
 /// `GET /messages?QUERY` with a bearer token.
 async fn messages(addr: &str, token: &str, query: &str) -> Vec<Value> {
@@ -83,11 +20,14 @@ async fn messages(addr: &str, token: &str, query: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn acknowledged_messages_survive_sigkill() {
+    if common::skipped_on_postgres("acknowledged_messages_survive_sigkill") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let mut server = ServerProcess::start(&db).await;
-    post(&server.addr, "/register", json!({"username": "crash", "email": "c@x.io", "password": "password123"})).await;
-    let token = login(&server.addr, "crash").await;
+    let mut server = Node::start(&[("DATABASE_URL", format!("sqlite://{}", db.display()))]).await;
+    server.register("crash").await;
+    let token = server.login("crash").await;
 
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
@@ -118,8 +58,8 @@ async fn acknowledged_messages_survive_sigkill() {
     sender.abort();
     assert!(acknowledged.len() >= 300, "got {} acks before the kill", acknowledged.len());
 
-    let restarted = ServerProcess::start(&db).await;
-    let token = login(&restarted.addr, "crash").await;
+    let restarted = Node::start(&[("DATABASE_URL", format!("sqlite://{}", db.display()))]).await;
+    let token = restarted.login("crash").await;
     let mut stored = std::collections::HashSet::new();
     let mut before = String::new();
     loop {
@@ -139,10 +79,14 @@ async fn acknowledged_messages_survive_sigkill() {
 
 #[tokio::test]
 async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
+    if common::skipped_on_postgres("sigterm_closes_sockets_with_1001_and_exits_within_seconds") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(&dir.path().join("term.db")).await;
-    post(&server.addr, "/register", json!({"username": "term", "email": "t@x.io", "password": "password123"})).await;
-    let token = login(&server.addr, "term").await;
+    let mut server =
+        Node::start(&[("DATABASE_URL", format!("sqlite://{}", dir.path().join("term.db").display()))]).await;
+    server.register("term").await;
+    let token = server.login("term").await;
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", server.addr)).await.unwrap();
     socket.next().await.unwrap().unwrap(); // history
@@ -162,7 +106,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
     };
     assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
     let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = server.try_wait() {
             break status;
         }
         assert!(started.elapsed() < Duration::from_secs(8), "server did not exit after SIGTERM");
@@ -171,7 +115,8 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
     assert!(status.success(), "{status:?}");
 
     // Everything acknowledged is there after a restart.
-    let restarted = ServerProcess::start(&dir.path().join("term.db")).await;
-    let token = login(&restarted.addr, "term").await;
+    let restarted =
+        Node::start(&[("DATABASE_URL", format!("sqlite://{}", dir.path().join("term.db").display()))]).await;
+    let token = restarted.login("term").await;
     assert_eq!(messages(&restarted.addr, &token, "").await[0]["content"], "last words");
 }

@@ -10,7 +10,7 @@ use super::outbox::{BacklogLimits, Fanout, Outbox};
 use super::pacing::{Pacing, Reading, WavePacer};
 use super::presence::{Presence, PRESENCE_WINDOW};
 use super::wire::close_code;
-use super::writer::{self, Submission};
+use super::writer::{self, ClusterLink, Submission};
 use crate::config::Config;
 use crate::limits::RateLimiter;
 use crate::store::{NewMessage, Store, UserRecord};
@@ -148,8 +148,9 @@ pub enum Full {
 }
 
 impl Hub {
-    /// Starts the fan-out and writer tasks and returns the hub.
-    pub fn start(store: Store, config: &Config, directory: Directory) -> Arc<Self> {
+    /// Starts the fan-out and writer tasks and returns the hub; with `cluster`, the writer
+    /// shares commits with the other nodes.
+    pub fn start(store: Store, config: &Config, directory: Directory, cluster: Option<ClusterLink>) -> Arc<Self> {
         // One shard per worker thread, so that a wave is written by every core at once.
         let shards = std::thread::available_parallelism().map_or(1, usize::from);
         let fanout = Arc::new(Fanout::start(shards));
@@ -162,7 +163,7 @@ impl Hub {
         };
         let reading = Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing() };
         let pacer = WavePacer::new(pacing, std::time::Instant::now(), reading);
-        let writer_task = tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer));
+        let writer_task = tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer, cluster));
         Arc::new(Self {
             fanout,
             writer_tx: Mutex::new(Some(writer_tx)),

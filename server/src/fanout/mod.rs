@@ -14,6 +14,7 @@ pub mod hub;
 pub mod outbox;
 pub mod pacing;
 pub mod presence;
+pub mod sequencer;
 pub mod wire;
 pub mod writer;
 

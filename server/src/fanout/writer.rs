@@ -4,17 +4,24 @@
 //! a message is on disk before anyone, its sender included, sees it. While the CPU is busy the
 //! [`WavePacer`] may hold stored messages back briefly so that more of them share one wave of
 //! socket writes; a quiet server sends each commit at once.
+//!
+//! On a node of a cluster the writer also publishes each commit on the bus, and takes the other
+//! nodes' commits from it; a [`Sequencer`] puts both in one gapless id order, and the writer reads
+//! from the database whatever the bus lost (a probe of the newest id covers a silent bus).
 
 use super::cpu_time::process_cpu_time;
 use super::frames;
 use super::hub::Registry;
 use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
 use super::pacing::{Reading, WavePacer};
-use crate::store::{NewMessage, Store, Stored};
-use app::models::ServerFrame;
+use super::sequencer::Sequencer;
+use crate::cluster::{events, Bus, Event, Incoming};
+use crate::store::{NewMessage, Store, Stored, View};
+use app::models::{ChatMessage, ServerFrame};
 use app::protocol::GENERAL_ROOM_ID;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -27,6 +34,38 @@ pub struct Submission {
 /// Most messages stored in one commit.
 const MAX_BATCH: usize = 1024;
 
+/// How long a gap in the id order may wait for the bus before it is read from the database.
+const GAP_GRACE: Duration = Duration::from_millis(5);
+/// Messages per read of a gap.
+const GAP_PAGE: i64 = 512;
+/// How often the newest id is read while the bus is live, and while it is down.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_EVERY_BUS_DOWN: Duration = Duration::from_millis(100);
+
+/// A node's place in a cluster, as the writer sees it.
+pub struct ClusterLink {
+    pub bus: Bus,
+    pub incoming: mpsc::Receiver<Incoming>,
+    /// The newest message id when the node started: what it does not deliver live.
+    pub start_after: i64,
+}
+
+/// What the cluster side of the writer holds between wake-ups.
+struct Cluster {
+    link: ClusterLink,
+    sequencer: Sequencer,
+    next_probe: Instant,
+}
+
+/// What woke the writer.
+enum Wake {
+    Release,
+    Batch(usize),
+    Incoming(Option<Incoming>),
+    Gap,
+    Probe,
+}
+
 /// Runs until every sender of `rx` is gone, then returns after the last commit (graceful
 /// shutdown drains in-flight messages this way). Stored messages are broadcast at once unless
 /// the pacer asks for a pause; then they are held (later commits join them) and released as one
@@ -37,41 +76,139 @@ pub async fn run(
     fanout: Arc<Fanout>,
     registry: Arc<Registry>,
     mut pacer: WavePacer,
+    cluster: Option<ClusterLink>,
 ) {
     let out = Out { fanout, registry };
+    let mut cluster = cluster.map(|link| Cluster {
+        sequencer: Sequencer::new(link.start_after),
+        link,
+        next_probe: Instant::now() + PROBE_EVERY,
+    });
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
     let mut held = Held::default();
     let mut release_at: Option<Instant> = None;
     loop {
         let release_due = tokio::time::sleep_until(release_at.unwrap_or_else(Instant::now));
-        let received = tokio::select! {
+        let gap_at = cluster.as_ref().and_then(|c| c.sequencer.gap_deadline(GAP_GRACE).map(Instant::from_std));
+        let probe_at = cluster.as_ref().map(|c| c.next_probe);
+        let wake = tokio::select! {
             biased;
-            _ = release_due, if release_at.is_some() => {
+            _ = release_due, if release_at.is_some() => Wake::Release,
+            received = rx.recv_many(&mut batch, MAX_BATCH) => Wake::Batch(received),
+            incoming = next_incoming(&mut cluster) => Wake::Incoming(incoming),
+            _ = tokio::time::sleep_until(gap_at.unwrap_or_else(Instant::now)), if gap_at.is_some() => Wake::Gap,
+            _ = tokio::time::sleep_until(probe_at.unwrap_or_else(Instant::now)), if probe_at.is_some() => Wake::Probe,
+        };
+        match wake {
+            Wake::Release => {
                 release_at = None;
                 out.release(&mut held, &mut pacer);
                 continue;
             }
-            received = rx.recv_many(&mut batch, MAX_BATCH) => received,
-        };
-        if received == 0 {
-            break;
+            Wake::Batch(0) => break,
+            Wake::Batch(_) => {
+                let stored = commit(&store, &out.registry, &mut batch).await;
+                deliver_own(stored, cluster.as_mut(), &mut held);
+            }
+            Wake::Incoming(incoming) => {
+                if let Some(cluster) = cluster.as_mut() {
+                    cluster.take(incoming, &mut held);
+                }
+            }
+            Wake::Gap => {
+                if let Some(cluster) = cluster.as_mut() {
+                    cluster.read_gap(&store, &mut held).await;
+                }
+            }
+            Wake::Probe => {
+                if let Some(cluster) = cluster.as_mut() {
+                    cluster.probe(&store).await;
+                }
+            }
         }
-        commit(&store, &out.registry, &mut batch, &mut held).await;
         if release_at.is_none() {
-            let now = Instant::now().into_std();
-            if pacer.wants_reading(now) {
-                pacer.observe(now, out.reading());
-            }
-            let wait = pacer.delay(now);
-            if wait.is_zero() {
-                out.release(&mut held, &mut pacer);
-            } else {
-                release_at = Some(Instant::now() + wait);
-            }
+            release_at = out.release_or_hold(&mut held, &mut pacer);
         }
     }
     out.release(&mut held, &mut pacer);
     tracing::info!("message writer stopped");
+}
+
+/// The next event from the bus; never, without a cluster (or once the bus has stopped).
+async fn next_incoming(cluster: &mut Option<Cluster>) -> Option<Incoming> {
+    match cluster {
+        Some(cluster) if !cluster.link.incoming.is_closed() || !cluster.link.incoming.is_empty() => {
+            cluster.link.incoming.recv().await
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Hands this node's new messages on: straight to `held` on a single node; on a cluster, to the
+/// other nodes over the bus first, then through the sequencer.
+fn deliver_own(stored: Vec<ChatMessage>, cluster: Option<&mut Cluster>, held: &mut Held) {
+    if stored.is_empty() {
+        return;
+    }
+    let Some(cluster) = cluster else {
+        held.add(stored.into_iter().map(Delivery::encode).collect());
+        return;
+    };
+    let (lo, hi) = (stored[0].id, stored[stored.len() - 1].id);
+    for event in events::message_ranges(stored.clone()) {
+        cluster.link.bus.publish(event);
+    }
+    let ready = cluster.sequencer.offer(lo, hi, stored.into_iter().map(Delivery::encode).collect(), now());
+    held.add(ready);
+}
+
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+impl Cluster {
+    /// Takes an event of another node.
+    fn take(&mut self, incoming: Option<Incoming>, held: &mut Held) {
+        match incoming {
+            Some(Incoming::Event(Event::Messages { lo, hi, m })) => {
+                let ready = self.sequencer.offer(lo, hi, m.into_iter().map(Delivery::encode).collect(), now());
+                held.add(ready);
+            }
+            // Whatever was published while the bus was down is read back now.
+            Some(Incoming::Resubscribed) => self.next_probe = Instant::now(),
+            None => {}
+        }
+    }
+
+    /// Reads the messages the bus did not bring, up to the next range that waits or the newest
+    /// id seen.
+    async fn read_gap(&mut self, store: &Store, held: &mut Held) {
+        let Some((after, target)) = self.sequencer.gap_due(now(), GAP_GRACE) else { return };
+        match store.messages_since(View::default(), after, GAP_PAGE).await {
+            Ok((messages, more)) => {
+                let last = messages.last().map_or(after, |m| m.id);
+                // Ids are gapless and visible in commit order: without more, every id up to the
+                // target (committed, since it was seen) has been read.
+                let up_to = if more { last } else { last.max(target) };
+                let read = messages.into_iter().map(Delivery::encode).collect();
+                held.add(self.sequencer.filled(up_to, read, now()));
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading missed messages failed; retrying");
+                tokio::time::sleep(PROBE_EVERY_BUS_DOWN).await;
+            }
+        }
+    }
+
+    /// Reads the newest id, so that messages no bus event announced are read too.
+    async fn probe(&mut self, store: &Store) {
+        let every = if self.link.bus.is_up() { PROBE_EVERY } else { PROBE_EVERY_BUS_DOWN };
+        self.next_probe = Instant::now() + every;
+        match store.newest_message_id().await {
+            Ok(newest) => self.sequencer.saw_newest(newest, now()),
+            Err(error) => tracing::error!(%error, "reading the newest message id failed"),
+        }
+    }
 }
 
 /// Stored messages not broadcast yet, and how many commits they came in.
@@ -79,6 +216,16 @@ pub async fn run(
 struct Held {
     deliveries: Vec<Delivery>,
     commits: usize,
+}
+
+impl Held {
+    /// Adds the messages of one commit (or of several, read back or from the bus).
+    fn add(&mut self, deliveries: Vec<Delivery>) {
+        if !deliveries.is_empty() {
+            self.deliveries.extend(deliveries);
+            self.commits += 1;
+        }
+    }
 }
 
 /// Where released messages go.
@@ -91,6 +238,21 @@ impl Out {
     /// What the pacer's gauge reads: the process's CPU time and the fan-out's writing time.
     fn reading(&self) -> Reading {
         Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing() }
+    }
+
+    /// Releases the held messages now, or says when: the pacer decides.
+    fn release_or_hold(&self, held: &mut Held, pacer: &mut WavePacer) -> Option<Instant> {
+        let now = Instant::now().into_std();
+        if pacer.wants_reading(now) {
+            pacer.observe(now, self.reading());
+        }
+        let wait = pacer.delay(now);
+        if wait.is_zero() {
+            self.release(held, pacer);
+            None
+        } else {
+            Some(Instant::now() + wait)
+        }
     }
 
     /// Delivers the held messages, in id order (the sender's copy is its acknowledgement):
@@ -129,18 +291,18 @@ impl Out {
     }
 }
 
-/// Stores a batch in one commit; new messages go to `held` for the broadcast, a duplicate is
-/// acknowledged to its sender alone, a refusal or a failure is reported to its sender (with the
-/// message's `client_id`).
-async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>, held: &mut Held) {
+/// Stores a batch in one commit and returns its new messages, in id order, for the broadcast; a
+/// duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
+/// sender (with the message's `client_id`).
+async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> Vec<ChatMessage> {
     let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
+    let mut new = Vec::new();
     match store.insert_batch(&messages).await {
         Ok(stored) => {
-            let before = held.deliveries.len();
             for ((result, reply), message) in stored.into_iter().zip(replies).zip(&messages) {
                 match result {
-                    Stored::New(message) => held.deliveries.push(Delivery::encode(message)),
+                    Stored::New(message) => new.push(message),
                     // Stored before under the same `client_id`: acknowledged with the original,
                     // to its sender alone.
                     Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
@@ -154,9 +316,6 @@ async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>,
                     )),
                 }
             }
-            if held.deliveries.len() > before {
-                held.commits += 1;
-            }
         }
         Err(error) => {
             tracing::error!(%error, count = replies.len(), "storing a message batch failed");
@@ -165,6 +324,7 @@ async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>,
             }
         }
     }
+    new
 }
 
 /// Why the store refused a message: the conversation's rule, else the sender's block.

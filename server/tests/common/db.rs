@@ -2,25 +2,32 @@
 //! what was (or was not) stored. Statements are plain SQL both backends accept (values written
 //! inline: test values only), run on a connection of their own.
 
+use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, FromRow};
 
 pub enum Db {
     Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
 }
 
 impl Db {
     pub async fn connect(url: &str) -> Self {
-        Self::Sqlite(sqlx::SqliteConnection::connect(url).await.expect("a connection to the test database"))
+        if url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqliteConnection::connect(url).await.expect("a connection to the test database"))
+        } else {
+            Self::Postgres(sqlx::PgConnection::connect(url).await.expect("a connection to the test database"))
+        }
     }
 
     /// Every row of `sql` as `T` (a tuple of plain values).
     pub async fn rows<T>(&mut self, sql: &str) -> Vec<T>
     where
-        T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         match self {
             Self::Sqlite(connection) => sqlx::query_as(sql).fetch_all(connection).await.expect(sql),
+            Self::Postgres(connection) => sqlx::query_as(sql).fetch_all(connection).await.expect(sql),
         }
     }
 
@@ -39,6 +46,9 @@ impl Db {
     pub async fn execute(&mut self, sql: &str) {
         match self {
             Self::Sqlite(connection) => {
+                sqlx::query(sql).execute(connection).await.expect(sql);
+            }
+            Self::Postgres(connection) => {
                 sqlx::query(sql).execute(connection).await.expect(sql);
             }
         }

@@ -1,8 +1,10 @@
-//! Test harness: the real router on `127.0.0.1:0` over a fresh temporary SQLite file, with a low
-//! bcrypt cost so tests stay quick. Talks real HTTP (reqwest) and WebSocket (tokio-tungstenite).
+//! Test harness: the real router on `127.0.0.1:0` over a fresh database (a temporary SQLite file,
+//! or with `CHATTERBOX_TEST_DATABASE=postgres` a fresh PostgreSQL database), with a low bcrypt
+//! cost so tests stay quick. Talks real HTTP (reqwest) and WebSocket (tokio-tungstenite).
 #![allow(dead_code)]
 
 pub mod db;
+pub mod process;
 
 use serde_json::{json, Value};
 use server::config::Config;
@@ -20,6 +22,30 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
+}
+
+/// Which database the tests run on: `CHATTERBOX_TEST_DATABASE=postgres` gives each test a fresh
+/// database on the test process's own throwaway PostgreSQL (`testkit`); otherwise an SQLite file
+/// in `dir`.
+pub fn test_database(dir: &std::path::Path) -> String {
+    if on_postgres() {
+        testkit::postgres().fresh_database()
+    } else {
+        format!("sqlite://{}", dir.join("chatterbox.db").display())
+    }
+}
+
+pub fn on_postgres() -> bool {
+    std::env::var("CHATTERBOX_TEST_DATABASE").is_ok_and(|backend| backend == "postgres")
+}
+
+/// For a test of what only SQLite has (its pragmas, its file): true, after saying so, when the
+/// tests run on PostgreSQL.
+pub fn skipped_on_postgres(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: SQLite only, skipped on PostgreSQL");
+    }
+    on_postgres()
 }
 
 impl TestApp {
@@ -41,7 +67,7 @@ impl TestApp {
         adjust_options: impl FnOnce(&mut leptos::prelude::LeptosOptions),
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = format!("sqlite://{}", dir.path().join("chatterbox.db").display());
+        let database_url = test_database(dir.path());
         let mut config = Config {
             database_url: database_url.clone(),
             bcrypt_cost: 4,

@@ -1,0 +1,105 @@
+//! What nodes tell each other on the bus: one JSON envelope per publication, naming the node it
+//! came from. Every event is a hint that the database can confirm; none is the only record of
+//! anything.
+
+use app::models::ChatMessage;
+use serde::{Deserialize, Serialize};
+
+/// One publication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The publishing node.
+    pub node: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Event {
+    /// Messages committed by one node: every id of `lo..=hi` (gapless), ascending.
+    Messages { lo: i64, hi: i64, m: Vec<ChatMessage> },
+}
+
+/// What the bus hands the node.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Another node's event.
+    Event(Event),
+    /// The subscription was (re)established: whatever was published while it was down is lost,
+    /// so the node reads the database for what it missed.
+    Resubscribed,
+}
+
+/// Largest publication: a batch of messages beyond it is published as several contiguous ranges
+/// (Redis cuts off a subscriber that falls 32 MB behind; every range stays far below that).
+pub const MAX_PUBLICATION_BYTES: usize = 256 * 1024;
+
+/// `messages` (ascending, gapless ids) as one or more `Messages` events of at most about
+/// [`MAX_PUBLICATION_BYTES`] each (one message alone may exceed it).
+pub fn message_ranges(messages: Vec<ChatMessage>) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut chunk: Vec<ChatMessage> = Vec::new();
+    let mut bytes = 0;
+    for message in messages {
+        let size = serde_json::to_string(&message).map_or(0, |json| json.len());
+        if !chunk.is_empty() && bytes + size > MAX_PUBLICATION_BYTES {
+            events.push(range_of(std::mem::take(&mut chunk)));
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(message);
+    }
+    if !chunk.is_empty() {
+        events.push(range_of(chunk));
+    }
+    events
+}
+
+fn range_of(messages: Vec<ChatMessage>) -> Event {
+    let lo = messages.first().map_or(0, |m| m.id);
+    let hi = messages.last().map_or(0, |m| m.id);
+    Event::Messages { lo, hi, m: messages }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: i64, content: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            sender_id: 1,
+            username: "u".into(),
+            content: content.into(),
+            timestamp: "2026-11-29T00:00:00.000Z".into(),
+            room: "general".into(),
+            room_id: 1,
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn an_envelope_round_trips_as_json() {
+        let envelope = Envelope { node: 7, event: Event::Messages { lo: 1, hi: 1, m: vec![message(1, "hi")] } };
+        let json = serde_json::to_string(&envelope).unwrap();
+        assert!(json.contains(r#""k":"messages""#), "{json}");
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope);
+    }
+
+    #[test]
+    fn a_large_batch_goes_as_contiguous_ranges_of_bounded_size() {
+        let big = "x".repeat(4000);
+        let events = message_ranges((1..=200).map(|id| message(id, &big)).collect());
+        assert!(events.len() >= 3, "{} ranges", events.len());
+        let mut next = 1;
+        for event in &events {
+            let Event::Messages { lo, hi, m } = event;
+            assert_eq!((*lo, m.first().unwrap().id, m.last().unwrap().id), (next, *lo, *hi));
+            assert!(serde_json::to_string(event).unwrap().len() <= MAX_PUBLICATION_BYTES + 8192);
+            next = hi + 1;
+        }
+        assert_eq!(next, 201);
+        assert!(message_ranges(Vec::new()).is_empty());
+    }
+}
