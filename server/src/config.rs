@@ -20,6 +20,9 @@ pub struct Config {
     /// The cluster bus (`CHATTERBOX_REDIS_URL`, `redis://HOST:PORT`): nodes sharing a PostgreSQL
     /// database tell each other through it what they did. Unset: a single node.
     pub redis_url: Option<String>,
+    /// On a cluster, seconds a node's users stay online after the node stops refreshing its
+    /// presence (it died) (`CHATTERBOX_PRESENCE_TTL_SECS`, at least 1). Refreshed every third.
+    pub presence_ttl_secs: u64,
     /// HS256 signing secret (`JWT_SECRET`). Unset: one is generated and kept in the database.
     #[serde(skip)]
     pub jwt_secret: Option<String>,
@@ -105,6 +108,7 @@ impl Default for Config {
             read_pool_size: 4,
             sqlite_synchronous: "FULL".into(),
             redis_url: None,
+            presence_ttl_secs: 15,
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
@@ -137,6 +141,7 @@ impl std::fmt::Debug for Config {
         let Config {
             database_url,
             redis_url,
+            presence_ttl_secs,
             jwt_secret,
             token_ttl_secs,
             bcrypt_cost,
@@ -168,6 +173,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &redact_password(database_url))
             .field("redis_url", &redis_url.as_deref().map(redact_password))
+            .field("presence_ttl_secs", presence_ttl_secs)
             .field("jwt_secret", &jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("token_ttl_secs", token_ttl_secs)
             .field("bcrypt_cost", bcrypt_cost)
@@ -248,6 +254,7 @@ impl Config {
             self.jwt_secret = Some(v);
         }
         parse_env(&var, "CHATTERBOX_TOKEN_TTL_SECS", &mut self.token_ttl_secs)?;
+        parse_env(&var, "CHATTERBOX_PRESENCE_TTL_SECS", &mut self.presence_ttl_secs)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_COST", &mut self.bcrypt_cost)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_CONCURRENCY", &mut self.bcrypt_concurrency)?;
         parse_env(&var, "CHATTERBOX_READ_POOL", &mut self.read_pool_size)?;
@@ -311,6 +318,9 @@ impl Config {
         ];
         if let Some((name, _)) = zero.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Env { name, value: "0".into() });
+        }
+        if self.presence_ttl_secs == 0 {
+            return Err(ConfigError::Env { name: "presence_ttl_secs", value: "0".into() });
         }
         if self.token_ttl_secs == 0 {
             return Err(ConfigError::Env { name: "token_ttl_secs", value: "0".into() });

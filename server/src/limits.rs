@@ -16,6 +16,7 @@
 //! never fails open), and it shares one bucket with a real client's key only by chance, not all
 //! of them with every newcomer (it cannot choose which: the hash is seeded per process).
 
+use crate::cluster::shared_bucket::SharedBucket;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
@@ -29,6 +30,79 @@ pub fn ip_bucket(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
         v4 => v4,
+    }
+}
+
+/// A key's name in a bucket shared through Redis.
+pub trait BucketKey {
+    fn bucket_key(&self) -> String;
+}
+
+impl BucketKey for i64 {
+    fn bucket_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl BucketKey for IpAddr {
+    fn bucket_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A budget that holds across the nodes of a cluster: a bucket in Redis when there is one, this
+/// node's own [`RateLimiter`] without Redis, or while Redis cannot answer (degraded to a budget
+/// per node, never to none).
+pub struct SharedLimiter<K> {
+    local: RateLimiter<K>,
+    shared: Option<SharedBucket>,
+}
+
+impl<K: Hash + Eq + Clone + BucketKey> SharedLimiter<K> {
+    /// `burst` actions at once, refilled at `per_second`; shared through `redis` (named `name`)
+    /// when given.
+    pub fn new(
+        name: &'static str,
+        burst: u32,
+        per_second: f64,
+        redis: Option<&crate::cluster::link::RedisLink>,
+    ) -> Self {
+        let local = RateLimiter::new(burst, per_second);
+        let shared = redis.map(|link| SharedBucket::new(link.clone(), name, local.burst, local.per_second));
+        Self { local, shared }
+    }
+
+    /// Like `new`, refilled at `per_minute`.
+    pub fn per_minute(
+        name: &'static str,
+        burst: u32,
+        per_minute: f64,
+        redis: Option<&crate::cluster::link::RedisLink>,
+    ) -> Self {
+        Self::new(name, burst, per_minute / 60.0, redis)
+    }
+
+    /// Reserves one token; `Err(seconds until one is available)` when over the limit.
+    pub async fn check(&self, key: &K) -> Result<(), u64> {
+        if let Some(shared) = &self.shared {
+            if let Some(answer) = shared.take(&key.bucket_key()).await {
+                return answer;
+            }
+        }
+        self.local.check(key)
+    }
+
+    /// Gives back a token reserved by `check`.
+    pub async fn refund(&self, key: &K) {
+        match &self.shared {
+            Some(shared) => shared.give_back(&key.bucket_key()).await,
+            None => self.local.refund(key),
+        }
+    }
+
+    /// Shorthand for flood control: true when allowed (a token is taken).
+    pub async fn allow(&self, key: &K) -> bool {
+        self.check(key).await.is_ok()
     }
 }
 

@@ -10,9 +10,10 @@ pub mod export;
 pub mod paging;
 
 use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
+use crate::cluster::link::RedisLink;
 use crate::config::Config;
 use crate::fanout::Hub;
-use crate::limits::RateLimiter;
+use crate::limits::{BucketKey, SharedLimiter};
 use crate::moderation::{Moderator, Strike, MAX_WARNINGS};
 use crate::store::{Store, StoreError};
 use app::backend::{Backend, RequestOrigin};
@@ -30,9 +31,9 @@ use std::sync::Arc;
 /// IPv6 client by its /64); the per-account budget by the account when the identifier names one
 /// (so its username and email share one budget), else by the lowercased identifier.
 pub struct Throttles {
-    pub login_ip: RateLimiter<IpAddr>,
-    pub login_account: RateLimiter<AccountKey>,
-    pub register_ip: RateLimiter<IpAddr>,
+    pub login_ip: SharedLimiter<IpAddr>,
+    pub login_account: SharedLimiter<AccountKey>,
+    pub register_ip: SharedLimiter<IpAddr>,
 }
 
 /// Whose login budget an attempt draws on.
@@ -44,12 +45,32 @@ pub enum AccountKey {
     Unknown(String),
 }
 
+impl BucketKey for AccountKey {
+    fn bucket_key(&self) -> String {
+        match self {
+            AccountKey::Id(id) => format!("id:{id}"),
+            AccountKey::Unknown(name) => format!("name:{name}"),
+        }
+    }
+}
+
 impl Throttles {
-    fn new(config: &Config) -> Self {
+    /// The throttles of `config`, shared by the nodes of a cluster through `redis`.
+    fn new(config: &Config, redis: Option<&RedisLink>) -> Self {
         Self {
-            login_ip: RateLimiter::per_minute(config.login_ip_burst, config.login_ip_per_min),
-            login_account: RateLimiter::per_minute(config.login_account_burst, config.login_account_per_min),
-            register_ip: RateLimiter::per_minute(config.register_ip_burst, config.register_ip_per_min),
+            login_ip: SharedLimiter::per_minute("login_ip", config.login_ip_burst, config.login_ip_per_min, redis),
+            login_account: SharedLimiter::per_minute(
+                "login_account",
+                config.login_account_burst,
+                config.login_account_per_min,
+                redis,
+            ),
+            register_ip: SharedLimiter::per_minute(
+                "register_ip",
+                config.register_ip_burst,
+                config.register_ip_per_min,
+                redis,
+            ),
         }
     }
 }
@@ -121,16 +142,14 @@ pub enum StartError {
 
 /// With `CHATTERBOX_REDIS_URL`, this node's link to the others: the bus, and the newest message
 /// id now (committed before the node could deliver anything live).
-async fn join_cluster(
-    config: &Config,
-    store: &Store,
-) -> Result<Option<crate::fanout::writer::ClusterLink>, StartError> {
+async fn join_cluster(config: &Config, store: &Store) -> Result<Option<crate::fanout::hub::ClusterLink>, StartError> {
     let Some(url) = &config.redis_url else { return Ok(None) };
     let node = crate::cluster::new_node_id();
-    let (bus, incoming) = crate::cluster::Bus::start(url, node)?;
+    let (bus, received) = crate::cluster::Bus::start(url, node)?;
     let start_after = store.newest_message_id().await?;
     tracing::info!(node = format!("{node:016x}"), start_after, "joining the cluster");
-    Ok(Some(crate::fanout::writer::ClusterLink { bus, incoming, start_after }))
+    let presence_ttl = std::time::Duration::from_secs(config.presence_ttl_secs);
+    Ok(Some(crate::fanout::hub::ClusterLink { bus, received, start_after, presence_ttl }))
 }
 
 impl Services {
@@ -146,12 +165,13 @@ impl Services {
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         let directory = crate::fanout::directory::Directory::load(&store).await?;
         let cluster = join_cluster(&config, &store).await?;
+        let redis = cluster.as_ref().map(|link| link.bus.link().clone());
         let hub = Hub::start(store.clone(), &config, directory, cluster);
         // Where the account-change feed starts: read now, before any socket can be accepted,
         // so that no change committed after this point is skipped.
         let feed_start = store.latest_account_change().await?;
         crate::fanout::authority::start(store.clone(), &hub, feed_start);
-        let throttles = Throttles::new(&config);
+        let throttles = Throttles::new(&config, redis.as_ref());
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
         let membership = tokio::sync::Mutex::new(());
         Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports, membership }))
@@ -227,7 +247,7 @@ impl Services {
 impl Backend for Services {
     async fn register(&self, request: RegisterRequest, origin: &RequestOrigin) -> Result<PublicUser, ApiError> {
         let ip = crate::limits::ip_bucket(self.client_ip(origin));
-        self.throttles.register_ip.check(&ip).map_err(limited)?;
+        self.throttles.register_ip.check(&ip).await.map_err(limited)?;
         let username = Username::parse(&request.username)?;
         let email = Email::parse(&request.email)?;
         let password = Password::parse(&request.password)?;
@@ -243,7 +263,7 @@ impl Backend for Services {
 
     async fn login(&self, request: LoginRequest, origin: &RequestOrigin) -> Result<LoginResponse, ApiError> {
         let ip = crate::limits::ip_bucket(self.client_ip(origin));
-        self.throttles.login_ip.check(&ip).map_err(limited)?;
+        self.throttles.login_ip.check(&ip).await.map_err(limited)?;
         let identifier = request.username.trim();
         // Longer than any username or email: names no account. Refused before any lookup or
         // hashing, with the answer a wrong password gets.
@@ -257,20 +277,20 @@ impl Backend for Services {
         };
         // Reserve the attempt before the (slow) password check, so concurrent guesses cannot
         // all pass a check that only counts finished failures; a right password refunds it.
-        self.throttles.login_account.check(&account).map_err(limited)?;
+        self.throttles.login_account.check(&account).await.map_err(limited)?;
         // Unknown users are verified against a dummy hash: same work, same answer.
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let password_ok = match self.hasher.verify(&request.password, hash).await {
             Ok(ok) => ok,
             Err(error) => {
-                self.throttles.login_account.refund(&account);
+                self.throttles.login_account.refund(&account).await;
                 return Err(internal(error));
             }
         };
         let Some(record) = record.filter(|_| password_ok) else {
             return Err(ApiError::BadCredentials);
         };
-        self.throttles.login_account.refund(&account);
+        self.throttles.login_account.refund(&account).await;
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }

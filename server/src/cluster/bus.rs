@@ -6,8 +6,8 @@
 //! is lost.
 
 use super::events::{Envelope, Event, Incoming};
+use super::link::RedisLink;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,15 +22,40 @@ const PUBLISH_QUEUE: usize = 4096;
 const INBOX: usize = 4096;
 /// Longest wait between two attempts to reach Redis.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest wait for one command.
-const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// This node's end of the bus.
 #[derive(Clone)]
 pub struct Bus {
     node: u64,
+    link: RedisLink,
     outgoing: mpsc::Sender<Vec<u8>>,
     up: Arc<AtomicBool>,
+}
+
+/// What the bus receives: presence news apart, for the hub's presence; the rest, in order, for
+/// the writer.
+pub struct Received {
+    pub incoming: mpsc::Receiver<Incoming>,
+    pub presence: mpsc::Receiver<Incoming>,
+}
+
+/// Where received events go.
+struct Inboxes {
+    events: mpsc::Sender<Incoming>,
+    presence: mpsc::Sender<Incoming>,
+}
+
+impl Inboxes {
+    fn for_event(&self, event: &Event) -> &mpsc::Sender<Incoming> {
+        match event {
+            Event::Presence { .. } => &self.presence,
+            _ => &self.events,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.events.is_closed()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +66,26 @@ impl Bus {
     /// Starts publishing and subscribing as `node` on the Redis at `url` (reached in the
     /// background: a Redis that is down now delays the bus, not the node). Returns the bus and
     /// what it receives from the other nodes.
-    pub fn start(url: &str, node: u64) -> Result<(Self, mpsc::Receiver<Incoming>), BadUrl> {
+    pub fn start(url: &str, node: u64) -> Result<(Self, Received), BadUrl> {
         let client = redis::Client::open(url).map_err(BadUrl)?;
+        let link = RedisLink::new(client.clone());
         let (outgoing, queue) = mpsc::channel(PUBLISH_QUEUE);
-        let (inbox, incoming) = mpsc::channel(INBOX);
+        let (events, incoming) = mpsc::channel(INBOX);
+        let (presence, presence_news) = mpsc::channel(INBOX);
         let up = Arc::new(AtomicBool::new(false));
-        tokio::spawn(publish(client.clone(), queue));
-        tokio::spawn(subscribe(client, node, inbox, up.clone()));
-        Ok((Self { node, outgoing, up }, incoming))
+        tokio::spawn(publish(link.clone(), queue));
+        tokio::spawn(subscribe(client, node, Inboxes { events, presence }, up.clone()));
+        Ok((Self { node, link, outgoing, up }, Received { incoming, presence: presence_news }))
+    }
+
+    /// This node's name on the bus.
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// The node's command connection to the same Redis.
+    pub fn link(&self) -> &RedisLink {
+        &self.link
     }
 
     /// Whether the subscription is live (when it is not, the node polls the database more often).
@@ -70,41 +107,18 @@ impl Bus {
     }
 }
 
-/// Sends queued publications in order, reconnecting when Redis comes back.
-async fn publish(client: redis::Client, mut queue: mpsc::Receiver<Vec<u8>>) {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(COMMAND_TIMEOUT))
-        .set_response_timeout(Some(COMMAND_TIMEOUT))
-        .set_number_of_retries(1)
-        .set_max_delay(MAX_BACKOFF);
-    let mut backoff = Backoff::default();
-    let mut connection: Option<ConnectionManager> = None;
+/// Sends queued publications in order; while Redis cannot be reached they are dropped.
+async fn publish(link: RedisLink, mut queue: mpsc::Receiver<Vec<u8>>) {
     while let Some(payload) = queue.recv().await {
-        if connection.is_none() {
-            match client.get_connection_manager_with_config(config.clone()).await {
-                Ok(manager) => {
-                    backoff = Backoff::default();
-                    connection = Some(manager);
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "cluster bus: Redis unreachable, publication dropped");
-                    tokio::time::sleep(backoff.next()).await;
-                    continue;
-                }
-            }
-        }
-        if let Some(manager) = connection.as_mut() {
-            let sent: redis::RedisResult<()> =
-                redis::cmd("PUBLISH").arg(CHANNEL).arg(payload).query_async(manager).await;
-            if let Err(error) = sent {
-                tracing::debug!(%error, "cluster bus publication failed");
-            }
+        let sent: Option<()> = link.run(redis::cmd("PUBLISH").arg(CHANNEL).arg(payload)).await;
+        if sent.is_none() {
+            tracing::debug!("cluster bus publication dropped (Redis unreachable)");
         }
     }
 }
 
 /// Keeps a subscription to the bus for as long as the node runs.
-async fn subscribe(client: redis::Client, node: u64, inbox: mpsc::Sender<Incoming>, up: Arc<AtomicBool>) {
+async fn subscribe(client: redis::Client, node: u64, inbox: Inboxes, up: Arc<AtomicBool>) {
     let mut backoff = Backoff::default();
     loop {
         match client.get_async_pubsub().await {
@@ -113,7 +127,8 @@ async fn subscribe(client: redis::Client, node: u64, inbox: mpsc::Sender<Incomin
                     up.store(true, Ordering::Relaxed);
                     tracing::info!("cluster bus subscribed");
                     backoff = Backoff::default();
-                    if inbox.send(Incoming::Resubscribed).await.is_err() {
+                    let _ = inbox.presence.send(Incoming::Resubscribed).await;
+                    if inbox.events.send(Incoming::Resubscribed).await.is_err() {
                         return;
                     }
                     let mut messages = pubsub.into_on_message();
@@ -137,10 +152,10 @@ async fn subscribe(client: redis::Client, node: u64, inbox: mpsc::Sender<Incomin
 }
 
 /// Passes another node's event on; false once the node has stopped listening.
-fn hand_over(inbox: &mpsc::Sender<Incoming>, node: u64, payload: &[u8]) -> bool {
+fn hand_over(inbox: &Inboxes, node: u64, payload: &[u8]) -> bool {
     match serde_json::from_slice::<Envelope>(payload) {
         Ok(envelope) if envelope.node == node => true,
-        Ok(envelope) => match inbox.try_send(Incoming::Event(envelope.event)) {
+        Ok(envelope) => match inbox.for_event(&envelope.event).try_send(Incoming::Event(envelope.event)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!("cluster bus event dropped (node busy); it will be read back");

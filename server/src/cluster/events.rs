@@ -19,9 +19,20 @@ pub struct Envelope {
 pub enum Event {
     /// Messages committed by one node: every id of `lo..=hi` (gapless), ascending.
     Messages { lo: i64, hi: i64, m: Vec<ChatMessage> },
+    /// A conversation was created, renamed or archived: read it again.
+    Room { id: i64 },
+    /// Someone joined or left a conversation.
+    Member { room: i64, user: i64, joined: bool },
+    /// `user` started or stopped ignoring `ignored`.
+    Ignore { user: i64, ignored: i64, on: bool },
+    /// A frame for the live sockets of `users` (everyone's with `None`) but those of `except`:
+    /// typing, and what a conversation change tells its members. `frame` is its JSON text.
+    Frame { users: Option<Vec<i64>>, except: Vec<i64>, frame: String },
+    /// `user` came online on `node` (their first socket there) or went offline there.
+    Presence { node: u64, user: i64, username: String, online: bool },
 }
 
-/// What the bus hands the node.
+/// What the bus hands the node (its writer; presence news go to the hub's presence instead).
 #[derive(Debug)]
 pub enum Incoming {
     /// Another node's event.
@@ -94,7 +105,7 @@ mod tests {
         assert!(events.len() >= 3, "{} ranges", events.len());
         let mut next = 1;
         for event in &events {
-            let Event::Messages { lo, hi, m } = event;
+            let Event::Messages { lo, hi, m } = event else { panic!("not a range: {event:?}") };
             assert_eq!((*lo, m.first().unwrap().id, m.last().unwrap().id), (next, *lo, *hi));
             assert!(serde_json::to_string(event).unwrap().len() <= MAX_PUBLICATION_BYTES + 8192);
             next = hi + 1;

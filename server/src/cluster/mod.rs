@@ -6,6 +6,9 @@
 
 pub mod bus;
 pub mod events;
+pub mod link;
+pub mod presence;
+pub mod shared_bucket;
 
 pub use bus::Bus;
 pub use events::{Event, Incoming};

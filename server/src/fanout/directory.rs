@@ -5,7 +5,10 @@
 //! It mirrors the store: loaded from it at start, then changed by the conversation use cases
 //! right after each change commits (they serialise those changes, so the two never disagree for
 //! long; the message INSERT re-checks membership itself, so a message can never be stored in a
-//! conversation its sender has just left). `general` is not listed: everyone is in it.
+//! conversation its sender has just left). On a cluster, the other nodes' changes come over the
+//! bus, in the order they were published (so before the messages that follow them), and the
+//! whole directory is read again whenever the bus comes back after an outage, when changes may
+//! have been lost. `general` is not listed: everyone is in it.
 
 use crate::store::{RoomRecord, Store, StoreError};
 use app::models::RoomKind;
@@ -68,6 +71,13 @@ impl Directory {
             index.ignored_by.entry(ignored).or_default().insert(user);
         }
         Ok(Self { index: RwLock::new(index) })
+    }
+
+    /// Replaces everything with what the store has now (after the bus lost changes).
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let fresh = Self::load(store).await?;
+        *self.write() = fresh.index.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Index> {

@@ -17,7 +17,7 @@ pub const NOT_ACCEPTING: &str = "this person is not accepting messages from you"
 pub const PEER_BLOCKED: &str = "that account is blocked";
 
 /// The JSON text of a server frame.
-fn encode(frame: &ServerFrame) -> String {
+pub fn encode(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).expect("frames serialise")
 }
 

@@ -8,12 +8,15 @@ use super::directory::Directory;
 use super::frames;
 use super::outbox::{BacklogLimits, Fanout, Outbox};
 use super::pacing::{Pacing, Reading, WavePacer};
-use super::presence::{Presence, PRESENCE_WINDOW};
+use super::presence::{Departure, Presence, PRESENCE_WINDOW};
 use super::wire::close_code;
-use super::writer::{self, ClusterLink, Submission};
+use super::writer::{self, Submission, WriterLink};
+use crate::cluster::bus::Received;
+use crate::cluster::presence::{Board, Change, Report};
+use crate::cluster::{Bus, Event, Incoming};
 use crate::config::Config;
-use crate::limits::RateLimiter;
-use crate::store::{NewMessage, Store, UserRecord};
+use crate::limits::{RateLimiter, SharedLimiter};
+use crate::store::{NewMessage, RoomRecord, Store, UserRecord};
 use app::models::PublicUser;
 use app::models::ServerFrame;
 use bytes::Bytes;
@@ -24,8 +27,21 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// A node's place in a cluster.
+pub struct ClusterLink {
+    pub bus: Bus,
+    pub received: Received,
+    /// The newest message id when the node started: what it does not deliver live.
+    pub start_after: i64,
+    /// How long this node's users stay online on the board if the node stops refreshing it.
+    pub presence_ttl: Duration,
+}
+
 pub struct Hub {
     fanout: Arc<Fanout>,
+    /// On a cluster, the bus to the other nodes, and this node's presence board.
+    bus: Option<Bus>,
+    board: Option<Board>,
     writer_tx: Mutex<Option<mpsc::Sender<Submission>>>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
     registry: Arc<Registry>,
@@ -40,7 +56,7 @@ pub struct Hub {
     max_total: usize,
     shutting_down: AtomicBool,
     /// Flood control per account (all of a user's sockets share one bucket).
-    pub flood: RateLimiter<i64>,
+    pub flood: SharedLimiter<i64>,
     /// `typing` frames per account (over the limit they are dropped without an answer).
     pub typing: RateLimiter<i64>,
     pub write_timeout: Duration,
@@ -122,6 +138,15 @@ impl Registry {
         connections.get(&user).into_iter().flatten().map(|(id, r)| (*id, r.outbox.clone())).collect()
     }
 
+    /// Sends a frame to the live connections of `users` (everyone's with `None`), but not
+    /// those of `except`, on this node.
+    pub fn send_live(&self, users: Option<&[i64]>, except: &[i64], frame: &Bytes) {
+        // Copied out first: the registry is not locked while the sockets are written.
+        for outbox in self.outboxes(users, except) {
+            outbox.send_live(frame.clone());
+        }
+    }
+
     /// The outboxes of `users`' connections (all users with `None`), but those of `except`.
     fn outboxes(&self, users: Option<&[i64]>, except: &[i64]) -> Vec<Arc<Outbox>> {
         let connections = self.lock();
@@ -163,9 +188,26 @@ impl Hub {
         };
         let reading = Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing() };
         let pacer = WavePacer::new(pacing, std::time::Instant::now(), reading);
-        let writer_task = tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer, cluster));
-        Arc::new(Self {
+        let bus = cluster.as_ref().map(|link| link.bus.clone());
+        let flood = SharedLimiter::new("flood", config.flood_burst, config.flood_per_sec, bus.as_ref().map(Bus::link));
+        let (reports_tx, reports) = mpsc::channel(64);
+        let board = cluster
+            .as_ref()
+            .map(|link| Board::start(link.bus.link().clone(), link.bus.node(), link.presence_ttl, reports_tx));
+        let (writer_link, presence_news) = match cluster {
+            Some(link) => {
+                let writer_link =
+                    WriterLink { bus: link.bus, incoming: link.received.incoming, start_after: link.start_after };
+                (Some(writer_link), Some(link.received.presence))
+            }
+            None => (None, None),
+        };
+        let writer_task =
+            tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer, writer_link));
+        let hub = Arc::new(Self {
             fanout,
+            bus,
+            board,
             writer_tx: Mutex::new(Some(writer_tx)),
             writer_task: Mutex::new(Some(writer_task)),
             registry,
@@ -177,12 +219,16 @@ impl Hub {
             max_per_account: config.max_sockets_per_account,
             max_total: config.effective_max_sockets(),
             shutting_down: AtomicBool::new(false),
-            flood: RateLimiter::new(config.flood_burst, config.flood_per_sec),
+            flood,
             typing: RateLimiter::new(app::protocol::TYPING_BURST, app::protocol::TYPING_PER_SEC),
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             ping_interval: Duration::from_secs(config.ping_interval_secs),
             backlog_limits: BacklogLimits { frames: config.outbound_queue, bytes: config.outbound_queue_bytes },
-        })
+        });
+        if let Some(news) = presence_news {
+            tokio::spawn(Self::follow_presence(Arc::downgrade(&hub), news, reports));
+        }
+        hub
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -219,14 +265,19 @@ impl Hub {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         self.fanout.add(id, outbox.clone());
         let registered = Registered { outbox: outbox.clone(), authority };
-        let arrived = {
+        let arrival = {
             let mut connections = self.lock_connections();
             let mine = connections.entry(user.id).or_default();
             mine.insert(id, registered);
-            mine.len() == 1 && self.presence.arrive(user.id, &user.username)
+            (mine.len() == 1).then(|| self.presence.arrive(user.id, &user.username))
         };
-        if arrived {
-            self.announce(&user.username, true);
+        if let Some(arrival) = arrival {
+            if arrival.here {
+                self.tell_nodes_presence(user.id, &user.username, true);
+            }
+            if arrival.everywhere {
+                self.announce(&user.username, true);
+            }
         }
         if self.is_shutting_down() {
             outbox.close(close_code::AWAY, SHUTTING_DOWN);
@@ -253,8 +304,8 @@ impl Hub {
         if at_once {
             let gone = self.presence.leave_now(user_id);
             drop(connections);
-            if let Some(username) = gone {
-                self.announce(&username, false);
+            if let Some(gone) = gone {
+                self.departed(user_id, gone);
             }
             return;
         }
@@ -269,10 +320,71 @@ impl Hub {
                 let _connections = hub.lock_connections();
                 hub.presence.confirm_leave(user_id, generation)
             };
-            if let Some(username) = gone {
-                hub.announce(&username, false);
+            if let Some(gone) = gone {
+                hub.departed(user_id, gone);
             }
         });
+    }
+
+    /// A user went offline on this node: the other nodes are told; their conversations too,
+    /// when no other node has them.
+    fn departed(self: &Arc<Self>, user_id: i64, gone: Departure) {
+        self.tell_nodes_presence(user_id, &gone.username, false);
+        if gone.everywhere {
+            self.announce(&gone.username, false);
+        }
+    }
+
+    /// On a cluster, tells the other nodes (and the presence board) that a user of this node
+    /// came online or went offline here.
+    fn tell_nodes_presence(&self, user: i64, username: &str, online: bool) {
+        let Some(bus) = &self.bus else { return };
+        if let Some(board) = &self.board {
+            board.change(match online {
+                true => Change::Online { user, username: username.to_owned() },
+                false => Change::Offline { user },
+            });
+        }
+        bus.publish(Event::Presence { node: bus.node(), user, username: username.to_owned(), online });
+    }
+
+    /// Follows the other nodes' presence (their news on the bus, the board's reports) for as
+    /// long as the hub lives, telling this node's sockets of every cluster-wide change.
+    async fn follow_presence(
+        hub: std::sync::Weak<Self>,
+        mut news: mpsc::Receiver<Incoming>,
+        mut reports: mpsc::Receiver<Report>,
+    ) {
+        loop {
+            let (event, report) = tokio::select! {
+                event = news.recv() => match event { Some(event) => (Some(event), None), None => return },
+                report = reports.recv() => match report { Some(report) => (None, Some(report)), None => return },
+            };
+            let Some(hub) = hub.upgrade() else { return };
+            let (came, went) = match (event, report) {
+                (Some(Incoming::Event(Event::Presence { node, user, username, online: true })), _) => {
+                    (hub.presence.remote_online(node, user, &username).into_iter().collect(), Vec::new())
+                }
+                (Some(Incoming::Event(Event::Presence { node, user, online: false, .. })), _) => {
+                    (Vec::new(), hub.presence.remote_offline(node, user).into_iter().collect())
+                }
+                (Some(Incoming::Resubscribed), _) => {
+                    if let Some(board) = &hub.board {
+                        board.change(Change::Resync);
+                    }
+                    (Vec::new(), Vec::new())
+                }
+                (_, Some(Report::Alive(alive))) => (Vec::new(), hub.presence.nodes_alive(&alive)),
+                (_, Some(Report::Snapshot(nodes))) => hub.presence.remote_snapshot(nodes),
+                _ => (Vec::new(), Vec::new()),
+            };
+            for username in came {
+                hub.announce(&username, true);
+            }
+            for username in went {
+                hub.announce(&username, false);
+            }
+        }
     }
 
     /// Tells everyone who shares a conversation with `username` (everyone: all are in
@@ -302,9 +414,43 @@ impl Hub {
     /// Sends a frame to the live connections of `users` (everyone's with `None`), but not
     /// those of `except`. Connections still waiting for their history skip it.
     pub fn send_live(&self, users: Option<&[i64]>, except: &[i64], frame: &Bytes) {
-        // Copied out first: the registry is not locked while the sockets are written.
-        for outbox in self.registry.outboxes(users, except) {
-            outbox.send_live(frame.clone());
+        self.registry.send_live(users, except, frame);
+    }
+
+    /// Sends `frame` to the live connections of `users` (everyone's with `None`) but those of
+    /// `except`, on every node of the cluster.
+    pub fn tell(&self, users: Option<&[i64]>, except: &[i64], frame: &ServerFrame) {
+        let json = frames::encode(frame);
+        self.send_live(users, except, &super::wire::text(&json));
+        self.publish(|| Event::Frame { users: users.map(<[i64]>::to_vec), except: except.to_vec(), frame: json });
+    }
+
+    /// A conversation was created or changed: the directory (every node's) takes it.
+    pub fn room_changed(&self, room: &RoomRecord) {
+        self.registry.directory.upsert_room(room);
+        self.publish(|| Event::Room { id: room.id });
+    }
+
+    /// `user` joined or left `room`: the directory (every node's) takes it.
+    pub fn membership_changed(&self, room: i64, user: i64, joined: bool) {
+        if joined {
+            self.registry.directory.add_member(room, user);
+        } else {
+            self.registry.directory.remove_member(room, user);
+        }
+        self.publish(|| Event::Member { room, user, joined });
+    }
+
+    /// `user` started or stopped ignoring `ignored`: the directory (every node's) takes it.
+    pub fn ignore_changed(&self, user: i64, ignored: i64, on: bool) {
+        self.registry.directory.set_ignore(user, ignored, on);
+        self.publish(|| Event::Ignore { user, ignored, on });
+    }
+
+    /// Tells the other nodes, on a cluster.
+    fn publish(&self, event: impl FnOnce() -> Event) {
+        if let Some(bus) = &self.bus {
+            bus.publish(event());
         }
     }
 

@@ -43,7 +43,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_EVERY_BUS_DOWN: Duration = Duration::from_millis(100);
 
 /// A node's place in a cluster, as the writer sees it.
-pub struct ClusterLink {
+pub struct WriterLink {
     pub bus: Bus,
     pub incoming: mpsc::Receiver<Incoming>,
     /// The newest message id when the node started: what it does not deliver live.
@@ -52,7 +52,7 @@ pub struct ClusterLink {
 
 /// What the cluster side of the writer holds between wake-ups.
 struct Cluster {
-    link: ClusterLink,
+    link: WriterLink,
     sequencer: Sequencer,
     next_probe: Instant,
 }
@@ -76,7 +76,7 @@ pub async fn run(
     fanout: Arc<Fanout>,
     registry: Arc<Registry>,
     mut pacer: WavePacer,
-    cluster: Option<ClusterLink>,
+    cluster: Option<WriterLink>,
 ) {
     let out = Out { fanout, registry };
     let mut cluster = cluster.map(|link| Cluster {
@@ -112,7 +112,7 @@ pub async fn run(
             }
             Wake::Incoming(incoming) => {
                 if let Some(cluster) = cluster.as_mut() {
-                    cluster.take(incoming, &mut held);
+                    cluster.take(incoming, &store, &out.registry, &mut held).await;
                 }
             }
             Wake::Gap => {
@@ -167,16 +167,37 @@ fn now() -> std::time::Instant {
 }
 
 impl Cluster {
-    /// Takes an event of another node.
-    fn take(&mut self, incoming: Option<Incoming>, held: &mut Held) {
+    /// Takes an event of another node: messages go through the sequencer, the rest applies
+    /// to this node at once (in the order the bus brought them, so a membership is in place
+    /// before the messages that follow it).
+    async fn take(&mut self, incoming: Option<Incoming>, store: &Store, registry: &Registry, held: &mut Held) {
+        let directory = &registry.directory;
         match incoming {
             Some(Incoming::Event(Event::Messages { lo, hi, m })) => {
                 let ready = self.sequencer.offer(lo, hi, m.into_iter().map(Delivery::encode).collect(), now());
                 held.add(ready);
             }
-            // Whatever was published while the bus was down is read back now.
-            Some(Incoming::Resubscribed) => self.next_probe = Instant::now(),
-            None => {}
+            Some(Incoming::Event(Event::Room { id })) => match store.room(id).await {
+                Ok(Some(room)) => directory.upsert_room(&room),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, room = id, "reading a room another node changed failed"),
+            },
+            Some(Incoming::Event(Event::Member { room, user, joined: true })) => directory.add_member(room, user),
+            Some(Incoming::Event(Event::Member { room, user, joined: false })) => directory.remove_member(room, user),
+            Some(Incoming::Event(Event::Ignore { user, ignored, on })) => directory.set_ignore(user, ignored, on),
+            Some(Incoming::Event(Event::Frame { users, except, frame })) => {
+                registry.send_live(users.as_deref(), &except, &super::wire::text(&frame));
+            }
+            // Whatever was published while the bus was down is read back now: messages by the
+            // next probe, the directory at once.
+            Some(Incoming::Resubscribed) => {
+                self.next_probe = Instant::now();
+                if let Err(error) = directory.reload(store).await {
+                    tracing::error!(%error, "reloading the conversation directory failed");
+                }
+            }
+            // The bus routes presence to the hub; none comes here.
+            Some(Incoming::Event(Event::Presence { .. })) | None => {}
         }
     }
 

@@ -80,7 +80,7 @@ impl Services {
             Ok(body) => body,
             Err(error) => return Posted::refused(error.to_string(), client_id),
         };
-        if !self.hub.flood.allow(&sender.id) {
+        if !self.hub.flood.allow(&sender.id).await {
             return Posted::refused("slow down: too many messages", client_id);
         }
         if let Some(peer) = peer {
@@ -140,13 +140,13 @@ impl Services {
             return Err(frames::NOT_A_MEMBER.into());
         }
         if self.hub.typing.allow(&sender.id) {
-            let frame = frames::text(&ServerFrame::Typing { room_id, username: sender.username.clone() });
+            let frame = ServerFrame::Typing { room_id, username: sender.username.clone() };
             match directory.audience_of(room_id, sender.id) {
-                Some(members) => self.hub.send_live(Some(&members), &[sender.id], &frame),
+                Some(members) => self.hub.tell(Some(&members), &[sender.id], &frame),
                 None => {
                     let mut except = directory.ignorers_of(sender.id);
                     except.push(sender.id);
-                    self.hub.send_live(None, &except, &frame);
+                    self.hub.tell(None, &except, &frame);
                 }
             }
         }

@@ -98,8 +98,7 @@ impl Services {
     async fn tell_room(&self, room: i64, user: i64) {
         match self.store.room_for(room, user).await {
             Ok(Some(seen)) => {
-                let frame = frames::text(&ServerFrame::Room { room: seen });
-                self.hub.send_live(Some(&[user]), &[], &frame);
+                self.hub.tell(Some(&[user]), &[], &ServerFrame::Room { room: seen });
             }
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "reading a room to announce failed"),
@@ -107,26 +106,25 @@ impl Services {
     }
 
     fn tell_left(&self, room: i64, user: i64, reason: &str) {
-        let frame = frames::text(&ServerFrame::RoomLeft { room_id: room, reason: reason.to_owned() });
-        self.hub.send_live(Some(&[user]), &[], &frame);
+        self.hub.tell(Some(&[user]), &[], &ServerFrame::RoomLeft { room_id: room, reason: reason.to_owned() });
     }
 
     /// Tells the members of `room` but `who` that `who` joined or left.
     fn tell_members(&self, room: i64, who: &PublicUser, joined: bool) {
         let members = self.hub.directory().members(room).unwrap_or_default();
-        let frame = frames::text(&ServerFrame::Member {
+        let frame = ServerFrame::Member {
             room_id: room,
             username: who.username.clone(),
             joined,
             member_count: members.len() as i64,
-        });
-        self.hub.send_live(Some(&members), &[who.id], &frame);
+        };
+        self.hub.tell(Some(&members), &[who.id], &frame);
     }
 
     /// Re-reads a room into the directory after a change.
     async fn refresh_directory(&self, room: i64) -> Result<(), ApiError> {
         if let Some(record) = self.store.room(room).await.map_err(internal)? {
-            self.hub.directory().upsert_room(&record);
+            self.hub.room_changed(&record);
         }
         Ok(())
     }
@@ -195,7 +193,7 @@ impl Services {
             })?;
         let id = created.ok_or_else(|| too_many("you are"))?;
         self.refresh_directory(id).await?;
-        self.hub.directory().add_member(id, user.id);
+        self.hub.membership_changed(id, user.id, true);
         tracing::info!(room_id = id, kind = request.kind.as_str(), "room created");
         self.tell_room(id, user.id).await;
         self.room_seen_by(id, user.id).await
@@ -220,7 +218,7 @@ impl Services {
             Joined::Full => return Err(too_many(&format!("{} is", who.username))),
             Joined::Added => {}
         }
-        self.hub.directory().add_member(id, who.id);
+        self.hub.membership_changed(id, who.id, true);
         self.tell_room(id, who.id).await;
         self.tell_members(id, who, true);
         Ok(())
@@ -232,7 +230,7 @@ impl Services {
         if !self.store.remove_member(id, who.id, admin).await.map_err(internal)? {
             return Ok(false);
         }
-        self.hub.directory().remove_member(id, who.id);
+        self.hub.membership_changed(id, who.id, false);
         self.tell_left(id, who.id, reason);
         self.tell_members(id, who, false);
         Ok(true)
@@ -309,8 +307,8 @@ impl Services {
         let (id, created) = self.store.dm_between(user.id, peer.id).await.map_err(internal)?;
         if created {
             self.refresh_directory(id).await?;
-            self.hub.directory().add_member(id, user.id);
-            self.hub.directory().add_member(id, peer.id);
+            self.hub.membership_changed(id, user.id, true);
+            self.hub.membership_changed(id, peer.id, true);
             self.tell_room(id, user.id).await;
             self.tell_room(id, peer.id).await;
         }
@@ -412,7 +410,7 @@ impl Services {
         if !self.store.add_ignore(user.id, other.public.id, MAX_IGNORES).await.map_err(internal)? {
             return Err(ApiError::Forbidden { message: format!("you ignore too many people (at most {MAX_IGNORES})") });
         }
-        self.hub.directory().set_ignore(user.id, other.public.id, true);
+        self.hub.ignore_changed(user.id, other.public.id, true);
         Ok(())
     }
 
@@ -421,7 +419,7 @@ impl Services {
             self.store.user_by_username(username.trim()).await.map_err(internal)?.ok_or(ApiError::UnknownUser)?;
         let _serial = self.membership.lock().await;
         self.store.remove_ignore(user.id, other.public.id).await.map_err(internal)?;
-        self.hub.directory().set_ignore(user.id, other.public.id, false);
+        self.hub.ignore_changed(user.id, other.public.id, false);
         Ok(())
     }
 
