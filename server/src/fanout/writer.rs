@@ -126,6 +126,9 @@ pub async fn run(
                 }
             }
         }
+        if let Some(cluster) = cluster.as_mut() {
+            cluster.catch_up(&store, &out.registry, &mut held).await;
+        }
         if release_at.is_none() {
             release_at = out.release_or_hold(&mut held, &mut pacer);
         }
@@ -198,6 +201,24 @@ impl Cluster {
             }
             // The bus routes presence to the hub; none comes here.
             Some(Incoming::Event(Event::Presence { .. })) | None => {}
+        }
+    }
+
+    /// Whatever else the cluster has ready: the events received meanwhile, a due gap, a due
+    /// probe. The wake-up order favours commits; without this, a node busy committing its own
+    /// messages would never get to the others'.
+    async fn catch_up(&mut self, store: &Store, registry: &Registry, held: &mut Held) {
+        for _ in 0..MAX_BATCH {
+            match self.link.incoming.try_recv() {
+                Ok(incoming) => self.take(Some(incoming), store, registry, held).await,
+                Err(_) => break,
+            }
+        }
+        if self.sequencer.gap_due(now(), GAP_GRACE).is_some() {
+            self.read_gap(store, held).await;
+        }
+        if Instant::now() >= self.next_probe {
+            self.probe(store).await;
         }
     }
 
