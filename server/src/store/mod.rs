@@ -7,6 +7,7 @@
 //! bytes) is written once here.
 
 mod history;
+mod rows;
 pub mod sqlite;
 mod types;
 

@@ -1,6 +1,7 @@
 //! Chat message queries: group-committed inserts (called by the single writer task only) and the
 //! history reads (newest page, catch-up since an id, older pages) served from the read pool.
 
+use super::rows::message_from_row;
 use super::SqliteStore;
 use crate::store::{now_rfc3339, NewMessage, StoreError, Stored, View};
 use app::models::ChatMessage;
@@ -249,19 +250,6 @@ impl SqliteStore {
         let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(message_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
-}
-
-fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::Error> {
-    Ok(ChatMessage {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        username: row.try_get("username")?,
-        content: row.try_get("content")?,
-        timestamp: row.try_get("created_at")?,
-        room: row.try_get("room")?,
-        room_id: row.try_get("room_id")?,
-        client_id: row.try_get("client_id")?,
-    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,14 @@ mod authority;
 mod messages;
 mod rooms;
 
+/// The values read out of SQLite's rows.
+mod rows {
+    crate::store::rows::readers!(sqlx::sqlite::SqliteRow);
+}
+
 use crate::store::{now_rfc3339, StoreError, UserRecord};
 use app::models::PublicUser;
+use rows::user_from_row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 use std::str::FromStr;
@@ -166,22 +172,6 @@ impl SqliteStore {
             .await?;
         Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
     }
-}
-
-pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
-    Ok(UserRecord {
-        public: PublicUser {
-            id: row.try_get("id")?,
-            username: row.try_get("username")?,
-            email: row.try_get("email")?,
-            is_admin: row.try_get("is_admin")?,
-            is_blocked: row.try_get("is_blocked")?,
-            warning_count: row.try_get("warning_count")?,
-            created_at: row.try_get("created_at")?,
-        },
-        password_hash: row.try_get("password_hash")?,
-        token_version: row.try_get("token_version")?,
-    })
 }
 
 impl SqliteStore {

@@ -3,27 +3,14 @@
 //! transaction on the single writer; the use cases in `services::conversations` decide who may
 //! make it.
 
+use super::rows::{admin_room_from_row, member_from_row, record_from_row, room_from_row};
 use super::SqliteStore;
-use crate::store::{now_rfc3339, room_kind, Joined, RoomChange, RoomRecord, StoreError};
+use crate::store::{now_rfc3339, Joined, RoomChange, RoomRecord, StoreError};
 use app::models::{AdminRoom, Member, Room, RoomKind};
 use app::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
 use sqlx::Row;
 
 const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.topic, r.owner_id, r.dm_low, r.dm_high, r.archived";
-
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RoomRecord, sqlx::Error> {
-    let dm_low: Option<i64> = row.try_get("dm_low")?;
-    let dm_high: Option<i64> = row.try_get("dm_high")?;
-    Ok(RoomRecord {
-        id: row.try_get("id")?,
-        kind: room_kind(row.try_get("kind")?)?,
-        name: row.try_get("name")?,
-        topic: row.try_get("topic")?,
-        owner_id: row.try_get("owner_id")?,
-        dm_pair: dm_low.zip(dm_high),
-        archived: row.try_get("archived")?,
-    })
-}
 
 /// A room as one viewer (`?1`) sees it: counts, read marker, the DM's other person.
 fn viewer_select(filter: &str, order: &str) -> String {
@@ -43,26 +30,6 @@ fn viewer_select(filter: &str, order: &str) -> String {
            LEFT JOIN room_members me ON me.room_id = r.id AND me.user_id = ?1 \
          WHERE {filter} {order}"
     )
-}
-
-fn room_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Room, sqlx::Error> {
-    let kind = room_kind(row.try_get("kind")?)?;
-    let peer: Option<String> = if kind == RoomKind::Dm { row.try_get("peer")? } else { None };
-    let name: Option<String> = row.try_get("name")?;
-    Ok(Room {
-        id: row.try_get("id")?,
-        kind,
-        name: name.or_else(|| peer.clone()).unwrap_or_default(),
-        topic: row.try_get("topic")?,
-        member_count: row.try_get("member_count")?,
-        unread: row.try_get("unread")?,
-        last_message_id: row.try_get("last_message_id")?,
-        last_read_id: row.try_get("last_read_id")?,
-        joined: row.try_get("joined")?,
-        owner: row.try_get("owner")?,
-        archived: row.try_get("archived")?,
-        peer,
-    })
 }
 
 impl SqliteStore {
@@ -277,16 +244,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Member {
-                    username: row.try_get("username")?,
-                    is_owner: row.try_get::<Option<bool>, _>("is_owner")?.unwrap_or(false),
-                    online: false,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        rows.iter().map(member_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Changes a room's name, topic or archive flag; with `admin`, audited. Errors with
@@ -400,20 +358,6 @@ const ADMIN_ROOM_SELECT: &str = "SELECT r.id, r.kind, r.topic, r.archived, r.cre
      (SELECT COUNT(*) FROM room_members c WHERE c.room_id = r.id) AS member_count, \
      (SELECT COUNT(*) FROM messages m WHERE m.room_id = r.id) AS message_count \
      FROM rooms r LEFT JOIN users o ON o.id = r.owner_id";
-
-fn admin_room_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminRoom, sqlx::Error> {
-    Ok(AdminRoom {
-        id: row.try_get("id")?,
-        kind: room_kind(row.try_get("kind")?)?,
-        name: row.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
-        topic: row.try_get("topic")?,
-        owner: row.try_get("owner")?,
-        member_count: row.try_get("member_count")?,
-        message_count: row.try_get("message_count")?,
-        archived: row.try_get("archived")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
 
 /// Records an admin's action on a room in the audit log.
 async fn audit(
