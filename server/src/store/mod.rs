@@ -8,6 +8,8 @@
 //! migrations; what does not depend on the engine (the values in `types`, history bounded in
 //! bytes) is written once here.
 
+#[cfg(test)]
+mod conformance;
 mod history;
 pub mod postgres;
 mod rows;

@@ -13,7 +13,7 @@ use sqlx::Row;
 /// probed per row: a page is read by walking `messages` in id order from the cursor and keeping
 /// the rows of those rooms, rather than gathering every message of the rooms through
 /// `messages_room` and sorting them all. Checked with EXPLAIN on a few hundred thousand rows,
-/// custom and generic plans alike.
+/// custom and generic plans alike (the conformance case `member_catch_up_walks_messages_in_id_order`).
 fn view_conditions(view: View) -> &'static str {
     match (view.room.is_some(), view.viewer.is_some()) {
         (true, true) => {
@@ -69,7 +69,7 @@ WITH input AS (
 SELECT ord, id FROM numbered";
 
 /// The catch-up read of `view`: `$1` the cursor, `$2` the limit, then [`view_binds`].
-fn since_sql(view: View) -> String {
+pub(crate) fn since_sql(view: View) -> String {
     format!("{SELECT_MESSAGE} WHERE m.id > $1{} ORDER BY m.id ASC LIMIT $2", view_conditions(view))
 }
 

@@ -19,6 +19,9 @@ mod authority;
 mod messages;
 mod rooms;
 
+#[cfg(test)]
+pub(crate) use messages::since_sql;
+
 /// The values read out of PostgreSQL's rows.
 mod rows {
     crate::store::rows::readers!(sqlx::postgres::PgRow);

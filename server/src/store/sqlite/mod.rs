@@ -218,35 +218,3 @@ impl SqliteStore {
         Ok((count, blocked))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url, 2, "NORMAL").await.unwrap();
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn first_user_is_admin_and_duplicates_are_case_insensitive() {
-        let (_dir, store) = temp_store().await;
-        let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
-        assert!(first.is_admin);
-        let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
-        assert!(!second.is_admin);
-        assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
-        assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
-        assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
-        assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
-    }
-
-    #[tokio::test]
-    async fn settings_keep_the_first_value() {
-        let (_dir, store) = temp_store().await;
-        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
-        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
-    }
-}
