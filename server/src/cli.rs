@@ -90,11 +90,16 @@ mod tests {
     #[tokio::test]
     async fn unblock_command_unblocks_and_resets_warnings() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
-            sqlite_synchronous: "NORMAL".into(),
-            ..Config::default()
-        };
+        unblock_command(format!("sqlite://{}", dir.path().join("t.db").display())).await;
+    }
+
+    #[tokio::test]
+    async fn unblock_command_works_on_postgres_too() {
+        unblock_command(tokio::task::spawn_blocking(|| testkit::postgres().fresh_database()).await.unwrap()).await;
+    }
+
+    async fn unblock_command(database_url: String) {
+        let config = Config { database_url, sqlite_synchronous: "NORMAL".into(), ..Config::default() };
         let store = Store::open(&config.database_url, 1, "NORMAL").await.unwrap();
         store.create_user("root", "root@x.io", "h").await.unwrap();
         let bob = store.create_user("Bob", "bob@x.io", "h").await.unwrap();

@@ -1,15 +1,22 @@
 //! The store: every read and write of the database, behind one interface with a backend per
-//! database engine, chosen by the scheme of the database URL (`sqlite://`, the embedded default).
+//! database engine, chosen by the scheme of the database URL: `sqlite://` (the embedded default,
+//! one server process per file) or `postgres://` / `postgresql://` (any number of servers sharing
+//! one database).
 //!
 //! [`Store`] is an enum over the backends; each of its methods forwards to the backend's method of
 //! the same name, so a backend missing one does not compile. Each backend keeps its own SQL and
 //! migrations; what does not depend on the engine (the values in `types`, history bounded in
 //! bytes) is written once here.
 
+#[cfg(test)]
+mod conformance;
 mod history;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod types;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{now_rfc3339, within_bytes, Joined, NewMessage, RoomChange, RoomRecord, Stored, UserRecord, View};
 pub(crate) use types::{room_kind, Budget};
@@ -26,7 +33,7 @@ pub enum StoreError {
     DuplicateEmail,
     #[error("room name already exists")]
     DuplicateRoomName,
-    #[error("unsupported database URL (expected sqlite://...)")]
+    #[error("unsupported database URL (expected sqlite://..., postgres://... or postgresql://...)")]
     UnsupportedUrl,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -38,15 +45,19 @@ pub enum StoreError {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 impl Store {
     /// Opens the database `url` names (creating an SQLite file if needed) and runs that backend's
     /// migrations. `read_pool_size` bounds the concurrent reads; `sqlite_synchronous` is SQLite's
-    /// `synchronous` pragma.
+    /// `synchronous` pragma (PostgreSQL keeps its server's `synchronous_commit`, on by default).
     pub async fn open(url: &str, read_pool_size: u32, sqlite_synchronous: &str) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             return Ok(Self::Sqlite(SqliteStore::open(url, read_pool_size, sqlite_synchronous).await?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(PgStore::open(url, read_pool_size).await?));
         }
         Err(StoreError::UnsupportedUrl)
     }
@@ -56,6 +67,7 @@ impl Store {
     pub fn as_sqlite(&self) -> Option<&SqliteStore> {
         match self {
             Self::Sqlite(store) => Some(store),
+            Self::Postgres(_) => None,
         }
     }
 }
@@ -69,6 +81,7 @@ macro_rules! forward {
                 pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
                     match self {
                         Self::Sqlite(store) => store.$name($($arg),*).await,
+                        Self::Postgres(store) => store.$name($($arg),*).await,
                     }
                 }
             )*

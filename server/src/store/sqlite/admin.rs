@@ -1,7 +1,8 @@
 //! Admin queries: user lists, the message monitor, the moderation log, block/unblock with an
 //! audit trail, overview counts, and keyset pages for the CSV exports.
 
-use super::{user_from_row, SqliteStore, BLOCK_AND_REVOKE, USER_COLUMNS};
+use super::rows::{admin_message_from_row, moderation_from_row, user_from_row};
+use super::{SqliteStore, BLOCK_AND_REVOKE, USER_COLUMNS};
 use crate::store::{now_rfc3339, StoreError};
 use app::models::{AdminMessage, AdminOverview, ModerationEntry, PublicUser};
 use sqlx::Row;
@@ -46,21 +47,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ModerationEntry {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    username: r.try_get("username")?,
-                    timestamp: r.try_get("created_at")?,
-                    rule: r.try_get("rule")?,
-                    content: r.try_get("content")?,
-                    warning_count: r.try_get("warning_count")?,
-                    blocked: r.try_get("blocked")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        rows.iter().map(moderation_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Blocks or unblocks a user (an unblock also resets warnings; a block revokes tokens) and
@@ -138,17 +125,4 @@ impl SqliteStore {
         let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(self.reader()).await?;
         rows.iter().map(admin_message_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
-}
-
-fn admin_message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminMessage, sqlx::Error> {
-    Ok(AdminMessage {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        username: row.try_get("username")?,
-        content: row.try_get("content")?,
-        timestamp: row.try_get("created_at")?,
-        room: row.try_get("room")?,
-        room_id: row.try_get("room_id")?,
-        room_kind: crate::store::room_kind(row.try_get("room_kind")?)?,
-    })
 }

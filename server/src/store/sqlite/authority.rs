@@ -28,33 +28,3 @@ impl SqliteStore {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn blocks_revocations_and_role_changes_are_fed_whoever_makes_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            SqliteStore::open(&format!("sqlite://{}", dir.path().join("a.db").display()), 1, "NORMAL").await.unwrap();
-        let alice = store.create_user("alice", "a@x.io", "h").await.unwrap().id;
-        let bob = store.create_user("bob", "b@x.io", "h").await.unwrap().id;
-        let start = store.latest_account_change().await.unwrap();
-        store.set_admin("bob", true).await.unwrap();
-        store.set_password_hash("alice", "h2").await.unwrap();
-        store.block_user(bob).await.unwrap();
-        // Not a change of authority: nothing is fed.
-        sqlx::query("UPDATE users SET warning_count = 1 WHERE id = ?1")
-            .bind(alice)
-            .execute(store.writer())
-            .await
-            .unwrap();
-        let changes = store.account_changes_after(start, 100).await.unwrap();
-        assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![bob, alice, bob]);
-        let last = changes.last().unwrap().0;
-        assert_eq!(store.latest_account_change().await.unwrap(), last);
-        store.prune_account_changes(last).await.unwrap();
-        assert!(store.account_changes_after(start, 100).await.unwrap().is_empty());
-    }
-}

@@ -1,6 +1,7 @@
 //! Chat message queries: group-committed inserts (called by the single writer task only) and the
 //! history reads (newest page, catch-up since an id, older pages) served from the read pool.
 
+use super::rows::message_from_row;
 use super::SqliteStore;
 use crate::store::{now_rfc3339, NewMessage, StoreError, Stored, View};
 use app::models::ChatMessage;
@@ -251,19 +252,6 @@ impl SqliteStore {
     }
 }
 
-fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMessage, sqlx::Error> {
-    Ok(ChatMessage {
-        id: row.try_get("id")?,
-        sender_id: row.try_get("sender_id")?,
-        username: row.try_get("username")?,
-        content: row.try_get("content")?,
-        timestamp: row.try_get("created_at")?,
-        room: row.try_get("room")?,
-        room_id: row.try_get("room_id")?,
-        client_id: row.try_get("client_id")?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,94 +273,6 @@ mod tests {
             content: content.into(),
             client_id: client_id.map(Into::into),
         }
-    }
-
-    #[tokio::test]
-    async fn batches_of_any_size_keep_order_and_detect_retries() {
-        let (_dir, store, user) = store_with_user().await;
-        store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
-        // 300 rows: statements of 256, 16, 16 and 12 rows, with retries inside the batch and of
-        // an earlier batch mixed in.
-        let mut batch = Vec::new();
-        for i in 0..300 {
-            let client_id = match i % 3 {
-                0 => None,
-                1 => Some(format!("c{}", i / 2)),
-                _ => Some("a".to_string()),
-            };
-            batch.push(message(user, &format!("m{i}"), client_id.as_deref()));
-        }
-        let stored = store.insert_batch(&batch).await.unwrap();
-        assert_eq!(stored.len(), 300);
-        let mut last_id = 0;
-        let mut seen_client_ids = std::collections::HashSet::new();
-        for (i, result) in stored.iter().enumerate() {
-            match (i % 3, result) {
-                (0, Stored::New(m)) => {
-                    assert_eq!(m.content, format!("m{i}"));
-                    assert!(m.id > last_id);
-                    last_id = m.id;
-                }
-                (1, Stored::New(m)) => {
-                    assert!(seen_client_ids.insert(m.client_id.clone().unwrap()), "a new client_id");
-                    assert!(m.id > last_id);
-                    last_id = m.id;
-                }
-                (1, Stored::Duplicate(m)) => assert!(seen_client_ids.contains(m.client_id.as_ref().unwrap())),
-                (2, Stored::Duplicate(m)) => assert_eq!(m.content, "first"),
-                (kind, _) => panic!("row {i} (kind {kind}) stored wrongly"),
-            }
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(store.reader()).await.unwrap();
-        assert_eq!(count as usize, 1 + 100 + seen_client_ids.len());
-    }
-
-    #[tokio::test]
-    async fn a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batches() {
-        let (_dir, store, user) = store_with_user().await;
-        store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
-        let batch = [message(user, "again", Some("a")), message(user, "b1", Some("b")), message(user, "b2", Some("b"))];
-        let stored = store.insert_batch(&batch).await.unwrap();
-        match stored.as_slice() {
-            [Stored::Duplicate(a), Stored::New(b1), Stored::Duplicate(b2)] => {
-                assert_eq!(a.content, "first");
-                assert_eq!((b1.content.as_str(), b2.id), ("b1", b1.id));
-            }
-            _ => panic!("stored wrongly"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_blocked_senders_messages_are_refused_by_the_insert_itself() {
-        let (_dir, store, alice) = store_with_user().await;
-        let bob = store.create_user("bob", "b@x.io", "h").await.unwrap().id;
-        store.block_user(bob).await.unwrap();
-        let batch = [
-            message(alice, "a1", None),
-            message(bob, "b1", None),
-            message(bob, "b2", Some("bob-1")),
-            message(alice, "a2", Some("alice-1")),
-        ];
-        let stored = store.insert_batch(&batch).await.unwrap();
-        match stored.as_slice() {
-            [Stored::New(a1), Stored::Refused, Stored::Refused, Stored::New(a2)] => {
-                assert_eq!((a1.content.as_str(), a2.content.as_str()), ("a1", "a2"));
-                assert!(a2.id > a1.id);
-            }
-            _ => panic!("stored wrongly"),
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE sender_id = ?1")
-            .bind(bob)
-            .fetch_one(store.reader())
-            .await
-            .unwrap();
-        assert_eq!(count, 0);
-    }
-
-    #[tokio::test]
-    async fn an_empty_batch_stores_nothing() {
-        let (_dir, store, _user) = store_with_user().await;
-        assert!(store.insert_batch(&[]).await.unwrap().is_empty());
     }
 
     #[tokio::test]

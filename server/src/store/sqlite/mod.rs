@@ -10,8 +10,14 @@ mod authority;
 mod messages;
 mod rooms;
 
+/// The values read out of SQLite's rows.
+mod rows {
+    crate::store::rows::readers!(sqlx::sqlite::SqliteRow);
+}
+
 use crate::store::{now_rfc3339, StoreError, UserRecord};
 use app::models::PublicUser;
+use rows::user_from_row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 use std::str::FromStr;
@@ -168,22 +174,6 @@ impl SqliteStore {
     }
 }
 
-pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
-    Ok(UserRecord {
-        public: PublicUser {
-            id: row.try_get("id")?,
-            username: row.try_get("username")?,
-            email: row.try_get("email")?,
-            is_admin: row.try_get("is_admin")?,
-            is_blocked: row.try_get("is_blocked")?,
-            warning_count: row.try_get("warning_count")?,
-            created_at: row.try_get("created_at")?,
-        },
-        password_hash: row.try_get("password_hash")?,
-        token_version: row.try_get("token_version")?,
-    })
-}
-
 impl SqliteStore {
     /// Counts a violation atomically (one statement on the single writer): bumps the warning
     /// count, blocks at `max_warnings` (revoking tokens once, never twice), and logs it.
@@ -226,37 +216,5 @@ impl SqliteStore {
         .await?;
         tx.commit().await?;
         Ok((count, blocked))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url, 2, "NORMAL").await.unwrap();
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn first_user_is_admin_and_duplicates_are_case_insensitive() {
-        let (_dir, store) = temp_store().await;
-        let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
-        assert!(first.is_admin);
-        let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
-        assert!(!second.is_admin);
-        assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
-        assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
-        assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
-        assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
-    }
-
-    #[tokio::test]
-    async fn settings_keep_the_first_value() {
-        let (_dir, store) = temp_store().await;
-        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
-        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
     }
 }

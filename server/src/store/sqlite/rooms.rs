@@ -3,27 +3,14 @@
 //! transaction on the single writer; the use cases in `services::conversations` decide who may
 //! make it.
 
+use super::rows::{admin_room_from_row, member_from_row, record_from_row, room_from_row};
 use super::SqliteStore;
-use crate::store::{now_rfc3339, room_kind, Joined, RoomChange, RoomRecord, StoreError};
+use crate::store::{now_rfc3339, Joined, RoomChange, RoomRecord, StoreError};
 use app::models::{AdminRoom, Member, Room, RoomKind};
 use app::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
 use sqlx::Row;
 
 const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.topic, r.owner_id, r.dm_low, r.dm_high, r.archived";
-
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RoomRecord, sqlx::Error> {
-    let dm_low: Option<i64> = row.try_get("dm_low")?;
-    let dm_high: Option<i64> = row.try_get("dm_high")?;
-    Ok(RoomRecord {
-        id: row.try_get("id")?,
-        kind: room_kind(row.try_get("kind")?)?,
-        name: row.try_get("name")?,
-        topic: row.try_get("topic")?,
-        owner_id: row.try_get("owner_id")?,
-        dm_pair: dm_low.zip(dm_high),
-        archived: row.try_get("archived")?,
-    })
-}
 
 /// A room as one viewer (`?1`) sees it: counts, read marker, the DM's other person.
 fn viewer_select(filter: &str, order: &str) -> String {
@@ -43,26 +30,6 @@ fn viewer_select(filter: &str, order: &str) -> String {
            LEFT JOIN room_members me ON me.room_id = r.id AND me.user_id = ?1 \
          WHERE {filter} {order}"
     )
-}
-
-fn room_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Room, sqlx::Error> {
-    let kind = room_kind(row.try_get("kind")?)?;
-    let peer: Option<String> = if kind == RoomKind::Dm { row.try_get("peer")? } else { None };
-    let name: Option<String> = row.try_get("name")?;
-    Ok(Room {
-        id: row.try_get("id")?,
-        kind,
-        name: name.or_else(|| peer.clone()).unwrap_or_default(),
-        topic: row.try_get("topic")?,
-        member_count: row.try_get("member_count")?,
-        unread: row.try_get("unread")?,
-        last_message_id: row.try_get("last_message_id")?,
-        last_read_id: row.try_get("last_read_id")?,
-        joined: row.try_get("joined")?,
-        owner: row.try_get("owner")?,
-        archived: row.try_get("archived")?,
-        peer,
-    })
 }
 
 impl SqliteStore {
@@ -277,16 +244,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Member {
-                    username: row.try_get("username")?,
-                    is_owner: row.try_get::<Option<bool>, _>("is_owner")?.unwrap_or(false),
-                    online: false,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        rows.iter().map(member_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Changes a room's name, topic or archive flag; with `admin`, audited. Errors with
@@ -401,20 +359,6 @@ const ADMIN_ROOM_SELECT: &str = "SELECT r.id, r.kind, r.topic, r.archived, r.cre
      (SELECT COUNT(*) FROM messages m WHERE m.room_id = r.id) AS message_count \
      FROM rooms r LEFT JOIN users o ON o.id = r.owner_id";
 
-fn admin_room_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AdminRoom, sqlx::Error> {
-    Ok(AdminRoom {
-        id: row.try_get("id")?,
-        kind: room_kind(row.try_get("kind")?)?,
-        name: row.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
-        topic: row.try_get("topic")?,
-        owner: row.try_get("owner")?,
-        member_count: row.try_get("member_count")?,
-        message_count: row.try_get("message_count")?,
-        archived: row.try_get("archived")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// Records an admin's action on a room in the audit log.
 async fn audit(
     tx: &mut sqlx::SqliteConnection,
@@ -434,59 +378,4 @@ async fn audit(
     .execute(tx)
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn store() -> (tempfile::TempDir, SqliteStore, i64, i64) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let store = SqliteStore::open(&url, 2, "NORMAL").await.unwrap();
-        let alice = store.create_user("alice", "a@x.io", "h").await.unwrap().id;
-        let bob = store.create_user("bob", "b@x.io", "h").await.unwrap().id;
-        (dir, store, alice, bob)
-    }
-
-    #[tokio::test]
-    async fn everyone_is_in_general_from_registration_on() {
-        let (_dir, store, alice, bob) = store().await;
-        let rooms = store.rooms_of(bob).await.unwrap();
-        assert_eq!(rooms.len(), 1);
-        assert_eq!((rooms[0].id, rooms[0].name.as_str(), rooms[0].member_count), (GENERAL_ROOM_ID, "general", 2));
-        assert!(store.is_member(GENERAL_ROOM_ID, alice).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn room_names_are_unique_without_regard_to_case() {
-        let (_dir, store, alice, _bob) = store().await;
-        assert!(store.create_room(alice, RoomKind::Public, "Book Club", "", 500).await.unwrap().is_some());
-        for name in ["book club", "GENERAL"] {
-            let taken = store.create_room(alice, RoomKind::Private, name, "", 500).await;
-            assert!(matches!(taken, Err(StoreError::DuplicateRoomName)), "{name}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_pair_has_one_dm_whoever_opens_it() {
-        let (_dir, store, alice, bob) = store().await;
-        let (first, created) = store.dm_between(alice, bob).await.unwrap();
-        assert!(created);
-        assert_eq!(store.dm_between(bob, alice).await.unwrap(), (first, false));
-        let seen_by_bob = store.room_for(first, bob).await.unwrap().unwrap();
-        assert_eq!((seen_by_bob.kind, seen_by_bob.name.as_str()), (RoomKind::Dm, "alice"));
-        assert_eq!(seen_by_bob.peer.as_deref(), Some("alice"));
-    }
-
-    #[tokio::test]
-    async fn the_conversation_cap_holds_for_creating_and_joining() {
-        let (_dir, store, alice, bob) = store().await;
-        let room = store.create_room(alice, RoomKind::Public, "one", "", 2).await.unwrap().unwrap();
-        assert_eq!(store.create_room(alice, RoomKind::Public, "two", "", 2).await.unwrap(), None);
-        assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Added);
-        assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Already);
-        let other = store.create_room(bob, RoomKind::Public, "three", "", 3).await.unwrap().unwrap();
-        assert_eq!(store.add_member(other, alice, 2).await.unwrap(), Joined::Full);
-    }
 }

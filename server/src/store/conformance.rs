@@ -1,0 +1,1057 @@
+//! The store's behaviour, one suite for every backend. Each case is an `async fn` taking a fresh
+//! store (or a fresh database to open stores on, for the cases that need two stores, as two server
+//! processes would have on PostgreSQL); [`on_both!`] runs each on SQLite (a file in a temporary directory) and on
+//! PostgreSQL (a new database on `testkit`'s server), as `store::conformance::sqlite::CASE` and
+//! `store::conformance::postgres::CASE`. What only one engine has (SQLite's statement chunks and
+//! read pool, PostgreSQL's concurrent migrations and query plans) is tested apart.
+
+use super::{Joined, NewMessage, RoomChange, Store, StoreError, Stored, View};
+use app::models::{ChatMessage, RoomKind};
+use app::protocol::GENERAL_ROOM_ID;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A database for one case, on one backend.
+struct Database {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Database {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self { url: format!("sqlite://{}", dir.path().join("store.db").display()), _dir: Some(dir) }
+    }
+
+    async fn postgres() -> Self {
+        // The first call starts the server (about a second): off the runtime's threads.
+        let url = tokio::task::spawn_blocking(|| testkit::postgres().fresh_database()).await.unwrap();
+        Self { url, _dir: None }
+    }
+
+    /// A store on this database, as a server process opens it.
+    async fn open(&self) -> Store {
+        Store::open(&self.url, 4, "NORMAL").await.expect("the store opens")
+    }
+
+    /// Two stores, as two server processes would have. On SQLite, one store twice: one server
+    /// process per file is what SQLite supports (a transaction that reads before it writes fails
+    /// with SQLITE_BUSY when another process's writer committed in between).
+    async fn two_stores(&self) -> [Store; 2] {
+        let first = self.open().await;
+        let second = if self._dir.is_some() { first.clone() } else { self.open().await };
+        [first, second]
+    }
+}
+
+/// Generates `mod sqlite` and `mod postgres`, each with one test per case: `stores` cases take a
+/// `Store`, `databases` cases a `&Database`; `postgres_only` cases (taking a `&Database`) are in
+/// `mod postgres` alone.
+macro_rules! on_both {
+    (
+        stores: [$($store_case:ident),* $(,)?],
+        databases: [$($db_case:ident),* $(,)?],
+        postgres_only: [$($pg_case:ident),* $(,)?] $(,)?
+    ) => {
+        on_both!(@backend sqlite, [$($store_case),*], [$($db_case),*]);
+        on_both!(@backend postgres, [$($store_case),*], [$($db_case,)* $($pg_case),*]);
+    };
+    (@backend $backend:ident, [$($store_case:ident),*], [$($db_case:ident),*]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $store_case() {
+                    let database = super::Database::$backend().await;
+                    super::$store_case(database.open().await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $db_case() {
+                    let database = super::Database::$backend().await;
+                    super::$db_case(&database).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both! {
+    stores: [
+        first_user_is_admin_and_duplicates_are_case_insensitive,
+        a_taken_username_and_a_taken_email_are_told_apart,
+        names_fold_ascii_letters_only_and_sort_by_byte,
+        settings_keep_the_first_value,
+        batches_of_any_size_keep_order_and_detect_retries,
+        a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batches,
+        a_blocked_senders_messages_are_refused_by_the_insert_itself,
+        messages_are_refused_outside_their_senders_rooms_and_in_archived_ones,
+        an_empty_batch_stores_nothing,
+        history_reads_are_bounded_in_bytes_as_well_as_count,
+        history_views_keep_to_their_rooms_and_leave_out_the_ignored,
+        everyone_is_in_general_from_registration_on,
+        room_names_are_unique_without_regard_to_case,
+        a_pair_has_one_dm_whoever_opens_it,
+        the_conversation_cap_holds_for_creating_and_joining,
+        rooms_as_their_viewers_see_them,
+        memberships_ignores_and_room_changes,
+        admin_views_and_actions,
+        violations_warn_then_block_but_never_an_admin,
+        blocks_revocations_and_role_changes_are_fed_whoever_makes_them,
+        a_block_racing_batches_refuses_every_later_message,
+    ],
+    databases: [
+        ids_are_gapless_and_visible_in_commit_order_with_two_stores,
+        simultaneous_first_registrations_make_one_admin,
+        caps_hold_under_simultaneous_requests,
+        account_change_seqs_are_gapless_and_in_commit_order,
+    ],
+    postgres_only: [
+        stores_opened_at_once_on_a_new_database_both_migrate,
+        member_catch_up_walks_messages_in_id_order,
+    ],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async fn user(store: &Store, name: &str) -> i64 {
+    store.create_user(name, &format!("{name}@x.io"), "h").await.unwrap().id
+}
+
+/// A message in `general`.
+fn message(sender_id: i64, content: &str, client_id: Option<&str>) -> NewMessage {
+    in_room(sender_id, GENERAL_ROOM_ID, content, client_id)
+}
+
+fn in_room(sender_id: i64, room_id: i64, content: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        sender_id,
+        username: "u".into(),
+        room_id,
+        room: if room_id == GENERAL_ROOM_ID { "general".into() } else { format!("room {room_id}") },
+        content: content.into(),
+        client_id: client_id.map(Into::into),
+    }
+}
+
+/// Every stored message, oldest first.
+async fn all_messages(store: &Store) -> Vec<ChatMessage> {
+    let (messages, more) = store.messages_since(View::default(), 0, 1_000_000).await.unwrap();
+    assert!(!more);
+    messages
+}
+
+fn new_id(stored: &Stored) -> i64 {
+    match stored {
+        Stored::New(message) => message.id,
+        _ => panic!("not stored as new"),
+    }
+}
+
+fn contents(messages: &[ChatMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and settings
+
+async fn first_user_is_admin_and_duplicates_are_case_insensitive(store: Store) {
+    let first = store.create_user("Alice", "a@x.io", "h").await.unwrap();
+    assert!(first.is_admin);
+    let second = store.create_user("bob", "b@x.io", "h").await.unwrap();
+    assert!(!second.is_admin);
+    assert!(matches!(store.create_user("ALICE", "c@x.io", "h").await, Err(StoreError::DuplicateUsername)));
+    assert!(matches!(store.create_user("carol", "A@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
+    assert_eq!(store.find_login("alice").await.unwrap().unwrap().public.id, first.id);
+    assert_eq!(store.find_login("B@x.io").await.unwrap().unwrap().public.id, second.id);
+}
+
+async fn a_taken_username_and_a_taken_email_are_told_apart(store: Store) {
+    let alice = store.create_user("Alice", "alice@x.io", "h").await.unwrap();
+    let taken = |result: Result<_, StoreError>| match result {
+        Err(StoreError::DuplicateUsername) => "username",
+        Err(StoreError::DuplicateEmail) => "email",
+        Err(other) => panic!("{other}"),
+        Ok(_) => "created",
+    };
+    assert_eq!(taken(store.create_user("aLICE", "other@x.io", "h").await), "username");
+    assert_eq!(taken(store.create_user("other", "ALICE@X.IO", "h").await), "email");
+    // Both taken: the username is reported, on every backend.
+    assert_eq!(taken(store.create_user("alice", "Alice@x.io", "h").await), "username");
+    // Nothing of the refused registrations was stored, and the next one is not the first.
+    let bob = store.create_user("bob", "bob@x.io", "h").await.unwrap();
+    assert!(!bob.is_admin);
+    let users = store.list_users(false, None, 10).await.unwrap();
+    assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![alice.id, bob.id]);
+    // Rooms: a name taken by another room, whatever its case, on creation and on renaming.
+    let club = store.create_room(alice.id, RoomKind::Public, "Book Club", "", 50).await.unwrap().unwrap();
+    let other = store.create_room(alice.id, RoomKind::Private, "other", "", 50).await.unwrap().unwrap();
+    let rename = RoomChange { name: Some("BOOK club".into()), ..RoomChange::default() };
+    assert!(matches!(store.update_room(other, &rename, None).await, Err(StoreError::DuplicateRoomName)));
+    assert_eq!(store.room(other).await.unwrap().unwrap().name.as_deref(), Some("other"));
+    // A room may take a new case of its own name.
+    let recase = RoomChange { name: Some("BOOK CLUB".into()), ..RoomChange::default() };
+    store.update_room(club, &recase, None).await.unwrap();
+    assert_eq!(store.room(club).await.unwrap().unwrap().name.as_deref(), Some("BOOK CLUB"));
+}
+
+async fn names_fold_ascii_letters_only_and_sort_by_byte(store: Store) {
+    let alice = store.create_user("Alice", "Alice@Example.io", "h").await.unwrap().id;
+    // Lookups by any case of the username (and, for logins, of the email).
+    for name in ["alice", "ALICE", "aLiCe"] {
+        assert_eq!(store.find_login(name).await.unwrap().unwrap().public.id, alice);
+        assert_eq!(store.user_by_username(name).await.unwrap().unwrap().public.id, alice);
+    }
+    assert_eq!(store.find_login("alice@EXAMPLE.IO").await.unwrap().unwrap().public.id, alice);
+    assert!(store.user_by_username("alice@example.io").await.unwrap().is_none(), "never by email");
+    assert!(store.set_admin("ALICE", false).await.unwrap());
+    assert!(store.set_password_hash("alice", "h2").await.unwrap());
+    assert!(store.unblock_by_username("aLICE").await.unwrap());
+    assert!(!store.set_admin("nobody", true).await.unwrap());
+    let record = store.user_by_id(alice).await.unwrap().unwrap();
+    assert_eq!((record.public.is_admin, record.password_hash.as_str(), record.token_version), (false, "h2", 1));
+
+    // Member lists sort by the lowercased name, byte by byte (punctuation before digits before
+    // letters), and page from a cursor given in any case.
+    let names = ["bob", "Zed", "Bo_b", "b.ob", "_xy", "BOBBY", "a-1", "carol"];
+    let mut ids = HashMap::new();
+    for name in names {
+        ids.insert(name, user(&store, name).await);
+    }
+    let expected = ["_xy", "a-1", "Alice", "b.ob", "Bo_b", "bob", "BOBBY", "carol", "Zed"];
+    let all = store.members(GENERAL_ROOM_ID, None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), expected);
+    let page = store.members(GENERAL_ROOM_ID, Some("BO_B"), 2).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), ["bob", "BOBBY"]);
+    for name in names {
+        assert!(store.add_ignore(alice, ids[name], 100).await.unwrap());
+    }
+    let ignored: Vec<&str> = expected.iter().copied().filter(|n| *n != "Alice").collect();
+    assert_eq!(store.ignored_usernames(alice).await.unwrap(), ignored);
+
+    // Public rooms by name, the same way.
+    for name in ["beta", "Alpha", "_misc", "alpha2", "Zulu"] {
+        store.create_room(alice, RoomKind::Public, name, "", 100).await.unwrap().unwrap();
+    }
+    let rooms = store.public_rooms(alice).await.unwrap();
+    let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["_misc", "Alpha", "alpha2", "beta", "general", "Zulu"]);
+
+    // Only ASCII letters fold (SQLite's NOCASE; PostgreSQL's lower() on COLLATE "C" columns):
+    // 'É' and 'é' are different letters, 'C' and 'c' are not.
+    store.create_room(alice, RoomKind::Public, "Café", "", 100).await.unwrap().unwrap();
+    store.create_room(alice, RoomKind::Public, "CAFÉ", "", 100).await.unwrap().unwrap();
+    for taken in ["café", "CAFé"] {
+        let result = store.create_room(alice, RoomKind::Public, taken, "", 100).await;
+        assert!(matches!(result, Err(StoreError::DuplicateRoomName)), "{taken}");
+    }
+    store.create_user("emile", "émile@x.io", "h").await.unwrap();
+    store.create_user("emile2", "Émile@x.io", "h").await.unwrap();
+    assert!(matches!(store.create_user("emile3", "éMILE@X.IO", "h").await, Err(StoreError::DuplicateEmail)));
+}
+
+async fn settings_keep_the_first_value(store: Store) {
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
+    assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("one"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storing messages
+
+async fn batches_of_any_size_keep_order_and_detect_retries(store: Store) {
+    let user = user(&store, "u").await;
+    store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
+    // 300 rows (on SQLite, statements of 256, 16, 16 and 12 rows), with retries inside the batch
+    // and of an earlier batch mixed in.
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        let client_id = match i % 3 {
+            0 => None,
+            1 => Some(format!("c{}", i / 2)),
+            _ => Some("a".to_string()),
+        };
+        batch.push(message(user, &format!("m{i}"), client_id.as_deref()));
+    }
+    let stored = store.insert_batch(&batch).await.unwrap();
+    assert_eq!(stored.len(), 300);
+    let mut last_id = 0;
+    let mut seen_client_ids = HashSet::new();
+    for (i, result) in stored.iter().enumerate() {
+        match (i % 3, result) {
+            (0, Stored::New(m)) => {
+                assert_eq!(m.content, format!("m{i}"));
+                assert!(m.id > last_id);
+                last_id = m.id;
+            }
+            (1, Stored::New(m)) => {
+                assert!(seen_client_ids.insert(m.client_id.clone().unwrap()), "a new client_id");
+                assert!(m.id > last_id);
+                last_id = m.id;
+            }
+            (1, Stored::Duplicate(m)) => assert!(seen_client_ids.contains(m.client_id.as_ref().unwrap())),
+            (2, Stored::Duplicate(m)) => assert_eq!(m.content, "first"),
+            (kind, _) => panic!("row {i} (kind {kind}) stored wrongly"),
+        }
+    }
+    assert_eq!(all_messages(&store).await.len(), 1 + 100 + seen_client_ids.len());
+}
+
+async fn a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batches(store: Store) {
+    let user = user(&store, "u").await;
+    store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
+    let batch = [message(user, "again", Some("a")), message(user, "b1", Some("b")), message(user, "b2", Some("b"))];
+    let stored = store.insert_batch(&batch).await.unwrap();
+    match stored.as_slice() {
+        [Stored::Duplicate(a), Stored::New(b1), Stored::Duplicate(b2)] => {
+            assert_eq!(a.content, "first");
+            assert_eq!((b1.content.as_str(), b2.id), ("b1", b1.id));
+        }
+        _ => panic!("stored wrongly"),
+    }
+    // The same client id from someone else is someone else's.
+    let other = self::user(&store, "other").await;
+    assert!(matches!(store.insert_batch(&[message(other, "mine", Some("a"))]).await.unwrap()[0], Stored::New(_)));
+}
+
+async fn a_blocked_senders_messages_are_refused_by_the_insert_itself(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store.block_user(bob).await.unwrap();
+    let batch = [
+        message(alice, "a1", None),
+        message(bob, "b1", None),
+        message(bob, "b2", Some("bob-1")),
+        message(alice, "a2", Some("alice-1")),
+    ];
+    let stored = store.insert_batch(&batch).await.unwrap();
+    match stored.as_slice() {
+        [Stored::New(a1), Stored::Refused, Stored::Refused, Stored::New(a2)] => {
+            assert_eq!((a1.content.as_str(), a2.content.as_str()), ("a1", "a2"));
+            assert!(a2.id > a1.id);
+        }
+        _ => panic!("stored wrongly"),
+    }
+    assert!(all_messages(&store).await.iter().all(|m| m.sender_id != bob));
+}
+
+async fn messages_are_refused_outside_their_senders_rooms_and_in_archived_ones(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let room = store.create_room(alice, RoomKind::Private, "private", "", 50).await.unwrap().unwrap();
+    let archived = store.create_room(alice, RoomKind::Public, "old", "", 50).await.unwrap().unwrap();
+    store.update_room(archived, &RoomChange { archived: Some(true), ..RoomChange::default() }, None).await.unwrap();
+    let batch = [
+        in_room(alice, room, "in", None),
+        in_room(bob, room, "not a member", None),
+        in_room(alice, archived, "archived", None),
+        in_room(alice, 999, "no such room", None),
+        // A client id left out in one room is stored in a room its sender may post in (and the
+        // one left out is then acknowledged as its duplicate).
+        in_room(bob, room, "left out", Some("x")),
+        in_room(bob, GENERAL_ROOM_ID, "stored", Some("x")),
+    ];
+    let stored = store.insert_batch(&batch).await.unwrap();
+    match stored.as_slice() {
+        [Stored::New(a), Stored::Refused, Stored::Refused, Stored::Refused, Stored::Duplicate(d), Stored::New(b)] => {
+            assert_eq!((a.content.as_str(), b.content.as_str(), d.id), ("in", "stored", b.id));
+            assert_eq!(b.id, a.id + 1, "ids are consecutive in batch order");
+        }
+        _ => panic!("stored wrongly"),
+    }
+    // Once the retry is stored, the same client id is a duplicate in any room.
+    let again = store.insert_batch(&[in_room(bob, room, "again", Some("x"))]).await.unwrap();
+    assert!(matches!(&again[0], Stored::Duplicate(m) if m.content == "stored"));
+    // After a leave, the room refuses its former member.
+    store.add_member(room, bob, 50).await.unwrap();
+    assert!(matches!(store.insert_batch(&[in_room(bob, room, "joined", None)]).await.unwrap()[0], Stored::New(_)));
+    assert!(store.remove_member(room, bob, None).await.unwrap());
+    assert!(matches!(store.insert_batch(&[in_room(bob, room, "left", None)]).await.unwrap()[0], Stored::Refused));
+    assert_eq!(contents(&all_messages(&store).await), ["in", "stored", "joined"]);
+}
+
+async fn an_empty_batch_stores_nothing(store: Store) {
+    user(&store, "u").await;
+    assert!(store.insert_batch(&[]).await.unwrap().is_empty());
+    assert_eq!(store.newest_message_id().await.unwrap(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+
+async fn history_reads_are_bounded_in_bytes_as_well_as_count(store: Store) {
+    let user = user(&store, "u").await;
+    let big = "x".repeat(1000);
+    let batch: Vec<NewMessage> = (0..100).map(|_| message(user, &big, None)).collect();
+    store.insert_batch(&batch).await.unwrap();
+    // A budget of 9.5 messages' JSON holds 9 of them.
+    let one = serde_json::to_string(&store.latest_messages(View::default(), 1).await.unwrap()[0]).unwrap().len() + 1;
+    let budget = one * 19 / 2;
+    let (page, more) = store.messages_since_within(View::default(), 0, 500, budget).await.unwrap();
+    assert!(more);
+    assert_eq!(page.len(), 9);
+    assert_eq!(page.first().unwrap().id, 1);
+    let (rest, more) =
+        store.messages_since_within(View::default(), page.last().unwrap().id, 500, 1_000_000).await.unwrap();
+    assert!(!more);
+    assert_eq!(rest.len(), 91);
+    let (counted, more) = store.messages_since_within(View::default(), 0, 40, 1_000_000).await.unwrap();
+    assert_eq!((counted.len(), more), (40, true));
+    // A budget smaller than one message still makes progress.
+    assert_eq!(store.messages_since_within(View::default(), 0, 500, 10).await.unwrap().0.len(), 1);
+    let latest = store.latest_within(View::default(), 50, budget).await.unwrap();
+    assert_eq!(latest.len(), 9);
+    assert_eq!(latest.last().unwrap().id, 100);
+}
+
+async fn history_views_keep_to_their_rooms_and_leave_out_the_ignored(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let carol = user(&store, "carol").await;
+    let room = store.create_room(alice, RoomKind::Private, "side", "", 50).await.unwrap().unwrap();
+    store.add_member(room, bob, 50).await.unwrap();
+    let (dm, _) = store.dm_between(alice, carol).await.unwrap();
+    let batch = [
+        message(alice, "g-alice", None),
+        in_room(alice, room, "side-alice", None),
+        message(carol, "g-carol", None),
+        in_room(bob, room, "side-bob", None),
+        in_room(carol, dm, "dm-carol", None),
+        in_room(alice, dm, "dm-alice", None),
+    ];
+    let stored = store.insert_batch(&batch).await.unwrap();
+    let id = |i: usize| new_id(&stored[i]);
+    // The room's name as frames carry it: a DM's is `dm`.
+    let dm_message = store.latest_messages(View::room(dm, carol), 1).await.unwrap();
+    assert_eq!((dm_message[0].room.as_str(), dm_message[0].room_id), ("dm", dm));
+    let general = store.latest_messages(View::room(GENERAL_ROOM_ID, alice), 1).await.unwrap();
+    assert_eq!(general[0].room, "general");
+
+    let all = |view| {
+        let store = store.clone();
+        async move { contents(&store.messages_since(view, 0, 100).await.unwrap().0).join(" ") }
+    };
+    assert_eq!(all(View::default()).await, "g-alice side-alice g-carol side-bob dm-carol dm-alice");
+    assert_eq!(all(View::member(bob)).await, "g-alice side-alice g-carol side-bob");
+    assert_eq!(all(View::member(carol)).await, "g-alice g-carol dm-carol dm-alice");
+    assert_eq!(all(View::room(room, bob)).await, "side-alice side-bob");
+    assert_eq!(all(View { room: Some(room), viewer: None }).await, "side-alice side-bob");
+    store.add_ignore(bob, alice, 10).await.unwrap();
+    assert_eq!(all(View::member(bob)).await, "g-carol side-bob");
+    assert_eq!(all(View::room(room, bob)).await, "side-bob");
+    assert_eq!(all(View::room(room, alice)).await, "side-alice side-bob", "ignores are one-way");
+
+    // Pages: since (oldest first, with `more`), before and latest (newest first / oldest first).
+    let (page, more) = store.messages_since(View::member(carol), id(0), 2).await.unwrap();
+    assert_eq!((contents(&page), more), (vec!["g-carol", "dm-carol"], true));
+    let (page, more) = store.messages_since(View::member(carol), id(4), 2).await.unwrap();
+    assert_eq!((contents(&page), more), (vec!["dm-alice"], false));
+    let older = store.messages_before(View::member(carol), Some(id(5)), 2).await.unwrap();
+    assert_eq!(contents(&older), ["dm-carol", "g-carol"]);
+    assert_eq!(contents(&store.messages_before(View::member(carol), None, 1).await.unwrap()), ["dm-alice"]);
+    assert_eq!(contents(&store.latest_messages(View::member(carol), 2).await.unwrap()), ["dm-carol", "dm-alice"]);
+    assert_eq!(store.newest_message_id().await.unwrap(), id(5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversations
+
+async fn everyone_is_in_general_from_registration_on(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let rooms = store.rooms_of(bob).await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!((rooms[0].id, rooms[0].name.as_str(), rooms[0].member_count), (GENERAL_ROOM_ID, "general", 2));
+    assert!(store.is_member(GENERAL_ROOM_ID, alice).await.unwrap());
+}
+
+async fn room_names_are_unique_without_regard_to_case(store: Store) {
+    let alice = user(&store, "alice").await;
+    assert!(store.create_room(alice, RoomKind::Public, "Book Club", "", 500).await.unwrap().is_some());
+    for name in ["book club", "GENERAL"] {
+        let taken = store.create_room(alice, RoomKind::Private, name, "", 500).await;
+        assert!(matches!(taken, Err(StoreError::DuplicateRoomName)), "{name}");
+    }
+}
+
+async fn a_pair_has_one_dm_whoever_opens_it(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let (first, created) = store.dm_between(alice, bob).await.unwrap();
+    assert!(created);
+    assert_eq!(store.dm_between(bob, alice).await.unwrap(), (first, false));
+    let seen_by_bob = store.room_for(first, bob).await.unwrap().unwrap();
+    assert_eq!((seen_by_bob.kind, seen_by_bob.name.as_str()), (RoomKind::Dm, "alice"));
+    assert_eq!(seen_by_bob.peer.as_deref(), Some("alice"));
+    let record = store.room(first).await.unwrap().unwrap();
+    assert_eq!((record.dm_pair, record.name.as_deref(), record.peer_of(bob)), (Some((alice, bob)), None, Some(alice)));
+    assert!(store.is_member(first, alice).await.unwrap() && store.is_member(first, bob).await.unwrap());
+}
+
+async fn the_conversation_cap_holds_for_creating_and_joining(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let room = store.create_room(alice, RoomKind::Public, "one", "", 2).await.unwrap().unwrap();
+    assert_eq!(store.create_room(alice, RoomKind::Public, "two", "", 2).await.unwrap(), None);
+    assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Added);
+    assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Already);
+    let other = store.create_room(bob, RoomKind::Public, "three", "", 3).await.unwrap().unwrap();
+    assert_eq!(store.add_member(other, alice, 2).await.unwrap(), Joined::Full);
+}
+
+async fn rooms_as_their_viewers_see_them(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let carol = user(&store, "carol").await;
+    let quiet = store.create_room(alice, RoomKind::Public, "quiet", "shh", 10).await.unwrap().unwrap();
+    let busy = store.create_room(alice, RoomKind::Private, "busy", "", 10).await.unwrap().unwrap();
+    assert_eq!(store.add_member(busy, bob, 10).await.unwrap(), Joined::Added);
+    let stored = store
+        .insert_batch(&[
+            in_room(alice, busy, "a1", None),
+            in_room(alice, busy, "a2", None),
+            in_room(bob, busy, "b1", None),
+            message(carol, "c1", None),
+        ])
+        .await
+        .unwrap();
+    let names = |rooms: Vec<app::models::Room>| rooms.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    // `general` first, then the most recently active, then rooms without messages.
+    assert_eq!(names(store.rooms_of(alice).await.unwrap()), ["general", "busy", "quiet"]);
+    store.insert_batch(&[in_room(alice, quiet, "q1", None)]).await.unwrap();
+    assert_eq!(names(store.rooms_of(alice).await.unwrap()), ["general", "quiet", "busy"]);
+
+    let busy_for_bob = store.room_for(busy, bob).await.unwrap().unwrap();
+    assert_eq!(
+        (busy_for_bob.member_count, busy_for_bob.unread, busy_for_bob.last_read_id, busy_for_bob.joined),
+        (2, 2, 0, true),
+        "his own message is not unread"
+    );
+    assert_eq!(busy_for_bob.last_message_id, Some(new_id(&stored[2])));
+    assert_eq!((busy_for_bob.owner.as_deref(), busy_for_bob.kind), (Some("alice"), RoomKind::Private));
+    let quiet_for_bob = store.room_for(quiet, bob).await.unwrap().unwrap();
+    assert_eq!((quiet_for_bob.joined, quiet_for_bob.unread, quiet_for_bob.topic.as_str()), (false, 0, "shh"));
+    assert!(store.room_for(999, bob).await.unwrap().is_none());
+
+    // Read markers move forward only, and never past the room's newest message.
+    store.mark_read(busy, bob, 1_000_000).await.unwrap();
+    let marked = store.room_for(busy, bob).await.unwrap().unwrap();
+    assert_eq!((marked.last_read_id, marked.unread), (new_id(&stored[2]), 0));
+    store.mark_read(busy, bob, 1).await.unwrap();
+    assert_eq!(store.room_for(busy, bob).await.unwrap().unwrap().last_read_id, new_id(&stored[2]));
+    // Ignored people's messages are not unread; a late joiner has read what came before.
+    let general_for_bob = store.room_for(GENERAL_ROOM_ID, bob).await.unwrap().unwrap();
+    assert_eq!(general_for_bob.unread, 1);
+    store.add_ignore(bob, carol, 10).await.unwrap();
+    assert_eq!(store.room_for(GENERAL_ROOM_ID, bob).await.unwrap().unwrap().unread, 0);
+    store.add_member(busy, carol, 10).await.unwrap();
+    let busy_for_carol = store.room_for(busy, carol).await.unwrap().unwrap();
+    assert_eq!((busy_for_carol.last_read_id, busy_for_carol.unread), (new_id(&stored[2]), 0));
+
+    // Archived rooms leave the public list.
+    assert_eq!(names(store.public_rooms(bob).await.unwrap()), ["general", "quiet"]);
+    store.update_room(quiet, &RoomChange { archived: Some(true), ..RoomChange::default() }, None).await.unwrap();
+    assert_eq!(names(store.public_rooms(bob).await.unwrap()), ["general"]);
+    assert!(store.room_for(quiet, alice).await.unwrap().unwrap().archived);
+}
+
+async fn memberships_ignores_and_room_changes(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let carol = user(&store, "carol").await;
+    let room = store.create_room(alice, RoomKind::Public, "room", "", 10).await.unwrap().unwrap();
+    store.add_member(room, bob, 10).await.unwrap();
+    let (dm, _) = store.dm_between(bob, carol).await.unwrap();
+    let members = store.members(room, None, 10).await.unwrap();
+    let listed: Vec<(&str, bool)> = members.iter().map(|m| (m.username.as_str(), m.is_owner)).collect();
+    assert_eq!(listed, [("alice", true), ("bob", false)]);
+    assert!(store.members(dm, None, 10).await.unwrap().iter().all(|m| !m.is_owner));
+
+    let mut memberships = store.all_memberships().await.unwrap();
+    memberships.sort_unstable();
+    assert_eq!(memberships, [(room, alice), (room, bob), (dm, bob), (dm, carol)], "all but general's");
+    let rooms = store.all_rooms().await.unwrap();
+    assert_eq!(rooms.iter().map(|r| r.id).collect::<Vec<_>>(), [GENERAL_ROOM_ID, room, dm]);
+    assert_eq!((rooms[1].owner_id, rooms[1].kind, rooms[2].kind), (Some(alice), RoomKind::Public, RoomKind::Dm));
+
+    // Leaving, and a removal by an admin (audited).
+    assert!(store.remove_member(room, bob, None).await.unwrap());
+    assert!(!store.remove_member(room, bob, None).await.unwrap());
+    assert!(!store.is_member(room, bob).await.unwrap());
+    store.add_member(room, carol, 10).await.unwrap();
+    assert!(store.remove_member(room, carol, Some(alice)).await.unwrap());
+    assert_eq!(store.members(room, None, 10).await.unwrap().len(), 1);
+
+    // Renames and topics; a change of nothing changes nothing.
+    let change = RoomChange { name: Some("Renamed".into()), topic: Some("new topic".into()), archived: None };
+    store.update_room(room, &change, Some(alice)).await.unwrap();
+    store.update_room(room, &RoomChange::default(), None).await.unwrap();
+    let record = store.room(room).await.unwrap().unwrap();
+    assert_eq!((record.name.as_deref(), record.topic.as_str(), record.archived), (Some("Renamed"), "new topic", false));
+    store.update_room(room, &RoomChange { archived: Some(true), ..RoomChange::default() }, Some(alice)).await.unwrap();
+    store.update_room(room, &RoomChange { archived: Some(false), ..RoomChange::default() }, Some(alice)).await.unwrap();
+    assert!(!store.room(room).await.unwrap().unwrap().archived);
+
+    // Ignores: one-way, capped, idempotent.
+    assert!(store.add_ignore(carol, alice, 1).await.unwrap());
+    assert!(store.add_ignore(carol, alice, 1).await.unwrap(), "already ignored");
+    assert!(!store.add_ignore(carol, bob, 1).await.unwrap(), "at the cap");
+    assert!(store.ignores(carol, alice).await.unwrap() && !store.ignores(alice, carol).await.unwrap());
+    assert_eq!(store.all_ignores().await.unwrap(), [(carol, alice)]);
+    store.remove_ignore(carol, alice).await.unwrap();
+    assert!(!store.ignores(carol, alice).await.unwrap());
+    assert!(store.add_ignore(carol, bob, 1).await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administration
+
+async fn admin_views_and_actions(store: Store) {
+    let admin = store.create_user("root", "root@x.io", "h").await.unwrap();
+    assert!(admin.is_admin);
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let (dm, _) = store.dm_between(bob, alice).await.unwrap();
+    let room = store.create_room(alice, RoomKind::Public, "lounge", "", 10).await.unwrap().unwrap();
+    let stored = store
+        .insert_batch(&[
+            message(alice, "hello", None),
+            in_room(bob, dm, "psst", None),
+            in_room(alice, room, "hi", None),
+        ])
+        .await
+        .unwrap();
+
+    // Messages, newest first and from a cursor; a DM is named after its two people.
+    let monitor = store.admin_messages(None, 10).await.unwrap();
+    let seen: Vec<(&str, &str, RoomKind)> =
+        monitor.iter().map(|m| (m.content.as_str(), m.room.as_str(), m.room_kind)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("hi", "lounge", RoomKind::Public),
+            ("psst", "alice & bob", RoomKind::Dm),
+            ("hello", "general", RoomKind::Public)
+        ]
+    );
+    assert_eq!(monitor[1].username, "bob");
+    assert_eq!(store.admin_messages(Some(new_id(&stored[1])), 10).await.unwrap().len(), 1);
+    let exported = store.admin_messages_after(new_id(&stored[0]), 1).await.unwrap();
+    assert_eq!(contents_of_admin(&exported), ["psst"]);
+
+    // Rooms, by id from a cursor.
+    let rooms = store.admin_rooms(None, 10).await.unwrap();
+    let listed: Vec<(&str, i64, i64, Option<&str>)> =
+        rooms.iter().map(|r| (r.name.as_str(), r.member_count, r.message_count, r.owner.as_deref())).collect();
+    assert_eq!(listed, [("general", 3, 1, None), ("alice & bob", 2, 1, None), ("lounge", 1, 1, Some("alice"))]);
+    assert_eq!(store.admin_rooms(Some(dm), 10).await.unwrap().len(), 1);
+    assert_eq!(store.admin_room(dm).await.unwrap().unwrap().kind, RoomKind::Dm);
+    assert!(store.admin_room(999).await.unwrap().is_none());
+
+    // Blocks and unblocks by an admin.
+    let blocked = store.set_blocked_by_admin(admin.id, bob, true).await.unwrap().unwrap();
+    assert!(blocked.is_blocked);
+    let token_version = store.user_by_id(bob).await.unwrap().unwrap().token_version;
+    assert_eq!(token_version, 1);
+    store.set_blocked_by_admin(admin.id, bob, true).await.unwrap();
+    assert_eq!(store.user_by_id(bob).await.unwrap().unwrap().token_version, 1, "revoked once");
+    assert!(store.set_blocked_by_admin(admin.id, 999, true).await.unwrap().is_none());
+    let list = |blocked_only, after| {
+        let store = store.clone();
+        async move { store.list_users(blocked_only, after, 10).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(list(true, None).await, [bob]);
+    assert_eq!(list(false, None).await, [admin.id, alice, bob]);
+    assert_eq!(list(false, Some(alice)).await, [bob]);
+    assert_eq!(store.users_after(admin.id, 1).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(), [alice]);
+    let overview = store.overview().await.unwrap();
+    assert_eq!((overview.users, overview.blocked, overview.messages_today, overview.violations_today), (3, 1, 3, 0));
+    let unblocked = store.set_blocked_by_admin(admin.id, bob, false).await.unwrap().unwrap();
+    assert!(!unblocked.is_blocked);
+    assert!(list(true, None).await.is_empty());
+    assert!(store.unblock_by_username("BOB").await.unwrap());
+    assert!(!store.unblock_by_username("nobody").await.unwrap());
+}
+
+fn contents_of_admin(messages: &[app::models::AdminMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+async fn violations_warn_then_block_but_never_an_admin(store: Store) {
+    let admin = user(&store, "root").await;
+    let bob = user(&store, "bob").await;
+    assert_eq!(store.record_violation(bob, "word", "bad 1", 3).await.unwrap(), (1, false));
+    assert_eq!(store.record_violation(bob, "word", "bad 2", 3).await.unwrap(), (2, false));
+    assert_eq!(store.record_violation(bob, "word", "bad 3", 3).await.unwrap(), (3, true));
+    assert_eq!(store.record_violation(bob, "word", "bad 4", 3).await.unwrap(), (4, true));
+    let record = store.user_by_id(bob).await.unwrap().unwrap();
+    assert_eq!((record.public.is_blocked, record.public.warning_count, record.token_version), (true, 4, 1));
+    for n in 1..=4 {
+        assert_eq!(store.record_violation(admin, "word", "mine", 3).await.unwrap(), (n, false));
+    }
+    assert!(!store.user_by_id(admin).await.unwrap().unwrap().public.is_blocked);
+    let log = store.moderation_log(None, 100).await.unwrap();
+    assert_eq!(log.len(), 8);
+    assert_eq!((log[0].username.as_str(), log[0].content.as_str(), log[0].blocked), ("root", "mine", false));
+    let bob_last = &log[4];
+    assert_eq!(
+        (bob_last.user_id, bob_last.rule.as_str(), bob_last.warning_count, bob_last.blocked),
+        (bob, "word", 4, true)
+    );
+    assert_eq!(store.moderation_log(Some(bob_last.id), 100).await.unwrap().len(), 3);
+    assert_eq!(store.overview().await.unwrap().violations_today, 8);
+}
+
+async fn blocks_revocations_and_role_changes_are_fed_whoever_makes_them(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let start = store.latest_account_change().await.unwrap();
+    store.set_admin("bob", true).await.unwrap();
+    store.set_password_hash("alice", "h2").await.unwrap();
+    store.block_user(bob).await.unwrap();
+    // Not a change of authority: nothing is fed.
+    store.record_violation(alice, "word", "bad", 100).await.unwrap();
+    store.setting_or_insert("k", "v").await.unwrap();
+    let changes = store.account_changes_after(start, 100).await.unwrap();
+    assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![bob, alice, bob]);
+    let last = changes.last().unwrap().0;
+    assert_eq!(store.latest_account_change().await.unwrap(), last);
+    assert_eq!(store.account_changes_after(start, 1).await.unwrap(), changes[..1]);
+    store.prune_account_changes(last).await.unwrap();
+    assert!(store.account_changes_after(start, 100).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency: what SQLite's single writer gives, PostgreSQL must keep with its locks.
+
+/// A block committed while batches stream in: no message of the blocked sender commits after it
+/// (every id of theirs is at most the newest id once the block returned), and every message
+/// reported stored is stored (and no other).
+async fn a_block_racing_batches_refuses_every_later_message(store: Store) {
+    let steady = user(&store, "steady").await;
+    let mut doomed = Vec::new();
+    for i in 0..24 {
+        doomed.push(user(&store, &format!("doomed{i}")).await);
+    }
+    let senders: Vec<i64> = std::iter::once(steady).chain(doomed.iter().copied()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..2usize {
+        let (store, senders, stop) = (store.clone(), senders.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut stored: HashMap<i64, usize> = HashMap::new();
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<NewMessage> = (0..100)
+                    .map(|i| message(senders[(n + i + w) % senders.len()], &format!("w{w} n{n} i{i}"), None))
+                    .collect();
+                for result in store.insert_batch(&batch).await.unwrap() {
+                    if let Stored::New(m) = result {
+                        *stored.entry(m.sender_id).or_default() += 1;
+                    }
+                }
+                n += 1;
+            }
+            stored
+        }));
+    }
+    let mut newest_at_block = HashMap::new();
+    for &user in &doomed {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(store.block_user(user).await.unwrap());
+        newest_at_block.insert(user, store.newest_message_id().await.unwrap());
+    }
+    // Batches go on after the last block.
+    let newest_after_blocks = store.newest_message_id().await.unwrap();
+    while store.newest_message_id().await.unwrap() < newest_after_blocks + 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut reported: HashMap<i64, usize> = HashMap::new();
+    for writer in writers {
+        for (user, count) in writer.await.unwrap() {
+            *reported.entry(user).or_default() += count;
+        }
+    }
+    let messages = all_messages(&store).await;
+    let mut counted: HashMap<i64, usize> = HashMap::new();
+    for m in &messages {
+        *counted.entry(m.sender_id).or_default() += 1;
+        if let Some(&newest) = newest_at_block.get(&m.sender_id) {
+            assert!(
+                m.id <= newest,
+                "message {} of user {} committed after the block (newest {newest})",
+                m.id,
+                m.sender_id
+            );
+        }
+    }
+    assert_eq!(reported, counted);
+    assert!(doomed.iter().filter(|u| counted.contains_key(u)).count() >= 12, "blocks came mid-stream");
+}
+
+/// Two stores (two server processes) insert batches at once while a reader follows: ids are
+/// 1, 2, 3... with no gap, and a reader never sees an id before a smaller one commits.
+async fn ids_are_gapless_and_visible_in_commit_order_with_two_stores(database: &Database) {
+    let stores = database.two_stores().await;
+    let mut senders = Vec::new();
+    for i in 0..4 {
+        senders.push(user(&stores[0], &format!("sender{i}")).await);
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (stores[1].clone(), done.clone());
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut reads = 0;
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let (page, more) = store.messages_since(View::default(), last, 500).await.unwrap();
+                for m in &page {
+                    assert_eq!(m.id, last + 1, "read {} after {last}", m.id);
+                    last = m.id;
+                }
+                reads += 1;
+                if finished && !more {
+                    return (last, reads);
+                }
+                if page.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for (w, store) in stores.iter().enumerate() {
+        for task in 0..2usize {
+            let (store, senders) = (store.clone(), senders.clone());
+            writers.push(tokio::spawn(async move {
+                let mut inserted = 0usize;
+                for n in 0..100usize {
+                    let size = 1 + (n * 7 + w * 13 + task * 5) % 50;
+                    let batch: Vec<NewMessage> = (0..size)
+                        .map(|i| message(senders[(i + n) % senders.len()], &format!("{w}.{task}.{n}.{i}"), None))
+                        .collect();
+                    let stored = store.insert_batch(&batch).await.unwrap();
+                    let ids: Vec<i64> = stored.iter().map(new_id).collect();
+                    assert!(ids.windows(2).all(|pair| pair[1] == pair[0] + 1), "a batch's ids are consecutive");
+                    inserted += ids.len();
+                }
+                inserted
+            }));
+        }
+    }
+    let mut total = 0;
+    for writer in writers {
+        total += writer.await.unwrap() as i64;
+    }
+    done.store(true, Ordering::Release);
+    let (last, reads) = reader.await.unwrap();
+    assert_eq!(last, total);
+    assert!(reads > 10, "the reader followed the writers ({reads} reads)");
+    let ids: Vec<i64> = all_messages(&stores[0]).await.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (1..=total).collect::<Vec<_>>());
+    assert_eq!(stores[0].newest_message_id().await.unwrap(), total);
+}
+
+async fn simultaneous_first_registrations_make_one_admin(database: &Database) {
+    let stores = database.two_stores().await;
+    let registrations: Vec<_> = (0..10)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move { store.create_user(&format!("user{i}"), &format!("u{i}@x.io"), "h").await })
+        })
+        .collect();
+    let mut admins = 0;
+    for registration in registrations {
+        admins += usize::from(registration.await.unwrap().unwrap().is_admin);
+    }
+    assert_eq!(admins, 1);
+}
+
+async fn caps_hold_under_simultaneous_requests(database: &Database) {
+    let stores = database.two_stores().await;
+    let owner = user(&stores[0], "owner").await;
+    let mut others = Vec::new();
+    for i in 0..12 {
+        others.push(user(&stores[0], &format!("other{i}")).await);
+    }
+    // In `general` already: 4 more conversations fit under a cap of 5.
+    let creations: Vec<_> = (0..12)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move { store.create_room(owner, RoomKind::Public, &format!("r{i}"), "", 5).await })
+        })
+        .collect();
+    let mut created = 0;
+    for creation in creations {
+        created += usize::from(creation.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(created, 4);
+    assert_eq!(stores[0].rooms_of(owner).await.unwrap().len(), 5);
+
+    let joiner = others[0];
+    let mut rooms = Vec::new();
+    for (i, &other) in others.iter().enumerate().skip(1) {
+        rooms.push(stores[0].create_room(other, RoomKind::Public, &format!("o{i}"), "", 50).await.unwrap().unwrap());
+    }
+    let joins: Vec<_> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, &room)| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move { store.add_member(room, joiner, 5).await })
+        })
+        .collect();
+    let mut added = 0;
+    for join in joins {
+        added += usize::from(join.await.unwrap().unwrap() == Joined::Added);
+    }
+    assert_eq!(added, 4);
+
+    let ignores: Vec<_> = others
+        .iter()
+        .enumerate()
+        .map(|(i, &other)| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move { store.add_ignore(owner, other, 3).await })
+        })
+        .collect();
+    let mut ignored = 0;
+    for ignore in ignores {
+        ignored += usize::from(ignore.await.unwrap().unwrap());
+    }
+    assert_eq!(ignored, 3);
+    assert_eq!(stores[1].ignored_usernames(owner).await.unwrap().len(), 3);
+}
+
+/// Blocks and unblocks from two stores at once while a reader follows the feed: sequence numbers
+/// are 1, 2, 3... with no gap, each visible only after every smaller one.
+async fn account_change_seqs_are_gapless_and_in_commit_order(database: &Database) {
+    let stores = database.two_stores().await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(user(&stores[0], &format!("user{i}")).await);
+    }
+    assert_eq!(stores[0].latest_account_change().await.unwrap(), 0);
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (stores[1].clone(), done.clone());
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let changes = store.account_changes_after(last, 1000).await.unwrap();
+                for &(seq, _) in &changes {
+                    assert_eq!(seq, last + 1, "change {seq} read after {last}");
+                    last = seq;
+                }
+                if finished && changes.is_empty() {
+                    return last;
+                }
+                if changes.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    // Each task toggles its own users: every call is one change.
+    let tasks: Vec<_> = users
+        .chunks(2)
+        .enumerate()
+        .map(|(t, mine)| {
+            let (store, mine) = (stores[t % 2].clone(), mine.to_vec());
+            tokio::spawn(async move {
+                let mut changes = 0;
+                for round in 0..25 {
+                    for &user in &mine {
+                        let record = store.user_by_id(user).await.unwrap().unwrap();
+                        if round % 2 == 0 {
+                            assert!(store.block_user(user).await.unwrap());
+                        } else {
+                            assert!(store.unblock_by_username(&record.public.username).await.unwrap());
+                        }
+                        changes += 1;
+                    }
+                }
+                changes
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    done.store(true, Ordering::Release);
+    assert_eq!(reader.await.unwrap(), total);
+    let seqs: Vec<i64> = stores[0].account_changes_after(0, 10_000).await.unwrap().iter().map(|c| c.0).collect();
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only
+
+/// Two servers starting at once on a new database: sqlx's advisory lock makes one migrate and
+/// the other find it migrated.
+async fn stores_opened_at_once_on_a_new_database_both_migrate(database: &Database) {
+    let (a, b) = tokio::join!(database.open(), database.open());
+    let alice = a.create_user("alice", "a@x.io", "h").await.unwrap();
+    assert_eq!(b.user_by_username("alice").await.unwrap().unwrap().public.id, alice.id);
+    assert!(alice.is_admin);
+}
+
+/// The catch-up read of every conversation a member is in walks `messages` in id order from the
+/// cursor (the primary key), probing the member's rooms per row, with no sort: on a few hundred
+/// thousand rows, for custom and generic plans (a prepared statement's, after five runs).
+async fn member_catch_up_walks_messages_in_id_order(database: &Database) {
+    let Store::Postgres(store) = database.open().await else { unreachable!() };
+    let seed = [
+        "INSERT INTO users (username, email, password_hash, created_at) \
+         SELECT 'user' || g, 'u' || g || '@x.io', 'h', 't' FROM generate_series(1, 1000) g",
+        "INSERT INTO rooms (kind, name, owner_id, created_at) \
+         SELECT 'public', 'room' || g, 1, 't' FROM generate_series(1, 50) g",
+        "INSERT INTO room_members (room_id, user_id, joined_at) \
+         SELECT 2 + (u.id * 7 + k * 13) % 50, u.id, 't' FROM users u, generate_series(1, 3) k ON CONFLICT DO NOTHING",
+        // A tenth of the messages in `general`, the rest spread over the 50 rooms.
+        "INSERT INTO messages (id, sender_id, room_id, content, created_at) \
+         SELECT g, 1 + g % 1000, CASE WHEN g % 10 = 0 THEN 1 ELSE 2 + g % 50 END, 'message ' || g, 't' \
+         FROM generate_series(1, 300000) g",
+        "UPDATE counters SET value = 300000 WHERE name = 'messages'",
+        "ANALYZE",
+    ];
+    for sql in seed {
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+    }
+    let viewer = 5;
+    let rooms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_members WHERE user_id = $1")
+        .bind(viewer)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rooms, 4, "general and three rooms, about a sixth of the messages");
+    let mut connection = store.pool().acquire().await.unwrap();
+    let sql = super::postgres::since_sql(View::member(viewer));
+    sqlx::query(&format!("PREPARE catch_up (bigint, bigint, bigint) AS {sql}"))
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        sqlx::query(&format!("SET plan_cache_mode = {mode}")).execute(&mut *connection).await.unwrap();
+        for since in [0, 150_000] {
+            let plan: Vec<String> =
+                sqlx::query_scalar(&format!("EXPLAIN (COSTS OFF) EXECUTE catch_up ({since}, 33, {viewer})"))
+                    .fetch_all(&mut *connection)
+                    .await
+                    .unwrap();
+            let plan = plan.join("\n");
+            assert!(plan.contains("Index Scan using messages_pkey on messages m"), "{mode}, since {since}:\n{plan}");
+            assert!(!plan.contains("Sort"), "{mode}, since {since}:\n{plan}");
+        }
+    }
+    let (page, more) = database.open().await.messages_since(View::member(viewer), 0, 32).await.unwrap();
+    assert_eq!((page.len(), more), (32, true));
+}

@@ -1,0 +1,232 @@
+//! The PostgreSQL backend (`postgres://` or `postgresql://` URLs), for several server processes
+//! sharing one database: the connection pool, migrations, and every query on accounts and
+//! settings; the other queries are in this folder's files, one concern each.
+//!
+//! The SQL mirrors the SQLite backend's, statement for statement, with what SQLite's single
+//! writer gave for free made explicit under READ COMMITTED (each statement sees what committed
+//! before it started):
+//! - message ids come from a counter row whose lock each batch holds to its commit, so they are
+//!   gapless and visible in commit order (`messages.rs`); a block, a leave or an archive takes
+//!   the same lock in a trigger, so no message commits after the change that refuses it;
+//! - the first registration alone becomes admin (the `users` counter row serialises them);
+//! - the caps on conversations and ignores lock the user's row before counting.
+//!
+//! Lock order, always: a row of `users`, `rooms` or `room_members`, then the `messages` counter,
+//! then the `account_changes` counter (see the migration), so there is no deadlock.
+
+mod admin;
+mod authority;
+mod messages;
+mod rooms;
+
+#[cfg(test)]
+pub(crate) use messages::since_sql;
+
+/// The values read out of PostgreSQL's rows.
+mod rows {
+    crate::store::rows::readers!(sqlx::postgres::PgRow);
+}
+
+use crate::store::{now_rfc3339, StoreError, UserRecord};
+use app::models::PublicUser;
+use rows::user_from_row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// The assignments that block a user. SET expressions read the old row, so the token version is
+/// bumped (revoking every earlier token) only when the user was not blocked already.
+pub(crate) const BLOCK_AND_REVOKE: &str =
+    "is_blocked = TRUE, token_version = token_version + CASE WHEN is_blocked THEN 0 ELSE 1 END";
+
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, email, password_hash, is_admin, is_blocked, warning_count, token_version, created_at";
+
+/// What a unique violation of `constraint` (the violated index's name) means.
+fn duplicate(constraint: Option<&str>) -> Option<StoreError> {
+    match constraint? {
+        "users_username_key" => Some(StoreError::DuplicateUsername),
+        "users_email_key" => Some(StoreError::DuplicateEmail),
+        "rooms_name_key" => Some(StoreError::DuplicateRoomName),
+        _ => None,
+    }
+}
+
+/// `error` as a store error: a duplicate name when it violated one of the named unique indexes.
+pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            if let Some(duplicate) = duplicate(db.constraint()) {
+                return duplicate;
+            }
+        }
+    }
+    StoreError::Database(error)
+}
+
+impl PgStore {
+    /// Connects and runs the migrations. sqlx holds an advisory lock while it migrates, so
+    /// servers starting together on a new database take turns, and all find it migrated.
+    /// The pool has `read_pool_size` connections for reads and a few more for the writes (the
+    /// message writer, membership and account changes) so reads never starve them.
+    pub async fn open(url: &str, read_pool_size: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(read_pool_size.max(1) + 4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates a user; the first user of an empty database becomes admin. Registrations take
+    /// the `users` counter row's lock first, so the INSERT's check for an earlier user sees every
+    /// registration committed before it: two simultaneous first registrations cannot both win.
+    /// A taken username or email is told apart by the name of the unique index it violates.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+    ) -> Result<PublicUser, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM counters WHERE name = 'users' FOR UPDATE").execute(&mut *tx).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (username, email, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, NOT EXISTS (SELECT 1 FROM users), $4) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(username)
+        .bind(email)
+        .bind(password_hash)
+        .bind(now_rfc3339())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await?;
+        Ok(user_from_row(&row)?.public)
+    }
+
+    /// Finds a user by username or email (both case-insensitive).
+    pub async fn find_login(&self, name_or_email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
+             ORDER BY id LIMIT 1"
+        );
+        let row = sqlx::query(&sql).bind(name_or_email).fetch_optional(&self.pool).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// A user by username (case-insensitive; never by email).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)");
+        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// Sets or clears the admin role by username; false when no such user.
+    pub async fn set_admin(&self, username: &str, is_admin: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET is_admin = $2 WHERE lower(username) = lower($1)")
+            .bind(username)
+            .bind(is_admin)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces a password hash and revokes the user's tokens; false when no such user.
+    pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, token_version = token_version + 1 WHERE lower(username) = lower($1)",
+        )
+        .bind(username)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Blocks a user and revokes every token issued so far.
+    pub async fn block_user(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = $1"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    /// Stores `value` under `key` unless a value is already there; returns the value in force.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
+    }
+
+    /// Counts a violation atomically: bumps the warning count, blocks at `max_warnings`
+    /// (revoking tokens once, never twice), and logs it, in one transaction. The UPDATE reads
+    /// the row it locks, so simultaneous violations count one after the other. Admins are
+    /// counted and logged but never blocked by this rule. Returns the new count and whether the
+    /// account is now blocked.
+    pub async fn record_violation(
+        &self,
+        user_id: i64,
+        rule: &str,
+        content: &str,
+        max_warnings: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE users SET \
+               warning_count = warning_count + 1, \
+               token_version = CASE WHEN warning_count + 1 >= $2 AND NOT is_blocked AND NOT is_admin \
+                                    THEN token_version + 1 ELSE token_version END, \
+               is_blocked = CASE WHEN warning_count + 1 >= $2 AND NOT is_admin THEN TRUE ELSE is_blocked END \
+             WHERE id = $1 RETURNING warning_count, is_blocked",
+        )
+        .bind(user_id)
+        .bind(max_warnings)
+        .fetch_one(&mut *tx)
+        .await?;
+        let count: i64 = row.try_get("warning_count")?;
+        let blocked: bool = row.try_get("is_blocked")?;
+        sqlx::query(
+            "INSERT INTO moderation_log (user_id, created_at, rule, content, warning_count, blocked) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_id)
+        .bind(now_rfc3339())
+        .bind(rule)
+        .bind(content)
+        .bind(count)
+        .bind(blocked)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((count, blocked))
+    }
+}

@@ -1,0 +1,130 @@
+//! Reading the store's values out of result rows, written once for every backend: each backend
+//! expands [`readers!`] with its row type. Both engines decode the same columns to the same Rust
+//! types (SQLite's 0/1 integers and PostgreSQL's booleans both to `bool`, integers to `i64`), so
+//! only the row type differs; the SQL of each backend names its columns as these readers expect.
+
+/// Defines `user_from_row`, `message_from_row`, `record_from_row`, `room_from_row`,
+/// `member_from_row`, `admin_room_from_row`, `admin_message_from_row` and
+/// `moderation_from_row` for the row type `$row`.
+macro_rules! readers {
+    ($row:ty) => {
+        #[allow(unused_imports)]
+        use sqlx::Row as _;
+
+        pub(crate) fn user_from_row(row: &$row) -> Result<$crate::store::UserRecord, sqlx::Error> {
+            Ok($crate::store::UserRecord {
+                public: app::models::PublicUser {
+                    id: row.try_get("id")?,
+                    username: row.try_get("username")?,
+                    email: row.try_get("email")?,
+                    is_admin: row.try_get("is_admin")?,
+                    is_blocked: row.try_get("is_blocked")?,
+                    warning_count: row.try_get("warning_count")?,
+                    created_at: row.try_get("created_at")?,
+                },
+                password_hash: row.try_get("password_hash")?,
+                token_version: row.try_get("token_version")?,
+            })
+        }
+
+        pub(crate) fn message_from_row(row: &$row) -> Result<app::models::ChatMessage, sqlx::Error> {
+            Ok(app::models::ChatMessage {
+                id: row.try_get("id")?,
+                sender_id: row.try_get("sender_id")?,
+                username: row.try_get("username")?,
+                content: row.try_get("content")?,
+                timestamp: row.try_get("created_at")?,
+                room: row.try_get("room")?,
+                room_id: row.try_get("room_id")?,
+                client_id: row.try_get("client_id")?,
+            })
+        }
+
+        /// A room as stored.
+        pub(crate) fn record_from_row(row: &$row) -> Result<$crate::store::RoomRecord, sqlx::Error> {
+            let dm_low: Option<i64> = row.try_get("dm_low")?;
+            let dm_high: Option<i64> = row.try_get("dm_high")?;
+            Ok($crate::store::RoomRecord {
+                id: row.try_get("id")?,
+                kind: $crate::store::room_kind(row.try_get("kind")?)?,
+                name: row.try_get("name")?,
+                topic: row.try_get("topic")?,
+                owner_id: row.try_get("owner_id")?,
+                dm_pair: dm_low.zip(dm_high),
+                archived: row.try_get("archived")?,
+            })
+        }
+
+        /// A room as one viewer sees it (a DM is named after the other person).
+        pub(crate) fn room_from_row(row: &$row) -> Result<app::models::Room, sqlx::Error> {
+            let kind = $crate::store::room_kind(row.try_get("kind")?)?;
+            let peer: Option<String> = if kind == app::models::RoomKind::Dm { row.try_get("peer")? } else { None };
+            let name: Option<String> = row.try_get("name")?;
+            Ok(app::models::Room {
+                id: row.try_get("id")?,
+                kind,
+                name: name.or_else(|| peer.clone()).unwrap_or_default(),
+                topic: row.try_get("topic")?,
+                member_count: row.try_get("member_count")?,
+                unread: row.try_get("unread")?,
+                last_message_id: row.try_get("last_message_id")?,
+                last_read_id: row.try_get("last_read_id")?,
+                joined: row.try_get("joined")?,
+                owner: row.try_get("owner")?,
+                archived: row.try_get("archived")?,
+                peer,
+            })
+        }
+
+        /// A member as the member list shows it (presence is the fan-out's, not the store's).
+        pub(crate) fn member_from_row(row: &$row) -> Result<app::models::Member, sqlx::Error> {
+            Ok(app::models::Member {
+                username: row.try_get("username")?,
+                is_owner: row.try_get::<Option<bool>, _>("is_owner")?.unwrap_or(false),
+                online: false,
+            })
+        }
+
+        pub(crate) fn admin_room_from_row(row: &$row) -> Result<app::models::AdminRoom, sqlx::Error> {
+            Ok(app::models::AdminRoom {
+                id: row.try_get("id")?,
+                kind: $crate::store::room_kind(row.try_get("kind")?)?,
+                name: row.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
+                topic: row.try_get("topic")?,
+                owner: row.try_get("owner")?,
+                member_count: row.try_get("member_count")?,
+                message_count: row.try_get("message_count")?,
+                archived: row.try_get("archived")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        pub(crate) fn admin_message_from_row(row: &$row) -> Result<app::models::AdminMessage, sqlx::Error> {
+            Ok(app::models::AdminMessage {
+                id: row.try_get("id")?,
+                sender_id: row.try_get("sender_id")?,
+                username: row.try_get("username")?,
+                content: row.try_get("content")?,
+                timestamp: row.try_get("created_at")?,
+                room: row.try_get("room")?,
+                room_id: row.try_get("room_id")?,
+                room_kind: $crate::store::room_kind(row.try_get("room_kind")?)?,
+            })
+        }
+
+        pub(crate) fn moderation_from_row(row: &$row) -> Result<app::models::ModerationEntry, sqlx::Error> {
+            Ok(app::models::ModerationEntry {
+                id: row.try_get("id")?,
+                user_id: row.try_get("user_id")?,
+                username: row.try_get("username")?,
+                timestamp: row.try_get("created_at")?,
+                rule: row.try_get("rule")?,
+                content: row.try_get("content")?,
+                warning_count: row.try_get("warning_count")?,
+                blocked: row.try_get("blocked")?,
+            })
+        }
+    };
+}
+
+pub(crate) use readers;
