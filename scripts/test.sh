@@ -32,8 +32,10 @@ step "unit tests: app (ssr)"
 cargo test -p app --features ssr
 step "test harness: throwaway PostgreSQL and Redis (testkit)"
 cargo test -p testkit
-step "unit + integration tests: server"
+step "unit + integration tests: server (SQLite; the store conformance suite and the cluster tests on PostgreSQL and Redis)"
 cargo test -p server
+step "integration tests again, every TestApp on a fresh PostgreSQL database (CHATTERBOX_TEST_DATABASE=postgres)"
+CHATTERBOX_TEST_DATABASE=postgres cargo test -p server --tests
 step "unit tests: loadgen"
 cargo test -p loadgen
 

@@ -28,8 +28,9 @@ pub enum Event {
     /// A frame for the live sockets of `users` (everyone's with `None`) but those of `except`:
     /// typing, and what a conversation change tells its members. `frame` is its JSON text.
     Frame { users: Option<Vec<i64>>, except: Vec<i64>, frame: String },
-    /// `user` came online on `node` (their first socket there) or went offline there.
-    Presence { node: u64, user: i64, username: String, online: bool },
+    /// `user` came online on node `origin` (their first socket there) or went offline there.
+    /// (Not `node`: the envelope's field has that name, and the two share one JSON object.)
+    Presence { origin: u64, user: i64, username: String, online: bool },
 }
 
 /// What the bus hands the node (its writer; presence news go to the hub's presence instead).
@@ -96,6 +97,22 @@ mod tests {
         let json = serde_json::to_string(&envelope).unwrap();
         assert!(json.contains(r#""k":"messages""#), "{json}");
         assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope);
+    }
+
+    #[test]
+    fn every_event_round_trips_inside_an_envelope() {
+        let events = [
+            Event::Room { id: 3 },
+            Event::Member { room: 3, user: 4, joined: true },
+            Event::Ignore { user: 4, ignored: 5, on: false },
+            Event::Frame { users: None, except: vec![4], frame: "{}".into() },
+            Event::Presence { origin: 9, user: 4, username: "dan".into(), online: true },
+        ];
+        for event in events {
+            let envelope = Envelope { node: 7, event };
+            let json = serde_json::to_string(&envelope).unwrap();
+            assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope, "{json}");
+        }
     }
 
     #[test]

@@ -345,7 +345,7 @@ impl Hub {
                 false => Change::Offline { user },
             });
         }
-        bus.publish(Event::Presence { node: bus.node(), user, username: username.to_owned(), online });
+        bus.publish(Event::Presence { origin: bus.node(), user, username: username.to_owned(), online });
     }
 
     /// Follows the other nodes' presence (their news on the bus, the board's reports) for as
@@ -362,10 +362,10 @@ impl Hub {
             };
             let Some(hub) = hub.upgrade() else { return };
             let (came, went) = match (event, report) {
-                (Some(Incoming::Event(Event::Presence { node, user, username, online: true })), _) => {
+                (Some(Incoming::Event(Event::Presence { origin: node, user, username, online: true })), _) => {
                     (hub.presence.remote_online(node, user, &username).into_iter().collect(), Vec::new())
                 }
-                (Some(Incoming::Event(Event::Presence { node, user, online: false, .. })), _) => {
+                (Some(Incoming::Event(Event::Presence { origin: node, user, online: false, .. })), _) => {
                     (Vec::new(), hub.presence.remote_offline(node, user).into_iter().collect())
                 }
                 (Some(Incoming::Resubscribed), _) => {

@@ -24,6 +24,7 @@ impl Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
         command
             .env("LEPTOS_SITE_ADDR", &addr)
+            .env("LEPTOS_OUTPUT_NAME", "chatterbox")
             .env("CHATTERBOX_BCRYPT_COST", "4")
             .env("CHATTERBOX_FLOOD_BURST", "100000")
             .env("CHATTERBOX_FLOOD_PER_SEC", "100000")

@@ -1,0 +1,333 @@
+//! Several nodes, one database: real server processes sharing one PostgreSQL database and one
+//! Redis (both throwaway, from `testkit`), as `docs/deployment.md` runs them behind a load
+//! balancer. A message reaches every node's clients in one gapless id order, whichever node took
+//! it; Redis going away loses nothing; a node killed with `kill -9` costs its clients a
+//! reconnect, never a message; a block on one node closes the user's sockets on the others.
+
+mod common;
+
+use common::process::Node;
+use common::Client;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// One PostgreSQL database, one Redis and one JWT secret, shared by every node started from it.
+struct Cluster {
+    redis: testkit::RedisServer,
+    database_url: String,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        tokio::task::spawn_blocking(|| Self {
+            redis: testkit::RedisServer::start(),
+            database_url: testkit::postgres().fresh_database(),
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn node(&self) -> Node {
+        self.node_with(&[]).await
+    }
+
+    async fn node_with(&self, extra: &[(&str, String)]) -> Node {
+        let mut env = vec![
+            ("DATABASE_URL", self.database_url.clone()),
+            ("CHATTERBOX_REDIS_URL", self.redis.url()),
+            ("JWT_SECRET", "cluster-test-secret-cluster-test-secret".to_string()),
+        ];
+        env.extend(extra.iter().cloned());
+        Node::start(&env).await
+    }
+}
+
+/// Registers `name` on `node` and connects; the client (history read) and the user's id.
+async fn connected(node: &Node, name: &str) -> (Client, i64) {
+    let user = node.register(name).await;
+    let token = node.login(name).await;
+    let (client, _history) = node.connect(&format!("token={token}")).await;
+    (client, user["id"].as_i64().unwrap())
+}
+
+/// Message frames read by `client` until it has `count` of them or none came for `quiet`: ids.
+async fn message_ids(client: &mut Client, count: usize, quiet: Duration) -> Vec<i64> {
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        match client.next_json_within(quiet).await {
+            Some(frame) if frame["type"] == "message" => ids.push(frame["id"].as_i64().unwrap()),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    ids
+}
+
+/// Sends `count` messages (`client_id` `{tag}-{i}`), one every `pace`, while reading the
+/// socket; returns the ids acknowledged to it (its own messages coming back), until all are or
+/// the socket ends.
+fn send_messages(client: Client, tag: &'static str, count: usize, pace: Duration) -> tokio::task::JoinHandle<Vec<i64>> {
+    tokio::spawn(async move {
+        let (mut sink, mut stream) = client.socket.split();
+        let sending = tokio::spawn(async move {
+            for i in 0..count {
+                let frame =
+                    json!({"type": "message", "content": format!("{tag} {i}"), "client_id": format!("{tag}-{i}")});
+                if sink.send(Message::text(frame.to_string())).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(pace).await;
+            }
+            // Held open until every acknowledgement is in.
+            std::future::pending::<()>().await;
+        });
+        let mut acknowledged = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while acknowledged.len() < count {
+            let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await else {
+                break;
+            };
+            let Message::Text(text) = message else { continue };
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            let own = frame["client_id"].as_str().is_some_and(|id| id.starts_with(&format!("{tag}-")));
+            if frame["type"] == "message" && own {
+                acknowledged.push(frame["id"].as_i64().unwrap());
+            }
+        }
+        sending.abort();
+        acknowledged
+    })
+}
+
+/// Asserts that `ids` run without a gap or a repeat: each one more than the one before.
+fn assert_gapless(ids: &[i64], who: &str) {
+    for pair in ids.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "{who}: {} then {} in {ids:?}", pair[0], pair[1]);
+    }
+}
+
+#[tokio::test]
+async fn a_message_sent_on_one_node_reaches_a_client_of_the_other() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (mut alice, _) = connected(&a, "alice").await;
+    let (mut bob, _) = connected(&b, "bob").await;
+    bob.send_json(&json!({"type": "message", "content": "hello from B", "client_id": "b-1"})).await;
+    let ack = bob.until_type("message").await;
+    assert_eq!((ack["content"].as_str(), ack["client_id"].as_str()), (Some("hello from B"), Some("b-1")));
+    let seen = tokio::time::timeout(Duration::from_secs(2), alice.until_type("message")).await.expect("in time");
+    assert_eq!((seen["id"].clone(), seen["username"].as_str()), (ack["id"].clone(), Some("bob")));
+}
+
+#[tokio::test]
+async fn every_receiver_on_both_nodes_sees_the_same_gapless_ids() {
+    const EACH: usize = 150;
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let mut receivers = Vec::new();
+    for (i, node) in [&a, &a, &b, &b].into_iter().enumerate() {
+        receivers.push(connected(node, &format!("reader{i}")).await.0);
+    }
+    let mut senders = Vec::new();
+    for (tag, node) in [("snd0", &a), ("snd1", &a), ("snd2", &b), ("snd3", &b)] {
+        let (client, _) = connected(node, tag).await;
+        senders.push(send_messages(client, tag, EACH, Duration::from_millis(2)));
+    }
+    let mut acknowledged = Vec::new();
+    for sender in senders {
+        let acks = sender.await.unwrap();
+        assert_eq!(acks.len(), EACH, "every message acknowledged");
+        acknowledged.extend(acks);
+    }
+    acknowledged.sort_unstable();
+    for (i, receiver) in receivers.iter_mut().enumerate() {
+        let ids = message_ids(receiver, 4 * EACH, Duration::from_secs(5)).await;
+        assert_gapless(&ids, &format!("reader{i}"));
+        assert_eq!(ids, acknowledged, "reader{i} saw exactly the acknowledged messages");
+    }
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_mid_stream_loses_nothing() {
+    const EACH: usize = 200;
+    let mut cluster = Cluster::new().await;
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (mut on_a, _) = connected(&a, "reader_a").await;
+    let (mut on_b, _) = connected(&b, "reader_b").await;
+    let senders = [
+        send_messages(connected(&a, "snd_a").await.0, "snd_a", EACH, Duration::from_millis(5)),
+        send_messages(connected(&b, "snd_b").await.0, "snd_b", EACH, Duration::from_millis(5)),
+    ];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster = tokio::task::spawn_blocking(move || {
+        cluster.redis.kill();
+        std::thread::sleep(Duration::from_millis(700));
+        cluster.redis.restart();
+        cluster
+    })
+    .await
+    .unwrap();
+    let mut acknowledged = Vec::new();
+    for sender in senders {
+        let acks = sender.await.unwrap();
+        assert_eq!(acks.len(), EACH, "every message acknowledged");
+        acknowledged.extend(acks);
+    }
+    acknowledged.sort_unstable();
+    for (name, reader) in [("reader_a", &mut on_a), ("reader_b", &mut on_b)] {
+        let ids = message_ids(reader, 2 * EACH, Duration::from_secs(5)).await;
+        assert_gapless(&ids, name);
+        assert_eq!(ids, acknowledged, "{name} saw exactly the acknowledged messages");
+    }
+    drop(cluster);
+}
+
+#[tokio::test]
+async fn a_killed_nodes_clients_reconnect_to_another_with_since_and_miss_nothing() {
+    let cluster = Cluster::new().await;
+    let a = cluster.node().await;
+    let mut b = cluster.node().await;
+    let (mut listener, _) = connected(&b, "listener").await;
+    let on_a = send_messages(connected(&a, "snd_a").await.0, "snd_a", 300, Duration::from_millis(3));
+    let on_b = send_messages(connected(&b, "snd_b").await.0, "snd_b", 10_000, Duration::from_millis(3));
+    let mut seen = message_ids(&mut listener, 150, Duration::from_secs(5)).await;
+    b.kill9();
+    let acknowledged_on_b = on_b.await.unwrap();
+    assert!(acknowledged_on_b.len() >= 40, "{} acknowledged on B before the kill", acknowledged_on_b.len());
+    // The listener reads what B sent before dying, then reconnects to A from its last id.
+    seen.extend(message_ids(&mut listener, usize::MAX, Duration::from_millis(500)).await);
+    let since = seen.last().copied().unwrap_or(0);
+    let token = a.login("listener").await;
+    let (mut again, history) = a.connect(&format!("token={token}&since={since}")).await;
+    seen.extend(history["messages"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()));
+    let acknowledged_on_a = on_a.await.unwrap();
+    assert_eq!(acknowledged_on_a.len(), 300);
+    let newest = *acknowledged_on_a.iter().chain(&acknowledged_on_b).max().unwrap();
+    while seen.last().is_none_or(|last| *last < newest) {
+        let more = message_ids(&mut again, 1, Duration::from_secs(5)).await;
+        assert!(!more.is_empty(), "live feed stopped at {:?} before {newest}", seen.last());
+        seen.extend(more);
+    }
+    assert_gapless(&seen, "listener");
+    for id in acknowledged_on_a.iter().chain(&acknowledged_on_b) {
+        assert!(seen.binary_search(id).is_ok(), "acknowledged {id} never reached the listener");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_block_on_one_node_closes_the_users_sockets_on_the_other() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    a.register("root").await;
+    let admin = a.login("root").await;
+    let (mut victim, victim_id) = connected(&b, "victim").await;
+    let started = std::time::Instant::now();
+    let (status, answer) = a.post(&format!("/admin/users/{victim_id}/block"), Some(&admin), &json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(victim.until_type("blocked").await["type"], "blocked");
+    assert_eq!(victim.close_code().await, 1008);
+    assert!(started.elapsed() < Duration::from_secs(1), "closed after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn conversations_and_typing_work_across_nodes() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (mut carol, _) = connected(&a, "carol").await;
+    let (mut dave, _) = connected(&b, "dave").await;
+    let carol_token = a.login("carol").await;
+    let dave_token = b.login("dave").await;
+    let (status, room) = a.post("/rooms", Some(&carol_token), &json!({"name": "plaza", "kind": "public"})).await;
+    assert_eq!(status, 201, "{room}");
+    let room = room["id"].as_i64().unwrap();
+    // Created on A, joined on B: both nodes know the room and its members.
+    let (status, answer) = b.post(&format!("/rooms/{room}/join"), Some(&dave_token), &json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    let joined = until(&mut carol, |f| f["type"] == "member" && f["username"] == "dave").await;
+    assert_eq!(joined["joined"], true);
+    dave.send_json(&json!({"type": "message", "room_id": room, "content": "hi plaza", "client_id": "d-1"})).await;
+    let ack = until(&mut dave, |f| f["type"] == "message").await;
+    assert_eq!(ack["room_id"], room, "{ack}");
+    let seen = until(&mut carol, |f| f["type"] == "message").await;
+    assert_eq!((seen["id"].clone(), seen["content"].as_str()), (ack["id"].clone(), Some("hi plaza")));
+    carol.send_json(&json!({"type": "typing", "room_id": room})).await;
+    let typing = until(&mut dave, |f| f["type"] == "typing").await;
+    assert_eq!((typing["room_id"].as_i64(), typing["username"].as_str()), (Some(room), Some("carol")));
+}
+
+#[tokio::test]
+async fn presence_is_cluster_wide_and_a_dead_nodes_users_go_offline() {
+    let cluster = Cluster::new().await;
+    let ttl = [("CHATTERBOX_PRESENCE_TTL_SECS", "2".to_string())];
+    let a = cluster.node_with(&ttl).await;
+    let mut b = cluster.node_with(&ttl).await;
+    let (mut watcher, _) = connected(&a, "watcher").await;
+    let (_bob, _) = connected(&b, "bob").await;
+    let online = until(&mut watcher, |f| f["type"] == "presence" && f["username"] == "bob").await;
+    assert_eq!(online["online"], true);
+    b.kill9();
+    let started = std::time::Instant::now();
+    let offline = until(&mut watcher, |f| f["type"] == "presence" && f["username"] == "bob").await;
+    assert_eq!(offline["online"], false);
+    assert!(started.elapsed() < Duration::from_secs(4), "offline after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn flood_control_and_login_throttles_hold_across_nodes() {
+    let cluster = Cluster::new().await;
+    let limits = [
+        ("CHATTERBOX_FLOOD_BURST", "5".to_string()),
+        ("CHATTERBOX_FLOOD_PER_SEC", "0.01".to_string()),
+        ("CHATTERBOX_LOGIN_ACCOUNT_BURST", "3".to_string()),
+        ("CHATTERBOX_LOGIN_ACCOUNT_PER_MIN", "0.01".to_string()),
+    ];
+    let (a, b) = (cluster.node_with(&limits).await, cluster.node_with(&limits).await);
+    a.register("eager").await;
+    let token = a.login("eager").await;
+    let (mut on_a, _) = a.connect(&format!("token={token}")).await;
+    let (mut on_b, _) = b.connect(&format!("token={token}")).await;
+    let mut accepted = 0;
+    for i in 0..6 {
+        let client = if i < 3 { &mut on_a } else { &mut on_b };
+        let client_id = format!("e-{i}");
+        client.send_json(&json!({"type": "message", "content": format!("m{i}"), "client_id": client_id})).await;
+        if client.outcome_of(&client_id, Duration::from_secs(5)).await.is_ok() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 5, "one burst of 5 for the account, whichever node takes the messages");
+
+    a.register("guessed").await;
+    let wrong = json!({"username": "guessed", "password": "wrong-password"});
+    let statuses = [
+        a.post("/login", None, &wrong).await.0,
+        a.post("/login", None, &wrong).await.0,
+        b.post("/login", None, &wrong).await.0,
+        b.post("/login", None, &wrong).await.0,
+    ];
+    assert_eq!(statuses, [401, 401, 401, 429], "three attempts for the account across both nodes");
+}
+
+#[tokio::test]
+async fn two_nodes_starting_at_once_on_an_empty_database_both_serve() {
+    let cluster = Cluster::new().await;
+    let (a, b) = tokio::join!(cluster.node(), cluster.node());
+    let (mut on_a, _) = connected(&a, "first").await;
+    let (mut on_b, _) = connected(&b, "second").await;
+    on_a.say("both up").await;
+    assert_eq!(until(&mut on_b, |f| f["type"] == "message").await["content"], "both up");
+}
+
+/// Reads frames of any type until one satisfies `wanted` (at most 10 s).
+async fn until(client: &mut Client, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = client.next_json_within(left).await.expect("the frame in time");
+        if wanted(&frame) {
+            return frame;
+        }
+    }
+}
