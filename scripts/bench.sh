@@ -2,8 +2,8 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 11 minutes after the build), updates docs/performance.md
-#   scripts/bench.sh --quick    # small numbers (about 2 minutes), to check the harness; writes
+#   scripts/bench.sh            # full set (about 14 minutes after the build), updates docs/performance.md
+#   scripts/bench.sh --quick    # small numbers (about 3 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)
 #
@@ -25,6 +25,15 @@
 # Everything else (synchronous=FULL, outbound queue 4096, ...) is the default. The catch-up storm
 # (6.) keeps the default flood control (its seeding stays within 10 at once / 5 per s per account)
 # and the default socket caps: each account tries one socket more than the per-account cap of 20.
+# 7. PostgreSQL + Redis (skipped, with a message, when either is not installed): a throwaway
+# PostgreSQL (the newest /usr/lib/postgresql/*/bin; as root it runs as `postgres`) and Redis,
+# their files in the temp directory, loopback only, random ports. Each scenario gets a fresh
+# database (CREATE DATABASE), each two-node run an emptied Redis (FLUSHALL). Besides the above:
+#   PostgreSQL initdb -A trust            loopback only, no passwords
+#   PostgreSQL max_connections = 200      (100 by default) two nodes' pools; durability keeps the
+#                                         defaults: fsync on, synchronous_commit on
+#   Redis --save '' --appendonly no       the cluster bus and budgets need no persistence
+#   CHATTERBOX_REDIS_URL                  the two-node fanout only (ingest-postgres is one node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,7 +45,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -64,9 +73,28 @@ RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 [ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT="$WORK/performance.md"; else OUT="$ROOT/docs/performance.md"; fi; }
 SERVER_PID=""
+NODE_PIDS=()
+PG_BIN="" PG_STARTED=0 REDIS_PID=""
+
+# Runs a PostgreSQL binary as the `postgres` user when we are root (PostgreSQL refuses root).
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# Stops the throwaway PostgreSQL and Redis of section 7, if they run.
+stop_cluster_services() {
+    if [ -n "$REDIS_PID" ]; then
+        kill -TERM "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+        REDIS_PID=""
+    fi
+    if [ "$PG_STARTED" = 1 ]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+        PG_STARTED=0
+    fi
+}
 
 cleanup() {
     stop_server
+    stop_cluster_services
     if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -75,10 +103,18 @@ trap 'exit 130' INT TERM
 # The server holds one socket per connection: allow it (and the load generator) the hard limit.
 ulimit -n "$(ulimit -Hn)"
 
-# A free loopback port: the first of a random run of 50 that nothing listens on.
+# A free loopback port: the first of a random run of 50 that nothing listens on and that is not
+# among the arguments (ports already handed out to something not started yet).
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=$((20000 + RANDOM % 10000))
-for _ in $(seq 50); do port_in_use "$PORT" || break; PORT=$((PORT + 1)); done
+free_port() {
+    local port=$((20000 + RANDOM % 10000)) taken=" $* "
+    for _ in $(seq 50); do
+        port_in_use "$port" || [[ $taken == *" $port "* ]] || break
+        port=$((port + 1))
+    done
+    echo "$port"
+}
+PORT=$(free_port)
 ADDR="127.0.0.1:$PORT"
 JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
@@ -89,32 +125,48 @@ start_server() {
     start_server_on "$WORK/$name/bench.db" "$@"
 }
 
+# start_server_on DB [VAR=value...]: the server on the SQLite file DB, on $ADDR.
 start_server_on() {
     local db=$1; shift
-    env LEPTOS_SITE_ADDR="$ADDR" LEPTOS_OUTPUT_NAME=chatterbox LEPTOS_SITE_ROOT="$WORK/site" \
-        DATABASE_URL="sqlite://$db" CHATTERBOX_CONFIG=/dev/null JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
+    start_node "$PORT" DATABASE_URL="sqlite://$db" "$@"
+}
+
+# start_node PORT [VAR=value...]: a server with the bench settings on 127.0.0.1:PORT, in the
+# background, once it listens. VAR=value (DATABASE_URL among them) come last, so they override
+# the settings here. Its pid is NODE_PID; the first node started since stop_server is
+# SERVER_PID, the one loadgen meters with --server-pid.
+start_node() {
+    local port=$1; shift
+    env LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_OUTPUT_NAME=chatterbox LEPTOS_SITE_ROOT="$WORK/site" \
+        CHATTERBOX_CONFIG=/dev/null JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
         CHATTERBOX_BCRYPT_COST=4 CHATTERBOX_FLOOD_BURST=1000000 CHATTERBOX_FLOOD_PER_SEC=1000000 \
         CHATTERBOX_LOGIN_IP_BURST=1000000 CHATTERBOX_LOGIN_IP_PER_MIN=1000000 \
         CHATTERBOX_REGISTER_IP_BURST=1000000 CHATTERBOX_REGISTER_IP_PER_MIN=1000000 \
         CHATTERBOX_MAX_SOCKETS_PER_ACCOUNT=1000000 \
         "$@" "$SERVER" >>"$WORK/server.log" 2>&1 &
-    SERVER_PID=$!
+    NODE_PID=$!
+    NODE_PIDS+=("$NODE_PID")
+    [ -n "$SERVER_PID" ] || SERVER_PID=$NODE_PID
     for _ in $(seq 300); do
-        if port_in_use "$PORT"; then return 0; fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; exit 1; }
+        if port_in_use "$port"; then return 0; fi
+        kill -0 "$NODE_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; exit 1; }
         sleep 0.1
     done
-    echo "server did not start listening within 30 s" >&2
+    echo "server did not start listening on port $port within 30 s" >&2
     exit 1
 }
 
+# Stops every server started (one node, or both of a cluster).
 stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+    [ "${#NODE_PIDS[@]}" -gt 0 ] || return 0
+    local pid
+    for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${NODE_PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    NODE_PIDS=() SERVER_PID=""
     # Let the sockets of the previous scenario wind down before the next measurement.
     sleep 2
 }
@@ -240,6 +292,89 @@ start_server storm CHATTERBOX_FLOOD_BURST=10 CHATTERBOX_FLOOD_PER_SEC=5 CHATTERB
 loadgen storm "storm-${STORM_ACCOUNTS}x20" --accounts "$STORM_ACCOUNTS" --sockets-per-account 21 \
     --seed "$STORM_SEED" --message-chars 4000 --seeders 20 --hold 10 --settle 5
 stop_server
+
+# 7. PostgreSQL + Redis: ingest on PostgreSQL (one node), and a fanout across two nodes sharing
+#    one database and one Redis (listeners and senders alternate between them), each run on a
+#    fresh database and an emptied Redis. Its single-node counterpart is fanout-${BIG}x100 (2.).
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+missing=""
+[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] || missing="PostgreSQL (/usr/lib/postgresql/*/bin)"
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing="${missing:+$missing and }redis-server"
+PSQL="$PG_BIN/psql"
+[ -x "$PSQL" ] || PSQL=psql
+command -v "$PSQL" >/dev/null || missing="${missing:+$missing and }psql"
+
+# Starts PostgreSQL (default durability: fsync and synchronous_commit on) and Redis on free
+# loopback ports, their files under $WORK; cleanup stops them.
+start_cluster_services() {
+    PG_PORT=$(free_port "$PORT" "$PORT2")
+    REDIS_PORT=$(free_port "$PORT" "$PORT2" "$PG_PORT")
+    mkdir -p "$WORK/pg/data" "$WORK/pg/socket"
+    touch "$WORK/pg/postgres.log"
+    if [ "$(id -u)" = 0 ]; then
+        chmod 711 "$WORK"  # mktemp made it 700: the postgres user must reach its directories
+        chown -R postgres: "$WORK/pg"
+    fi
+    echo
+    echo "== starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT"
+    as_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 \
+        || { tail -20 "$WORK/initdb.log" >&2; exit 1; }
+    PG_STARTED=1
+    local options="-p $PG_PORT -k $WORK/pg/socket -c listen_addresses=127.0.0.1 -c max_connections=200"
+    options+=" -c fsync=on -c synchronous_commit=on"  # the defaults, spelled out
+    as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/postgres.log" -w -t 60 -o "$options" start >/dev/null \
+        || { tail -20 "$WORK/pg/postgres.log" >&2; exit 1; }
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+        >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || { tail -20 "$WORK/redis.log" >&2; exit 1; }
+    echo "| cluster scenarios | PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (\`fsync\` and \`synchronous_commit\` on, \`max_connections=200\`), Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') without persistence, both on loopback on the same machine |" \
+        >>"$WORK/machine.md"
+}
+
+# A fresh, empty database on the throwaway PostgreSQL; prints its DATABASE_URL (use it as
+# `url=$(create_database NAME)`, so that a failure stops the script).
+create_database() {
+    "$PSQL" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $1" >/dev/null || return 1
+    echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
+}
+
+# fanout_2nodes LABEL LISTENERS RATE: $REPEAT fanouts across two fresh nodes sharing a fresh
+# database and an emptied Redis; loadgen meters both nodes' CPU.
+fanout_2nodes() {
+    local run url
+    for run in $(seq "$REPEAT"); do
+        url=$(create_database "fanout_2nodes_$run")
+        redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+        local cluster=(DATABASE_URL="$url" CHATTERBOX_REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
+        start_node "$PORT" "${cluster[@]}"
+        start_node "$PORT2" "${cluster[@]}"
+        loadgen fanout "$1" --addr2 "$ADDR2" --server-pid2 "$NODE_PID" \
+            --listeners "$2" --rate "$3" --senders 4 --duration "$DURATION"
+        stop_server
+    done
+}
+
+if [ -n "$missing" ]; then
+    echo
+    echo "== skipping the PostgreSQL + Redis scenarios (ingest-postgres, fanout-2nodes-*): $missing not installed"
+    echo "   (apt-get install postgresql redis-server); their rows stay \"not measured\""
+else
+    PORT2=$(free_port "$PORT")
+    ADDR2="127.0.0.1:$PORT2"
+    start_cluster_services
+    url=$(create_database ingest_postgres)
+    start_node "$PORT" DATABASE_URL="$url"
+    loadgen ingest ingest-postgres --senders 4 --window 256 --duration "$((DURATION / 2))"
+    stop_server
+    fanout_2nodes "fanout-2nodes-${BIG}x100" "$BIG" 100
+    stop_cluster_services
+fi
 
 "$LOADGEN" report --results "$RESULTS" --machine "$WORK/machine.md" --out "$OUT"
 [ "$QUICK" = 1 ] && cat "$OUT"

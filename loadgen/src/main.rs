@@ -35,6 +35,10 @@ commands:
            p50/p99/p99.9/max (send time carried in each message), lost deliveries, dropped
            connections, server CPU per delivery
              --listeners N (100)  --senders S (4)  --rate R (20)  --duration T (20)  --drain S (10)
+           on two nodes of a cluster: listeners alternate between --addr and --addr2 (half on
+           each), senders too (the first on --addr2); accounts are made on --addr; server CPU
+           is the sum of both nodes' (give both pids or neither)
+             --addr2 HOST:PORT (loopback only)  --server-pid2 PID
   rooms    M public rooms of K members, one account and connection each (the first member
            creates the room, the others join it); every connection sends its share of an
            aggregate R msgs/s into its room for T s and reads: as fanout, each room counted on

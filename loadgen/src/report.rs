@@ -69,7 +69,7 @@ fn render(results: &[Value], machine: &str) -> String {
         let runs: Vec<&Value> = results.iter().filter(|r| r["label"] == target.label).collect();
         let (measured, verdict) = match median_run(&runs, target.key) {
             Some(result) => {
-                let (measured, verdict) = (target.check)(result);
+                let (measured, verdict) = (target.check)(result, results);
                 (measured + &spread_note(&runs, target.key) + &steal_note(result), verdict)
             }
             None => ("not measured".into(), "-".into()),
@@ -104,7 +104,7 @@ fn render_fanouts(out: &mut String, results: &[Value]) {
         "| run | listeners + senders | msgs/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | worst second's p99 ms | lost | dropped | server CPU | server us/delivery | loadgen CPU | steal |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
-    for r in fanouts {
+    for r in &fanouts {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}% | {} | {}% | {}% |",
@@ -132,12 +132,23 @@ fn render_fanouts(out: &mut String, results: &[Value]) {
          p99 of the messages sent in the slowest second of the run (a stall shows there). Deliveries \
          count every copy received, the senders' own included."
     );
+    if fanouts.iter().any(|r| r["nodes"].is_u64()) {
+        let _ = writeln!(
+            out,
+            "\nRuns on several nodes: listeners and senders alternate between the nodes, which share one \
+             PostgreSQL database and one Redis; their server CPU (and CPU per delivery) is the sum over the \
+             nodes."
+        );
+    }
 }
 
-/// The connections of a fanout-like run: `listeners + senders`, or the rooms.
+/// The connections of a fanout-like run: `listeners + senders` (and on how many nodes, when
+/// more than one), or the rooms.
 fn who(r: &Value) -> String {
     if r["scenario"] == "rooms" {
         format!("{} in {} rooms of {} (all send)", r["connections"], r["rooms"], r["room_size"])
+    } else if r["nodes"].is_u64() {
+        format!("{} + {} on {} nodes", r["listeners"], r["senders"], r["nodes"])
     } else {
         format!("{} + {}", r["listeners"], r["senders"])
     }
@@ -264,7 +275,9 @@ struct TargetRow {
     label: &'static str,
     /// The figure whose median picks the representative run when a label was run several times.
     key: &'static str,
-    check: fn(&Value) -> (String, String),
+    /// Judges the representative run; the second argument is every result of the set, for
+    /// targets relative to another row.
+    check: fn(&Value, &[Value]) -> (String, String),
 }
 
 fn verdict(met: bool, miss: impl FnOnce() -> String) -> String {
@@ -283,6 +296,41 @@ fn fanout_check(r: &Value, p99_limit: f64, check_drops: bool) -> (String, String
     );
     let dropped = if check_drops { dropped } else { 0.0 };
     delivery_verdict(measured, p99, p99_limit, &[(lost, "lost"), (dropped, "dropped")])
+}
+
+/// A fanout across nodes, judged against the single-node fanout `single` of the same set: p99 at
+/// most `factor` times the single-node p99 (the median run's), and nothing lost. Without a
+/// single-node run the p99 is not judged, and the verdict says so (a loss is still a miss).
+fn cross_node_check(r: &Value, results: &[Value], single: &str, factor: f64) -> (String, String) {
+    let (p99, lost, dropped) = (num(r, "p99_ms"), lost_total(r), num(r, "dropped"));
+    let details = format!("(p50 {} ms, max {} ms, {} deliveries/s)", r["p50_ms"], r["max_ms"], r["deliveries_per_s"]);
+    let singles: Vec<&Value> = results.iter().filter(|x| x["label"] == single).collect();
+    let single_p99 = median_run(&singles, "p99_ms").map(|x| num(x, "p99_ms")).filter(|p| p.is_finite() && *p > 0.0);
+    let Some(single_p99) = single_p99 else {
+        let measured = format!("p99 {p99} ms, {lost} lost, {dropped} dropped {details}; no single-node run");
+        let why = format!("no single-node `{single}` run in this set to compare the p99 with");
+        let verdict = if lost == 0.0 {
+            format!("**not judged**: {why}")
+        } else {
+            format!("**missed**: {lost} lost (p99 not judged: {why})")
+        };
+        return (measured, verdict);
+    };
+    let measured = format!(
+        "p99 {p99} ms against {single_p99} ms on one node (`{single}`, median run): {:.2}x; {lost} lost, \
+         {dropped} dropped {details}",
+        p99 / single_p99
+    );
+    delivery_verdict(measured, p99, factor * single_p99, &[(lost, "lost")])
+}
+
+/// An ingest run: persisted (acknowledged) messages/s, with nothing refused or left unanswered.
+fn ingest_check(r: &Value, target: f64) -> (String, String) {
+    let rate = num(r, "persisted_per_s");
+    let clean = num(r, "unacked") == 0.0 && num(r, "refused") == 0.0;
+    let measured = format!("{rate} msgs/s ({} unacknowledged, {} refused)", r["unacked"], r["refused"]);
+    let miss = || format!("{:.0}% of the target", rate / target * 100.0);
+    (measured, verdict(rate >= target && clean, miss))
 }
 
 /// A rooms run: judged as a fanout, and any message delivered to another room is a miss too.
@@ -314,42 +362,50 @@ const TARGETS: &[TargetRow] = &[
         target: "p99 <= 10 ms, 0 lost",
         label: "fanout-1000x20",
         key: "p99_ms",
-        check: |r| fanout_check(r, 10.0, false),
+        check: |r, _| fanout_check(r, 10.0, false),
     },
     TargetRow {
         figure: "fanout 100 listeners x 500 msgs/s",
         target: "p99 <= 10 ms, 0 lost",
         label: "fanout-100x500",
         key: "p99_ms",
-        check: |r| fanout_check(r, 10.0, false),
+        check: |r, _| fanout_check(r, 10.0, false),
     },
     TargetRow {
         figure: "fanout 1000 listeners x 100 msgs/s (a quiet server: every commit at once)",
         target: "p99 <= 25 ms, 0 lost",
         label: "fanout-1000x100",
         key: "p99_ms",
-        check: |r| fanout_check(r, 25.0, false),
+        check: |r, _| fanout_check(r, 25.0, false),
+    },
+    TargetRow {
+        figure: "cross-node fanout 1000 listeners x 100 msgs/s on 2 nodes (half the listeners and senders on each; \
+                 PostgreSQL + Redis)",
+        target: "p99 <= 2x the single-node 1000 x 100 p99 of the same run, 0 lost",
+        label: "fanout-2nodes-1000x100",
+        key: "p99_ms",
+        check: |r, all| cross_node_check(r, all, "fanout-1000x100", 2.0),
     },
     TargetRow {
         figure: "fanout 1000 listeners x 200 msgs/s (200k deliveries/s)",
         target: "p99 <= 60 ms, 0 lost, no connection dropped",
         label: "fanout-1000x200",
         key: "p99_ms",
-        check: |r| fanout_check(r, 60.0, true),
+        check: |r, _| fanout_check(r, 60.0, true),
     },
     TargetRow {
         figure: "fanout 1000 listeners x 400 msgs/s (the box saturates)",
         target: "0 lost, no connection dropped, p99 <= 60 ms",
         label: "fanout-1000x400",
         key: "p99_ms",
-        check: |r| fanout_check(r, 60.0, true),
+        check: |r, _| fanout_check(r, 60.0, true),
     },
     TargetRow {
         figure: "server CPU per delivery at 1000 x 400 (a busy server: waves shared)",
         target: "<= 1 us",
         label: "fanout-1000x400",
         key: "server_cpu_us_per_delivery",
-        check: |r| {
+        check: |r, _| {
             let us = num(r, "server_cpu_us_per_delivery");
             let measured =
                 format!("{us} us ({}% of a core for {} deliveries/s)", r["server_cpu_pct"], r["deliveries_per_s"]);
@@ -361,27 +417,28 @@ const TARGETS: &[TargetRow] = &[
         target: "p99 <= 10 ms, 0 lost",
         label: "rooms-100x10",
         key: "p99_ms",
-        check: |r| rooms_check(r, 10.0),
+        check: |r, _| rooms_check(r, 10.0),
     },
     TargetRow {
         figure: "persisted messages/s (4 senders, group commit, every message acknowledged)",
         target: ">= 20,000",
         label: "ingest",
         key: "persisted_per_s",
-        check: |r| {
-            let rate = num(r, "persisted_per_s");
-            let clean = num(r, "unacked") == 0.0 && num(r, "refused") == 0.0;
-            let measured = format!("{rate} msgs/s ({} unacknowledged, {} refused)", r["unacked"], r["refused"]);
-            let miss = || format!("{:.0}% of the target", rate / 200.0);
-            (measured, verdict(rate >= 20_000.0 && clean, miss))
-        },
+        check: |r, _| ingest_check(r, 20_000.0),
+    },
+    TargetRow {
+        figure: "persisted messages/s on PostgreSQL (4 senders, `synchronous_commit` on, every message acknowledged)",
+        target: ">= 20,000",
+        label: "ingest-postgres",
+        key: "persisted_per_s",
+        check: |r, _| ingest_check(r, 20_000.0),
     },
     TargetRow {
         figure: "idle connections held",
         target: "15,000 at <= 12 KiB server RSS each",
         label: "idle",
         key: "server_rss_per_conn_kib",
-        check: |r| {
+        check: |r, _| {
             let (held, kib) = (num(r, "held"), num(r, "server_rss_per_conn_kib"));
             let measured = format!("{held} held at {kib} KiB each");
             let miss = || {
@@ -402,7 +459,7 @@ const TARGETS: &[TargetRow] = &[
         target: "the 21st socket of each account refused (429); server RSS growth <= 64 KiB per accepted socket",
         label: "storm-50x20",
         key: "server_rss_per_socket_kib",
-        check: |r| {
+        check: |r, _| {
             let (per_socket, refused) = (num(r, "server_rss_per_socket_kib"), num(r, "refused_429"));
             let (accounts, accepted) = (num(r, "accounts"), num(r, "accepted"));
             let measured = format!(
@@ -427,7 +484,7 @@ const TARGETS: &[TargetRow] = &[
         target: "p99 <= 5 ms",
         label: "history-1m",
         key: "p99_ms",
-        check: |r| {
+        check: |r, _| {
             let p99 = num(r, "p99_ms");
             let measured = format!("p99 {p99} ms (p50 {} ms, {} messages)", r["p50_ms"], r["history_messages"]);
             (measured, verdict(p99 <= 5.0, || format!("{:.1}x the target", p99 / 5.0)))
@@ -438,7 +495,7 @@ const TARGETS: &[TargetRow] = &[
         target: "fanout p99 at most 2x its quiet value",
         label: "login-burst",
         key: "burst_p99_ratio",
-        check: |r| {
+        check: |r, _| {
             let (ratio, failed) = (num(r, "burst_p99_ratio"), num(r, "login_failures"));
             let measured = format!(
                 "{ratio}x (p99 {} ms quiet, {} ms during the burst; {failed} logins failed)",
@@ -458,7 +515,7 @@ const TARGETS: &[TargetRow] = &[
         target: "<= 30 MiB",
         label: "startup-rss",
         key: "server_rss_kib",
-        check: |r| {
+        check: |r, _| {
             let mib = num(r, "server_rss_kib") / 1024.0;
             let (anon, file) = (num(r, "server_rss_anon_kib") / 1024.0, num(r, "server_rss_file_kib") / 1024.0);
             let measured = format!(
@@ -498,10 +555,10 @@ mod tests {
     #[test]
     fn judges_fanouts() {
         let r = serde_json::json!({"label": "fanout-1000x20", "p99_ms": 12.0, "lost": 0, "unacked": 0, "refused": 0, "dropped": 0});
-        let (_, verdict) = (TARGETS[0].check)(&r);
+        let (_, verdict) = (TARGETS[0].check)(&r, &[]);
         assert!(verdict.contains("missed") && verdict.contains("1.2x"), "{verdict}");
         let ok = serde_json::json!({"label": "fanout-1000x20", "p99_ms": 3.0, "lost": 0, "unacked": 0, "refused": 0, "dropped": 0});
-        assert_eq!((TARGETS[0].check)(&ok).1, "met");
+        assert_eq!((TARGETS[0].check)(&ok, &[]).1, "met");
     }
 
     #[test]
@@ -511,10 +568,10 @@ mod tests {
             serde_json::json!({"scenario": "rooms", "label": "rooms-100x10", "p99_ms": p99, "lost": lost, "unacked": 0,
                 "refused": 0, "dropped": 0, "misrouted": misrouted})
         };
-        assert_eq!((row.check)(&run(6.0, 0, 0)).1, "met");
-        let (measured, verdict) = (row.check)(&run(6.0, 0, 3));
+        assert_eq!((row.check)(&run(6.0, 0, 0), &[]).1, "met");
+        let (measured, verdict) = (row.check)(&run(6.0, 0, 3), &[]);
         assert!(measured.contains("3 misrouted") && verdict.contains("missed") && verdict.contains("3 misrouted"));
-        assert!((row.check)(&run(12.0, 1, 0)).1.contains("1 lost"));
+        assert!((row.check)(&run(12.0, 1, 0), &[]).1.contains("1 lost"));
     }
 
     #[test]
@@ -527,5 +584,71 @@ mod tests {
         render_fanouts(&mut out, &[fanout, rooms]);
         assert!(out.contains("| rooms-100x10 | 1000 in 100 rooms of 10 (all send) | 1000 |"), "{out}");
         assert!(out.contains("| fanout-100x500 | 100 + 4 |"), "{out}");
+    }
+
+    fn fanout_run(label: &str, p99: f64, lost: u64) -> Value {
+        serde_json::json!({"scenario": "fanout", "label": label, "listeners": 1000, "senders": 4, "rate": 100,
+            "p99_ms": p99, "lost": lost, "unacked": 0, "refused": 0, "dropped": 0})
+    }
+
+    #[test]
+    fn judges_cross_node_fanouts_against_the_single_node_median() {
+        let row = TARGETS.iter().find(|t| t.label == "fanout-2nodes-1000x100").unwrap();
+        // Single-node runs of the same set: median p99 9 ms, so the limit is 18 ms.
+        let set = [
+            fanout_run("fanout-1000x100", 8.0, 0),
+            fanout_run("fanout-1000x100", 30.0, 0),
+            fanout_run("fanout-1000x100", 9.0, 0),
+            fanout_run("fanout-1000x20", 1.0, 0),
+        ];
+        let (measured, verdict) = (row.check)(&fanout_run(row.label, 15.0, 0), &set);
+        assert_eq!(verdict, "met");
+        assert!(measured.contains("p99 15 ms against 9 ms on one node") && measured.contains("1.67x"), "{measured}");
+        let (_, verdict) = (row.check)(&fanout_run(row.label, 18.0, 0), &set);
+        assert_eq!(verdict, "met", "exactly 2x is within the target");
+        let (_, verdict) = (row.check)(&fanout_run(row.label, 27.0, 0), &set);
+        assert!(verdict.contains("missed") && verdict.contains("1.5x the target (+9.0 ms)"), "{verdict}");
+        let (_, verdict) = (row.check)(&fanout_run(row.label, 10.0, 3), &set);
+        assert!(verdict.contains("missed") && verdict.contains("3 lost"), "{verdict}");
+    }
+
+    #[test]
+    fn cross_node_fanout_without_a_single_node_run_is_not_judged() {
+        let row = TARGETS.iter().find(|t| t.label == "fanout-2nodes-1000x100").unwrap();
+        let other = [fanout_run("fanout-1000x20", 1.0, 0)];
+        let (measured, verdict) = (row.check)(&fanout_run(row.label, 5.0, 0), &other);
+        assert!(measured.contains("p99 5 ms") && measured.contains("no single-node run"), "{measured}");
+        assert!(verdict.contains("not judged") && verdict.contains("`fanout-1000x100`"), "{verdict}");
+        assert!(!verdict.contains("met"), "{verdict}");
+        let (_, verdict) = (row.check)(&fanout_run(row.label, 5.0, 2), &[]);
+        assert!(verdict.starts_with("**missed**: 2 lost") && verdict.contains("not judged"), "{verdict}");
+    }
+
+    #[test]
+    fn the_report_puts_both_nodes_figures_in_the_table() {
+        let mut two = fanout_run("fanout-2nodes-1000x100", 12.0, 0);
+        two["nodes"] = serde_json::json!(2);
+        let results = [fanout_run("fanout-1000x100", 8.0, 0), two];
+        let out = render(&results, "");
+        let line = out.lines().find(|l| l.starts_with("| cross-node fanout")).unwrap();
+        assert!(line.contains("p99 12 ms against 8 ms on one node") && line.ends_with("| met |"), "{line}");
+        assert!(out.contains("| fanout-2nodes-1000x100 | 1000 + 4 on 2 nodes |"), "{out}");
+        assert!(out.contains("Runs on several nodes"), "{out}");
+        let single = render(&results[..1], "");
+        assert!(!single.contains("Runs on several nodes"));
+        let line = single.lines().find(|l| l.starts_with("| cross-node fanout")).unwrap();
+        assert!(line.ends_with("| not measured | - |"), "{line}");
+    }
+
+    #[test]
+    fn judges_postgres_ingest() {
+        let row = TARGETS.iter().find(|t| t.label == "ingest-postgres").unwrap();
+        let run = |rate: u64, unacked: u64| {
+            serde_json::json!({"scenario": "ingest", "label": "ingest-postgres", "persisted_per_s": rate,
+                "unacked": unacked, "refused": 0})
+        };
+        assert_eq!((row.check)(&run(25_000, 0), &[]).1, "met");
+        assert_eq!((row.check)(&run(15_000, 0), &[]).1, "**missed**: 75% of the target");
+        assert!((row.check)(&run(25_000, 4), &[]).1.contains("missed"));
     }
 }

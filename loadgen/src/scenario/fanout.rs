@@ -4,19 +4,27 @@
 //! time it carries. Reports deliveries/s, latency quantiles, lost deliveries, dropped connections
 //! and the server's CPU time per delivery.
 //!
+//! With `--addr2` the fanout spans two nodes of a cluster: listeners alternate between `--addr`
+//! and `--addr2` (half on each), and so do senders, starting with `--addr2`, so every message
+//! reaches half its listeners through the other node. Accounts are registered and logged in on
+//! `--addr` (the nodes share the database and the token secret). Latency and losses are counted
+//! as on one node; the server CPU figures are the sum over both nodes when both pids are given.
+//!
 //! Also the engine of `login` (a fanout with a login burst in the middle): `setup`, `start`,
 //! optionally `stop` early, then `finish`. The schedule and the accounting are `paced`'s, shared
 //! with `rooms`.
 
-use super::open_listeners;
+use super::open_listeners_on;
 use super::paced::{Engine, Schedule, Sender};
 use super::Common;
 use crate::accounts::Accounts;
 use crate::args::Args;
-use crate::conn::{connect_retrying, spawn_sender, Role};
+use crate::conn::{connect_retrying, spawn_sender, Role, Target};
+use crate::procfs::Process;
 use crate::stats::{now_ns, whole_or_fraction, Timeline};
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Result};
 use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 #[derive(Clone, Debug)]
@@ -29,6 +37,37 @@ pub struct Params {
     pub duration: f64,
     /// Seconds to wait for the last deliveries after the last send.
     pub drain: f64,
+    /// The second node of a two-node fanout (`--addr2`); `None`: one server.
+    pub second: Option<SecondNode>,
+}
+
+/// The second node of a two-node fanout: its address and, for its CPU time, its pid.
+#[derive(Clone, Copy, Debug)]
+pub struct SecondNode {
+    pub addr: SocketAddr,
+    pub server: Option<u32>,
+}
+
+impl SecondNode {
+    /// `--addr2` and `--server-pid2`: both nodes' pids or neither (CPU figures are summed over
+    /// the nodes, and half of them would be a wrong figure).
+    fn from_args(args: &Args) -> Result<Option<Self>> {
+        let addr: Option<SocketAddr> = args.opt("addr2")?;
+        let server: Option<u32> = args.opt("server-pid2")?;
+        let first_server: Option<u32> = args.opt("server-pid")?;
+        let Some(addr) = addr else {
+            if server.is_some() {
+                bail!("--server-pid2 needs --addr2");
+            }
+            return Ok(None);
+        };
+        ensure!(addr.ip().is_loopback(), "loopback addresses only (got --addr2 {addr})");
+        ensure!(
+            server.is_some() == first_server.is_some(),
+            "with --addr2, give both --server-pid and --server-pid2 (the CPU figures are their sum), or neither"
+        );
+        Ok(Some(Self { addr, server }))
+    }
 }
 
 impl Params {
@@ -39,6 +78,7 @@ impl Params {
             rate: args.get("rate", 20.0)?,
             duration: args.get("duration", 20.0)?,
             drain: args.get("drain", 10.0)?,
+            second: SecondNode::from_args(args)?,
         };
         params.check()?;
         Ok(params)
@@ -54,7 +94,8 @@ impl Params {
     }
 
     pub fn label(&self) -> String {
-        format!("fanout {}x{}", self.listeners, whole_or_fraction(self.rate))
+        let nodes = if self.second.is_some() { " on 2 nodes" } else { "" };
+        format!("fanout {}x{}{nodes}", self.listeners, whole_or_fraction(self.rate))
     }
 }
 
@@ -71,17 +112,22 @@ pub struct Fanout {
 
 impl Fanout {
     /// Connects `params.listeners` listeners and `params.senders` senders (sender k uses account
-    /// k, so per-account flood control sees each sender alone).
+    /// k, so per-account flood control sees each sender alone). With a second node, listener k
+    /// connects to node k % 2 and sender k to node (k + 1) % 2 (node 0 is `--addr`).
     pub async fn setup(common: &Common, accounts: &Accounts, params: Params) -> Result<Self> {
         ensure!(accounts.tokens.len() >= params.senders, "need at least one account per sender");
         let schedule = Schedule { rate: params.rate, duration: params.duration, drain: params.drain };
         let timeline = Engine::timeline_for(&schedule, now_ns());
+        let second = params.second.map(|node| Target::new(node.addr, common.target.sources.len()));
+        let targets: Vec<&Target> = std::iter::once(&common.target).chain(second.as_ref()).collect();
         let (mut conns, mut connect_failures) =
-            open_listeners(common, accounts, params.senders, params.listeners, READ_BUFFER, &timeline).await;
+            open_listeners_on(common, &targets, accounts, params.senders, params.listeners, READ_BUFFER, &timeline)
+                .await;
         let listeners = conns.len();
         let mut senders = Vec::new();
         for index in 0..params.senders {
-            match connect_retrying(&common.target, index, accounts.token(index), READ_BUFFER).await {
+            let target = targets[sender_node(index, targets.len())];
+            match connect_retrying(target, index, accounts.token(index), READ_BUFFER).await {
                 Ok(client) => {
                     let role = Role { sender: Some(index as u64), ..Role::default() };
                     let (writer, conn) = spawn_sender(client, timeline.clone(), role);
@@ -97,7 +143,8 @@ impl Fanout {
         ensure!(!senders.is_empty(), "no sender could connect");
         let senders_connected = senders.len();
         let everyone = vec![(0..conns.len()).collect()];
-        let engine = Engine::new(schedule, timeline, conns, everyone, senders, connect_failures);
+        let mut engine = Engine::new(schedule, timeline, conns, everyone, senders, connect_failures);
+        engine.meter_also(params.second.and_then(|node| node.server).map(Process::Pid));
         Ok(Self { engine, listeners, senders: senders_connected })
     }
 
@@ -131,16 +178,39 @@ impl Fanout {
 
 /// `loadgen fanout`.
 pub async fn run(common: &Common, params: Params) -> Result<Value> {
+    if let Some(second) = params.second {
+        ensure!(second.addr != common.addr, "--addr2 must be another server than --addr");
+        eprintln!("  and against {}: listeners and senders alternate between the two nodes", second.addr);
+    }
     let accounts = common.accounts(common.users.max(params.senders)).await?;
     let mut fanout = Fanout::setup(common, &accounts, params.clone()).await?;
     eprintln!("  sending {} msgs/s for {} s", params.rate, params.duration);
     fanout.start(common);
     let mut fields = fanout.finish().await?;
-    if let Some(rss) = common.server_rss_kib() {
-        fields.insert("server_rss_kib".into(), json!(rss));
+    match params.second {
+        None => {
+            if let Some(rss) = common.server_rss_kib() {
+                fields.insert("server_rss_kib".into(), json!(rss));
+            }
+        }
+        Some(second) => {
+            fields.insert("nodes".into(), json!(2));
+            let node2 = second.server.and_then(|pid| Process::Pid(pid).rss_kib().ok());
+            if let (Some(first), Some(node2)) = (common.server_rss_kib(), node2) {
+                fields.insert("server_rss_kib".into(), json!(first + node2));
+                fields.insert("server_nodes_rss_kib".into(), json!([first, node2]));
+            }
+        }
     }
     summarize(&fields);
     common.emit("fanout", params.label(), fields)
+}
+
+/// The node sender `index` connects to, of `nodes` (listener k connects to node k % nodes): with
+/// two nodes the first sender is on the second node, so the senders alternate against the
+/// listeners and every sender's messages reach both nodes' listeners.
+fn sender_node(index: usize, nodes: usize) -> usize {
+    (index + 1) % nodes
 }
 
 /// Prints the key figures of a fanout (or rooms) result to stderr.
@@ -171,4 +241,49 @@ pub fn summarize(fields: &Map<String, Value>) {
         get("loadgen_cpu_s"),
         get("steal_pct")
     );
+    if let Some(each) = fields.get("server_nodes_cpu_s") {
+        eprintln!("  server CPU by node: {each} s");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(options: &[&str]) -> Result<Params> {
+        let args = Args::parse(std::iter::once("fanout").chain(options.iter().copied()).map(String::from))?;
+        let params = Params::from_args(&args)?;
+        args.opt::<SocketAddr>("addr")?;
+        args.finish()?;
+        Ok(params)
+    }
+
+    #[test]
+    fn one_node_by_default() {
+        let params = parse(&["--listeners", "1000", "--rate", "100", "--server-pid", "7"]).unwrap();
+        assert!(params.second.is_none());
+        assert_eq!(params.label(), "fanout 1000x100");
+        assert!(parse(&["--server-pid2", "8"]).is_err(), "--server-pid2 without --addr2");
+    }
+
+    #[test]
+    fn two_nodes() {
+        let params = parse(&["--addr2", "127.0.0.1:3001", "--listeners", "1000", "--rate", "100"]).unwrap();
+        let second = params.second.unwrap();
+        assert_eq!((second.addr.port(), second.server), (3001, None));
+        assert_eq!(params.label(), "fanout 1000x100 on 2 nodes");
+        let both = parse(&["--addr2", "127.0.0.1:3001", "--server-pid", "7", "--server-pid2", "8"]).unwrap();
+        assert_eq!(both.second.unwrap().server, Some(8));
+        // One pid of two would make the summed CPU figure half of one.
+        assert!(parse(&["--addr2", "127.0.0.1:3001", "--server-pid", "7"]).is_err());
+        assert!(parse(&["--addr2", "127.0.0.1:3001", "--server-pid2", "8"]).is_err());
+        assert!(parse(&["--addr2", "10.0.0.1:3001"]).is_err(), "loopback only");
+    }
+
+    #[test]
+    fn senders_alternate_starting_on_the_second_node() {
+        let nodes: Vec<usize> = (0..4).map(|k| sender_node(k, 2)).collect();
+        assert_eq!(nodes, [1, 0, 1, 0]);
+        assert!((0..4).all(|k| sender_node(k, 1) == 0));
+    }
 }

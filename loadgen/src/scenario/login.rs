@@ -38,6 +38,7 @@ impl Params {
             rate: args.get("rate", 20.0)?,
             duration: quiet + burst_limit + after,
             drain: args.get("drain", 10.0)?,
+            second: None,
         };
         fanout.check()?;
         let params = Self { fanout, quiet, burst: args.get("burst", 50)?, after, burst_limit };

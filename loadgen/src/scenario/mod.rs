@@ -122,15 +122,35 @@ pub async fn open_listeners(
     read_buffer: usize,
     timeline: &Arc<Timeline>,
 ) -> (Vec<Conn>, usize) {
-    let plans = (first..first + count).map(|index| Plan { index, token: accounts.token(index), role: Role::default() });
+    open_listeners_on(common, &[&common.target], accounts, first, count, read_buffer, timeline).await
+}
+
+/// `open_listeners` over several servers: listener `k` (counted from 0) connects to
+/// `targets[k % targets.len()]`, so each server gets its share, alternating.
+pub async fn open_listeners_on(
+    common: &Common,
+    targets: &[&Target],
+    accounts: &Accounts,
+    first: usize,
+    count: usize,
+    read_buffer: usize,
+    timeline: &Arc<Timeline>,
+) -> (Vec<Conn>, usize) {
+    let plans = (first..first + count).map(|index| Plan {
+        index,
+        target: targets[(index - first) % targets.len()],
+        token: accounts.token(index),
+        role: Role::default(),
+    });
     let (opened, failed) = open_conns(common, plans.collect(), read_buffer, timeline).await;
     (opened.into_iter().map(|o| o.conn).collect(), failed)
 }
 
-/// A connection to open: its number (which source address; a sender's number), the token it
-/// authenticates with, and what it does.
+/// A connection to open: its number (which source address; a sender's number), the server it
+/// connects to, the token it authenticates with, and what it does.
 pub struct Plan<'a> {
     pub index: usize,
+    pub target: &'a Target,
     pub token: &'a str,
     pub role: Role,
 }
@@ -154,7 +174,7 @@ pub async fn open_conns(
     let started = Instant::now();
     let results: Vec<Result<Opened>> = futures::stream::iter(plans)
         .map(|plan| async move {
-            let ws = connect_retrying(&common.target, plan.index, plan.token, read_buffer).await?;
+            let ws = connect_retrying(plan.target, plan.index, plan.token, read_buffer).await?;
             let (writer, conn) = spawn_sender(ws, timeline.clone(), plan.role);
             Ok(Opened { index: plan.index, writer, conn })
         })
@@ -198,20 +218,21 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool
     }
 }
 
-/// CPU seconds of the server and of the load generator over a measured interval.
+/// CPU seconds of the server (summed over its nodes when it runs as several processes) and of
+/// the load generator over a measured interval.
 pub struct Meter {
-    server: Option<Process>,
-    server_cpu: Option<f64>,
+    /// Each server process with its CPU seconds at the start (`None`: unreadable).
+    servers: Vec<(Process, Option<f64>)>,
     own_cpu: f64,
     machine: Option<MachineTimes>,
     wall: Instant,
 }
 
 impl Meter {
-    pub fn start(server: Option<Process>) -> Self {
+    /// Meters `servers` (none, the one server, or every node of a cluster).
+    pub fn start(servers: impl IntoIterator<Item = Process>) -> Self {
         Self {
-            server,
-            server_cpu: server.and_then(|p| p.cpu_seconds().ok()),
+            servers: servers.into_iter().map(|p| (p, p.cpu_seconds().ok())).collect(),
             own_cpu: Process::Myself.cpu_seconds().unwrap_or(0.0),
             machine: MachineTimes::now().ok(),
             wall: Instant::now(),
@@ -224,7 +245,9 @@ impl Meter {
 
     /// `wall_s`, `server_cpu_s`, `server_cpu_pct` (100 = one core), `loadgen_cpu_s`,
     /// `loadgen_cpu_pct`, `server_cpu_us_per_<unit>` for `units` of work, and the machine's
-    /// `idle_pct` and `steal_pct` (of all CPUs: time the hypervisor gave to other guests).
+    /// `idle_pct` and `steal_pct` (of all CPUs: time the hypervisor gave to other guests). With
+    /// several server processes the server figures are their sum (each process's CPU seconds in
+    /// `server_nodes_cpu_s`), and are omitted unless every one could be read.
     pub fn fields(&self, units: u64, unit: &str) -> Map<String, Value> {
         let wall = self.wall.elapsed().as_secs_f64();
         let own = Process::Myself.cpu_seconds().unwrap_or(0.0) - self.own_cpu;
@@ -240,12 +263,17 @@ impl Meter {
                 json!((end.steal.saturating_sub(start.steal) as f64 / total * 100.0).round()),
             );
         }
-        let server = self.server.zip(self.server_cpu).and_then(|(p, start)| Some(p.cpu_seconds().ok()? - start));
-        if let Some(cpu) = server {
+        let each: Option<Vec<f64>> =
+            self.servers.iter().map(|&(p, start)| Some(p.cpu_seconds().ok()? - start?)).collect();
+        if let Some(each) = each.filter(|each| !each.is_empty()) {
+            let cpu: f64 = each.iter().sum();
             map.insert("server_cpu_s".into(), json!(round3(cpu)));
             map.insert("server_cpu_pct".into(), json!((cpu / wall * 100.0).round()));
             if units > 0 {
                 map.insert(format!("server_cpu_us_per_{unit}"), json!(round3(cpu * 1e6 / units as f64)));
+            }
+            if each.len() > 1 {
+                map.insert("server_nodes_cpu_s".into(), json!(each.iter().map(|&s| round3(s)).collect::<Vec<_>>()));
             }
         }
         map

@@ -7,6 +7,7 @@
 
 use super::{close_all, wait_until, Common, Meter};
 use crate::conn::{self, send_paced, Conn, ConnState, Pace, SendStats, Writer};
+use crate::procfs::Process;
 use crate::stats::{round3, whole_or_fraction, Timeline};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -83,6 +84,8 @@ pub struct Engine {
     send_tasks: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     connect_failures: usize,
+    /// Server processes metered besides `--server-pid` (the other nodes of a cluster).
+    other_servers: Vec<Process>,
     meter: Option<Meter>,
     started: Option<Instant>,
     /// Frames of other types received before the start.
@@ -112,6 +115,7 @@ impl Engine {
             send_tasks: Vec::new(),
             stop: Arc::default(),
             connect_failures,
+            other_servers: Vec::new(),
             meter: None,
             started: None,
             other_before: 0,
@@ -135,6 +139,12 @@ impl Engine {
         false
     }
 
+    /// Also meters `servers` (the other nodes of a cluster): the server CPU figures become the
+    /// sum over every node.
+    pub fn meter_also(&mut self, servers: impl IntoIterator<Item = Process>) {
+        self.other_servers.extend(servers);
+    }
+
     /// A timeline covering the sending and the drain (and two seconds of slack).
     pub fn timeline_for(schedule: &Schedule, start_ns: u64) -> Arc<Timeline> {
         let seconds = (schedule.duration + schedule.drain).ceil() as usize + 2;
@@ -145,7 +155,7 @@ impl Engine {
     pub fn start(&mut self, common: &Common) {
         let start = Instant::now() + Duration::from_millis(5);
         self.timeline.set_start(crate::stats::now_ns() + 5_000_000);
-        self.meter = Some(Meter::start(common.server));
+        self.meter = Some(Meter::start(common.server.into_iter().chain(self.other_servers.iter().copied())));
         self.started = Some(start);
         self.other_before = self.total(|s| &s.other);
         let senders = self.senders.len().max(1) as f64;

@@ -188,7 +188,8 @@ async fn connect(common: &Common, accounts: &Accounts, room_ids: &[u64], params:
     let timeline = Engine::timeline_for(&schedule, now_ns());
     let plans = (0..params.connections()).map(|index| {
         let room = Some(room_ids[params.room_of(index)]);
-        Plan { index, token: &accounts.tokens[index], role: Role { sender: Some(index as u64), window: None, room } }
+        let role = Role { sender: Some(index as u64), window: None, room };
+        Plan { index, target: &common.target, token: &accounts.tokens[index], role }
     });
     let (opened, failed) = open_conns(common, plans.collect(), READ_BUFFER, &timeline).await;
     ensure!(!opened.is_empty(), "no connection could open");
