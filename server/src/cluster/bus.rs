@@ -19,7 +19,11 @@ pub const CHANNEL: &str = "chatterbox:bus";
 /// Publications waiting for Redis; beyond this they are dropped.
 const PUBLISH_QUEUE: usize = 4096;
 /// Received events waiting for the node; beyond this they are dropped (and read back later).
-const INBOX: usize = 4096;
+const INBOX: usize = 1024;
+/// Largest publication taken from the bus: twice what a node publishes at most (a range of
+/// [`super::events::MAX_PUBLICATION_BYTES`] plus one whole message); anything larger is no
+/// node's and is skipped, so the inbox holds at most `INBOX` times this.
+const MAX_RECEIVED_BYTES: usize = 2 * super::events::MAX_PUBLICATION_BYTES;
 /// Longest wait between two attempts to reach Redis.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -153,6 +157,10 @@ async fn subscribe(client: redis::Client, node: u64, inbox: Inboxes, up: Arc<Ato
 
 /// Passes another node's event on; false once the node has stopped listening.
 fn hand_over(inbox: &Inboxes, node: u64, payload: &[u8]) -> bool {
+    if payload.len() > MAX_RECEIVED_BYTES {
+        tracing::warn!(bytes = payload.len(), "cluster bus: oversized publication skipped");
+        return true;
+    }
     match serde_json::from_slice::<Envelope>(payload) {
         Ok(envelope) if envelope.node == node => true,
         Ok(envelope) => match inbox.for_event(&envelope.event).try_send(Incoming::Event(envelope.event)) {
