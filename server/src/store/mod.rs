@@ -8,6 +8,7 @@
 //! migrations; what does not depend on the engine (the values in `types`, history bounded in
 //! bytes) is written once here.
 
+mod batch;
 #[cfg(test)]
 mod conformance;
 mod history;
@@ -110,9 +111,6 @@ forward! {
     /// and whether the account is now blocked.
     fn record_violation(&self, user_id: i64, rule: &str, content: &str, max_warnings: i64) -> (i64, bool);
 
-    /// Stores a batch atomically, refusing (in the insert itself) what a block, leave or archive
-    /// committed before it forbids; the result is in the order of `batch`.
-    fn insert_batch(&self, batch: &[NewMessage]) -> Vec<Stored>;
     /// The newest `limit` messages of `view`, oldest first.
     fn latest_messages(&self, view: View, limit: i64) -> Vec<ChatMessage>;
     /// Messages of `view` with id > `since`, oldest first, at most `limit`; `true` when more remain.

@@ -3,7 +3,7 @@
 
 use super::rows::message_from_row;
 use super::PgStore;
-use crate::store::{now_rfc3339, NewMessage, StoreError, Stored, View};
+use crate::store::{NewMessage, StoreError, View};
 use app::models::ChatMessage;
 use sqlx::Row;
 
@@ -78,39 +78,12 @@ const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m
                               FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl PgStore {
-    /// Inserts a batch atomically in one transaction: the counter's lock, one INSERT for every
-    /// row (one prepared statement whatever the batch's size), the commit. The lock serialises
-    /// batches across every server sharing the database, so ids are gapless and a reader never
-    /// sees an id before a smaller one. All or nothing: an error means nothing of the batch was
-    /// stored. The result is in the order of `batch`.
-    pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Stored>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let created_at = now_rfc3339();
-        let ids = self.insert_rows(batch, &created_at).await?;
-        // Only after the commit: a failed read of an original cannot undo what was stored.
-        let mut out = Vec::with_capacity(batch.len());
-        for (message, id) in batch.iter().zip(ids) {
-            out.push(match id {
-                Some(id) => Stored::New(ChatMessage {
-                    id,
-                    sender_id: message.sender_id,
-                    username: message.username.clone(),
-                    content: message.content.clone(),
-                    timestamp: created_at.clone(),
-                    room: message.room.clone(),
-                    room_id: message.room_id,
-                    client_id: message.client_id.clone(),
-                }),
-                None => self.original_of(message).await,
-            });
-        }
-        Ok(out)
-    }
-
     /// Commits the rows of `batch`; the id of each, `None` for one left out.
-    async fn insert_rows(&self, batch: &[NewMessage], created_at: &str) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    pub(crate) async fn insert_rows(
+        &self,
+        batch: &[NewMessage],
+        created_at: &str,
+    ) -> Result<Vec<Option<i64>>, sqlx::Error> {
         let senders: Vec<i64> = batch.iter().map(|m| m.sender_id).collect();
         let contents: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
         let client_ids: Vec<Option<&str>> = batch.iter().map(|m| m.client_id.as_deref()).collect();
@@ -137,22 +110,11 @@ impl PgStore {
         Ok(ids)
     }
 
-    /// Why a message got no id: the stored message a retry duplicates, read back for its
-    /// acknowledgement; or, with no such message, a refusal.
-    async fn original_of(&self, retry: &NewMessage) -> Stored {
-        if retry.client_id.is_none() {
-            return Stored::Refused;
-        }
+    /// The message `sender` stored under `client_id` (`RowNotFound` when none).
+    pub(crate) async fn message_by_client_id(&self, sender: i64, client_id: &str) -> Result<ChatMessage, sqlx::Error> {
         let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = $1 AND m.client_id = $2");
-        let original = sqlx::query(&sql).bind(retry.sender_id).bind(&retry.client_id).fetch_one(self.pool()).await;
-        match original.and_then(|row| message_from_row(&row)) {
-            Ok(message) => Stored::Duplicate(message),
-            Err(sqlx::Error::RowNotFound) => Stored::Refused,
-            Err(error) => {
-                tracing::error!(%error, "reading back the original of a retried message failed");
-                Stored::DuplicateUnread
-            }
-        }
+        let row = sqlx::query(&sql).bind(sender).bind(client_id).fetch_one(self.pool()).await?;
+        message_from_row(&row)
     }
 
     /// The newest `limit` messages of `view`, oldest first.

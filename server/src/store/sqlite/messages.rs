@@ -3,7 +3,7 @@
 
 use super::rows::message_from_row;
 use super::SqliteStore;
-use crate::store::{now_rfc3339, NewMessage, StoreError, Stored, View};
+use crate::store::{NewMessage, StoreError, View};
 use app::models::ChatMessage;
 use sqlx::{Acquire, Row};
 
@@ -135,38 +135,12 @@ const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m
                               FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl SqliteStore {
-    /// Inserts a batch atomically (one fsync for all of it), several rows per statement: a batch
-    /// that fits one statement is committed by that statement, a larger one in a transaction.
-    /// All or nothing: an error means nothing of the batch was stored. The result is in the
-    /// order of `batch`.
-    pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Stored>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let created_at = now_rfc3339();
-        let ids = self.insert_rows(batch, &created_at).await?;
-        // Only after the commit: a failed read of an original cannot undo what was stored.
-        let mut out = Vec::with_capacity(batch.len());
-        for (message, id) in batch.iter().zip(ids) {
-            out.push(match id {
-                Some(id) => Stored::New(ChatMessage {
-                    id,
-                    sender_id: message.sender_id,
-                    username: message.username.clone(),
-                    content: message.content.clone(),
-                    timestamp: created_at.clone(),
-                    room: message.room.clone(),
-                    room_id: message.room_id,
-                    client_id: message.client_id.clone(),
-                }),
-                None => self.original_of(message).await,
-            });
-        }
-        Ok(out)
-    }
-
     /// Commits the rows of `batch`; the id of each, `None` for a retry of a stored `client_id`.
-    async fn insert_rows(&self, batch: &[NewMessage], created_at: &str) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    pub(crate) async fn insert_rows(
+        &self,
+        batch: &[NewMessage],
+        created_at: &str,
+    ) -> Result<Vec<Option<i64>>, sqlx::Error> {
         let mut ids = Vec::with_capacity(batch.len());
         let mut connection = self.writer().acquire().await?;
         if chunk_size(batch.len()) == batch.len() {
@@ -184,22 +158,11 @@ impl SqliteStore {
         Ok(ids)
     }
 
-    /// Why a message got no id: the stored message a retry duplicates, read back for its
-    /// acknowledgement; or, with no such message, a refusal.
-    async fn original_of(&self, retry: &NewMessage) -> Stored {
-        if retry.client_id.is_none() {
-            return Stored::Refused;
-        }
+    /// The message `sender` stored under `client_id` (`RowNotFound` when none).
+    pub(crate) async fn message_by_client_id(&self, sender: i64, client_id: &str) -> Result<ChatMessage, sqlx::Error> {
         let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
-        let original = sqlx::query(&sql).bind(retry.sender_id).bind(&retry.client_id).fetch_one(self.reader()).await;
-        match original.and_then(|row| message_from_row(&row)) {
-            Ok(message) => Stored::Duplicate(message),
-            Err(sqlx::Error::RowNotFound) => Stored::Refused,
-            Err(error) => {
-                tracing::error!(%error, "reading back the original of a retried message failed");
-                Stored::DuplicateUnread
-            }
-        }
+        let row = sqlx::query(&sql).bind(sender).bind(client_id).fetch_one(self.reader()).await?;
+        message_from_row(&row)
     }
 
     /// The newest `limit` messages of `view`, oldest first.
@@ -255,11 +218,12 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Stored;
 
-    async fn store_with_user() -> (tempfile::TempDir, SqliteStore, i64) {
+    async fn store_with_user() -> (tempfile::TempDir, crate::store::Store, i64) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("m.db").display());
-        let store = SqliteStore::open(&url, 1, "NORMAL").await.unwrap();
+        let store = crate::store::Store::open(&url, 1, "NORMAL").await.unwrap();
         let user = store.create_user("u", "u@x.io", "h").await.unwrap();
         (dir, store, user.id)
     }
@@ -280,7 +244,8 @@ mod tests {
         let (_dir, store, user) = store_with_user().await;
         store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
         // Originals are read back from the read pool after the commit; make that read fail.
-        store.reader().close().await;
+        let sqlite = store.as_sqlite().unwrap();
+        sqlite.reader().close().await;
         let batch = [message(user, "again", Some("a")), message(user, "new", Some("n"))];
         let stored = store.insert_batch(&batch).await.unwrap();
         let new_id = match stored.as_slice() {
@@ -289,7 +254,7 @@ mod tests {
         };
         let content: String = sqlx::query_scalar("SELECT content FROM messages WHERE id = ?1")
             .bind(new_id)
-            .fetch_one(store.writer())
+            .fetch_one(sqlite.writer())
             .await
             .unwrap();
         assert_eq!(content, "new");
