@@ -101,6 +101,29 @@ fn send_messages(client: Client, tag: &'static str, count: usize, pace: Duration
     })
 }
 
+/// Every id acknowledged to `senders` (each must have had all its `each` messages acknowledged),
+/// ascending.
+async fn all_acknowledged(
+    senders: impl IntoIterator<Item = tokio::task::JoinHandle<Vec<i64>>>,
+    each: usize,
+) -> Vec<i64> {
+    let mut acknowledged = Vec::new();
+    for sender in senders {
+        let acks = sender.await.unwrap();
+        assert_eq!(acks.len(), each, "every message acknowledged");
+        acknowledged.extend(acks);
+    }
+    acknowledged.sort_unstable();
+    acknowledged
+}
+
+/// Asserts that `receiver` gets exactly the `acknowledged` messages, in order, without a gap.
+async fn assert_saw_exactly(receiver: &mut Client, acknowledged: &[i64], who: &str) {
+    let ids = message_ids(receiver, acknowledged.len(), Duration::from_secs(5)).await;
+    assert_gapless(&ids, who);
+    assert_eq!(ids, acknowledged, "{who} saw exactly the acknowledged messages");
+}
+
 /// Asserts that `ids` run without a gap or a repeat: each one more than the one before.
 fn assert_gapless(ids: &[i64], who: &str) {
     for pair in ids.windows(2) {
@@ -135,17 +158,9 @@ async fn every_receiver_on_both_nodes_sees_the_same_gapless_ids() {
         let (client, _) = connected(node, tag).await;
         senders.push(send_messages(client, tag, EACH, Duration::from_millis(2)));
     }
-    let mut acknowledged = Vec::new();
-    for sender in senders {
-        let acks = sender.await.unwrap();
-        assert_eq!(acks.len(), EACH, "every message acknowledged");
-        acknowledged.extend(acks);
-    }
-    acknowledged.sort_unstable();
+    let acknowledged = all_acknowledged(senders, EACH).await;
     for (i, receiver) in receivers.iter_mut().enumerate() {
-        let ids = message_ids(receiver, 4 * EACH, Duration::from_secs(5)).await;
-        assert_gapless(&ids, &format!("reader{i}"));
-        assert_eq!(ids, acknowledged, "reader{i} saw exactly the acknowledged messages");
+        assert_saw_exactly(receiver, &acknowledged, &format!("reader{i}")).await;
     }
 }
 
@@ -169,17 +184,9 @@ async fn redis_killed_and_restarted_mid_stream_loses_nothing() {
     })
     .await
     .unwrap();
-    let mut acknowledged = Vec::new();
-    for sender in senders {
-        let acks = sender.await.unwrap();
-        assert_eq!(acks.len(), EACH, "every message acknowledged");
-        acknowledged.extend(acks);
-    }
-    acknowledged.sort_unstable();
+    let acknowledged = all_acknowledged(senders, EACH).await;
     for (name, reader) in [("reader_a", &mut on_a), ("reader_b", &mut on_b)] {
-        let ids = message_ids(reader, 2 * EACH, Duration::from_secs(5)).await;
-        assert_gapless(&ids, name);
-        assert_eq!(ids, acknowledged, "{name} saw exactly the acknowledged messages");
+        assert_saw_exactly(reader, &acknowledged, name).await;
     }
     drop(cluster);
 }
