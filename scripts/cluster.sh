@@ -92,7 +92,7 @@ start_nodes() {
   done
   for ((i = 0; i < count; i++)); do
     for _ in $(seq 100); do
-      curl -fsS -o /dev/null "http://127.0.0.1:$((FIRST_PORT + i))/login" && break
+      curl -fsS -o /dev/null "http://127.0.0.1:$((FIRST_PORT + i))/login" 2>/dev/null && break
       sleep 0.1
     done
   done
