@@ -83,3 +83,37 @@ impl SharedBucket {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cluster::link::RedisLink;
+    use crate::limits::SharedLimiter;
+
+    fn link(redis: &testkit::RedisServer) -> RedisLink {
+        RedisLink::new(redis::Client::open(redis.url()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn nodes_draw_on_one_budget_and_fall_back_to_their_own_without_redis() {
+        let mut redis = tokio::task::spawn_blocking(testkit::RedisServer::start).await.unwrap();
+        // Two nodes' limiters: a burst of 3, refilled once a minute.
+        let a = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis)));
+        let b = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis)));
+        assert!(a.allow(&7).await && b.allow(&7).await && a.allow(&7).await);
+        assert_eq!(b.check(&7).await, Err(60), "the fourth is refused, whichever node takes it");
+        assert!(a.allow(&8).await, "another key has its own budget");
+        b.refund(&7).await;
+        assert!(a.allow(&7).await, "a refund on one node frees a token for the other");
+
+        redis = tokio::task::spawn_blocking(move || {
+            redis.kill();
+            redis
+        })
+        .await
+        .unwrap();
+        // Degraded to each node's own bucket: limited, never unlimited.
+        assert!(a.allow(&7).await && a.allow(&7).await && a.allow(&7).await);
+        assert!(!a.allow(&7).await, "without Redis the node's own budget still holds");
+        drop(redis);
+    }
+}
