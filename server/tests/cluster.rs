@@ -38,6 +38,8 @@ impl Cluster {
             ("DATABASE_URL", self.database_url.clone()),
             ("CHATTERBOX_REDIS_URL", self.redis.url()),
             ("JWT_SECRET", "cluster-test-secret-cluster-test-secret".to_string()),
+            // What cargo-leptos would bake in (the crash tests check the binary starts without).
+            ("LEPTOS_OUTPUT_NAME", "chatterbox".to_string()),
         ];
         env.extend(extra.iter().cloned());
         Node::start(&env).await
@@ -48,7 +50,7 @@ impl Cluster {
 async fn connected(node: &Node, name: &str) -> (Client, i64) {
     let user = node.register(name).await;
     let token = node.login(name).await;
-    let (client, _history) = node.connect(&format!("token={token}")).await;
+    let (client, _history) = node.connect(&token).await;
     (client, user["id"].as_i64().unwrap())
 }
 
@@ -207,7 +209,7 @@ async fn a_killed_nodes_clients_reconnect_to_another_with_since_and_miss_nothing
     seen.extend(message_ids(&mut listener, usize::MAX, Duration::from_millis(500)).await);
     let since = seen.last().copied().unwrap_or(0);
     let token = a.login("listener").await;
-    let (mut again, history) = a.connect(&format!("token={token}&since={since}")).await;
+    let (mut again, history) = a.connect_query(&format!("token={token}&since={since}")).await;
     seen.extend(history["messages"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()));
     let acknowledged_on_a = on_a.await.unwrap();
     assert_eq!(acknowledged_on_a.len(), 300);
@@ -231,7 +233,7 @@ async fn an_admin_block_on_one_node_closes_the_users_sockets_on_the_other() {
     let admin = a.login("root").await;
     let (mut victim, victim_id) = connected(&b, "victim").await;
     let started = std::time::Instant::now();
-    let (status, answer) = a.post(&format!("/admin/users/{victim_id}/block"), Some(&admin), &json!({})).await;
+    let (status, answer) = a.post_as(&format!("/admin/users/{victim_id}/block"), Some(&admin), &json!({})).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(victim.until_type("blocked").await["type"], "blocked");
     assert_eq!(victim.close_code().await, 1008);
@@ -246,11 +248,11 @@ async fn conversations_and_typing_work_across_nodes() {
     let (mut dave, _) = connected(&b, "dave").await;
     let carol_token = a.login("carol").await;
     let dave_token = b.login("dave").await;
-    let (status, room) = a.post("/rooms", Some(&carol_token), &json!({"name": "plaza", "kind": "public"})).await;
+    let (status, room) = a.post_as("/rooms", Some(&carol_token), &json!({"name": "plaza", "kind": "public"})).await;
     assert_eq!(status, 201, "{room}");
     let room = room["id"].as_i64().unwrap();
     // Created on A, joined on B: both nodes know the room and its members.
-    let (status, answer) = b.post(&format!("/rooms/{room}/join"), Some(&dave_token), &json!({})).await;
+    let (status, answer) = b.post_as(&format!("/rooms/{room}/join"), Some(&dave_token), &json!({})).await;
     assert_eq!(status, 200, "{answer}");
     let joined = until(&mut carol, |f| f["type"] == "member" && f["username"] == "dave").await;
     assert_eq!(joined["joined"], true);
@@ -293,8 +295,8 @@ async fn flood_control_and_login_throttles_hold_across_nodes() {
     let (a, b) = (cluster.node_with(&limits).await, cluster.node_with(&limits).await);
     a.register("eager").await;
     let token = a.login("eager").await;
-    let (mut on_a, _) = a.connect(&format!("token={token}")).await;
-    let (mut on_b, _) = b.connect(&format!("token={token}")).await;
+    let (mut on_a, _) = a.connect(&token).await;
+    let (mut on_b, _) = b.connect(&token).await;
     let mut accepted = 0;
     for i in 0..6 {
         let client = if i < 3 { &mut on_a } else { &mut on_b };
@@ -309,10 +311,10 @@ async fn flood_control_and_login_throttles_hold_across_nodes() {
     a.register("guessed").await;
     let wrong = json!({"username": "guessed", "password": "wrong-password"});
     let statuses = [
-        a.post("/login", None, &wrong).await.0,
-        a.post("/login", None, &wrong).await.0,
-        b.post("/login", None, &wrong).await.0,
-        b.post("/login", None, &wrong).await.0,
+        a.post_json("/login", &wrong).await.0,
+        a.post_json("/login", &wrong).await.0,
+        b.post_json("/login", &wrong).await.0,
+        b.post_json("/login", &wrong).await.0,
     ];
     assert_eq!(statuses, [401, 401, 401, 429], "three attempts for the account across both nodes");
 }

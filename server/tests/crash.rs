@@ -13,9 +13,10 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 /// `GET /messages?QUERY` with a bearer token.
-async fn messages(addr: &str, token: &str, query: &str) -> Vec<Value> {
-    let url = format!("http://{addr}/messages?{query}");
-    reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+async fn messages(server: &Node, token: &str, query: &str) -> Vec<Value> {
+    let (status, page) = server.get_json(&format!("/messages?{query}"), Some(token)).await;
+    assert_eq!(status, 200, "{page}");
+    page.as_array().expect("a page of messages").clone()
 }
 
 #[tokio::test]
@@ -63,7 +64,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let mut stored = std::collections::HashSet::new();
     let mut before = String::new();
     loop {
-        let page = messages(&restarted.addr, &token, &format!("limit=200{before}")).await;
+        let page = messages(&restarted, &token, &format!("limit=200{before}")).await;
         let Some(last) = page.last() else { break };
         before = format!("&before={}", last["id"]);
         stored.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
@@ -118,5 +119,5 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
     let restarted =
         Node::start(&[("DATABASE_URL", format!("sqlite://{}", dir.path().join("term.db").display()))]).await;
     let token = restarted.login("term").await;
-    assert_eq!(messages(&restarted.addr, &token, "").await[0]["content"], "last words");
+    assert_eq!(messages(&restarted, &token, "").await[0]["content"], "last words");
 }

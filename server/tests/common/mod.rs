@@ -4,18 +4,19 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod endpoint;
 pub mod process;
 
+use endpoint::Endpoint;
 use serde_json::{json, Value};
 use server::config::Config;
 use server::services::Services;
 use server::{app, leptos_options, AppState};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub struct TestApp {
-    pub addr: SocketAddr,
-    pub http: reqwest::Client,
+    /// Its address and an HTTP client (`app.addr`, `app.http`, `app.register(...)`, ...).
+    endpoint: Endpoint,
     pub services: Arc<Services>,
     /// The database the server uses (a file in a temporary folder).
     pub database_url: String,
@@ -90,8 +91,14 @@ impl TestApp {
         let serving = tokio::spawn(server::serve_until(listener, router, services.clone(), async move {
             let _ = stop_rx.await;
         }));
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { addr, http, services, database_url, stop: Some(stop_tx), serving: Some(serving), _dir: dir }
+        Self {
+            endpoint: Endpoint::new(addr),
+            services,
+            database_url,
+            stop: Some(stop_tx),
+            serving: Some(serving),
+            _dir: dir,
+        }
     }
 
     /// Triggers a graceful shutdown (what SIGTERM does) and waits for the server to finish.
@@ -108,49 +115,13 @@ impl TestApp {
     pub async fn db(&self) -> db::Db {
         db::Db::connect(&self.database_url).await
     }
+}
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
+impl std::ops::Deref for TestApp {
+    type Target = Endpoint;
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(body).send().await.expect("request");
-        let status = response.status().as_u16();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut request = self.http.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn register(&self, username: &str) -> Value {
-        let (status, body) = self
-            .post_json(
-                "/register",
-                &json!({"username": username, "email": format!("{username}@example.com"), "password": "password123"}),
-            )
-            .await;
-        assert_eq!(status, 201, "register {username}: {body}");
-        body["user"].clone()
-    }
-
-    pub async fn login(&self, username: &str) -> String {
-        let (status, body) = self.post_json("/login", &json!({"username": username, "password": "password123"})).await;
-        assert_eq!(status, 200, "login {username}: {body}");
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// Registers and logs in; returns the token.
-    pub async fn user(&self, username: &str) -> String {
-        self.register(username).await;
-        self.login(username).await
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
     }
 }
 
@@ -166,23 +137,6 @@ pub struct Client {
 }
 
 impl TestApp {
-    pub fn ws_url(&self, query: &str) -> String {
-        format!("ws://{}/ws?{}", self.addr, query)
-    }
-
-    /// Connects with `?token=` and returns the client and its history frame.
-    pub async fn connect(&self, token: &str) -> (Client, Value) {
-        self.connect_query(&format!("token={token}")).await
-    }
-
-    pub async fn connect_query(&self, query: &str) -> (Client, Value) {
-        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(query)).await.expect("ws connect");
-        let mut client = Client { socket };
-        let history = client.next_json().await;
-        assert_eq!(history["type"], "history", "{history}");
-        (client, history)
-    }
-
     /// Status of a refused WebSocket handshake.
     pub async fn ws_refusal(&self, request: tungstenite::handshake::client::Request) -> u16 {
         match tokio_tungstenite::connect_async(request).await {

@@ -2,29 +2,27 @@
 //! configured by environment variables only, with its log in a file shown when a test fails.
 //! For the tests that kill servers (`kill -9`) and run several nodes of a cluster.
 
-use super::Client;
-use serde_json::{json, Value};
+use super::endpoint::Endpoint;
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct Node {
     child: Child,
-    pub addr: String,
+    /// Its address and an HTTP client (`node.addr`, `node.register(...)`, ...).
+    endpoint: Endpoint,
     log: tempfile::NamedTempFile,
-    http: reqwest::Client,
 }
 
 impl Node {
     /// Starts the server with `env` (on top of quick test settings) and waits until it listens.
     pub async fn start(env: &[(&str, String)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
         command
-            .env("LEPTOS_SITE_ADDR", &addr)
-            .env("LEPTOS_OUTPUT_NAME", "chatterbox")
+            .env("LEPTOS_SITE_ADDR", addr.to_string())
             .env("CHATTERBOX_BCRYPT_COST", "4")
             .env("CHATTERBOX_FLOOD_BURST", "100000")
             .env("CHATTERBOX_FLOOD_PER_SEC", "100000")
@@ -39,8 +37,7 @@ impl Node {
             command.env(name, value);
         }
         let child = command.spawn().expect("server binary starts");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let mut node = Self { child, addr, log, http };
+        let mut node = Self { child, endpoint: Endpoint::new(addr), log };
         for _ in 0..300 {
             if tokio::net::TcpStream::connect(&node.addr).await.is_ok() {
                 return node;
@@ -79,47 +76,13 @@ impl Node {
         let _ = self.log.reopen().and_then(|mut file| file.read_to_string(&mut text));
         text
     }
+}
 
-    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-        let mut request = self.http.post(format!("http://{}{path}", self.addr)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
+impl std::ops::Deref for Node {
+    type Target = Endpoint;
 
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let url = format!("http://{}{path}", self.addr);
-        let response = self.http.get(url).bearer_auth(token).send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Registers `name` (password `password123`); the user.
-    pub async fn register(&self, name: &str) -> Value {
-        let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
-        let (status, answer) = self.post("/register", None, &body).await;
-        assert_eq!(status, 201, "register {name}: {answer}");
-        answer["user"].clone()
-    }
-
-    /// Logs `name` in; the token.
-    pub async fn login(&self, name: &str) -> String {
-        let (status, answer) = self.post("/login", None, &json!({"username": name, "password": "password123"})).await;
-        assert_eq!(status, 200, "login {name}: {answer}");
-        answer["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// Connects to `/ws?QUERY`; the client and its history frame.
-    pub async fn connect(&self, query: &str) -> (Client, Value) {
-        let url = format!("ws://{}/ws?{query}", self.addr);
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
-        let mut client = Client { socket };
-        let history = client.next_json().await;
-        assert_eq!(history["type"], "history", "{history}");
-        (client, history)
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
     }
 }
 
