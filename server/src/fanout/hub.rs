@@ -356,33 +356,51 @@ impl Hub {
         mut reports: mpsc::Receiver<Report>,
     ) {
         loop {
-            let (event, report) = tokio::select! {
-                event = news.recv() => match event { Some(event) => (Some(event), None), None => return },
-                report = reports.recv() => match report { Some(report) => (None, Some(report)), None => return },
+            let (hub, changes) = tokio::select! {
+                event = news.recv() => {
+                    let (Some(event), Some(hub)) = (event, hub.upgrade()) else { return };
+                    let changes = hub.remote_presence(event);
+                    (hub, changes)
+                }
+                report = reports.recv() => {
+                    let (Some(report), Some(hub)) = (report, hub.upgrade()) else { return };
+                    let changes = hub.board_report(report);
+                    (hub, changes)
+                }
             };
-            let Some(hub) = hub.upgrade() else { return };
-            let (came, went) = match (event, report) {
-                (Some(Incoming::Event(Event::Presence { origin: node, user, username, online: true })), _) => {
-                    (hub.presence.remote_online(node, user, &username).into_iter().collect(), Vec::new())
-                }
-                (Some(Incoming::Event(Event::Presence { origin: node, user, online: false, .. })), _) => {
-                    (Vec::new(), hub.presence.remote_offline(node, user).into_iter().collect())
-                }
-                (Some(Incoming::Resubscribed), _) => {
-                    if let Some(board) = &hub.board {
-                        board.change(Change::Resync);
-                    }
-                    (Vec::new(), Vec::new())
-                }
-                (_, Some(Report::Alive(alive))) => (Vec::new(), hub.presence.nodes_alive(&alive)),
-                (_, Some(Report::Snapshot(nodes))) => hub.presence.remote_snapshot(nodes),
-                _ => (Vec::new(), Vec::new()),
-            };
-            for username in came {
-                hub.announce(&username, true);
+            for (username, online) in changes {
+                hub.announce(&username, online);
             }
-            for username in went {
-                hub.announce(&username, false);
+        }
+    }
+
+    /// Another node's presence news: the cluster-wide changes it makes, `(username, online)`.
+    fn remote_presence(&self, news: Incoming) -> Vec<(String, bool)> {
+        match news {
+            Incoming::Event(Event::Presence { origin, user, username, online: true }) => {
+                self.presence.remote_online(origin, user, &username).map(|name| (name, true)).into_iter().collect()
+            }
+            Incoming::Event(Event::Presence { origin, user, online: false, .. }) => {
+                self.presence.remote_offline(origin, user).map(|name| (name, false)).into_iter().collect()
+            }
+            // Presence news published while the bus was down are lost: the board reads them back.
+            Incoming::Resubscribed => {
+                if let Some(board) = &self.board {
+                    board.change(Change::Resync);
+                }
+                Vec::new()
+            }
+            Incoming::Event(_) => Vec::new(),
+        }
+    }
+
+    /// What the presence board found: the cluster-wide changes it makes, `(username, online)`.
+    fn board_report(&self, report: Report) -> Vec<(String, bool)> {
+        match report {
+            Report::Alive(alive) => self.presence.nodes_alive(&alive).into_iter().map(|name| (name, false)).collect(),
+            Report::Snapshot(nodes) => {
+                let (came, went) = self.presence.remote_snapshot(nodes);
+                came.into_iter().map(|name| (name, true)).chain(went.into_iter().map(|name| (name, false))).collect()
             }
         }
     }
