@@ -62,8 +62,8 @@ enum Wake {
     Release,
     Batch(usize),
     Incoming(Option<Incoming>),
-    Gap,
-    Probe,
+    /// A gap's grace or the probe's interval is over (see [`Cluster::catch_up`]).
+    Timer,
 }
 
 /// Runs until every sender of `rx` is gone, then returns after the last commit (graceful
@@ -96,8 +96,8 @@ pub async fn run(
             _ = release_due, if release_at.is_some() => Wake::Release,
             received = rx.recv_many(&mut batch, MAX_BATCH) => Wake::Batch(received),
             incoming = next_incoming(&mut cluster) => Wake::Incoming(incoming),
-            _ = tokio::time::sleep_until(gap_at.unwrap_or_else(Instant::now)), if gap_at.is_some() => Wake::Gap,
-            _ = tokio::time::sleep_until(probe_at.unwrap_or_else(Instant::now)), if probe_at.is_some() => Wake::Probe,
+            _ = tokio::time::sleep_until(gap_at.unwrap_or_else(Instant::now)), if gap_at.is_some() => Wake::Timer,
+            _ = tokio::time::sleep_until(probe_at.unwrap_or_else(Instant::now)), if probe_at.is_some() => Wake::Timer,
         };
         match wake {
             Wake::Release => {
@@ -115,16 +115,7 @@ pub async fn run(
                     cluster.take(incoming, &store, &out.registry, &mut held).await;
                 }
             }
-            Wake::Gap => {
-                if let Some(cluster) = cluster.as_mut() {
-                    cluster.read_gap(&store, &mut held).await;
-                }
-            }
-            Wake::Probe => {
-                if let Some(cluster) = cluster.as_mut() {
-                    cluster.probe(&store).await;
-                }
-            }
+            Wake::Timer => {}
         }
         if let Some(cluster) = cluster.as_mut() {
             cluster.catch_up(&store, &out.registry, &mut held).await;
@@ -204,9 +195,10 @@ impl Cluster {
         }
     }
 
-    /// Whatever else the cluster has ready: the events received meanwhile, a due gap, a due
-    /// probe. The wake-up order favours commits; without this, a node busy committing its own
-    /// messages would never get to the others'.
+    /// Whatever the cluster has ready, after every wake-up: the events received meanwhile, a gap
+    /// whose grace is over, a due probe (their timers only wake the writer). The wake-up order
+    /// favours commits; without this, a node busy committing its own messages would never get to
+    /// the others'.
     async fn catch_up(&mut self, store: &Store, registry: &Registry, held: &mut Held) {
         for _ in 0..MAX_BATCH {
             match self.link.incoming.try_recv() {
@@ -214,16 +206,14 @@ impl Cluster {
                 Err(_) => break,
             }
         }
-        if self.sequencer.gap_due(now(), GAP_GRACE).is_some() {
-            self.read_gap(store, held).await;
-        }
+        self.read_gap(store, held).await;
         if Instant::now() >= self.next_probe {
             self.probe(store).await;
         }
     }
 
     /// Reads the messages the bus did not bring, up to the next range that waits or the newest
-    /// id seen.
+    /// id seen, once a gap has waited its grace.
     async fn read_gap(&mut self, store: &Store, held: &mut Held) {
         let Some((after, target)) = self.sequencer.gap_due(now(), GAP_GRACE) else { return };
         match store.messages_since(View::default(), after, GAP_PAGE).await {
