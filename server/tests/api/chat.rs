@@ -2,9 +2,7 @@
 //! 127.0.0.1:0: authentication, history, catch-up, idempotency, ordering, bad frames, slow
 //! consumers, flood control and graceful shutdown.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use futures::SinkExt;
 use serde_json::json;
 use std::collections::HashSet;

@@ -2,9 +2,7 @@
 //! concurrent writers for 30 s never meet "database is locked". (SIGKILL under load is in
 //! crash.rs.)
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -13,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_full_database_refuses_messages_cleanly_and_recovers() {
-    if common::skipped_on_postgres("a_full_database_refuses_messages_cleanly_and_recovers") {
+    if crate::common::skipped_on_postgres("a_full_database_refuses_messages_cleanly_and_recovers") {
         return;
     }
     let app = TestApp::spawn_with(|c| c.flood_burst = 100_000).await;

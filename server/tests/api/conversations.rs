@@ -4,9 +4,7 @@
 //! per-room history and the `since` catch-up across conversations, ignores, and the admin's
 //! room routes. Written against `notes/conversations-spec.md` and `app::models` only.
 
-mod common;
-
-use common::{Client, TestApp};
+use crate::common::{Client, TestApp};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

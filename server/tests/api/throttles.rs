@@ -4,9 +4,7 @@
 //! right-most untrusted `X-Forwarded-For` address across every header line, and bcrypt permits
 //! that a cancelled request cannot free while its hash still runs.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::time::Duration;

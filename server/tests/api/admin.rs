@@ -2,9 +2,7 @@
 //! downloads parsed back with a real CSV parser, block/unblock effects on sockets and logins, and
 //! a large export streamed with bounded memory.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::{json, Value};
 
 const GET_ROUTES: &[&str] = &[

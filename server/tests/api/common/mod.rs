@@ -3,6 +3,7 @@
 //! cost so tests stay quick. Talks real HTTP (reqwest) and WebSocket (tokio-tungstenite).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod db;
 pub mod endpoint;
 pub mod process;

@@ -2,9 +2,7 @@
 //! socket closed, tokens refused everywhere), nothing of a violation is stored or broadcast, and
 //! parallel violations are counted exactly.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -1,9 +1,7 @@
 //! The account contract over real HTTP: register, login, tokens, blocking, and the pages'
 //! server-side behaviour (session cookie, redirects, no-JavaScript form posts).
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::json;
 
 #[tokio::test]

@@ -5,9 +5,7 @@
 //! bytes and continue with `GET /messages?after=`. Real HTTP, real WebSockets, and the real
 //! `server admin` binary writing to the same database from another process.
 
-mod common;
-
-use common::{Client, TestApp};
+use crate::common::{Client, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -116,7 +114,7 @@ async fn a_block_racing_handshakes_leaves_no_socket_that_can_post() {
     let (mut observer, _) = app.connect(&watcher).await;
 
     // Eight threads open sockets in a loop until the handshake is refused; meanwhile, the block.
-    let opened: Arc<Mutex<Vec<common::Socket>>> = Arc::default();
+    let opened: Arc<Mutex<Vec<crate::common::Socket>>> = Arc::default();
     let mut openers = Vec::new();
     for _ in 0..8 {
         let (url, opened) = (app.ws_url(&format!("token={token}")), opened.clone());

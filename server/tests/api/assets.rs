@@ -4,9 +4,7 @@
 //! plain 404; the server refuses to start on a site root that holds another build; release and
 //! debug builds keep separate site roots.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use leptos::prelude::LeptosOptions;
 use server::http::assets::{check_site, IMMUTABLE, NO_STORE, REVALIDATE, SHORT};
 use std::path::{Path, PathBuf};

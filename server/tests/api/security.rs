@@ -2,9 +2,7 @@
 //! login and registration throttles (429 + Retry-After, per IP and per account, trusted proxies
 //! only), security headers with a per-response CSP nonce, and body limits.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

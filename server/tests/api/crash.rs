@@ -3,9 +3,7 @@
 //! is started as a deployment would start it (built by plain cargo, so no output name baked in):
 //! it must honour `LEPTOS_SITE_ADDR` on its own.
 
-mod common;
-
-use common::process::Node;
+use crate::common::process::Node;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -21,7 +19,7 @@ async fn messages(server: &Node, token: &str, query: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn acknowledged_messages_survive_sigkill() {
-    if common::skipped_on_postgres("acknowledged_messages_survive_sigkill") {
+    if crate::common::skipped_on_postgres("acknowledged_messages_survive_sigkill") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +78,7 @@ async fn acknowledged_messages_survive_sigkill() {
 
 #[tokio::test]
 async fn sigterm_closes_sockets_with_1001_and_exits_within_seconds() {
-    if common::skipped_on_postgres("sigterm_closes_sockets_with_1001_and_exits_within_seconds") {
+    if crate::common::skipped_on_postgres("sigterm_closes_sockets_with_1001_and_exits_within_seconds") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

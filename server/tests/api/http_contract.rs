@@ -3,9 +3,7 @@
 //! error an API client can meet is JSON (404, 405, bad path parameters), while browsers keep the
 //! HTML 404 page.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::{json, Value};
 
 const EVIL: &str = "http://evil.example";

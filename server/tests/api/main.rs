@@ -1,0 +1,20 @@
+//! The server's integration tests: one binary (so the server and its dependencies are linked
+//! once), one module per concern. Each test starts its own server over a fresh database through
+//! `common` (`TestApp` in process, or `process::Node` as a child process), and talks to it as a
+//! client does: real HTTP, real WebSocket.
+
+mod common;
+
+mod accounts;
+mod admin;
+mod assets;
+mod authority;
+mod chat;
+mod cluster;
+mod conversations;
+mod crash;
+mod faults;
+mod http_contract;
+mod moderation;
+mod security;
+mod throttles;
