@@ -151,6 +151,14 @@ pub struct Room {
     pub peer: Option<String>,
 }
 
+/// An invitation to a private room waiting for its invitee's answer (`GET /invitations`, the
+/// `invitation` frame): the room as the invitee sees it (not joined yet), and who invited them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub room: Room,
+    pub inviter: String,
+}
+
 /// `POST /rooms` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateRoom {
@@ -303,7 +311,7 @@ pub enum ServerFrame {
         username: String,
         online: bool,
     },
-    /// A conversation was added to my list (I created or joined it, was invited, a DM was
+    /// A conversation was added to my list (I created or joined it, was added, a DM was
     /// opened with me) or changed (renamed, new topic, archived).
     Room {
         room: Room,
@@ -319,6 +327,11 @@ pub enum ServerFrame {
         username: String,
         joined: bool,
         member_count: i64,
+    },
+    /// Someone invited me to a private room; it waits for my answer (join, or decline).
+    Invitation {
+        room: Room,
+        inviter: String,
     },
 }
 

@@ -31,6 +31,10 @@ pub const UNREAD_MAX: i64 = 1000;
 pub const PRESENCE_GRACE_MS: u64 = 5_000;
 /// Conversations one account may be in (rooms and DMs, `general` included).
 pub const MAX_CONVERSATIONS_PER_USER: i64 = 500;
+/// Invitations that may wait for one account's answer at once.
+pub const MAX_PENDING_INVITATIONS: i64 = 100;
+/// People one account may ignore.
+pub const MAX_IGNORES: i64 = 1000;
 
 /// A page rule: how many rows a list gives by default, and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,8 @@ pub struct PageRule {
 pub const HISTORY_PAGE: PageRule = PageRule { default: 50, max: 200 };
 /// `GET /rooms/{id}/members`, by username.
 pub const MEMBERS_PAGE: PageRule = PageRule { default: 200, max: 1000 };
+/// `GET /rooms/public`, by id.
+pub const PUBLIC_ROOMS_PAGE: PageRule = PageRule { default: 100, max: 1000 };
 /// Every admin list (`/admin/users`, `/admin/messages`, `/admin/moderation` and the admin server
 /// functions).
 pub const ADMIN_PAGE: PageRule = PageRule { default: 100, max: 1000 };

@@ -6,7 +6,7 @@
 
 use crate::chat_state::{ChatState, Feedback};
 use crate::models::{ChatMessage, CreateRoom, Member, ReadMarker, Room, RoomKind, UsernameBody};
-use crate::protocol::MEMBERS_PAGE;
+use crate::protocol::{MEMBERS_PAGE, PUBLIC_ROOMS_PAGE};
 use gloo_net::http::{Request, Response};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -65,10 +65,26 @@ pub async fn list() -> Result<Vec<Room>, String> {
     get("/rooms").await
 }
 
-/// `GET /rooms/public`: every public room, joined or not.
+/// `GET /rooms/public?after=&limit=`: the public rooms, joined or not, a page at a time (in id
+/// order), up to [`BROWSE_MAX`]; by name for the list.
 pub async fn public_rooms() -> Result<Vec<Room>, String> {
-    get("/rooms/public").await
+    let limit = PUBLIC_ROOMS_PAGE.max;
+    let mut rooms: Vec<Room> = Vec::new();
+    loop {
+        let after = rooms.last().map_or(0, |room| room.id);
+        let page: Vec<Room> = get(&format!("/rooms/public?after={after}&limit={limit}")).await?;
+        let full = page.len() as i64 == limit;
+        rooms.extend(page);
+        if !full || rooms.len() >= BROWSE_MAX {
+            break;
+        }
+    }
+    rooms.sort_by_key(|room| room.name.to_lowercase());
+    Ok(rooms)
 }
+
+/// The most public rooms the browser lists.
+pub const BROWSE_MAX: usize = 5_000;
 
 /// `POST /rooms`.
 pub async fn create(body: &CreateRoom) -> Result<Room, String> {

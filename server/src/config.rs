@@ -87,6 +87,22 @@ pub struct Config {
     /// `CHATTERBOX_REGISTER_IP_PER_MIN`).
     pub register_ip_burst: u32,
     pub register_ip_per_min: f64,
+    /// Room actions per account (every change to a room, a membership, an invitation or an
+    /// ignore, and the name and topic checks that come with it): burst, then per minute
+    /// (`CHATTERBOX_ROOM_ACTIONS_BURST`, `CHATTERBOX_ROOM_ACTIONS_PER_MIN`). Past it: 429.
+    pub room_actions_burst: u32,
+    pub room_actions_per_min: f64,
+    /// Adding or inviting someone else to a room, per account, on top of the room actions:
+    /// burst, then per minute (`CHATTERBOX_INVITATIONS_BURST`, `CHATTERBOX_INVITATIONS_PER_MIN`).
+    pub invitations_burst: u32,
+    pub invitations_per_min: f64,
+    /// Rooms one account may create, whether or not it is still in them
+    /// (`CHATTERBOX_MAX_ROOMS_PER_ACCOUNT`).
+    pub max_rooms_per_account: u32,
+    /// Whether someone added to a private room must accept first
+    /// (`CHATTERBOX_INVITATIONS_NEED_ACCEPT`, `true` or `false`): the invitation waits for their
+    /// answer (`GET /invitations`; joining accepts it, `DELETE /invitations/{room_id}` declines).
+    pub invitations_need_accept: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`CHATTERBOX_TRUSTED_PROXIES`,
     /// comma-separated IPs). Empty: the client IP is always the TCP peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -128,6 +144,12 @@ impl Default for Config {
             login_account_per_min: 1.0,
             register_ip_burst: 5,
             register_ip_per_min: 2.0,
+            room_actions_burst: 30,
+            room_actions_per_min: 30.0,
+            invitations_burst: 10,
+            invitations_per_min: 10.0,
+            max_rooms_per_account: 100,
+            invitations_need_accept: false,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
         }
@@ -166,6 +188,12 @@ impl std::fmt::Debug for Config {
             login_account_per_min,
             register_ip_burst,
             register_ip_per_min,
+            room_actions_burst,
+            room_actions_per_min,
+            invitations_burst,
+            invitations_per_min,
+            max_rooms_per_account,
+            invitations_need_accept,
             trusted_proxies,
             request_timeout_secs,
             moderation_words,
@@ -198,6 +226,12 @@ impl std::fmt::Debug for Config {
             .field("login_account_per_min", login_account_per_min)
             .field("register_ip_burst", register_ip_burst)
             .field("register_ip_per_min", register_ip_per_min)
+            .field("room_actions_burst", room_actions_burst)
+            .field("room_actions_per_min", room_actions_per_min)
+            .field("invitations_burst", invitations_burst)
+            .field("invitations_per_min", invitations_per_min)
+            .field("max_rooms_per_account", max_rooms_per_account)
+            .field("invitations_need_accept", invitations_need_accept)
             .field("trusted_proxies", trusted_proxies)
             .field("request_timeout_secs", request_timeout_secs)
             .field("moderation_words", moderation_words)
@@ -277,6 +311,12 @@ impl Config {
         parse_env(&var, "CHATTERBOX_REGISTER_IP_BURST", &mut self.register_ip_burst)?;
         parse_env(&var, "CHATTERBOX_REGISTER_IP_PER_MIN", &mut self.register_ip_per_min)?;
         parse_env(&var, "CHATTERBOX_REQUEST_TIMEOUT_SECS", &mut self.request_timeout_secs)?;
+        parse_env(&var, "CHATTERBOX_ROOM_ACTIONS_BURST", &mut self.room_actions_burst)?;
+        parse_env(&var, "CHATTERBOX_ROOM_ACTIONS_PER_MIN", &mut self.room_actions_per_min)?;
+        parse_env(&var, "CHATTERBOX_INVITATIONS_BURST", &mut self.invitations_burst)?;
+        parse_env(&var, "CHATTERBOX_INVITATIONS_PER_MIN", &mut self.invitations_per_min)?;
+        parse_env(&var, "CHATTERBOX_MAX_ROOMS_PER_ACCOUNT", &mut self.max_rooms_per_account)?;
+        parse_env(&var, "CHATTERBOX_INVITATIONS_NEED_ACCEPT", &mut self.invitations_need_accept)?;
         if let Some(v) = var("CHATTERBOX_TRUSTED_PROXIES") {
             self.trusted_proxies = v
                 .split(',')
@@ -315,6 +355,7 @@ impl Config {
             ("max_sockets_per_account", self.max_sockets_per_account as u64),
             ("session_max_age_secs", self.session_max_age_secs),
             ("max_exports", self.max_exports as u64),
+            ("max_rooms_per_account", u64::from(self.max_rooms_per_account)),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Env { name, value: "0".into() });

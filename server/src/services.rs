@@ -34,6 +34,10 @@ pub struct Throttles {
     pub login_ip: SharedLimiter<IpAddr>,
     pub login_account: SharedLimiter<AccountKey>,
     pub register_ip: SharedLimiter<IpAddr>,
+    /// Room, membership, invitation and ignore changes per account.
+    pub room_actions: SharedLimiter<i64>,
+    /// Adding or inviting someone else, per account.
+    pub invitations: SharedLimiter<i64>,
 }
 
 /// Whose login budget an attempt draws on.
@@ -71,6 +75,18 @@ impl Throttles {
                 config.register_ip_per_min,
                 redis,
             ),
+            room_actions: SharedLimiter::per_minute(
+                "room_actions",
+                config.room_actions_burst,
+                config.room_actions_per_min,
+                redis,
+            ),
+            invitations: SharedLimiter::per_minute(
+                "invitations",
+                config.invitations_burst,
+                config.invitations_per_min,
+                redis,
+            ),
         }
     }
 }
@@ -86,9 +102,6 @@ pub struct Services {
     /// Permits for CSV downloads streaming at once (`config.max_exports`); each is owned by the
     /// download's producer task.
     exports: Arc<tokio::sync::Semaphore>,
-    /// Held while a membership (or a room, or an ignore) changes: the store and the fan-out's
-    /// directory change together, one change at a time.
-    membership: tokio::sync::Mutex<()>,
 }
 
 impl Services {
@@ -163,18 +176,19 @@ impl Services {
         let tokens = TokenKeys::new(secret.as_bytes(), config.token_ttl_secs);
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.effective_bcrypt_concurrency()).await?;
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
-        let directory = crate::fanout::directory::Directory::load(&store).await?;
+        // Where the room-change feed starts: read before the bus is joined, so every change
+        // committed after it is read by this node (the directory tracks nobody yet).
+        let feed_start = store.latest_room_change().await?;
         let cluster = join_cluster(&config, &store).await?;
         let redis = cluster.as_ref().map(|link| link.bus.link().clone());
-        let hub = Hub::start(store.clone(), &config, directory, cluster);
+        let hub = Hub::start(store.clone(), &config, feed_start, cluster);
         // Where the account-change feed starts: read now, before any socket can be accepted,
         // so that no change committed after this point is skipped.
         let feed_start = store.latest_account_change().await?;
         crate::fanout::authority::start(store.clone(), &hub, feed_start);
         let throttles = Throttles::new(&config, redis.as_ref());
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
-        let membership = tokio::sync::Mutex::new(());
-        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports, membership }))
+        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))
     }
 
     /// Verifies a token and re-reads its user: blocked users and revoked tokens are refused.
@@ -352,7 +366,7 @@ fn bearer_grant(access_token: String, expires_in: u64) -> LoginResponse {
     LoginResponse { access_token, token_type: "bearer".into(), expires_in }
 }
 
-fn limited(retry_after: u64) -> ApiError {
+pub(crate) fn limited(retry_after: u64) -> ApiError {
     ApiError::RateLimited { retry_after }
 }
 

@@ -17,16 +17,21 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Event {
-    /// Messages committed by one node: every id of `lo..=hi` (gapless), ascending.
-    Messages { lo: i64, hi: i64, m: Vec<ChatMessage> },
-    /// A conversation was created, renamed or archived: read it again.
-    Room { id: i64 },
-    /// Someone joined or left a conversation.
-    Member { room: i64, user: i64, joined: bool },
-    /// `user` started or stopped ignoring `ignored`.
-    Ignore { user: i64, ignored: i64, on: bool },
+    /// Messages committed by one node: every id of `lo..=hi` (gapless), ascending, and `f`, the
+    /// newest room change committed before them (a node applies the room-change feed up to it
+    /// before it delivers them).
+    Messages {
+        lo: i64,
+        hi: i64,
+        m: Vec<ChatMessage>,
+        #[serde(default)]
+        f: i64,
+    },
+    /// The room-change feed has entries up to `seq`: read it (a hint; every node also reads the
+    /// feed on its own, so a lost one costs latency, never privacy).
+    Changes { seq: i64 },
     /// A frame for the live sockets of `users` (everyone's with `None`) but those of `except`:
-    /// typing, and what a conversation change tells its members. `frame` is its JSON text.
+    /// typing. `frame` is its JSON text.
     Frame { users: Option<Vec<i64>>, except: Vec<i64>, frame: String },
     /// `user` came online on node `origin` (their first socket there) or went offline there.
     /// (Not `node`: the envelope's field has that name, and the two share one JSON object.)
@@ -49,29 +54,29 @@ pub const MAX_PUBLICATION_BYTES: usize = 256 * 1024;
 
 /// `messages` (ascending, gapless ids) as one or more `Messages` events of at most about
 /// [`MAX_PUBLICATION_BYTES`] each (one message alone may exceed it).
-pub fn message_ranges(messages: Vec<ChatMessage>) -> Vec<Event> {
+pub fn message_ranges(messages: Vec<ChatMessage>, feed: i64) -> Vec<Event> {
     let mut events = Vec::new();
     let mut chunk: Vec<ChatMessage> = Vec::new();
     let mut bytes = 0;
     for message in messages {
         let size = serde_json::to_string(&message).map_or(0, |json| json.len());
         if !chunk.is_empty() && bytes + size > MAX_PUBLICATION_BYTES {
-            events.push(range_of(std::mem::take(&mut chunk)));
+            events.push(range_of(std::mem::take(&mut chunk), feed));
             bytes = 0;
         }
         bytes += size;
         chunk.push(message);
     }
     if !chunk.is_empty() {
-        events.push(range_of(chunk));
+        events.push(range_of(chunk, feed));
     }
     events
 }
 
-fn range_of(messages: Vec<ChatMessage>) -> Event {
+fn range_of(messages: Vec<ChatMessage>, feed: i64) -> Event {
     let lo = messages.first().map_or(0, |m| m.id);
     let hi = messages.last().map_or(0, |m| m.id);
-    Event::Messages { lo, hi, m: messages }
+    Event::Messages { lo, hi, m: messages, f: feed }
 }
 
 #[cfg(test)]
@@ -93,7 +98,7 @@ mod tests {
 
     #[test]
     fn an_envelope_round_trips_as_json() {
-        let envelope = Envelope { node: 7, event: Event::Messages { lo: 1, hi: 1, m: vec![message(1, "hi")] } };
+        let envelope = Envelope { node: 7, event: Event::Messages { lo: 1, hi: 1, m: vec![message(1, "hi")], f: 4 } };
         let json = serde_json::to_string(&envelope).unwrap();
         assert!(json.contains(r#""k":"messages""#), "{json}");
         assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope);
@@ -102,9 +107,7 @@ mod tests {
     #[test]
     fn every_event_round_trips_inside_an_envelope() {
         let events = [
-            Event::Room { id: 3 },
-            Event::Member { room: 3, user: 4, joined: true },
-            Event::Ignore { user: 4, ignored: 5, on: false },
+            Event::Changes { seq: 3 },
             Event::Frame { users: None, except: vec![4], frame: "{}".into() },
             Event::Presence { origin: 9, user: 4, username: "dan".into(), online: true },
         ];
@@ -118,16 +121,17 @@ mod tests {
     #[test]
     fn a_large_batch_goes_as_contiguous_ranges_of_bounded_size() {
         let big = "x".repeat(4000);
-        let events = message_ranges((1..=200).map(|id| message(id, &big)).collect());
+        let events = message_ranges((1..=200).map(|id| message(id, &big)).collect(), 9);
         assert!(events.len() >= 3, "{} ranges", events.len());
         let mut next = 1;
         for event in &events {
-            let Event::Messages { lo, hi, m } = event else { panic!("not a range: {event:?}") };
+            let Event::Messages { lo, hi, m, f } = event else { panic!("not a range: {event:?}") };
+            assert_eq!(*f, 9, "every range names the feed entry the batch followed");
             assert_eq!((*lo, m.first().unwrap().id, m.last().unwrap().id), (next, *lo, *hi));
             assert!(serde_json::to_string(event).unwrap().len() <= MAX_PUBLICATION_BYTES + 8192);
             next = hi + 1;
         }
         assert_eq!(next, 201);
-        assert!(message_ranges(Vec::new()).is_empty());
+        assert!(message_ranges(Vec::new(), 0).is_empty());
     }
 }

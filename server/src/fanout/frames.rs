@@ -15,6 +15,9 @@ pub const ARCHIVED: &str = "this conversation is archived";
 pub const NOT_ACCEPTING: &str = "this person is not accepting messages from you";
 /// The `error` text for a DM to a blocked account.
 pub const PEER_BLOCKED: &str = "that account is blocked";
+/// A `client_id` the sender used before for a message of another conversation (or of one they
+/// are no longer in): nothing is stored, and the original is not shown.
+pub const CLIENT_ID_TAKEN: &str = "client_id was already used for another message";
 
 /// The JSON text of a server frame.
 pub fn encode(frame: &ServerFrame) -> String {

@@ -10,13 +10,13 @@ use super::outbox::{BacklogLimits, Fanout, Outbox};
 use super::pacing::{Pacing, Reading, WavePacer};
 use super::presence::{Departure, Presence, PRESENCE_WINDOW};
 use super::wire::close_code;
-use super::writer::{self, Submission, WriterLink};
+use super::writer::{self, FeedLink, Submission, Tracking, WriterLink};
 use crate::cluster::bus::Received;
 use crate::cluster::presence::{Board, Change, Report};
 use crate::cluster::{Bus, Event, Incoming};
 use crate::config::Config;
 use crate::limits::{RateLimiter, SharedLimiter};
-use crate::store::{NewMessage, RoomRecord, Store, UserRecord};
+use crate::store::{NewMessage, Store, UserRecord};
 use app::models::PublicUser;
 use app::models::ServerFrame;
 use bytes::Bytes;
@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// A node's place in a cluster.
@@ -44,6 +44,12 @@ pub struct Hub {
     board: Option<Board>,
     writer_tx: Mutex<Option<mpsc::Sender<Submission>>>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the writer to read the room-change feed (a change was committed here).
+    feed_nudge: Arc<Notify>,
+    /// How far the writer has applied the room-change feed.
+    feed_progress: watch::Receiver<i64>,
+    /// Users for the writer to start or stop tracking in the directory.
+    tracking: mpsc::UnboundedSender<Tracking>,
     registry: Arc<Registry>,
     presence: Presence,
     presence_grace: Duration,
@@ -132,6 +138,11 @@ impl Registry {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether `user` has a registered connection on this node.
+    pub fn is_connected(&self, user: i64) -> bool {
+        self.lock().contains_key(&user)
+    }
+
     /// The open connections of `user`.
     pub fn connections_of(&self, user: i64) -> Vec<(u64, Arc<Outbox>)> {
         let connections = self.lock();
@@ -174,12 +185,17 @@ pub enum Full {
 
 impl Hub {
     /// Starts the fan-out and writer tasks and returns the hub; with `cluster`, the writer
-    /// shares commits with the other nodes.
-    pub fn start(store: Store, config: &Config, directory: Directory, cluster: Option<ClusterLink>) -> Arc<Self> {
+    /// shares commits with the other nodes. `feed_start` is the newest room change now: the
+    /// directory tracks nobody yet, and follows the feed from there.
+    pub fn start(store: Store, config: &Config, feed_start: i64, cluster: Option<ClusterLink>) -> Arc<Self> {
         // One shard per worker thread, so that a wave is written by every core at once.
         let shards = std::thread::available_parallelism().map_or(1, usize::from);
         let fanout = Arc::new(Fanout::start(shards));
-        let registry = Arc::new(Registry { connections: Mutex::default(), directory });
+        let registry = Arc::new(Registry { connections: Mutex::default(), directory: Directory::default() });
+        let feed_nudge = Arc::new(Notify::new());
+        let (progress, feed_progress) = watch::channel(feed_start);
+        let (tracking, tracking_rx) = mpsc::unbounded_channel();
+        let feed = FeedLink { nudge: feed_nudge.clone(), progress, start: feed_start, tracking: tracking_rx };
         let (writer_tx, writer_rx) = mpsc::channel(8192);
         let pacing = Pacing {
             writes_per_sec: config.fanout_writes_per_sec,
@@ -203,13 +219,16 @@ impl Hub {
             None => (None, None),
         };
         let writer_task =
-            tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer, writer_link));
+            tokio::spawn(writer::run(store, writer_rx, fanout.clone(), registry.clone(), pacer, writer_link, feed));
         let hub = Arc::new(Self {
             fanout,
             bus,
             board,
             writer_tx: Mutex::new(Some(writer_tx)),
             writer_task: Mutex::new(Some(writer_task)),
+            feed_nudge,
+            feed_progress,
+            tracking,
             registry,
             presence: Presence::default(),
             presence_grace: Duration::from_millis(app::protocol::PRESENCE_GRACE_MS),
@@ -443,26 +462,34 @@ impl Hub {
         self.publish(|| Event::Frame { users: users.map(<[i64]>::to_vec), except: except.to_vec(), frame: json });
     }
 
-    /// A conversation was created or changed: the directory (every node's) takes it.
-    pub fn room_changed(&self, room: &RoomRecord) {
-        self.registry.directory.upsert_room(room);
-        self.publish(|| Event::Room { id: room.id });
-    }
-
-    /// `user` joined or left `room`: the directory (every node's) takes it.
-    pub fn membership_changed(&self, room: i64, user: i64, joined: bool) {
-        if joined {
-            self.registry.directory.add_member(room, user);
-        } else {
-            self.registry.directory.remove_member(room, user);
+    /// A change to a conversation, its members or an ignore was committed as room-change entry
+    /// `seq`: the other nodes are told to read the feed, and this node's writer reads it now.
+    /// Returns once this node has applied it (its directory and its users' frames), or after
+    /// [`FEED_WAIT`] if the writer is stuck: every node applies it anyway when it reads the feed.
+    pub async fn changed(&self, seq: i64) {
+        self.publish(|| Event::Changes { seq });
+        self.feed_nudge.notify_one();
+        let mut progress = self.feed_progress.clone();
+        let applied = tokio::time::timeout(FEED_WAIT, progress.wait_for(|applied| *applied >= seq)).await;
+        if !matches!(applied, Ok(Ok(_))) {
+            tracing::warn!(seq, "room change not applied in time");
         }
-        self.publish(|| Event::Member { room, user, joined });
     }
 
-    /// `user` started or stopped ignoring `ignored`: the directory (every node's) takes it.
-    pub fn ignore_changed(&self, user: i64, ignored: i64, on: bool) {
-        self.registry.directory.set_ignore(user, ignored, on);
-        self.publish(|| Event::Ignore { user, ignored, on });
+    /// Starts tracking `user` in the directory (their connection is about to register):
+    /// their conversations are loaded unless another connection of theirs has them. False when
+    /// they could not be read.
+    pub async fn track(&self, user: i64) -> bool {
+        let (done, answer) = oneshot::channel();
+        if self.tracking.send(Tracking::Start { user, done }).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    /// Stops tracking `user` for one connection (once it is unregistered).
+    pub fn untrack(&self, user: i64) {
+        let _ = self.tracking.send(Tracking::Stop { user });
     }
 
     /// Tells the other nodes, on a cluster.
@@ -540,6 +567,9 @@ impl Hub {
 }
 
 pub const SHUTTING_DOWN: &str = "server shutting down";
+
+/// Longest wait of a use case for its own room change to be applied here.
+const FEED_WAIT: Duration = Duration::from_secs(5);
 
 /// One admitted connection (see [`Hub::admit`]), counted until dropped.
 pub struct Admission {

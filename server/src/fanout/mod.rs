@@ -9,6 +9,7 @@
 pub mod authority;
 pub mod cpu_time;
 pub mod directory;
+pub mod feed;
 pub mod frames;
 pub mod hub;
 pub mod outbox;

@@ -8,8 +8,14 @@
 //! On a node of a cluster the writer also publishes each commit on the bus, and takes the other
 //! nodes' commits from it; a [`Sequencer`] puts both in one gapless id order, and the writer reads
 //! from the database whatever the bus lost (a probe of the newest id covers a silent bus).
+//!
+//! The writer also follows the room-change feed ([`Follower`]) and keeps the directory: who is
+//! tracked (connected here) and what their conversations are. Before it delivers messages it has
+//! applied every change committed before them, so a message committed after a leave, a removal
+//! or an ignore never reaches the person it no longer concerns.
 
 use super::cpu_time::process_cpu_time;
+use super::feed::{self, Follower};
 use super::frames;
 use super::hub::Registry;
 use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
@@ -22,7 +28,7 @@ use app::protocol::GENERAL_ROOM_ID;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 
 /// One message waiting to be stored, with the way back to its sender's connection.
@@ -41,6 +47,33 @@ const GAP_PAGE: i64 = 512;
 /// How often the newest id is read while the bus is live, and while it is down.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_EVERY_BUS_DOWN: Duration = Duration::from_millis(100);
+
+/// How often the room-change feed is read when nothing said there is something new: on a cluster
+/// (a lost bus hint costs at most this), and on a single node (where every change is made by
+/// this process, which says so).
+const FEED_POLL: Duration = Duration::from_millis(250);
+const FEED_POLL_SINGLE: Duration = Duration::from_secs(2);
+/// After a failed read of the feed, how long held messages wait before the next try.
+const FEED_RETRY: Duration = Duration::from_millis(100);
+
+/// The writer's side of the room-change feed and of the directory.
+pub struct FeedLink {
+    /// Woken when this process committed a change.
+    pub nudge: Arc<Notify>,
+    /// How far the feed has been applied (the use cases wait for their change).
+    pub progress: watch::Sender<i64>,
+    /// The newest entry when the node started.
+    pub start: i64,
+    /// Users to start or stop tracking (their first connection opening, their last closing).
+    pub tracking: mpsc::UnboundedReceiver<Tracking>,
+}
+
+/// A change of who is connected to this node.
+pub enum Tracking {
+    /// Load the user's conversations (if not tracked yet); `done` says whether that worked.
+    Start { user: i64, done: oneshot::Sender<bool> },
+    Stop { user: i64 },
+}
 
 /// A node's place in a cluster, as the writer sees it.
 pub struct WriterLink {
@@ -64,6 +97,9 @@ enum Wake {
     Incoming(Option<Incoming>),
     /// A gap's grace or the probe's interval is over (see [`Cluster::catch_up`]).
     Timer,
+    /// A change was committed here, or the feed's poll is due.
+    Feed,
+    Tracking(Option<Tracking>),
 }
 
 /// Runs until every sender of `rx` is gone, then returns after the last commit (graceful
@@ -77,13 +113,18 @@ pub async fn run(
     registry: Arc<Registry>,
     mut pacer: WavePacer,
     cluster: Option<WriterLink>,
+    feed: FeedLink,
 ) {
     let out = Out { fanout, registry };
+    let poll = if cluster.is_some() { FEED_POLL } else { FEED_POLL_SINGLE };
     let mut cluster = cluster.map(|link| Cluster {
         sequencer: Sequencer::new(link.start_after),
         link,
         next_probe: Instant::now() + PROBE_EVERY,
     });
+    let FeedLink { nudge, progress, start, mut tracking } = feed;
+    let mut follower = Follower::new(start, progress);
+    let mut next_poll = Instant::now() + poll;
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
     let mut held = Held::default();
     let mut release_at: Option<Instant> = None;
@@ -94,15 +135,22 @@ pub async fn run(
         let wake = tokio::select! {
             biased;
             _ = release_due, if release_at.is_some() => Wake::Release,
+            request = tracking.recv() => Wake::Tracking(request),
+            _ = nudge.notified() => Wake::Feed,
             received = rx.recv_many(&mut batch, MAX_BATCH) => Wake::Batch(received),
             incoming = next_incoming(&mut cluster) => Wake::Incoming(incoming),
             _ = tokio::time::sleep_until(gap_at.unwrap_or_else(Instant::now)), if gap_at.is_some() => Wake::Timer,
             _ = tokio::time::sleep_until(probe_at.unwrap_or_else(Instant::now)), if probe_at.is_some() => Wake::Timer,
+            _ = tokio::time::sleep_until(next_poll) => Wake::Feed,
         };
         match wake {
             Wake::Release => {
                 release_at = None;
-                out.release(&mut held, &mut pacer);
+                if out.feed_ready(&mut held, &mut follower, &store).await {
+                    out.release(&mut held, &mut pacer);
+                } else {
+                    release_at = Some(Instant::now() + FEED_RETRY);
+                }
                 continue;
             }
             Wake::Batch(0) => break,
@@ -112,18 +160,30 @@ pub async fn run(
             }
             Wake::Incoming(incoming) => {
                 if let Some(cluster) = cluster.as_mut() {
-                    cluster.take(incoming, &store, &out.registry, &mut held).await;
+                    cluster.take(incoming, &store, &out.registry, &mut held, &mut follower).await;
                 }
             }
             Wake::Timer => {}
+            Wake::Feed => {
+                next_poll = Instant::now() + poll;
+                out.catch_up(&mut follower, &store).await;
+            }
+            Wake::Tracking(Some(request)) => out.track(request, &mut tracking, &mut follower, &store).await,
+            // The hub is gone; messages still drain.
+            Wake::Tracking(None) => {}
         }
         if let Some(cluster) = cluster.as_mut() {
-            cluster.catch_up(&store, &out.registry, &mut held).await;
+            cluster.catch_up(&store, &out.registry, &mut held, &mut follower).await;
         }
         if release_at.is_none() {
-            release_at = out.release_or_hold(&mut held, &mut pacer);
+            release_at = if out.feed_ready(&mut held, &mut follower, &store).await {
+                out.release_or_hold(&mut held, &mut pacer)
+            } else {
+                Some(Instant::now() + FEED_RETRY)
+            };
         }
     }
+    out.feed_ready(&mut held, &mut follower, &store).await;
     out.release(&mut held, &mut pacer);
     tracing::info!("message writer stopped");
 }
@@ -140,16 +200,17 @@ async fn next_incoming(cluster: &mut Option<Cluster>) -> Option<Incoming> {
 
 /// Hands this node's new messages on: straight to `held` on a single node; on a cluster, to the
 /// other nodes over the bus first, then through the sequencer.
-fn deliver_own(stored: Vec<ChatMessage>, cluster: Option<&mut Cluster>, held: &mut Held) {
+fn deliver_own((stored, feed): (Vec<ChatMessage>, i64), cluster: Option<&mut Cluster>, held: &mut Held) {
     if stored.is_empty() {
         return;
     }
+    held.needs_feed(feed);
     let Some(cluster) = cluster else {
         held.add(stored.into_iter().map(Delivery::encode).collect());
         return;
     };
     let (lo, hi) = (stored[0].id, stored[stored.len() - 1].id);
-    for event in events::message_ranges(stored.clone()) {
+    for event in events::message_ranges(stored.clone(), feed) {
         cluster.link.bus.publish(event);
     }
     let ready = cluster.sequencer.offer(lo, hi, stored.into_iter().map(Delivery::encode).collect(), now());
@@ -161,33 +222,39 @@ fn now() -> std::time::Instant {
 }
 
 impl Cluster {
-    /// Takes an event of another node: messages go through the sequencer, the rest applies
-    /// to this node at once (in the order the bus brought them, so a membership is in place
-    /// before the messages that follow it).
-    async fn take(&mut self, incoming: Option<Incoming>, store: &Store, registry: &Registry, held: &mut Held) {
-        let directory = &registry.directory;
+    /// Takes an event of another node: messages go through the sequencer (with the feed entry
+    /// they followed), a hint of room changes has the feed read, a frame goes to this node's
+    /// sockets.
+    async fn take(
+        &mut self,
+        incoming: Option<Incoming>,
+        store: &Store,
+        registry: &Registry,
+        held: &mut Held,
+        follower: &mut Follower,
+    ) {
         match incoming {
-            Some(Incoming::Event(Event::Messages { lo, hi, m })) => {
+            Some(Incoming::Event(Event::Messages { lo, hi, m, f })) => {
+                held.needs_feed(f);
                 let ready = self.sequencer.offer(lo, hi, m.into_iter().map(Delivery::encode).collect(), now());
                 held.add(ready);
             }
-            Some(Incoming::Event(Event::Room { id })) => match store.room(id).await {
-                Ok(Some(room)) => directory.upsert_room(&room),
-                Ok(None) => {}
-                Err(error) => tracing::error!(%error, room = id, "reading a room another node changed failed"),
-            },
-            Some(Incoming::Event(Event::Member { room, user, joined: true })) => directory.add_member(room, user),
-            Some(Incoming::Event(Event::Member { room, user, joined: false })) => directory.remove_member(room, user),
-            Some(Incoming::Event(Event::Ignore { user, ignored, on })) => directory.set_ignore(user, ignored, on),
+            Some(Incoming::Event(Event::Changes { seq })) => {
+                if seq > follower.applied() {
+                    if let Err(error) = follower.catch_up(store, registry).await {
+                        tracing::error!(%error, "reading the room-change feed failed");
+                    }
+                }
+            }
             Some(Incoming::Event(Event::Frame { users, except, frame })) => {
                 registry.send_live(users.as_deref(), &except, &super::wire::text(&frame));
             }
             // Whatever was published while the bus was down is read back now: messages by the
-            // next probe, the directory at once.
+            // next probe, room changes at once.
             Some(Incoming::Resubscribed) => {
                 self.next_probe = Instant::now();
-                if let Err(error) = directory.reload(store).await {
-                    tracing::error!(%error, "reloading the conversation directory failed");
+                if let Err(error) = follower.catch_up(store, registry).await {
+                    tracing::error!(%error, "reading the room-change feed failed");
                 }
             }
             // The bus routes presence to the hub; none comes here.
@@ -199,10 +266,10 @@ impl Cluster {
     /// whose grace is over, a due probe (their timers only wake the writer). The wake-up order
     /// favours commits; without this, a node busy committing its own messages would never get to
     /// the others'.
-    async fn catch_up(&mut self, store: &Store, registry: &Registry, held: &mut Held) {
+    async fn catch_up(&mut self, store: &Store, registry: &Registry, held: &mut Held, follower: &mut Follower) {
         for _ in 0..MAX_BATCH {
             match self.link.incoming.try_recv() {
-                Ok(incoming) => self.take(Some(incoming), store, registry, held).await,
+                Ok(incoming) => self.take(Some(incoming), store, registry, held, follower).await,
                 Err(_) => break,
             }
         }
@@ -222,7 +289,12 @@ impl Cluster {
                 // Ids are gapless and visible in commit order: without more, every id up to the
                 // target (committed, since it was seen) has been read.
                 let up_to = if more { last } else { last.max(target) };
-                let read = messages.into_iter().map(Delivery::encode).collect();
+                let read: Vec<Delivery> = messages.into_iter().map(Delivery::encode).collect();
+                if !read.is_empty() {
+                    // Read from the database: which feed entry they followed is not known, so the
+                    // feed is read to its end before they go.
+                    held.fresh_feed = true;
+                }
                 held.add(self.sequencer.filled(up_to, read, now()));
             }
             Err(error) => {
@@ -243,14 +315,23 @@ impl Cluster {
     }
 }
 
-/// Stored messages not broadcast yet, and how many commits they came in.
+/// Stored messages not broadcast yet, how many commits they came in, and how far the room-change
+/// feed must have been applied before they go.
 #[derive(Default)]
 struct Held {
     deliveries: Vec<Delivery>,
     commits: usize,
+    /// The newest feed entry committed before one of them.
+    feed_needed: i64,
+    /// Some were read from the database: the feed is read to its end first.
+    fresh_feed: bool,
 }
 
 impl Held {
+    fn needs_feed(&mut self, seq: i64) {
+        self.feed_needed = self.feed_needed.max(seq);
+    }
+
     /// Adds the messages of one commit (or of several, read back or from the bus).
     fn add(&mut self, deliveries: Vec<Delivery>) {
         if !deliveries.is_empty() {
@@ -267,6 +348,80 @@ struct Out {
 }
 
 impl Out {
+    /// Reads and applies the room-change feed; a failure is logged (the next poll tries again).
+    async fn catch_up(&self, follower: &mut Follower, store: &Store) {
+        if let Err(error) = follower.catch_up(store, &self.registry).await {
+            tracing::error!(%error, "reading the room-change feed failed");
+        }
+    }
+
+    /// Whether the held messages may go: the feed has been applied up to every change committed
+    /// before them (read now if it has not). False when it could not be read.
+    async fn feed_ready(&self, held: &mut Held, follower: &mut Follower, store: &Store) -> bool {
+        if held.deliveries.is_empty() || (held.feed_needed <= follower.applied() && !held.fresh_feed) {
+            return true;
+        }
+        match follower.catch_up(store, &self.registry).await {
+            Ok(()) => {
+                held.fresh_feed = false;
+                if held.feed_needed > follower.applied() {
+                    // Never the case on a gapless feed; held forever would be worse.
+                    tracing::warn!(needed = held.feed_needed, applied = follower.applied(), "feed entry not found");
+                }
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading the room-change feed failed; messages wait");
+                false
+            }
+        }
+    }
+
+    /// Starts or stops tracking users (every request waiting is taken: one feed read for all).
+    async fn track(
+        &self,
+        first: Tracking,
+        requests: &mut mpsc::UnboundedReceiver<Tracking>,
+        follower: &mut Follower,
+        store: &Store,
+    ) {
+        let directory = &self.registry.directory;
+        let mut waiting = Vec::new();
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Tracking::Start { user, done } => {
+                    let ok = if directory.track(user) {
+                        match feed::load(store, user).await {
+                            Ok(loaded) => {
+                                directory.insert_loaded(loaded);
+                                true
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "reading a user's conversations failed");
+                                directory.untrack(user);
+                                false
+                            }
+                        }
+                    } else {
+                        true
+                    };
+                    waiting.push((done, ok));
+                }
+                Tracking::Stop { user } => directory.untrack(user),
+            }
+            if waiting.len() < MAX_BATCH {
+                next = requests.try_recv().ok();
+            }
+        }
+        // What was loaded may be newer than the feed applied so far: the entries in between are
+        // applied over it (idempotent), and everything after it too.
+        self.catch_up(follower, store).await;
+        for (done, ok) in waiting {
+            let _ = done.send(ok);
+        }
+    }
+
     /// What the pacer's gauge reads: the process's CPU time and the fan-out's writing time.
     fn reading(&self) -> Reading {
         Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing() }
@@ -326,13 +481,15 @@ impl Out {
 /// Stores a batch in one commit and returns its new messages, in id order, for the broadcast; a
 /// duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
 /// sender (with the message's `client_id`).
-async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> Vec<ChatMessage> {
+async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> (Vec<ChatMessage>, i64) {
     let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
         batch.drain(..).map(|s| (s.message, s.reply)).unzip();
     let mut new = Vec::new();
+    let mut feed = 0;
     match store.insert_batch(&messages).await {
         Ok(stored) => {
-            for ((result, reply), message) in stored.into_iter().zip(replies).zip(&messages) {
+            feed = stored.feed;
+            for ((result, reply), message) in stored.stored.into_iter().zip(replies).zip(&messages) {
                 match result {
                     Stored::New(message) => new.push(message),
                     // Stored before under the same `client_id`: acknowledged with the original,
@@ -346,6 +503,9 @@ async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>)
                         refusal(registry, message.room_id, message.sender_id),
                         message.client_id.clone(),
                     )),
+                    Stored::ClientIdTaken => {
+                        reply.send(frames::error(frames::CLIENT_ID_TAKEN, message.client_id.clone()))
+                    }
                 }
             }
         }
@@ -356,7 +516,7 @@ async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>)
             }
         }
     }
-    new
+    (new, feed)
 }
 
 /// Why the store refused a message: the conversation's rule, else the sender's block.

@@ -102,6 +102,33 @@ pub async fn archive_room(
     state.services.archive_room(&admin, id).await.map(Json)
 }
 
+/// `POST /admin/rooms/{id}/unarchive`: audited; lifts an admin's archive.
+pub async fn unarchive_room(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<AdminRoom>, ApiError> {
+    state.services.unarchive_room(&admin, id).await.map(Json)
+}
+
+/// `GET /admin/rooms/{id}/bans`: the usernames an admin removed (who cannot come back).
+pub async fn room_bans(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    state.services.room_bans(&admin, id).await.map(Json)
+}
+
+/// `DELETE /admin/rooms/{id}/bans/{username}`: 204; they may join or be added again.
+pub async fn lift_room_ban(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath((id, username)): ApiPath<(i64, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.lift_room_ban(&admin, id, &username).await.map(|()| StatusCode::NO_CONTENT)
+}
+
 /// `DELETE /admin/rooms/{id}/members/{username}`: 204, audited.
 pub async fn remove_member(
     State(state): State<AppState>,

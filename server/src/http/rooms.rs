@@ -2,11 +2,12 @@
 //! ignores. Each handler parses, calls a use case of `Services`, and maps its answer.
 
 use super::extract::{ApiJson, ApiPath, AuthUser};
+use crate::services::conversations::Added;
 use crate::services::paging::{optional_number, Page};
 use crate::state::AppState;
 use app::error::ApiError;
-use app::models::{ChatMessage, CreateRoom, Member, ReadMarker, Room, UpdateRoom, UsernameBody};
-use app::protocol::{HISTORY_PAGE, MEMBERS_PAGE};
+use app::models::{ChatMessage, CreateRoom, Invitation, Member, ReadMarker, Room, UpdateRoom, UsernameBody};
+use app::protocol::{HISTORY_PAGE, MEMBERS_PAGE, PUBLIC_ROOMS_PAGE};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -19,9 +20,15 @@ pub async fn mine(State(state): State<AppState>, AuthUser(user): AuthUser) -> Re
     state.services.my_rooms(&user).await.map(Json)
 }
 
-/// `GET /rooms/public`: every public room, with whether I am in it.
-pub async fn public(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Json<Vec<Room>>, ApiError> {
-    state.services.public_rooms(&user).await.map(Json)
+/// `GET /rooms/public?after=ID&limit=N`: a page of the public rooms, by id, with whether I am in
+/// each.
+pub async fn public(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(params): Params,
+) -> Result<Json<Vec<Room>>, ApiError> {
+    let page = Page::after_from_query(&params, PUBLIC_ROOMS_PAGE)?;
+    state.services.public_rooms(&user, page).await.map(Json)
 }
 
 /// `POST /rooms`: 201 and the new room.
@@ -83,14 +90,35 @@ pub async fn members(
     state.services.members(&user, id, after, page.limit).await.map(Json)
 }
 
-/// `POST /rooms/{id}/members` `{"username"}`: adds someone.
+/// `POST /rooms/{id}/members` `{"username"}`: adds someone (200), or invites them to a private
+/// room when invitations need accepting (202).
 pub async fn invite(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<UsernameBody>,
-) -> Result<Json<Room>, ApiError> {
-    state.services.invite(&user, id, &body.username).await.map(Json)
+) -> Result<(StatusCode, Json<Room>), ApiError> {
+    Ok(match state.services.invite(&user, id, &body.username).await? {
+        Added::Member(room) => (StatusCode::OK, Json(room)),
+        Added::Invited(room) => (StatusCode::ACCEPTED, Json(room)),
+    })
+}
+
+/// `GET /invitations`: the invitations waiting for my answer.
+pub async fn invitations(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Vec<Invitation>>, ApiError> {
+    state.services.invitations(&user).await.map(Json)
+}
+
+/// `DELETE /invitations/{room_id}`: 204, declined.
+pub async fn decline(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.services.decline(&user, id).await.map(|()| StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /rooms/{id}/members/{username}`: 204.

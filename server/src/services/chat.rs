@@ -68,11 +68,6 @@ impl Services {
         reply: Arc<Outbox>,
     ) -> Posted {
         let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
-        let (room, peer) = match self.hub.directory().postable(room_id, sender.id) {
-            Postable::Yes { room, peer } => (room, peer),
-            Postable::Archived => return Posted::refused(frames::ARCHIVED, client_id),
-            Postable::No => return Posted::refused(frames::NOT_A_MEMBER, client_id),
-        };
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             return Posted::refused(format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"), client_id);
         }
@@ -83,6 +78,11 @@ impl Services {
         if !self.hub.flood.allow(&sender.id).await {
             return Posted::refused("slow down: too many messages", client_id);
         }
+        let (room, peer) = match self.postable(room_id, sender.id).await {
+            Postable::Yes { room, peer } => (room, peer),
+            Postable::Archived => return Posted::refused(frames::ARCHIVED, client_id),
+            Postable::No => return Posted::refused(frames::NOT_A_MEMBER, client_id),
+        };
         if let Some(peer) = peer {
             if let Err(reason) = self.may_message(sender.id, peer).await {
                 return Posted::refused(reason, client_id);
@@ -113,14 +113,38 @@ impl Services {
         }
     }
 
-    /// Whether `sender` may write to `peer` in their DM: not if `peer` ignores them or is
-    /// blocked.
-    async fn may_message(&self, sender: i64, peer: i64) -> Result<(), &'static str> {
-        if self.hub.directory().ignores(peer, sender) {
-            return Err(frames::NOT_ACCEPTING);
+    /// Where `sender` may post, as the directory says; when it says no, as the store says (a
+    /// change made through another node a moment ago may not have reached this node's directory
+    /// yet; the message INSERT checks membership itself anyway).
+    async fn postable(&self, room_id: i64, sender: i64) -> Postable {
+        let known = self.hub.directory().postable(room_id, sender);
+        if known != Postable::No {
+            return known;
         }
-        match self.store.user_by_id(peer).await {
-            Ok(Some(record)) if !record.public.is_blocked => Ok(()),
+        match self.store.room(room_id).await {
+            Ok(Some(room)) if self.store.is_member(room_id, sender).await.unwrap_or(false) => {
+                if room.archived {
+                    Postable::Archived
+                } else {
+                    let name = if room.kind == app::models::RoomKind::Dm { "dm".into() } else { room.name.clone().unwrap_or_default() };
+                    Postable::Yes { room: name, peer: room.peer_of(sender) }
+                }
+            }
+            _ => Postable::No,
+        }
+    }
+
+    /// Whether `sender` may write to `peer` in their DM: not if `peer` ignores them or is
+    /// blocked (`peer` may be connected to another node: the store answers).
+    async fn may_message(&self, sender: i64, peer: i64) -> Result<(), &'static str> {
+        let checked = async {
+            let ignored = self.store.ignores(peer, sender).await?;
+            let record = self.store.user_by_id(peer).await?;
+            Ok::<_, crate::store::StoreError>((ignored, record))
+        };
+        match checked.await {
+            Ok((true, _)) => Err(frames::NOT_ACCEPTING),
+            Ok((false, Some(record))) if !record.public.is_blocked => Ok(()),
             Ok(_) => Err(frames::PEER_BLOCKED),
             Err(error) => {
                 tracing::error!(%error, "reading a DM's other person failed");

@@ -2,19 +2,20 @@
 //! SQL, all or nothing) and says which got an id; what became of the others (a retry of a stored
 //! `client_id`, acknowledged with the original; or a refusal) is decided here once.
 
-use super::{now_rfc3339, NewMessage, Store, StoreError, Stored};
+use super::{now_rfc3339, NewMessage, Store, StoreError, Stored, StoredBatch};
 use app::models::ChatMessage;
 
 impl Store {
     /// Stores a batch atomically, refusing (in the insert itself) what a block, leave or archive
-    /// committed before it forbids; the result is in the order of `batch`. All or nothing: an
-    /// error means nothing of the batch was stored.
-    pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Stored>, StoreError> {
+    /// committed before it forbids; the result is in the order of `batch`, with the newest room
+    /// change committed before the batch. All or nothing: an error means nothing of the batch
+    /// was stored.
+    pub async fn insert_batch(&self, batch: &[NewMessage]) -> Result<StoredBatch, StoreError> {
         if batch.is_empty() {
-            return Ok(Vec::new());
+            return Ok(StoredBatch { stored: Vec::new(), feed: 0 });
         }
         let created_at = now_rfc3339();
-        let ids = match self {
+        let (ids, feed) = match self {
             Self::Sqlite(store) => store.insert_rows(batch, &created_at).await?,
             Self::Postgres(store) => store.insert_rows(batch, &created_at).await?,
         };
@@ -35,11 +36,13 @@ impl Store {
                 None => self.original_of(message).await,
             });
         }
-        Ok(out)
+        Ok(StoredBatch { stored: out, feed })
     }
 
     /// Why a message got no id: the stored message a retry duplicates, read back for its
-    /// acknowledgement; or, with no such message, a refusal.
+    /// acknowledgement; or, with no such message, a refusal. A `client_id` stored for a message
+    /// of another conversation, or of one its sender is no longer in, acknowledges nothing: the
+    /// original (its conversation's current name, its text) is not shown to the retry.
     async fn original_of(&self, retry: &NewMessage) -> Stored {
         let Some(client_id) = retry.client_id.as_deref() else { return Stored::Refused };
         let original = match self {
@@ -47,7 +50,8 @@ impl Store {
             Self::Postgres(store) => store.message_by_client_id(retry.sender_id, client_id).await,
         };
         match original {
-            Ok(message) => Stored::Duplicate(message),
+            Ok((message, true)) if message.room_id == retry.room_id => Stored::Duplicate(message),
+            Ok(_) => Stored::ClientIdTaken,
             Err(sqlx::Error::RowNotFound) => Stored::Refused,
             Err(error) => {
                 tracing::error!(%error, "reading back the original of a retried message failed");

@@ -5,7 +5,7 @@
 //! `store::conformance::postgres::CASE`. What only one engine has (SQLite's statement chunks and
 //! read pool, PostgreSQL's concurrent migrations and query plans) is tested apart.
 
-use super::{Joined, NewMessage, RoomChange, Store, StoreError, Stored, View};
+use super::{Change, Created, IgnoreAdded, Invited, Joined, NewMessage, RoomChange, Store, StoreError, Stored, View};
 use app::models::{ChatMessage, RoomKind};
 use app::protocol::GENERAL_ROOM_ID;
 use std::collections::{HashMap, HashSet};
@@ -92,7 +92,7 @@ on_both! {
         history_reads_are_bounded_in_bytes_as_well_as_count,
         history_views_keep_to_their_rooms_and_leave_out_the_ignored,
         everyone_is_in_general_from_registration_on,
-        room_names_are_unique_without_regard_to_case,
+        public_room_names_are_unique_without_regard_to_case_and_private_ones_are_not,
         a_pair_has_one_dm_whoever_opens_it,
         the_conversation_cap_holds_for_creating_and_joining,
         rooms_as_their_viewers_see_them,
@@ -101,12 +101,19 @@ on_both! {
         violations_warn_then_block_but_never_an_admin,
         blocks_revocations_and_role_changes_are_fed_whoever_makes_them,
         a_block_racing_batches_refuses_every_later_message,
+        the_feed_records_every_change_in_order_with_its_names,
+        a_batch_names_the_newest_change_committed_before_it,
+        admin_removals_and_archives_stick_until_lifted,
+        invitations_wait_for_an_answer,
+        owners_may_create_only_so_many_rooms,
+        a_client_id_used_elsewhere_acknowledges_nothing,
     ],
     databases: [
         ids_are_gapless_and_visible_in_commit_order_with_two_stores,
         simultaneous_first_registrations_make_one_admin,
         caps_hold_under_simultaneous_requests,
         account_change_seqs_are_gapless_and_in_commit_order,
+        room_change_seqs_are_gapless_and_ordered_with_batches,
     ],
     postgres_only: [
         stores_opened_at_once_on_a_new_database_both_migrate,
@@ -151,6 +158,14 @@ fn new_id(stored: &Stored) -> i64 {
     }
 }
 
+/// The id of a room just created.
+fn created(created: Created) -> i64 {
+    match created {
+        Created::Room { id, .. } => id,
+        other => panic!("not created: {other:?}"),
+    }
+}
+
 fn contents(messages: &[ChatMessage]) -> Vec<&str> {
     messages.iter().map(|m| m.content.as_str()).collect()
 }
@@ -186,9 +201,9 @@ async fn a_taken_username_and_a_taken_email_are_told_apart(store: Store) {
     assert!(!bob.is_admin);
     let users = store.list_users(false, None, 10).await.unwrap();
     assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![alice.id, bob.id]);
-    // Rooms: a name taken by another room, whatever its case, on creation and on renaming.
-    let club = store.create_room(alice.id, RoomKind::Public, "Book Club", "", 50).await.unwrap().unwrap();
-    let other = store.create_room(alice.id, RoomKind::Private, "other", "", 50).await.unwrap().unwrap();
+    // Public rooms: a name taken by another, whatever its case, on creation and on renaming.
+    let club = created(store.create_room(alice.id, RoomKind::Public, "Book Club", "", 50, 100).await.unwrap());
+    let other = created(store.create_room(alice.id, RoomKind::Public, "other", "", 50, 100).await.unwrap());
     let rename = RoomChange { name: Some("BOOK club".into()), ..RoomChange::default() };
     assert!(matches!(store.update_room(other, &rename, None).await, Err(StoreError::DuplicateRoomName)));
     assert_eq!(store.room(other).await.unwrap().unwrap().name.as_deref(), Some("other"));
@@ -227,25 +242,28 @@ async fn names_fold_ascii_letters_only_and_sort_by_byte(store: Store) {
     let page = store.members(GENERAL_ROOM_ID, Some("BO_B"), 2).await.unwrap();
     assert_eq!(page.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), ["bob", "BOBBY"]);
     for name in names {
-        assert!(store.add_ignore(alice, ids[name], 100).await.unwrap());
+        assert!(matches!(store.add_ignore(alice, ids[name], 100).await.unwrap(), IgnoreAdded::Added { .. }));
     }
     let ignored: Vec<&str> = expected.iter().copied().filter(|n| *n != "Alice").collect();
     assert_eq!(store.ignored_usernames(alice).await.unwrap(), ignored);
 
-    // Public rooms by name, the same way.
+    // Public rooms page by id, from a cursor.
+    let mut made = Vec::new();
     for name in ["beta", "Alpha", "_misc", "alpha2", "Zulu"] {
-        store.create_room(alice, RoomKind::Public, name, "", 100).await.unwrap().unwrap();
+        made.push(created(store.create_room(alice, RoomKind::Public, name, "", 100, 100).await.unwrap()));
     }
-    let rooms = store.public_rooms(alice).await.unwrap();
+    let rooms = store.public_rooms(alice, 0, 100).await.unwrap();
     let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["_misc", "Alpha", "alpha2", "beta", "general", "Zulu"]);
+    assert_eq!(names, ["general", "beta", "Alpha", "_misc", "alpha2", "Zulu"]);
+    let page = store.public_rooms(alice, made[1], 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [made[2], made[3]]);
 
     // Only ASCII letters fold (SQLite's NOCASE; PostgreSQL's lower() on COLLATE "C" columns):
     // 'É' and 'é' are different letters, 'C' and 'c' are not.
-    store.create_room(alice, RoomKind::Public, "Café", "", 100).await.unwrap().unwrap();
-    store.create_room(alice, RoomKind::Public, "CAFÉ", "", 100).await.unwrap().unwrap();
+    created(store.create_room(alice, RoomKind::Public, "Café", "", 100, 100).await.unwrap());
+    created(store.create_room(alice, RoomKind::Public, "CAFÉ", "", 100, 100).await.unwrap());
     for taken in ["café", "CAFé"] {
-        let result = store.create_room(alice, RoomKind::Public, taken, "", 100).await;
+        let result = store.create_room(alice, RoomKind::Public, taken, "", 100, 100).await;
         assert!(matches!(result, Err(StoreError::DuplicateRoomName)), "{taken}");
     }
     store.create_user("emile", "émile@x.io", "h").await.unwrap();
@@ -277,7 +295,7 @@ async fn batches_of_any_size_keep_order_and_detect_retries(store: Store) {
         };
         batch.push(message(user, &format!("m{i}"), client_id.as_deref()));
     }
-    let stored = store.insert_batch(&batch).await.unwrap();
+    let stored = store.insert_batch(&batch).await.unwrap().stored;
     assert_eq!(stored.len(), 300);
     let mut last_id = 0;
     let mut seen_client_ids = HashSet::new();
@@ -305,7 +323,7 @@ async fn a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batch
     let user = user(&store, "u").await;
     store.insert_batch(&[message(user, "first", Some("a"))]).await.unwrap();
     let batch = [message(user, "again", Some("a")), message(user, "b1", Some("b")), message(user, "b2", Some("b"))];
-    let stored = store.insert_batch(&batch).await.unwrap();
+    let stored = store.insert_batch(&batch).await.unwrap().stored;
     match stored.as_slice() {
         [Stored::Duplicate(a), Stored::New(b1), Stored::Duplicate(b2)] => {
             assert_eq!(a.content, "first");
@@ -315,7 +333,7 @@ async fn a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batch
     }
     // The same client id from someone else is someone else's.
     let other = self::user(&store, "other").await;
-    assert!(matches!(store.insert_batch(&[message(other, "mine", Some("a"))]).await.unwrap()[0], Stored::New(_)));
+    assert!(matches!(store.insert_batch(&[message(other, "mine", Some("a"))]).await.unwrap().stored[0], Stored::New(_)));
 }
 
 async fn a_blocked_senders_messages_are_refused_by_the_insert_itself(store: Store) {
@@ -328,7 +346,7 @@ async fn a_blocked_senders_messages_are_refused_by_the_insert_itself(store: Stor
         message(bob, "b2", Some("bob-1")),
         message(alice, "a2", Some("alice-1")),
     ];
-    let stored = store.insert_batch(&batch).await.unwrap();
+    let stored = store.insert_batch(&batch).await.unwrap().stored;
     match stored.as_slice() {
         [Stored::New(a1), Stored::Refused, Stored::Refused, Stored::New(a2)] => {
             assert_eq!((a1.content.as_str(), a2.content.as_str()), ("a1", "a2"));
@@ -342,8 +360,8 @@ async fn a_blocked_senders_messages_are_refused_by_the_insert_itself(store: Stor
 async fn messages_are_refused_outside_their_senders_rooms_and_in_archived_ones(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
-    let room = store.create_room(alice, RoomKind::Private, "private", "", 50).await.unwrap().unwrap();
-    let archived = store.create_room(alice, RoomKind::Public, "old", "", 50).await.unwrap().unwrap();
+    let room = created(store.create_room(alice, RoomKind::Private, "private", "", 50, 100).await.unwrap());
+    let archived = created(store.create_room(alice, RoomKind::Public, "old", "", 50, 100).await.unwrap());
     store.update_room(archived, &RoomChange { archived: Some(true), ..RoomChange::default() }, None).await.unwrap();
     let batch = [
         in_room(alice, room, "in", None),
@@ -355,7 +373,7 @@ async fn messages_are_refused_outside_their_senders_rooms_and_in_archived_ones(s
         in_room(bob, room, "left out", Some("x")),
         in_room(bob, GENERAL_ROOM_ID, "stored", Some("x")),
     ];
-    let stored = store.insert_batch(&batch).await.unwrap();
+    let stored = store.insert_batch(&batch).await.unwrap().stored;
     match stored.as_slice() {
         [Stored::New(a), Stored::Refused, Stored::Refused, Stored::Refused, Stored::Duplicate(d), Stored::New(b)] => {
             assert_eq!((a.content.as_str(), b.content.as_str(), d.id), ("in", "stored", b.id));
@@ -364,19 +382,19 @@ async fn messages_are_refused_outside_their_senders_rooms_and_in_archived_ones(s
         _ => panic!("stored wrongly"),
     }
     // Once the retry is stored, the same client id is a duplicate in any room.
-    let again = store.insert_batch(&[in_room(bob, room, "again", Some("x"))]).await.unwrap();
+    let again = store.insert_batch(&[in_room(bob, room, "again", Some("x"))]).await.unwrap().stored;
     assert!(matches!(&again[0], Stored::Duplicate(m) if m.content == "stored"));
     // After a leave, the room refuses its former member.
     store.add_member(room, bob, 50).await.unwrap();
-    assert!(matches!(store.insert_batch(&[in_room(bob, room, "joined", None)]).await.unwrap()[0], Stored::New(_)));
-    assert!(store.remove_member(room, bob, None).await.unwrap());
-    assert!(matches!(store.insert_batch(&[in_room(bob, room, "left", None)]).await.unwrap()[0], Stored::Refused));
+    assert!(matches!(store.insert_batch(&[in_room(bob, room, "joined", None)]).await.unwrap().stored[0], Stored::New(_)));
+    assert!(store.remove_member(room, bob, false, None).await.unwrap().is_some());
+    assert!(matches!(store.insert_batch(&[in_room(bob, room, "left", None)]).await.unwrap().stored[0], Stored::Refused));
     assert_eq!(contents(&all_messages(&store).await), ["in", "stored", "joined"]);
 }
 
 async fn an_empty_batch_stores_nothing(store: Store) {
     user(&store, "u").await;
-    assert!(store.insert_batch(&[]).await.unwrap().is_empty());
+    assert!(store.insert_batch(&[]).await.unwrap().stored.is_empty());
     assert_eq!(store.newest_message_id().await.unwrap(), 0);
 }
 
@@ -412,7 +430,7 @@ async fn history_views_keep_to_their_rooms_and_leave_out_the_ignored(store: Stor
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let carol = user(&store, "carol").await;
-    let room = store.create_room(alice, RoomKind::Private, "side", "", 50).await.unwrap().unwrap();
+    let room = created(store.create_room(alice, RoomKind::Private, "side", "", 50, 100).await.unwrap());
     store.add_member(room, bob, 50).await.unwrap();
     let (dm, _) = store.dm_between(alice, carol).await.unwrap();
     let batch = [
@@ -423,7 +441,7 @@ async fn history_views_keep_to_their_rooms_and_leave_out_the_ignored(store: Stor
         in_room(carol, dm, "dm-carol", None),
         in_room(alice, dm, "dm-alice", None),
     ];
-    let stored = store.insert_batch(&batch).await.unwrap();
+    let stored = store.insert_batch(&batch).await.unwrap().stored;
     let id = |i: usize| new_id(&stored[i]);
     // The room's name as frames carry it: a DM's is `dm`.
     let dm_message = store.latest_messages(View::room(dm, carol), 1).await.unwrap();
@@ -469,21 +487,29 @@ async fn everyone_is_in_general_from_registration_on(store: Store) {
     assert!(store.is_member(GENERAL_ROOM_ID, alice).await.unwrap());
 }
 
-async fn room_names_are_unique_without_regard_to_case(store: Store) {
+async fn public_room_names_are_unique_without_regard_to_case_and_private_ones_are_not(store: Store) {
     let alice = user(&store, "alice").await;
-    assert!(store.create_room(alice, RoomKind::Public, "Book Club", "", 500).await.unwrap().is_some());
+    created(store.create_room(alice, RoomKind::Public, "Book Club", "", 500, 100).await.unwrap());
     for name in ["book club", "GENERAL"] {
-        let taken = store.create_room(alice, RoomKind::Private, name, "", 500).await;
+        let taken = store.create_room(alice, RoomKind::Public, name, "", 500, 100).await;
         assert!(matches!(taken, Err(StoreError::DuplicateRoomName)), "{name}");
     }
+    // A private room's name is its members' business: taking one that exists reveals nothing.
+    let private = created(store.create_room(alice, RoomKind::Private, "book club", "", 500, 100).await.unwrap());
+    created(store.create_room(alice, RoomKind::Private, "Book Club", "", 500, 100).await.unwrap());
+    let rename = RoomChange { name: Some("general".into()), ..RoomChange::default() };
+    store.update_room(private, &rename, None).await.unwrap();
+    // And a public room may take the name of a private one.
+    created(store.create_room(alice, RoomKind::Private, "secret plans", "", 500, 100).await.unwrap());
+    created(store.create_room(alice, RoomKind::Public, "Secret Plans", "", 500, 100).await.unwrap());
 }
 
 async fn a_pair_has_one_dm_whoever_opens_it(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let (first, created) = store.dm_between(alice, bob).await.unwrap();
-    assert!(created);
-    assert_eq!(store.dm_between(bob, alice).await.unwrap(), (first, false));
+    assert!(created.is_some());
+    assert_eq!(store.dm_between(bob, alice).await.unwrap(), (first, None));
     let seen_by_bob = store.room_for(first, bob).await.unwrap().unwrap();
     assert_eq!((seen_by_bob.kind, seen_by_bob.name.as_str()), (RoomKind::Dm, "alice"));
     assert_eq!(seen_by_bob.peer.as_deref(), Some("alice"));
@@ -495,11 +521,11 @@ async fn a_pair_has_one_dm_whoever_opens_it(store: Store) {
 async fn the_conversation_cap_holds_for_creating_and_joining(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
-    let room = store.create_room(alice, RoomKind::Public, "one", "", 2).await.unwrap().unwrap();
-    assert_eq!(store.create_room(alice, RoomKind::Public, "two", "", 2).await.unwrap(), None);
-    assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Added);
+    let room = created(store.create_room(alice, RoomKind::Public, "one", "", 2, 100).await.unwrap());
+    assert_eq!(store.create_room(alice, RoomKind::Public, "two", "", 2, 100).await.unwrap(), Created::TooManyConversations);
+    assert!(matches!(store.add_member(room, bob, 2).await.unwrap(), Joined::Added { .. }));
     assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Already);
-    let other = store.create_room(bob, RoomKind::Public, "three", "", 3).await.unwrap().unwrap();
+    let other = created(store.create_room(bob, RoomKind::Public, "three", "", 3, 100).await.unwrap());
     assert_eq!(store.add_member(other, alice, 2).await.unwrap(), Joined::Full);
 }
 
@@ -507,9 +533,9 @@ async fn rooms_as_their_viewers_see_them(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let carol = user(&store, "carol").await;
-    let quiet = store.create_room(alice, RoomKind::Public, "quiet", "shh", 10).await.unwrap().unwrap();
-    let busy = store.create_room(alice, RoomKind::Private, "busy", "", 10).await.unwrap().unwrap();
-    assert_eq!(store.add_member(busy, bob, 10).await.unwrap(), Joined::Added);
+    let quiet = created(store.create_room(alice, RoomKind::Public, "quiet", "shh", 10, 100).await.unwrap());
+    let busy = created(store.create_room(alice, RoomKind::Private, "busy", "", 10, 100).await.unwrap());
+    assert!(matches!(store.add_member(busy, bob, 10).await.unwrap(), Joined::Added { .. }));
     let stored = store
         .insert_batch(&[
             in_room(alice, busy, "a1", None),
@@ -518,7 +544,8 @@ async fn rooms_as_their_viewers_see_them(store: Store) {
             message(carol, "c1", None),
         ])
         .await
-        .unwrap();
+        .unwrap()
+        .stored;
     let names = |rooms: Vec<app::models::Room>| rooms.into_iter().map(|r| r.name).collect::<Vec<_>>();
     // `general` first, then the most recently active, then rooms without messages.
     assert_eq!(names(store.rooms_of(alice).await.unwrap()), ["general", "busy", "quiet"]);
@@ -553,9 +580,9 @@ async fn rooms_as_their_viewers_see_them(store: Store) {
     assert_eq!((busy_for_carol.last_read_id, busy_for_carol.unread), (new_id(&stored[2]), 0));
 
     // Archived rooms leave the public list.
-    assert_eq!(names(store.public_rooms(bob).await.unwrap()), ["general", "quiet"]);
+    assert_eq!(names(store.public_rooms(bob, 0, 100).await.unwrap()), ["general", "quiet"]);
     store.update_room(quiet, &RoomChange { archived: Some(true), ..RoomChange::default() }, None).await.unwrap();
-    assert_eq!(names(store.public_rooms(bob).await.unwrap()), ["general"]);
+    assert_eq!(names(store.public_rooms(bob, 0, 100).await.unwrap()), ["general"]);
     assert!(store.room_for(quiet, alice).await.unwrap().unwrap().archived);
 }
 
@@ -563,7 +590,7 @@ async fn memberships_ignores_and_room_changes(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let carol = user(&store, "carol").await;
-    let room = store.create_room(alice, RoomKind::Public, "room", "", 10).await.unwrap().unwrap();
+    let room = created(store.create_room(alice, RoomKind::Public, "room", "", 10, 100).await.unwrap());
     store.add_member(room, bob, 10).await.unwrap();
     let (dm, _) = store.dm_between(bob, carol).await.unwrap();
     let members = store.members(room, None, 10).await.unwrap();
@@ -571,19 +598,27 @@ async fn memberships_ignores_and_room_changes(store: Store) {
     assert_eq!(listed, [("alice", true), ("bob", false)]);
     assert!(store.members(dm, None, 10).await.unwrap().iter().all(|m| !m.is_owner));
 
-    let mut memberships = store.all_memberships().await.unwrap();
-    memberships.sort_unstable();
-    assert_eq!(memberships, [(room, alice), (room, bob), (dm, bob), (dm, carol)], "all but general's");
-    let rooms = store.all_rooms().await.unwrap();
-    assert_eq!(rooms.iter().map(|r| r.id).collect::<Vec<_>>(), [GENERAL_ROOM_ID, room, dm]);
-    assert_eq!((rooms[1].owner_id, rooms[1].kind, rooms[2].kind), (Some(alice), RoomKind::Public, RoomKind::Dm));
+    let conversations = store.conversations_of(bob).await.unwrap();
+    let seen: Vec<(i64, Vec<i64>)> = conversations
+        .iter()
+        .map(|(room, members)| {
+            let mut members = members.clone();
+            members.sort_unstable();
+            (room.id, members)
+        })
+        .collect();
+    assert_eq!(seen, [(room, vec![alice, bob]), (dm, vec![bob, carol])], "all but general, with their members");
+    assert_eq!((conversations[0].0.owner_id, conversations[1].0.kind), (Some(alice), RoomKind::Dm));
+    let mut members = store.member_ids(room).await.unwrap();
+    members.sort_unstable();
+    assert_eq!(members, [alice, bob]);
 
     // Leaving, and a removal by an admin (audited).
-    assert!(store.remove_member(room, bob, None).await.unwrap());
-    assert!(!store.remove_member(room, bob, None).await.unwrap());
+    assert!(store.remove_member(room, bob, false, None).await.unwrap().is_some());
+    assert!(!store.remove_member(room, bob, false, None).await.unwrap().is_some());
     assert!(!store.is_member(room, bob).await.unwrap());
     store.add_member(room, carol, 10).await.unwrap();
-    assert!(store.remove_member(room, carol, Some(alice)).await.unwrap());
+    assert!(store.remove_member(room, carol, true, Some(alice)).await.unwrap().is_some());
     assert_eq!(store.members(room, None, 10).await.unwrap().len(), 1);
 
     // Renames and topics; a change of nothing changes nothing.
@@ -597,14 +632,15 @@ async fn memberships_ignores_and_room_changes(store: Store) {
     assert!(!store.room(room).await.unwrap().unwrap().archived);
 
     // Ignores: one-way, capped, idempotent.
-    assert!(store.add_ignore(carol, alice, 1).await.unwrap());
-    assert!(store.add_ignore(carol, alice, 1).await.unwrap(), "already ignored");
-    assert!(!store.add_ignore(carol, bob, 1).await.unwrap(), "at the cap");
+    assert!(matches!(store.add_ignore(carol, alice, 1).await.unwrap(), IgnoreAdded::Added { .. }));
+    assert_eq!(store.add_ignore(carol, alice, 1).await.unwrap(), IgnoreAdded::Already);
+    assert_eq!(store.add_ignore(carol, bob, 1).await.unwrap(), IgnoreAdded::Full, "at the cap");
     assert!(store.ignores(carol, alice).await.unwrap() && !store.ignores(alice, carol).await.unwrap());
-    assert_eq!(store.all_ignores().await.unwrap(), [(carol, alice)]);
-    store.remove_ignore(carol, alice).await.unwrap();
+    assert_eq!(store.ignored_ids(carol).await.unwrap(), [alice]);
+    assert!(store.remove_ignore(carol, alice).await.unwrap().is_some());
+    assert_eq!(store.remove_ignore(carol, alice).await.unwrap(), None, "not ignored any more");
     assert!(!store.ignores(carol, alice).await.unwrap());
-    assert!(store.add_ignore(carol, bob, 1).await.unwrap());
+    assert!(matches!(store.add_ignore(carol, bob, 1).await.unwrap(), IgnoreAdded::Added { .. }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -616,7 +652,7 @@ async fn admin_views_and_actions(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let (dm, _) = store.dm_between(bob, alice).await.unwrap();
-    let room = store.create_room(alice, RoomKind::Public, "lounge", "", 10).await.unwrap().unwrap();
+    let room = created(store.create_room(alice, RoomKind::Public, "lounge", "", 10, 100).await.unwrap());
     let stored = store
         .insert_batch(&[
             message(alice, "hello", None),
@@ -624,7 +660,8 @@ async fn admin_views_and_actions(store: Store) {
             in_room(alice, room, "hi", None),
         ])
         .await
-        .unwrap();
+        .unwrap()
+        .stored;
 
     // Messages, newest first and from a cursor; a DM is named after its two people.
     let monitor = store.admin_messages(None, 10).await.unwrap();
@@ -749,7 +786,7 @@ async fn a_block_racing_batches_refuses_every_later_message(store: Store) {
                 let batch: Vec<NewMessage> = (0..100)
                     .map(|i| message(senders[(n + i + w) % senders.len()], &format!("w{w} n{n} i{i}"), None))
                     .collect();
-                for result in store.insert_batch(&batch).await.unwrap() {
+                for result in store.insert_batch(&batch).await.unwrap().stored {
                     if let Stored::New(m) = result {
                         *stored.entry(m.sender_id).or_default() += 1;
                     }
@@ -836,7 +873,7 @@ async fn ids_are_gapless_and_visible_in_commit_order_with_two_stores(database: &
                     let batch: Vec<NewMessage> = (0..size)
                         .map(|i| message(senders[(i + n) % senders.len()], &format!("{w}.{task}.{n}.{i}"), None))
                         .collect();
-                    let stored = store.insert_batch(&batch).await.unwrap();
+                    let stored = store.insert_batch(&batch).await.unwrap().stored;
                     let ids: Vec<i64> = stored.iter().map(new_id).collect();
                     assert!(ids.windows(2).all(|pair| pair[1] == pair[0] + 1), "a batch's ids are consecutive");
                     inserted += ids.len();
@@ -884,20 +921,20 @@ async fn caps_hold_under_simultaneous_requests(database: &Database) {
     let creations: Vec<_> = (0..12)
         .map(|i| {
             let store = stores[i % 2].clone();
-            tokio::spawn(async move { store.create_room(owner, RoomKind::Public, &format!("r{i}"), "", 5).await })
+            tokio::spawn(async move { store.create_room(owner, RoomKind::Public, &format!("r{i}"), "", 5, 100).await })
         })
         .collect();
-    let mut created = 0;
+    let mut made = 0;
     for creation in creations {
-        created += usize::from(creation.await.unwrap().unwrap().is_some());
+        made += usize::from(matches!(creation.await.unwrap().unwrap(), Created::Room { .. }));
     }
-    assert_eq!(created, 4);
+    assert_eq!(made, 4);
     assert_eq!(stores[0].rooms_of(owner).await.unwrap().len(), 5);
 
     let joiner = others[0];
     let mut rooms = Vec::new();
     for (i, &other) in others.iter().enumerate().skip(1) {
-        rooms.push(stores[0].create_room(other, RoomKind::Public, &format!("o{i}"), "", 50).await.unwrap().unwrap());
+        rooms.push(created(stores[0].create_room(other, RoomKind::Public, &format!("o{i}"), "", 50, 100).await.unwrap()));
     }
     let joins: Vec<_> = rooms
         .iter()
@@ -909,7 +946,7 @@ async fn caps_hold_under_simultaneous_requests(database: &Database) {
         .collect();
     let mut added = 0;
     for join in joins {
-        added += usize::from(join.await.unwrap().unwrap() == Joined::Added);
+        added += usize::from(matches!(join.await.unwrap().unwrap(), Joined::Added { .. }));
     }
     assert_eq!(added, 4);
 
@@ -923,7 +960,7 @@ async fn caps_hold_under_simultaneous_requests(database: &Database) {
         .collect();
     let mut ignored = 0;
     for ignore in ignores {
-        ignored += usize::from(ignore.await.unwrap().unwrap());
+        ignored += usize::from(matches!(ignore.await.unwrap().unwrap(), IgnoreAdded::Added { .. }));
     }
     assert_eq!(ignored, 3);
     assert_eq!(stores[1].ignored_usernames(owner).await.unwrap().len(), 3);
@@ -1054,4 +1091,245 @@ async fn member_catch_up_walks_messages_in_id_order(database: &Database) {
     }
     let (page, more) = database.open().await.messages_since(View::member(viewer), 0, 32).await.unwrap();
     assert_eq!((page.len(), more), (32, true));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The room-change feed, sticky admin actions, invitations (issue 22)
+
+/// The changes of the feed after `seq`.
+async fn changes_after(store: &Store, seq: i64) -> Vec<Change> {
+    store.room_changes_after(seq, 1000).await.unwrap().into_iter().map(|entry| entry.change.unwrap()).collect()
+}
+
+async fn the_feed_records_every_change_in_order_with_its_names(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let carol = user(&store, "carol").await;
+    assert_eq!(store.latest_room_change().await.unwrap(), 0, "registrations are not room changes");
+    let room = created(store.create_room(alice, RoomKind::Public, "room", "", 10, 10).await.unwrap());
+    let Joined::Added { seq: joined } = store.add_member(room, bob, 10).await.unwrap() else { panic!("not added") };
+    assert_eq!(store.add_member(room, bob, 10).await.unwrap(), Joined::Already, "no entry for no change");
+    let rename = RoomChange { name: Some("den".into()), ..RoomChange::default() };
+    let renamed = store.update_room(room, &rename, None).await.unwrap();
+    let (dm, Some(_)) = store.dm_between(carol, alice).await.unwrap() else { panic!("not created") };
+    assert!(store.remove_member(room, bob, false, None).await.unwrap().is_some());
+    assert_eq!(store.remove_member(room, bob, false, None).await.unwrap(), None);
+    store.add_member(room, carol, 10).await.unwrap();
+    store.remove_member(room, carol, true, Some(alice)).await.unwrap();
+    store.add_ignore(bob, carol, 10).await.unwrap();
+    store.remove_ignore(bob, carol).await.unwrap();
+    let private = created(store.create_room(alice, RoomKind::Private, "inner", "", 10, 10).await.unwrap());
+    store.invite(private, bob, alice, 10).await.unwrap();
+    assert_eq!(
+        changes_after(&store, 0).await,
+        [
+            Change::Created { room, owner: alice },
+            Change::Joined { room, user: bob },
+            Change::Room { room },
+            Change::Dm { room: dm, low: alice, high: carol },
+            Change::Left { room, user: bob, removed: false },
+            Change::Joined { room, user: carol },
+            Change::Left { room, user: carol, removed: true },
+            Change::Ignored { user: bob, ignored: carol, on: true },
+            Change::Ignored { user: bob, ignored: carol, on: false },
+            Change::Created { room: private, owner: alice },
+            Change::Invited { room: private, user: bob, inviter: alice },
+        ]
+    );
+    let entries = store.room_changes_after(0, 1000).await.unwrap();
+    let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=11).collect::<Vec<_>>(), "gapless from 1");
+    assert_eq!((entries[1].seq, entries[2].seq), (joined, renamed));
+    assert_eq!(entries[1].username.as_deref(), Some("bob"));
+    assert_eq!((entries[10].username.as_deref(), entries[10].other_username.as_deref()), (Some("bob"), Some("alice")));
+    assert_eq!(store.latest_room_change().await.unwrap(), 11);
+    // Paged, and pruned from the oldest.
+    assert_eq!(store.room_changes_after(3, 2).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+    store.prune_room_changes(5).await.unwrap();
+    assert_eq!(store.room_changes_after(0, 1000).await.unwrap().first().map(|e| e.seq), Some(6));
+    assert_eq!(store.latest_room_change().await.unwrap(), 11, "pruning keeps the numbering");
+}
+
+async fn a_batch_names_the_newest_change_committed_before_it(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let first = store.insert_batch(&[message(alice, "before any change", None)]).await.unwrap();
+    assert_eq!(first.feed, 0);
+    let room = created(store.create_room(alice, RoomKind::Public, "room", "", 10, 10).await.unwrap());
+    let Joined::Added { seq } = store.add_member(room, bob, 10).await.unwrap() else { panic!("not added") };
+    let batch = store.insert_batch(&[in_room(bob, room, "after the join", None)]).await.unwrap();
+    assert_eq!(batch.feed, seq, "the join is the newest change before the batch");
+    // Large batches (several statements, or one transaction) name it too.
+    let many: Vec<NewMessage> = (0..300).map(|i| message(alice, &format!("m{i}"), None)).collect();
+    let big = store.insert_batch(&many).await.unwrap();
+    assert_eq!((big.stored.len(), big.feed), (300, seq));
+}
+
+async fn admin_removals_and_archives_stick_until_lifted(store: Store) {
+    let admin = user(&store, "admin").await;
+    let owner = user(&store, "owner").await;
+    let bob = user(&store, "bob").await;
+    let room = created(store.create_room(owner, RoomKind::Public, "room", "", 10, 10).await.unwrap());
+    store.add_member(room, bob, 10).await.unwrap();
+    // An owner's removal is not a ban.
+    store.remove_member(room, bob, true, None).await.unwrap();
+    assert!(!store.is_banned(room, bob).await.unwrap());
+    assert!(matches!(store.add_member(room, bob, 10).await.unwrap(), Joined::Added { .. }));
+    // An admin's is, until an admin lifts it.
+    store.remove_member(room, bob, true, Some(admin)).await.unwrap();
+    assert!(store.is_banned(room, bob).await.unwrap());
+    assert_eq!(store.add_member(room, bob, 10).await.unwrap(), Joined::Banned);
+    assert_eq!(store.invite(room, bob, owner, 10).await.unwrap(), Invited::Banned);
+    assert_eq!(store.room_bans(room).await.unwrap(), ["bob"]);
+    assert!(store.lift_ban(room, bob).await.unwrap());
+    assert!(!store.lift_ban(room, bob).await.unwrap());
+    assert!(matches!(store.add_member(room, bob, 10).await.unwrap(), Joined::Added { .. }));
+
+    let archive = |archived| RoomChange { archived: Some(archived), ..RoomChange::default() };
+    store.update_room(room, &archive(true), Some(admin)).await.unwrap();
+    let record = store.room(room).await.unwrap().unwrap();
+    assert!(record.archived && record.archived_by_admin, "an admin's archive is marked");
+    store.update_room(room, &archive(false), Some(admin)).await.unwrap();
+    let record = store.room(room).await.unwrap().unwrap();
+    assert!(!record.archived && !record.archived_by_admin, "and lifted by an admin");
+    store.update_room(room, &archive(true), None).await.unwrap();
+    assert!(!store.room(room).await.unwrap().unwrap().archived_by_admin, "an owner's archive is not");
+    // An admin's archive brought back by an admin who owns the room clears the mark too.
+    store.update_room(room, &archive(true), Some(admin)).await.unwrap();
+    store.update_room(room, &archive(false), None).await.unwrap();
+    assert!(!store.room(room).await.unwrap().unwrap().archived_by_admin);
+}
+
+async fn invitations_wait_for_an_answer(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let carol = user(&store, "carol").await;
+    let room = created(store.create_room(alice, RoomKind::Private, "inner", "topic", 10, 10).await.unwrap());
+    let other = created(store.create_room(carol, RoomKind::Private, "other", "", 10, 10).await.unwrap());
+    assert!(matches!(store.invite(room, bob, alice, 2).await.unwrap(), Invited::Pending { .. }));
+    assert_eq!(store.invite(room, bob, alice, 2).await.unwrap(), Invited::Already);
+    assert_eq!(store.invite(room, alice, alice, 2).await.unwrap(), Invited::Member);
+    assert!(store.has_invitation(room, bob).await.unwrap() && !store.is_member(room, bob).await.unwrap());
+    let third = created(store.create_room(carol, RoomKind::Private, "third", "", 10, 10).await.unwrap());
+    assert!(matches!(store.invite(other, bob, carol, 2).await.unwrap(), Invited::Pending { .. }));
+    assert_eq!(store.invite(third, bob, carol, 2).await.unwrap(), Invited::TooMany, "two may wait at once");
+    let waiting = store.invitations_of(bob).await.unwrap();
+    let seen: Vec<(i64, &str, &str, bool)> = waiting
+        .iter()
+        .map(|i| (i.room.id, i.room.name.as_str(), i.inviter.as_str(), i.room.joined))
+        .collect();
+    assert_eq!(seen, [(room, "inner", "alice", false), (other, "other", "carol", false)]);
+    // Accepting makes a member (once); declining forgets it.
+    assert!(matches!(store.accept_invitation(room, bob, 10).await.unwrap(), Some(Joined::Added { .. })));
+    assert_eq!(store.accept_invitation(room, bob, 10).await.unwrap(), None, "nothing waits any more");
+    assert!(store.is_member(room, bob).await.unwrap() && !store.has_invitation(room, bob).await.unwrap());
+    assert!(store.decline_invitation(other, bob).await.unwrap());
+    assert!(!store.decline_invitation(other, bob).await.unwrap());
+    assert!(store.invitations_of(bob).await.unwrap().is_empty());
+    // Joining by any other way answers a waiting invitation too.
+    store.invite(other, alice, carol, 2).await.unwrap();
+    store.add_member(other, alice, 10).await.unwrap();
+    assert!(!store.has_invitation(other, alice).await.unwrap());
+}
+
+async fn owners_may_create_only_so_many_rooms(store: Store) {
+    let alice = user(&store, "alice").await;
+    let first = created(store.create_room(alice, RoomKind::Public, "one", "", 100, 2).await.unwrap());
+    created(store.create_room(alice, RoomKind::Private, "two", "", 100, 2).await.unwrap());
+    assert_eq!(store.create_room(alice, RoomKind::Public, "three", "", 100, 2).await.unwrap(), Created::TooManyOwned);
+    // Leaving a room does not give its place back: it is still hers.
+    store.remove_member(first, alice, false, None).await.unwrap();
+    assert_eq!(store.create_room(alice, RoomKind::Public, "three", "", 100, 2).await.unwrap(), Created::TooManyOwned);
+}
+
+async fn a_client_id_used_elsewhere_acknowledges_nothing(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let room = created(store.create_room(alice, RoomKind::Private, "secret", "", 10, 10).await.unwrap());
+    store.add_member(room, bob, 10).await.unwrap();
+    let original = store.insert_batch(&[in_room(bob, room, "inside", Some("c-1"))]).await.unwrap();
+    assert!(matches!(original.stored[0], Stored::New(_)));
+    // The same client_id in another conversation: refused, the original not shown.
+    let elsewhere = store.insert_batch(&[message(bob, "outside", Some("c-1"))]).await.unwrap();
+    assert!(matches!(elsewhere.stored[0], Stored::ClientIdTaken));
+    // A retry where it was sent is acknowledged with the original...
+    let retry = store.insert_batch(&[in_room(bob, room, "inside", Some("c-1"))]).await.unwrap();
+    assert!(matches!(&retry.stored[0], Stored::Duplicate(m) if m.content == "inside"));
+    // ... until the sender is no longer in that conversation.
+    store.remove_member(room, bob, true, None).await.unwrap();
+    let after = store.insert_batch(&[in_room(bob, room, "inside", Some("c-1"))]).await.unwrap();
+    assert!(matches!(after.stored[0], Stored::ClientIdTaken));
+    assert_eq!(contents(&all_messages(&store).await), ["inside"]);
+}
+
+/// Joins and leaves from two stores at once while a reader follows the feed and batches commit:
+/// sequence numbers are 1, 2, 3... with no gap, each visible only after every smaller one, and
+/// every batch names an entry no newer than the feed's newest when it committed.
+async fn room_change_seqs_are_gapless_and_ordered_with_batches(database: &Database) {
+    let stores = database.two_stores().await;
+    let owner = user(&stores[0], "owner").await;
+    let room = created(stores[0].create_room(owner, RoomKind::Public, "busy", "", 500, 10).await.unwrap());
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(user(&stores[0], &format!("user{i}")).await);
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (stores[1].clone(), done.clone());
+        tokio::spawn(async move {
+            let mut last = store.latest_room_change().await.unwrap();
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let entries = store.room_changes_after(last, 1000).await.unwrap();
+                for entry in &entries {
+                    assert_eq!(entry.seq, last + 1, "entry {} read after {last}", entry.seq);
+                    last = entry.seq;
+                }
+                if finished && entries.is_empty() {
+                    return last;
+                }
+                if entries.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    let writer = {
+        let (store, done) = (stores[0].clone(), done.clone());
+        tokio::spawn(async move {
+            let mut feeds = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                let batch = store.insert_batch(&[message(owner, "m", None)]).await.unwrap();
+                feeds.push(batch.feed);
+            }
+            feeds
+        })
+    };
+    let tasks: Vec<_> = users
+        .chunks(2)
+        .enumerate()
+        .map(|(t, mine)| {
+            let (store, mine) = (stores[t % 2].clone(), mine.to_vec());
+            tokio::spawn(async move {
+                let mut changes = 0;
+                for _ in 0..10 {
+                    for &user in &mine {
+                        assert!(matches!(store.add_member(room, user, 500).await.unwrap(), Joined::Added { .. }));
+                        assert!(store.remove_member(room, user, false, None).await.unwrap().is_some());
+                        changes += 2;
+                    }
+                }
+                changes
+            })
+        })
+        .collect();
+    let mut total = 1;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    done.store(true, Ordering::Release);
+    assert_eq!(reader.await.unwrap(), total);
+    let feeds = writer.await.unwrap();
+    assert!(feeds.windows(2).all(|pair| pair[0] <= pair[1]), "batches name entries in commit order");
+    assert!(feeds.iter().all(|feed| *feed <= total));
 }

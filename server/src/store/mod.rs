@@ -19,11 +19,15 @@ mod types;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use types::{now_rfc3339, within_bytes, Joined, NewMessage, RoomChange, RoomRecord, Stored, UserRecord, View};
+pub use types::{
+    now_rfc3339, within_bytes, Change, Created, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage, RoomChange,
+    RoomRecord, Stored, StoredBatch, UserRecord, View,
+};
 pub(crate) use types::{room_kind, Budget};
 
 use app::models::{
-    AdminMessage, AdminOverview, AdminRoom, ChatMessage, Member, ModerationEntry, PublicUser, Room, RoomKind,
+    AdminMessage, AdminOverview, AdminRoom, ChatMessage, Invitation, Member, ModerationEntry, PublicUser, Room,
+    RoomKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -121,31 +125,70 @@ forward! {
     fn newest_message_id(&self) -> i64;
 
     fn room(&self, id: i64) -> Option<RoomRecord>;
-    fn all_rooms(&self) -> Vec<RoomRecord>;
-    /// Every membership as `(room_id, user_id)`.
-    fn all_memberships(&self) -> Vec<(i64, i64)>;
-    /// Every ignore as `(user_id, ignored_id)`.
-    fn all_ignores(&self) -> Vec<(i64, i64)>;
+    /// The conversations (other than `general`) `user` is in, each with its members' ids.
+    fn conversations_of(&self, user: i64) -> Vec<(RoomRecord, Vec<i64>)>;
+    /// The ids of `room`'s members.
+    fn member_ids(&self, room: i64) -> Vec<i64>;
+    /// The ids of the people `user` ignores.
+    fn ignored_ids(&self, user: i64) -> Vec<i64>;
     fn room_for(&self, id: i64, viewer: i64) -> Option<Room>;
     fn rooms_of(&self, viewer: i64) -> Vec<Room>;
-    fn public_rooms(&self, viewer: i64) -> Vec<Room>;
-    /// A new public or private room owned (and joined) by `owner`; `None` when the owner is in
-    /// `max_conversations` already.
-    fn create_room(&self, owner: i64, kind: RoomKind, name: &str, topic: &str, max_conversations: i64) -> Option<i64>;
-    /// The DM of two people, created on first use: its id and whether it is new.
-    fn dm_between(&self, a: i64, b: i64) -> (i64, bool);
+    /// A page of the public rooms that are not archived, in id order: those after `after`, at
+    /// most `limit`, as `viewer` sees them.
+    fn public_rooms(&self, viewer: i64, after: i64, limit: i64) -> Vec<Room>;
+    /// A new public or private room owned (and joined) by `owner`, unless the owner is in
+    /// `max_conversations` already or has created `max_owned` rooms (left or not).
+    fn create_room(
+        &self,
+        owner: i64,
+        kind: RoomKind,
+        name: &str,
+        topic: &str,
+        max_conversations: i64,
+        max_owned: i64
+    ) -> Created;
+    /// The DM of two people, created on first use: its id, and the feed entry when it is new.
+    fn dm_between(&self, a: i64, b: i64) -> (i64, Option<i64>);
+    /// Adds a member (refused past `max_conversations`, or when an admin removed them).
     fn add_member(&self, room: i64, user: i64, max_conversations: i64) -> Joined;
-    fn remove_member(&self, room: i64, user: i64, admin: Option<i64>) -> bool;
+    /// Takes a member out (`removed`: by someone else); with `admin`, audited, and they stay out
+    /// until an admin lifts it. The feed entry, or `None` when they were not a member.
+    fn remove_member(&self, room: i64, user: i64, removed: bool, admin: Option<i64>) -> Option<i64>;
     fn is_member(&self, room: i64, user: i64) -> bool;
     fn members(&self, room: i64, after: Option<&str>, limit: i64) -> Vec<Member>;
-    fn update_room(&self, room: i64, change: &RoomChange, admin: Option<i64>) -> ();
+    /// Changes a room; with `admin` (an admin who is not its owner), audited, and an archive
+    /// sticks until an admin lifts it. The feed entry.
+    fn update_room(&self, room: i64, change: &RoomChange, admin: Option<i64>) -> i64;
     fn mark_read(&self, room: i64, user: i64, last_read_id: i64) -> ();
-    fn add_ignore(&self, user: i64, ignored: i64, max: i64) -> bool;
+    fn add_ignore(&self, user: i64, ignored: i64, max: i64) -> IgnoreAdded;
     fn ignores(&self, user: i64, ignored: i64) -> bool;
-    fn remove_ignore(&self, user: i64, ignored: i64) -> ();
+    /// The feed entry, or `None` when `user` did not ignore `ignored`.
+    fn remove_ignore(&self, user: i64, ignored: i64) -> Option<i64>;
     fn ignored_usernames(&self, user: i64) -> Vec<String>;
+    /// Whether an admin removed `user` from `room` (and has not lifted it).
+    fn is_banned(&self, room: i64, user: i64) -> bool;
+    /// The usernames an admin removed from `room`, by name.
+    fn room_bans(&self, room: i64) -> Vec<String>;
+    /// Lifts an admin's removal; false when there was none.
+    fn lift_ban(&self, room: i64, user: i64) -> bool;
+    /// Invites `user` to `room` (at most `max_pending` invitations waiting per invitee).
+    fn invite(&self, room: i64, user: i64, inviter: i64, max_pending: i64) -> Invited;
+    /// The invitations waiting for `user`'s answer, oldest first.
+    fn invitations_of(&self, user: i64) -> Vec<Invitation>;
+    fn has_invitation(&self, room: i64, user: i64) -> bool;
+    /// Accepts an invitation: the membership, or `None` when no invitation was waiting.
+    fn accept_invitation(&self, room: i64, user: i64, max_conversations: i64) -> Option<Joined>;
+    /// Declines an invitation; false when none was waiting.
+    fn decline_invitation(&self, room: i64, user: i64) -> bool;
     fn admin_rooms(&self, after: Option<i64>, limit: i64) -> Vec<AdminRoom>;
     fn admin_room(&self, id: i64) -> Option<AdminRoom>;
+
+    /// The sequence number of the newest room change (0 when there is none).
+    fn latest_room_change(&self) -> i64;
+    /// Room changes after `seq`, oldest first, at most `limit`.
+    fn room_changes_after(&self, seq: i64, limit: i64) -> Vec<FeedEntry>;
+    /// Forgets room changes up to and including `seq`.
+    fn prune_room_changes(&self, seq: i64) -> ();
 
     fn list_users(&self, blocked_only: bool, after: Option<i64>, limit: i64) -> Vec<PublicUser>;
     fn admin_messages(&self, before: Option<i64>, limit: i64) -> Vec<AdminMessage>;

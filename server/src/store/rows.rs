@@ -52,6 +52,7 @@ macro_rules! readers {
                 owner_id: row.try_get("owner_id")?,
                 dm_pair: dm_low.zip(dm_high),
                 archived: row.try_get("archived")?,
+                archived_by_admin: row.try_get("archived_by_admin")?,
             })
         }
 

@@ -53,9 +53,21 @@ pub enum Stored {
     /// A retry of a stored `client_id` whose original could not be read back (the error is
     /// logged). Nothing was inserted for it; its sender may safely send it again.
     DuplicateUnread,
-    /// Not stored: its sender was blocked when the batch committed. The check is part of the
-    /// INSERT itself, so no message commits after the block that refuses it.
+    /// Not stored: its sender was blocked when the batch committed, or is no longer in the
+    /// conversation, or it is archived. The check is part of the INSERT itself, so no message
+    /// commits after the block, leave or archive that refuses it.
     Refused,
+    /// Its `client_id` was stored before for a message of another conversation (or of one its
+    /// sender has left since): nothing is stored, and the original is not shown.
+    ClientIdTaken,
+}
+
+/// What storing a batch gave: each message's fate, in the batch's order, and the newest entry of
+/// the room-change feed committed before the batch (a node applies the feed up to it before it
+/// delivers the batch, so nobody gets a message committed after they left or were removed).
+pub struct StoredBatch {
+    pub stored: Vec<Stored>,
+    pub feed: i64,
 }
 
 /// A room as stored (no viewer's counts).
@@ -70,6 +82,8 @@ pub struct RoomRecord {
     /// A DM's two people, the lower id first.
     pub dm_pair: Option<(i64, i64)>,
     pub archived: bool,
+    /// Archived by an admin: only an admin may bring it back.
+    pub archived_by_admin: bool,
 }
 
 impl RoomRecord {
@@ -87,15 +101,117 @@ pub struct RoomChange {
     pub archived: Option<bool>,
 }
 
-/// Why a membership was not added.
+/// What adding a member did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joined {
-    /// Now a member.
-    Added,
+    /// Now a member; the feed entry that says so.
+    Added { seq: i64 },
     /// A member already.
     Already,
     /// In as many conversations as one may be.
     Full,
+    /// Removed from this room by an admin, who has not lifted it.
+    Banned,
+}
+
+/// What creating a room did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// The new room, and the feed entry that announces it.
+    Room { id: i64, seq: i64 },
+    /// The owner is in as many conversations as one may be.
+    TooManyConversations,
+    /// The owner has created as many rooms as one may (left or not).
+    TooManyOwned,
+}
+
+/// What an invitation to a room did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invited {
+    /// Waiting for the invitee's answer; the feed entry that tells them.
+    Pending { seq: i64 },
+    /// An invitation was waiting already.
+    Already,
+    /// The invitee is a member already.
+    Member,
+    /// Removed from this room by an admin.
+    Banned,
+    /// The invitee has as many invitations waiting as one may.
+    TooMany,
+}
+
+/// What ignoring someone did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreAdded {
+    Added { seq: i64 },
+    Already,
+    /// At the cap on ignores.
+    Full,
+}
+
+/// One change of the room-change feed (`room_changes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A public or private room was created with its owner as its only member.
+    Created { room: i64, owner: i64 },
+    /// A DM was opened, with its two people as members (`low` < `high`).
+    Dm { room: i64, low: i64, high: i64 },
+    /// A room was renamed, got a new topic, was archived or brought back.
+    Room { room: i64 },
+    /// `user` joined, was added, or accepted an invitation.
+    Joined { room: i64, user: i64 },
+    /// `user` left (`removed`: was removed by the owner or an admin).
+    Left { room: i64, user: i64, removed: bool },
+    /// `user` was invited by `inviter` and has not answered yet.
+    Invited { room: i64, user: i64, inviter: i64 },
+    /// `user` started (`on`) or stopped ignoring `ignored`.
+    Ignored { user: i64, ignored: i64, on: bool },
+}
+
+impl Change {
+    /// The change as its feed row stores it: `(kind, room_id, user_id, other_id)`.
+    pub(crate) fn columns(&self) -> (&'static str, Option<i64>, Option<i64>, Option<i64>) {
+        match *self {
+            Change::Created { room, owner } => ("created", Some(room), Some(owner), None),
+            Change::Dm { room, low, high } => ("dm", Some(room), Some(low), Some(high)),
+            Change::Room { room } => ("room", Some(room), None, None),
+            Change::Joined { room, user } => ("joined", Some(room), Some(user), None),
+            Change::Left { room, user, removed: false } => ("left", Some(room), Some(user), None),
+            Change::Left { room, user, removed: true } => ("removed", Some(room), Some(user), None),
+            Change::Invited { room, user, inviter } => ("invited", Some(room), Some(user), Some(inviter)),
+            Change::Ignored { user, ignored, on: true } => ("ignored", None, Some(user), Some(ignored)),
+            Change::Ignored { user, ignored, on: false } => ("unignored", None, Some(user), Some(ignored)),
+        }
+    }
+
+    /// The change a feed row stores (`None`: a row this version does not know, or a broken one).
+    pub(crate) fn from_columns(kind: &str, room: Option<i64>, user: Option<i64>, other: Option<i64>) -> Option<Self> {
+        Some(match kind {
+            "created" => Change::Created { room: room?, owner: user? },
+            "dm" => Change::Dm { room: room?, low: user?, high: other? },
+            "room" => Change::Room { room: room? },
+            "joined" => Change::Joined { room: room?, user: user? },
+            "left" => Change::Left { room: room?, user: user?, removed: false },
+            "removed" => Change::Left { room: room?, user: user?, removed: true },
+            "invited" => Change::Invited { room: room?, user: user?, inviter: other? },
+            "ignored" => Change::Ignored { user: user?, ignored: other?, on: true },
+            "unignored" => Change::Ignored { user: user?, ignored: other?, on: false },
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the room-change feed, with the usernames the frames it causes name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// Gapless and in commit order.
+    pub seq: i64,
+    /// `None` for an entry this version does not know (skipped).
+    pub change: Option<Change>,
+    /// The username of the entry's `user_id` (the member, the invitee, the one ignoring).
+    pub username: Option<String>,
+    /// The username of its `other_id` (the inviter, the ignored).
+    pub other_username: Option<String>,
 }
 
 /// A room kind as stored.

@@ -61,6 +61,12 @@ impl Connection {
         let hub = services.hub().clone();
         let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
         let authority = Authority { token_version: session.token_version, is_admin: user.is_admin };
+        // The user's conversations are in the directory before the connection takes the live
+        // feed, so no message of theirs is planned without them.
+        let tracked = hub.track(user.id).await;
+        if !tracked {
+            outbox.close(close_code::ERROR, "rooms unavailable");
+        }
         // Registered before the history is read: nothing committed in between can be missed.
         let connection_id = hub.register(&user, authority, outbox.clone());
         // And the account checked again once registered: a change committed during the
@@ -103,6 +109,9 @@ impl Connection {
         // account goes offline at once; anyone else after the presence grace period.
         let blocked = end == End::Close(close_code::POLICY, "account blocked");
         hub.unregister(connection.user.id, connection_id, blocked);
+        if tracked {
+            hub.untrack(connection.user.id);
+        }
         drop(admission);
         if closed_cleanly {
             connection.linger().await;

@@ -43,7 +43,9 @@ const LOCK_COUNTER: &str = "SELECT value FROM counters WHERE name = 'messages' F
 /// senders, of conversations their sender is not in or that are archived, and retries of a stored
 /// client id or of one earlier in the batch (the first occurrence that may be stored wins). The
 /// rest get consecutive ids in batch order, and the counter moves past them in the same
-/// statement. Returns the batch position (1-based) and id of each inserted row.
+/// statement. Returns the batch position (1-based) and id of each inserted row, and the newest
+/// room change committed before the batch (every change takes the `messages` lock first, so its
+/// commit is before this statement's snapshot, or after the batch's commit).
 const INSERT_BATCH: &str = "\
 WITH input AS (
     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
@@ -66,7 +68,7 @@ WITH input AS (
 ), counted AS (
     UPDATE counters SET value = value + (SELECT count(*) FROM numbered) WHERE name = 'messages'
 )
-SELECT ord, id FROM numbered";
+SELECT ord, id, (SELECT value FROM counters WHERE name = 'room_changes') AS feed FROM numbered";
 
 /// The catch-up read of `view`: `$1` the cursor, `$2` the limit, then [`view_binds`].
 pub(crate) fn since_sql(view: View) -> String {
@@ -78,12 +80,13 @@ const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m
                               FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl PgStore {
-    /// Commits the rows of `batch`; the id of each, `None` for one left out.
+    /// Commits the rows of `batch`; the id of each (`None` for one left out), and the newest
+    /// room change committed before them (0 when nothing was inserted).
     pub(crate) async fn insert_rows(
         &self,
         batch: &[NewMessage],
         created_at: &str,
-    ) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    ) -> Result<(Vec<Option<i64>>, i64), sqlx::Error> {
         let senders: Vec<i64> = batch.iter().map(|m| m.sender_id).collect();
         let contents: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
         let client_ids: Vec<Option<&str>> = batch.iter().map(|m| m.client_id.as_deref()).collect();
@@ -101,20 +104,32 @@ impl PgStore {
             .await?;
         tx.commit().await?;
         let mut ids = vec![None; batch.len()];
+        let mut feed = 0;
         for row in rows {
             let ord: i64 = row.try_get(0)?;
             let slot = usize::try_from(ord - 1).ok().and_then(|i| ids.get_mut(i));
             *slot.ok_or_else(|| sqlx::Error::Protocol(format!("inserted row {ord} is not in the batch")))? =
                 Some(row.try_get(1)?);
+            feed = row.try_get(2)?;
         }
-        Ok(ids)
+        Ok((ids, feed))
     }
 
-    /// The message `sender` stored under `client_id` (`RowNotFound` when none).
-    pub(crate) async fn message_by_client_id(&self, sender: i64, client_id: &str) -> Result<ChatMessage, sqlx::Error> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = $1 AND m.client_id = $2");
-        let row = sqlx::query(&sql).bind(sender).bind(client_id).fetch_one(self.pool()).await?;
-        message_from_row(&row)
+    /// The message `sender` stored under `client_id` (`RowNotFound` when none), and whether its
+    /// sender is still in its conversation.
+    pub(crate) async fn message_by_client_id(
+        &self,
+        sender: i64,
+        client_id: &str,
+    ) -> Result<(ChatMessage, bool), sqlx::Error> {
+        let sql = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+                   CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, \
+                   EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = m.sender_id) \
+                     AS still_member \
+                   FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
+                   WHERE m.sender_id = $1 AND m.client_id = $2";
+        let row = sqlx::query(sql).bind(sender).bind(client_id).fetch_one(self.pool()).await?;
+        Ok((message_from_row(&row)?, row.try_get("still_member")?))
     }
 
     /// The newest `limit` messages of `view`, oldest first.

@@ -16,6 +16,7 @@
 
 mod admin;
 mod authority;
+mod feed;
 mod messages;
 mod rooms;
 

@@ -4,15 +4,17 @@
 //! bounded by a cap locks the user's row before counting, so simultaneous requests (on any
 //! server) are counted one after the other.
 
+use super::feed::record;
 use super::rows::{admin_room_from_row, member_from_row, record_from_row, room_from_row};
 use super::{store_error, PgStore};
-use crate::store::{now_rfc3339, Joined, RoomChange, RoomRecord, StoreError};
-use app::models::{AdminRoom, Member, Room, RoomKind};
+use crate::store::{now_rfc3339, Change, Created, IgnoreAdded, Invited, Joined, RoomChange, RoomRecord, StoreError};
+use app::models::{AdminRoom, Invitation, Member, Room, RoomKind};
 use app::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
-const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.topic, r.owner_id, r.dm_low, r.dm_high, r.archived";
+const ROOM_COLUMNS: &str =
+    "r.id, r.kind, r.name, r.topic, r.owner_id, r.dm_low, r.dm_high, r.archived, r.archived_by_admin";
 
 /// A room as one viewer (`$1`) sees it: counts, read marker, the DM's other person. `order` may
 /// name the output columns (`last_message_id`).
@@ -43,6 +45,47 @@ async fn lock_user(tx: &mut PgConnection, user: i64) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
+/// Adds `user` to `room` with its read marker at the room's newest message (what was said before
+/// is history, not unread), and records it in the feed: unless a member already, in
+/// `max_conversations` already, or removed by an admin. Locks the user's row first, so the count
+/// stays true until the insert.
+async fn join(tx: &mut PgConnection, room: i64, user: i64, max_conversations: i64) -> Result<Joined, sqlx::Error> {
+    lock_user(&mut *tx, user).await?;
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) AS member, \
+                (SELECT COUNT(*) FROM room_members WHERE user_id = $2) AS count, \
+                EXISTS (SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2) AS banned",
+    )
+    .bind(room)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.try_get::<bool, _>("member")? {
+        return Ok(Joined::Already);
+    }
+    if row.try_get::<bool, _>("banned")? {
+        return Ok(Joined::Banned);
+    }
+    if row.try_get::<i64, _>("count")? >= max_conversations {
+        return Ok(Joined::Full);
+    }
+    sqlx::query(
+        "INSERT INTO room_members (room_id, user_id, last_read_id, joined_at) \
+         VALUES ($1, $2, COALESCE((SELECT MAX(id) FROM messages WHERE room_id = $1), 0), $3)",
+    )
+    .bind(room)
+    .bind(user)
+    .bind(now_rfc3339())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM room_invitations WHERE room_id = $1 AND user_id = $2")
+        .bind(room)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Joined::Added { seq: record(tx, Change::Joined { room, user }).await? })
+}
+
 impl PgStore {
     /// A room by id.
     pub async fn room(&self, id: i64) -> Result<Option<RoomRecord>, StoreError> {
@@ -51,25 +94,50 @@ impl PgStore {
         row.map(|row| record_from_row(&row)).transpose().map_err(Into::into)
     }
 
-    /// Every room (the fan-out's directory is loaded from this at start).
-    pub async fn all_rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
-        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r ORDER BY r.id");
-        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
-        rows.iter().map(record_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    /// The conversations (other than `general`) `user` is in, each with its members' ids.
+    pub async fn conversations_of(&self, user: i64) -> Result<Vec<(RoomRecord, Vec<i64>)>, StoreError> {
+        let sql = format!(
+            "SELECT {ROOM_COLUMNS} FROM rooms r JOIN room_members me ON me.room_id = r.id \
+             WHERE me.user_id = $1 AND r.id != $2 ORDER BY r.id"
+        );
+        let rows = sqlx::query(&sql).bind(user).bind(GENERAL_ROOM_ID).fetch_all(self.pool()).await?;
+        let rooms: Vec<RoomRecord> = rows.iter().map(record_from_row).collect::<Result<_, _>>()?;
+        let pairs: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT m.room_id, m.user_id FROM room_members m \
+             WHERE m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $1) AND m.room_id != $2 \
+             ORDER BY m.room_id",
+        )
+        .bind(user)
+        .bind(GENERAL_ROOM_ID)
+        .fetch_all(self.pool())
+        .await?;
+        let mut members: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+        for (room, member) in pairs {
+            members.entry(room).or_default().push(member);
+        }
+        Ok(rooms
+            .into_iter()
+            .map(|room| {
+                let ids = members.remove(&room.id).unwrap_or_default();
+                (room, ids)
+            })
+            .collect())
     }
 
-    /// Every membership but `general`'s (everyone is in it): `(room, user)`.
-    pub async fn all_memberships(&self) -> Result<Vec<(i64, i64)>, StoreError> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT room_id, user_id FROM room_members WHERE room_id != $1")
-            .bind(GENERAL_ROOM_ID)
+    /// The ids of `room`'s members.
+    pub async fn member_ids(&self, room: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT user_id FROM room_members WHERE room_id = $1")
+            .bind(room)
             .fetch_all(self.pool())
-            .await?;
-        Ok(rows)
+            .await?)
     }
 
-    /// Every ignore: `(user, ignored)`.
-    pub async fn all_ignores(&self) -> Result<Vec<(i64, i64)>, StoreError> {
-        Ok(sqlx::query_as("SELECT user_id, ignored_id FROM ignores").fetch_all(self.pool()).await?)
+    /// The ids of the people `user` ignores.
+    pub async fn ignored_ids(&self, user: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT ignored_id FROM ignores WHERE user_id = $1")
+            .bind(user)
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// Room `id` as `viewer` sees it (whether or not a member).
@@ -89,15 +157,16 @@ impl PgStore {
         rows.iter().map(room_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
-    /// Every public room that is not archived, by name (case-insensitive), as `viewer` sees it.
-    pub async fn public_rooms(&self, viewer: i64) -> Result<Vec<Room>, StoreError> {
-        let sql = viewer_select("r.kind = 'public' AND NOT r.archived", "ORDER BY lower(v.name)");
-        let rows = sqlx::query(&sql).bind(viewer).fetch_all(self.pool()).await?;
+    /// A page of the public rooms that are not archived, by id, as `viewer` sees them.
+    pub async fn public_rooms(&self, viewer: i64, after: i64, limit: i64) -> Result<Vec<Room>, StoreError> {
+        let sql = viewer_select("r.kind = 'public' AND NOT r.archived AND r.id > $2", "ORDER BY v.id LIMIT $3");
+        let rows = sqlx::query(&sql).bind(viewer).bind(after).bind(limit).fetch_all(self.pool()).await?;
         rows.iter().map(room_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
-    /// Creates a public or private room with its owner as first member (if the owner is in
-    /// fewer than `max_conversations`). `None` when the owner is in too many already.
+    /// Creates a public or private room with its owner as first member, unless the owner is in
+    /// `max_conversations` already or has created `max_owned` rooms (whether still in them or not).
+    /// The owner's row is locked first, so simultaneous requests are counted one after the other.
     pub async fn create_room(
         &self,
         owner: i64,
@@ -105,15 +174,22 @@ impl PgStore {
         name: &str,
         topic: &str,
         max_conversations: i64,
-    ) -> Result<Option<i64>, StoreError> {
+        max_owned: i64,
+    ) -> Result<Created, StoreError> {
         let mut tx = self.pool().begin().await?;
         lock_user(&mut tx, owner).await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_members WHERE user_id = $1")
-            .bind(owner)
-            .fetch_one(&mut *tx)
-            .await?;
-        if count >= max_conversations {
-            return Ok(None);
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM room_members WHERE user_id = $1) AS conversations, \
+                    (SELECT COUNT(*) FROM rooms WHERE owner_id = $1) AS owned",
+        )
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.try_get::<i64, _>("conversations")? >= max_conversations {
+            return Ok(Created::TooManyConversations);
+        }
+        if row.try_get::<i64, _>("owned")? >= max_owned {
+            return Ok(Created::TooManyOwned);
         }
         let now = now_rfc3339();
         let id: i64 = sqlx::query_scalar(
@@ -133,14 +209,16 @@ impl PgStore {
             .bind(&now)
             .execute(&mut *tx)
             .await?;
+        let seq = record(&mut tx, Change::Created { room: id, owner }).await?;
         tx.commit().await?;
-        Ok(Some(id))
+        Ok(Created::Room { id, seq })
     }
 
     /// The DM of two people, created (with both as members) if they have none. Returns its id
-    /// and whether it was created now. Two simultaneous first opens: the second INSERT waits for
-    /// the first to commit and then does nothing, and the SELECT after it sees the first's room.
-    pub async fn dm_between(&self, a: i64, b: i64) -> Result<(i64, bool), StoreError> {
+    /// and, when it was created now, its feed entry. Two simultaneous first opens: the second
+    /// INSERT waits for the first to commit and then does nothing, and the SELECT after it sees
+    /// the first's room.
+    pub async fn dm_between(&self, a: i64, b: i64) -> Result<(i64, Option<i64>), StoreError> {
         let (low, high) = if a < b { (a, b) } else { (b, a) };
         let mut tx = self.pool().begin().await?;
         let now = now_rfc3339();
@@ -153,7 +231,7 @@ impl PgStore {
         .bind(&now)
         .fetch_optional(&mut *tx)
         .await?;
-        let id = match created {
+        let (id, seq) = match created {
             Some(id) => {
                 sqlx::query(
                     "INSERT INTO room_members (room_id, user_id, last_read_id, joined_at) \
@@ -165,56 +243,40 @@ impl PgStore {
                 .bind(&now)
                 .execute(&mut *tx)
                 .await?;
-                id
+                (id, Some(record(&mut tx, Change::Dm { room: id, low, high }).await?))
             }
             None => {
-                sqlx::query_scalar("SELECT id FROM rooms WHERE kind = 'dm' AND dm_low = $1 AND dm_high = $2")
+                let id = sqlx::query_scalar("SELECT id FROM rooms WHERE kind = 'dm' AND dm_low = $1 AND dm_high = $2")
                     .bind(low)
                     .bind(high)
                     .fetch_one(&mut *tx)
-                    .await?
+                    .await?;
+                (id, None)
             }
         };
         tx.commit().await?;
-        Ok((id, created.is_some()))
+        Ok((id, seq))
     }
 
-    /// Adds `user` to `room`, its read marker at the room's newest message (what was said
-    /// before is history, not unread), unless the user is in `max_conversations` already.
+    /// Adds `user` to `room` (see [`join`]).
     pub async fn add_member(&self, room: i64, user: i64, max_conversations: i64) -> Result<Joined, StoreError> {
         let mut tx = self.pool().begin().await?;
-        lock_user(&mut tx, user).await?;
-        let row = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) AS member, \
-                    (SELECT COUNT(*) FROM room_members WHERE user_id = $2) AS count",
-        )
-        .bind(room)
-        .bind(user)
-        .fetch_one(&mut *tx)
-        .await?;
-        if row.try_get::<bool, _>("member")? {
-            return Ok(Joined::Already);
-        }
-        if row.try_get::<i64, _>("count")? >= max_conversations {
-            return Ok(Joined::Full);
-        }
-        sqlx::query(
-            "INSERT INTO room_members (room_id, user_id, last_read_id, joined_at) \
-             VALUES ($1, $2, COALESCE((SELECT MAX(id) FROM messages WHERE room_id = $1), 0), $3)",
-        )
-        .bind(room)
-        .bind(user)
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await?;
+        let joined = join(&mut tx, room, user, max_conversations).await?;
         tx.commit().await?;
-        Ok(Joined::Added)
+        Ok(joined)
     }
 
-    /// Takes `user` out of `room`; false when not a member. With `admin`, the removal is
-    /// recorded in the audit log in the same transaction. (A trigger takes the `messages`
-    /// counter's lock: no message of the user in that room commits after this.)
-    pub async fn remove_member(&self, room: i64, user: i64, admin: Option<i64>) -> Result<bool, StoreError> {
+    /// Takes `user` out of `room` (`removed`: by someone else); `None` when not a member. With
+    /// `admin`, the removal is audited and sticks (a ban) until an admin lifts it. (A trigger
+    /// takes the `messages` counter's lock: no message of the user in that room commits after
+    /// this.)
+    pub async fn remove_member(
+        &self,
+        room: i64,
+        user: i64,
+        removed: bool,
+        admin: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2")
             .bind(room)
@@ -222,13 +284,24 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         if let Some(admin) = admin {
             audit(&mut tx, admin, "remove_member", Some(user), room).await?;
+            sqlx::query(
+                "INSERT INTO room_bans (room_id, user_id, admin_id, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(user)
+            .bind(admin)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
         }
+        let seq = record(&mut tx, Change::Left { room, user, removed }).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(seq))
     }
 
     /// Whether `user` is in `room`.
@@ -257,27 +330,33 @@ impl PgStore {
         rows.iter().map(member_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
-    /// Changes a room's name, topic or archive flag; with `admin`, audited. Errors with
+    /// Changes a room's name, topic or archive flag; with `admin` (an admin who is not the
+    /// owner), audited, and an archive sticks until an admin brings the room back. Errors with
     /// `DuplicateRoomName` when the new name is taken. (Archiving takes the `messages` counter's
     /// lock in a trigger: no message in the room commits after this.)
-    pub async fn update_room(&self, room: i64, change: &RoomChange, admin: Option<i64>) -> Result<(), StoreError> {
+    pub async fn update_room(&self, room: i64, change: &RoomChange, admin: Option<i64>) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
+        let by_admin = admin.and(change.archived);
         sqlx::query(
             "UPDATE rooms SET name = COALESCE($2, name), topic = COALESCE($3, topic), \
-             archived = COALESCE($4, archived) WHERE id = $1",
+             archived = COALESCE($4, archived), \\
+             archived_by_admin = COALESCE($5, CASE WHEN COALESCE($4, archived) THEN archived_by_admin ELSE FALSE END) \\
+             WHERE id = $1",
         )
         .bind(room)
         .bind(&change.name)
         .bind(&change.topic)
         .bind(change.archived)
+        .bind(by_admin)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
         if let (Some(admin), Some(archived)) = (admin, change.archived) {
             audit(&mut tx, admin, if archived { "archive_room" } else { "unarchive_room" }, None, room).await?;
         }
+        let seq = record(&mut tx, Change::Room { room }).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(seq)
     }
 
     /// Moves `user`'s read marker in `room` forward to `last_read_id`, never past the room's
@@ -296,21 +375,33 @@ impl PgStore {
         Ok(())
     }
 
-    /// Ignores `ignored` for `user` (at most `max` ignores each); false when at the cap.
-    pub async fn add_ignore(&self, user: i64, ignored: i64, max: i64) -> Result<bool, StoreError> {
+    /// Ignores `ignored` for `user` (at most `max` ignores each; the user's row is locked first,
+    /// so simultaneous requests are counted one after the other).
+    pub async fn add_ignore(&self, user: i64, ignored: i64, max: i64) -> Result<IgnoreAdded, StoreError> {
         let mut tx = self.pool().begin().await?;
         lock_user(&mut tx, user).await?;
-        let done = sqlx::query(
-            "INSERT INTO ignores (user_id, ignored_id) SELECT $1, $2 \
-             WHERE (SELECT COUNT(*) FROM ignores WHERE user_id = $1) < $3 ON CONFLICT DO NOTHING",
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM ignores WHERE user_id = $1 AND ignored_id = $2) AS already, \
+                    (SELECT COUNT(*) FROM ignores WHERE user_id = $1) AS count",
         )
         .bind(user)
         .bind(ignored)
-        .bind(max)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        if row.try_get::<bool, _>("already")? {
+            return Ok(IgnoreAdded::Already);
+        }
+        if row.try_get::<i64, _>("count")? >= max {
+            return Ok(IgnoreAdded::Full);
+        }
+        sqlx::query("INSERT INTO ignores (user_id, ignored_id) VALUES ($1, $2)")
+            .bind(user)
+            .bind(ignored)
+            .execute(&mut *tx)
+            .await?;
+        let seq = record(&mut tx, Change::Ignored { user, ignored, on: true }).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1 || self.ignores(user, ignored).await?)
+        Ok(IgnoreAdded::Added { seq })
     }
 
     /// Whether `user` ignores `ignored`.
@@ -324,13 +415,149 @@ impl PgStore {
         Ok(found)
     }
 
-    pub async fn remove_ignore(&self, user: i64, ignored: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM ignores WHERE user_id = $1 AND ignored_id = $2")
+    /// Stops ignoring; the feed entry, or `None` when `user` did not ignore `ignored`.
+    pub async fn remove_ignore(&self, user: i64, ignored: i64) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM ignores WHERE user_id = $1 AND ignored_id = $2")
             .bind(user)
             .bind(ignored)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let seq = record(&mut tx, Change::Ignored { user, ignored, on: false }).await?;
+        tx.commit().await?;
+        Ok(Some(seq))
+    }
+
+    /// Whether an admin removed `user` from `room` and has not lifted it.
+    pub async fn is_banned(&self, room: i64, user: i64) -> Result<bool, StoreError> {
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2)")
+                .bind(room)
+                .bind(user)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(found)
+    }
+
+    /// The usernames an admin removed from `room`, by name (case-insensitive).
+    pub async fn room_bans(&self, room: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.username FROM room_bans b JOIN users u ON u.id = b.user_id WHERE b.room_id = $1 \
+             ORDER BY lower(u.username)",
+        )
+        .bind(room)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Lifts an admin's removal; false when there was none.
+    pub async fn lift_ban(&self, room: i64, user: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM room_bans WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user)
             .execute(self.pool())
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Invites `user` to `room` on behalf of `inviter` (at most `max_pending` invitations waiting
+    /// per invitee; the invitee's row is locked first, so simultaneous invitations count in turn).
+    pub async fn invite(&self, room: i64, user: i64, inviter: i64, max_pending: i64) -> Result<Invited, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        lock_user(&mut tx, user).await?;
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) AS member, \
+                    EXISTS (SELECT 1 FROM room_invitations WHERE room_id = $1 AND user_id = $2) AS pending, \
+                    EXISTS (SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2) AS banned, \
+                    (SELECT COUNT(*) FROM room_invitations WHERE user_id = $2) AS count",
+        )
+        .bind(room)
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.try_get::<bool, _>("member")? {
+            return Ok(Invited::Member);
+        }
+        if row.try_get::<bool, _>("pending")? {
+            return Ok(Invited::Already);
+        }
+        if row.try_get::<bool, _>("banned")? {
+            return Ok(Invited::Banned);
+        }
+        if row.try_get::<i64, _>("count")? >= max_pending {
+            return Ok(Invited::TooMany);
+        }
+        sqlx::query("INSERT INTO room_invitations (room_id, user_id, inviter_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(room)
+            .bind(user)
+            .bind(inviter)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        let seq = record(&mut tx, Change::Invited { room, user, inviter }).await?;
+        tx.commit().await?;
+        Ok(Invited::Pending { seq })
+    }
+
+    /// The invitations waiting for `user`'s answer, oldest first, each room as they see it.
+    pub async fn invitations_of(&self, user: i64) -> Result<Vec<Invitation>, StoreError> {
+        let sql = format!(
+            "SELECT v.*, i.inviter FROM ({}) AS v JOIN (SELECT room_id, created_at, \
+               (SELECT username FROM users WHERE id = inviter_id) AS inviter \
+               FROM room_invitations WHERE user_id = $1) AS i ON i.room_id = v.id ORDER BY i.created_at, v.id",
+            viewer_select("r.id IN (SELECT room_id FROM room_invitations WHERE user_id = $1)", "")
+        );
+        let rows = sqlx::query(&sql).bind(user).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| Ok(Invitation { room: room_from_row(row)?, inviter: row.try_get("inviter")? }))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Whether an invitation to `room` waits for `user`.
+    pub async fn has_invitation(&self, room: i64, user: i64) -> Result<bool, StoreError> {
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM room_invitations WHERE room_id = $1 AND user_id = $2)")
+                .bind(room)
+                .bind(user)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(found)
+    }
+
+    /// Accepts the invitation to `room`: `None` when none was waiting.
+    pub async fn accept_invitation(
+        &self,
+        room: i64,
+        user: i64,
+        max_conversations: i64,
+    ) -> Result<Option<Joined>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let pending: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM room_invitations WHERE room_id = $1 AND user_id = $2 FOR UPDATE")
+                .bind(room)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if pending.is_none() {
+            return Ok(None);
+        }
+        let joined = join(&mut tx, room, user, max_conversations).await?;
+        tx.commit().await?;
+        Ok(Some(joined))
+    }
+
+    /// Declines the invitation to `room`; false when none was waiting.
+    pub async fn decline_invitation(&self, room: i64, user: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM room_invitations WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The usernames `user` ignores, by name (case-insensitive).

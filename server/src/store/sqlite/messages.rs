@@ -135,17 +135,19 @@ const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m
                               FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl SqliteStore {
-    /// Commits the rows of `batch`; the id of each, `None` for a retry of a stored `client_id`.
+    /// Commits the rows of `batch`; the id of each (`None` for a retry of a stored `client_id`
+    /// or a refusal), and the newest room change committed before them (read with the writer
+    /// connection held: no change can commit in between).
     pub(crate) async fn insert_rows(
         &self,
         batch: &[NewMessage],
         created_at: &str,
-    ) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    ) -> Result<(Vec<Option<i64>>, i64), sqlx::Error> {
         let mut ids = Vec::with_capacity(batch.len());
         let mut connection = self.writer().acquire().await?;
         if chunk_size(batch.len()) == batch.len() {
             insert_chunk(&mut connection, batch, created_at, &mut ids).await?;
-            return Ok(ids);
+            return Ok((ids, self.feed_head()));
         }
         let mut tx = connection.begin().await?;
         let mut rest = batch;
@@ -155,14 +157,24 @@ impl SqliteStore {
             rest = tail;
         }
         tx.commit().await?;
-        Ok(ids)
+        Ok((ids, self.feed_head()))
     }
 
-    /// The message `sender` stored under `client_id` (`RowNotFound` when none).
-    pub(crate) async fn message_by_client_id(&self, sender: i64, client_id: &str) -> Result<ChatMessage, sqlx::Error> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.sender_id = ?1 AND m.client_id = ?2");
-        let row = sqlx::query(&sql).bind(sender).bind(client_id).fetch_one(self.reader()).await?;
-        message_from_row(&row)
+    /// The message `sender` stored under `client_id` (`RowNotFound` when none), and whether its
+    /// sender is still in its conversation.
+    pub(crate) async fn message_by_client_id(
+        &self,
+        sender: i64,
+        client_id: &str,
+    ) -> Result<(ChatMessage, bool), sqlx::Error> {
+        let sql = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+                   CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, \
+                   EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = m.sender_id) \
+                     AS still_member \
+                   FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
+                   WHERE m.sender_id = ?1 AND m.client_id = ?2";
+        let row = sqlx::query(sql).bind(sender).bind(client_id).fetch_one(self.reader()).await?;
+        Ok((message_from_row(&row)?, row.try_get("still_member")?))
     }
 
     /// The newest `limit` messages of `view`, oldest first.
@@ -248,7 +260,7 @@ mod tests {
         sqlite.reader().close().await;
         let batch = [message(user, "again", Some("a")), message(user, "new", Some("n"))];
         let stored = store.insert_batch(&batch).await.unwrap();
-        let new_id = match stored.as_slice() {
+        let new_id = match stored.stored.as_slice() {
             [Stored::DuplicateUnread, Stored::New(new)] => new.id,
             _ => panic!("stored wrongly"),
         };

@@ -7,6 +7,7 @@
 
 mod admin;
 mod authority;
+mod feed;
 mod messages;
 mod rooms;
 
@@ -27,6 +28,8 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The newest room-change entry committed (see `feed`).
+    feed_head: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The assignments that block a user. SET expressions read the old row, so the token version is
@@ -63,7 +66,9 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM room_changes").fetch_one(&writer).await?;
+        let feed_head = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(head.unwrap_or(0)));
+        Ok(Self { writer, reader, feed_head })
     }
 
     pub fn writer(&self) -> &SqlitePool {
