@@ -421,7 +421,11 @@ mod tests {
         // Tracked twice (two connections): the data stays until the last goes.
         assert!(directory.track(3));
         assert!(!directory.track(3));
-        directory.insert_loaded(Loaded { user: 3, rooms: vec![(room(5, RoomKind::Public), vec![1, 3])], ignores: vec![9] });
+        directory.insert_loaded(Loaded {
+            user: 3,
+            rooms: vec![(room(5, RoomKind::Public), vec![1, 3])],
+            ignores: vec![9],
+        });
         directory.untrack(3);
         assert!(directory.knows_room(5) && directory.ignores(3, 9));
         directory.untrack(3);

@@ -71,8 +71,13 @@ pub struct FeedLink {
 /// A change of who is connected to this node.
 pub enum Tracking {
     /// Load the user's conversations (if not tracked yet); `done` says whether that worked.
-    Start { user: i64, done: oneshot::Sender<bool> },
-    Stop { user: i64 },
+    Start {
+        user: i64,
+        done: oneshot::Sender<bool>,
+    },
+    Stop {
+        user: i64,
+    },
 }
 
 /// A node's place in a cluster, as the writer sees it.

@@ -126,7 +126,11 @@ impl Services {
                 if room.archived {
                     Postable::Archived
                 } else {
-                    let name = if room.kind == app::models::RoomKind::Dm { "dm".into() } else { room.name.clone().unwrap_or_default() };
+                    let name = if room.kind == app::models::RoomKind::Dm {
+                        "dm".into()
+                    } else {
+                        room.name.clone().unwrap_or_default()
+                    };
                     Postable::Yes { room: name, peer: room.peer_of(sender) }
                 }
             }

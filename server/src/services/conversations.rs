@@ -19,9 +19,7 @@ use crate::fanout::frames;
 use crate::store::{Created, IgnoreAdded, Invited, Joined, RoomChange, RoomRecord, StoreError, View};
 use app::domain::{RoomName, RoomTopic, ValidationError};
 use app::error::ApiError;
-use app::models::{
-    AdminRoom, ChatMessage, CreateRoom, Invitation, Member, PublicUser, Room, RoomKind, UpdateRoom,
-};
+use app::models::{AdminRoom, ChatMessage, CreateRoom, Invitation, Member, PublicUser, Room, RoomKind, UpdateRoom};
 use app::protocol::{GENERAL_ROOM_ID, MAX_CONVERSATIONS_PER_USER, MAX_IGNORES, MAX_PENDING_INVITATIONS};
 use std::collections::HashSet;
 
@@ -299,12 +297,7 @@ impl Services {
             }
         }
         if room.kind == RoomKind::Private && self.config.invitations_need_accept && invitee.id != user.id {
-            return match self
-                .store
-                .invite(id, invitee.id, user.id, MAX_PENDING_INVITATIONS)
-                .await
-                .map_err(internal)?
-            {
+            return match self.store.invite(id, invitee.id, user.id, MAX_PENDING_INVITATIONS).await.map_err(internal)? {
                 Invited::Pending { seq } => {
                     self.hub.changed(seq).await;
                     Ok(Added::Invited(self.room_seen_by(id, user.id).await?))
@@ -474,7 +467,9 @@ impl Services {
             IgnoreAdded::Added { seq } => self.hub.changed(seq).await,
             IgnoreAdded::Already => {}
             IgnoreAdded::Full => {
-                return Err(ApiError::Forbidden { message: format!("you ignore too many people (at most {MAX_IGNORES})") })
+                return Err(ApiError::Forbidden {
+                    message: format!("you ignore too many people (at most {MAX_IGNORES})"),
+                })
             }
         }
         Ok(())

@@ -333,7 +333,10 @@ async fn a_batch_of_one_statement_detects_retries_within_it_and_of_earlier_batch
     }
     // The same client id from someone else is someone else's.
     let other = self::user(&store, "other").await;
-    assert!(matches!(store.insert_batch(&[message(other, "mine", Some("a"))]).await.unwrap().stored[0], Stored::New(_)));
+    assert!(matches!(
+        store.insert_batch(&[message(other, "mine", Some("a"))]).await.unwrap().stored[0],
+        Stored::New(_)
+    ));
 }
 
 async fn a_blocked_senders_messages_are_refused_by_the_insert_itself(store: Store) {
@@ -368,27 +371,35 @@ async fn messages_are_refused_outside_their_senders_rooms_and_in_archived_ones(s
         in_room(bob, room, "not a member", None),
         in_room(alice, archived, "archived", None),
         in_room(alice, 999, "no such room", None),
-        // A client id left out in one room is stored in a room its sender may post in (and the
-        // one left out is then acknowledged as its duplicate).
+        // A client id left out in one room is stored in a room its sender may post in; the one
+        // left out acknowledges nothing of it (it is another conversation's message).
         in_room(bob, room, "left out", Some("x")),
         in_room(bob, GENERAL_ROOM_ID, "stored", Some("x")),
     ];
     let stored = store.insert_batch(&batch).await.unwrap().stored;
     match stored.as_slice() {
-        [Stored::New(a), Stored::Refused, Stored::Refused, Stored::Refused, Stored::Duplicate(d), Stored::New(b)] => {
-            assert_eq!((a.content.as_str(), b.content.as_str(), d.id), ("in", "stored", b.id));
+        [Stored::New(a), Stored::Refused, Stored::Refused, Stored::Refused, Stored::ClientIdTaken, Stored::New(b)] => {
+            assert_eq!((a.content.as_str(), b.content.as_str()), ("in", "stored"));
             assert_eq!(b.id, a.id + 1, "ids are consecutive in batch order");
         }
         _ => panic!("stored wrongly"),
     }
-    // Once the retry is stored, the same client id is a duplicate in any room.
-    let again = store.insert_batch(&[in_room(bob, room, "again", Some("x"))]).await.unwrap().stored;
+    // Once stored, the same client id is a duplicate in its own room only.
+    let again = store.insert_batch(&[message(bob, "again", Some("x"))]).await.unwrap().stored;
     assert!(matches!(&again[0], Stored::Duplicate(m) if m.content == "stored"));
+    let elsewhere = store.insert_batch(&[in_room(bob, room, "again", Some("x"))]).await.unwrap().stored;
+    assert!(matches!(elsewhere[0], Stored::ClientIdTaken));
     // After a leave, the room refuses its former member.
     store.add_member(room, bob, 50).await.unwrap();
-    assert!(matches!(store.insert_batch(&[in_room(bob, room, "joined", None)]).await.unwrap().stored[0], Stored::New(_)));
+    assert!(matches!(
+        store.insert_batch(&[in_room(bob, room, "joined", None)]).await.unwrap().stored[0],
+        Stored::New(_)
+    ));
     assert!(store.remove_member(room, bob, false, None).await.unwrap().is_some());
-    assert!(matches!(store.insert_batch(&[in_room(bob, room, "left", None)]).await.unwrap().stored[0], Stored::Refused));
+    assert!(matches!(
+        store.insert_batch(&[in_room(bob, room, "left", None)]).await.unwrap().stored[0],
+        Stored::Refused
+    ));
     assert_eq!(contents(&all_messages(&store).await), ["in", "stored", "joined"]);
 }
 
@@ -522,7 +533,10 @@ async fn the_conversation_cap_holds_for_creating_and_joining(store: Store) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let room = created(store.create_room(alice, RoomKind::Public, "one", "", 2, 100).await.unwrap());
-    assert_eq!(store.create_room(alice, RoomKind::Public, "two", "", 2, 100).await.unwrap(), Created::TooManyConversations);
+    assert_eq!(
+        store.create_room(alice, RoomKind::Public, "two", "", 2, 100).await.unwrap(),
+        Created::TooManyConversations
+    );
     assert!(matches!(store.add_member(room, bob, 2).await.unwrap(), Joined::Added { .. }));
     assert_eq!(store.add_member(room, bob, 2).await.unwrap(), Joined::Already);
     let other = created(store.create_room(bob, RoomKind::Public, "three", "", 3, 100).await.unwrap());
@@ -934,7 +948,9 @@ async fn caps_hold_under_simultaneous_requests(database: &Database) {
     let joiner = others[0];
     let mut rooms = Vec::new();
     for (i, &other) in others.iter().enumerate().skip(1) {
-        rooms.push(created(stores[0].create_room(other, RoomKind::Public, &format!("o{i}"), "", 50, 100).await.unwrap()));
+        rooms.push(created(
+            stores[0].create_room(other, RoomKind::Public, &format!("o{i}"), "", 50, 100).await.unwrap(),
+        ));
     }
     let joins: Vec<_> = rooms
         .iter()
@@ -1214,10 +1230,8 @@ async fn invitations_wait_for_an_answer(store: Store) {
     assert!(matches!(store.invite(other, bob, carol, 2).await.unwrap(), Invited::Pending { .. }));
     assert_eq!(store.invite(third, bob, carol, 2).await.unwrap(), Invited::TooMany, "two may wait at once");
     let waiting = store.invitations_of(bob).await.unwrap();
-    let seen: Vec<(i64, &str, &str, bool)> = waiting
-        .iter()
-        .map(|i| (i.room.id, i.room.name.as_str(), i.inviter.as_str(), i.room.joined))
-        .collect();
+    let seen: Vec<(i64, &str, &str, bool)> =
+        waiting.iter().map(|i| (i.room.id, i.room.name.as_str(), i.inviter.as_str(), i.room.joined)).collect();
     assert_eq!(seen, [(room, "inner", "alice", false), (other, "other", "carol", false)]);
     // Accepting makes a member (once); declining forgets it.
     assert!(matches!(store.accept_invitation(room, bob, 10).await.unwrap(), Some(Joined::Added { .. })));

@@ -143,7 +143,9 @@ pub enum Invited {
 /// What ignoring someone did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IgnoreAdded {
-    Added { seq: i64 },
+    Added {
+        seq: i64,
+    },
     Already,
     /// At the cap on ignores.
     Full,

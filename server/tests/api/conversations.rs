@@ -444,33 +444,43 @@ async fn creating_a_room_answers_201_with_the_creator_as_owner_and_only_member()
 }
 
 #[tokio::test]
-async fn room_names_are_unique_case_insensitively_general_included() {
+async fn public_room_names_are_unique_case_insensitively_general_included() {
     let app = spawn().await;
     app.register("root").await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     create_room(&app, &alice, "Book Club", "public").await;
-    create_room(&app, &alice, "Den", "private").await;
-    let taken = [
-        ("book club", "public"),
-        ("BOOK CLUB", "private"),
-        ("  Book Club  ", "public"),
-        ("general", "public"),
-        ("GENERAL", "public"),
-        ("General", "private"),
-        ("den", "public"),
-        ("DEN", "private"),
-    ];
-    for (name, kind) in taken {
+    let taken = ["book club", "BOOK CLUB", "  Book Club  ", "general", "GENERAL", "General"];
+    for name in taken {
         for token in [&alice, &bob] {
-            let (status, answer) = post(&app, "/rooms", token, json!({"name": name, "kind": kind})).await;
-            assert_eq!(status, 409, "{name:?} ({kind}): {answer}");
+            let (status, answer) = post(&app, "/rooms", token, json!({"name": name, "kind": "public"})).await;
+            assert_eq!(status, 409, "{name:?}: {answer}");
             assert_eq!(answer["error"], TAKEN, "{answer}");
+            let (status, answer) = patch(&app, "/rooms/2", &alice, json!({"name": name})).await;
+            assert!(status == 409 || name.trim().eq_ignore_ascii_case("book club"), "{name:?}: {status} {answer}");
         }
     }
     let names: Vec<String> =
         public_rooms(&app, &bob).await.iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names.iter().filter(|n| n.eq_ignore_ascii_case("book club")).count(), 1, "{names:?}");
+}
+
+/// Issue 22: a 409 for a private room's name told anyone that the room existed. Private rooms
+/// share no namespace: their names are their members' business.
+#[tokio::test]
+async fn a_private_rooms_name_is_nobody_elses_business() {
+    let app = spawn().await;
+    app.register("root").await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    create_room(&app, &alice, "Den", "private").await;
+    for (name, kind) in [("den", "private"), ("DEN", "public"), ("Den", "private")] {
+        let (status, answer) = post(&app, "/rooms", &bob, json!({"name": name, "kind": kind})).await;
+        assert_eq!(status, 201, "{name:?} ({kind}) must not reveal alice's room: {answer}");
+    }
+    // A private room may even be called like a public one.
+    let (status, answer) = post(&app, "/rooms", &bob, json!({"name": "general", "kind": "private"})).await;
+    assert_eq!(status, 201, "{answer}");
 }
 
 #[tokio::test]
@@ -702,7 +712,8 @@ async fn owners_rename_and_archive_members_set_the_topic_and_every_member_hears_
     let renamed = wait_for(&mut b, "the rename", |f| f["type"] == "room" && f["room"]["name"] == "Living Room").await;
     assert_eq!(renamed["room"]["id"], lounge);
 
-    create_room(&app, &carol, "Den", "private").await;
+    create_room(&app, &carol, "Den", "public").await;
+    create_room(&app, &carol, "Hideout", "private").await;
     for (name, expected) in [("GENERAL", 409), ("den", 409), ("a  b", 422), ("", 422)] {
         let (status, answer) = patch(&app, &path, &alice, json!({"name": name})).await;
         assert_eq!(status, expected, "rename to {name:?}: {answer}");
@@ -1285,4 +1296,286 @@ async fn a_filtered_word_in_a_dm_is_a_strike_like_in_general() {
     let logged = app.db().await.number("SELECT COUNT(*) FROM moderation_log").await;
     assert_eq!(logged, 3);
     assert!(page(&app, &bob, dm, "").await.is_empty());
+}
+
+// ---- Issue 22: conversations under abuse ---------------------------------------------------
+
+/// The refusal of an addition that must not say why (the person ignores you, or is full).
+const CANNOT_ADD: &str = "you cannot add this person";
+
+/// The app with flood control out of the way and `adjust` applied.
+async fn spawn_with(adjust: impl FnOnce(&mut server::config::Config)) -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.flood_burst = 10_000;
+        c.flood_per_sec = 10_000.0;
+        adjust(c);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_room_change_asks_for_something_and_comes_from_a_member() {
+    let app = spawn().await;
+    let (root, alice, bob, _) = cast(&app).await;
+    let room = id_of(&create_room(&app, &alice, "Plaza", "public").await);
+    // A body that asks for nothing is refused, whoever sends it (no work, no frames).
+    for token in [&alice, &bob, &root] {
+        let (status, answer) = patch(&app, &format!("/rooms/{room}"), token, json!({})).await;
+        assert_eq!(status, 400, "{answer}");
+    }
+    // Non-members change nothing, an admin included, but for an admin's archive.
+    for body in [json!({"topic": "mine now"}), json!({"name": "Taken"}), json!({"archived": true})] {
+        let (status, answer) = patch(&app, &format!("/rooms/{room}"), &bob, body.clone()).await;
+        assert_eq!(status, 403, "{body}: {answer}");
+    }
+    let (status, answer) = patch(&app, &format!("/rooms/{room}"), &root, json!({"topic": "admin's topic"})).await;
+    assert_eq!(status, 403, "an admin who is not a member sets no topic: {answer}");
+    let (status, answer) = patch(&app, &format!("/rooms/{room}"), &root, json!({"archived": true})).await;
+    assert_eq!((status, answer["archived"].as_bool()), (200, Some(true)), "{answer}");
+    assert_eq!(room_as(&app, &alice, room).await["topic"], "", "nothing else changed");
+}
+
+#[tokio::test]
+async fn every_room_action_draws_on_one_budget_per_account_with_retry_after() {
+    let app = spawn_with(|c| {
+        c.room_actions_burst = 4;
+        c.room_actions_per_min = 1.0;
+    })
+    .await;
+    let (_, alice, bob, _) = cast(&app).await;
+    // Four actions of different kinds (the refused one counts too: names are checked on it).
+    let room = id_of(&create_room(&app, &alice, "Plaza", "public").await);
+    let (status, _) = post(&app, "/rooms", &alice, json!({"name": "sh1t club", "kind": "public"})).await;
+    assert_eq!(status, 422);
+    let (status, _) = patch(&app, &format!("/rooms/{room}"), &alice, json!({"topic": "t"})).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(&app, "/ignores", &alice, json!({"username": "carol"})).await;
+    assert_eq!(status, 204);
+    for (method, path, body) in [
+        ("POST", "/rooms".to_owned(), Some(json!({"name": "Another", "kind": "public"}))),
+        ("PATCH", format!("/rooms/{room}"), Some(json!({"topic": "again"}))),
+        ("POST", format!("/rooms/{room}/leave"), None),
+        ("POST", "/dm".to_owned(), Some(json!({"username": "bob"}))),
+        ("POST", "/ignores".to_owned(), Some(json!({"username": "bob"}))),
+    ] {
+        let method_ = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = app.http.request(method_, app.url(&path)).bearer_auth(&alice);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 429, "{method} {path}");
+        let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().starts_with("too many requests"), "{body}");
+    }
+    // Another account has a budget of its own.
+    join(&app, &bob, room).await;
+}
+
+#[tokio::test]
+async fn someone_who_ignores_you_cannot_be_added_by_you_and_the_refusal_does_not_say_why() {
+    let app = spawn().await;
+    let (_, alice, bob, carol) = cast(&app).await;
+    let lair = id_of(&create_room(&app, &alice, "lair", "private").await);
+    let (status, _) = post(&app, "/ignores", &bob, json!({"username": "alice"})).await;
+    assert_eq!(status, 204);
+    let (status, ignored) = post(&app, &format!("/rooms/{lair}/members"), &alice, json!({"username": "bob"})).await;
+    assert_eq!((status, ignored["error"].as_str()), (403, Some(CANNOT_ADD)), "{ignored}");
+    assert!(find(&my_rooms(&app, &bob).await, lair).is_none(), "bob was not added");
+    // Nor to a public room, where the name of the room could carry the insult.
+    let plaza = id_of(&create_room(&app, &alice, "you are all fools", "public").await);
+    let (status, answer) = post(&app, &format!("/rooms/{plaza}/members"), &alice, json!({"username": "bob"})).await;
+    assert_eq!((status, answer["error"].as_str()), (403, Some(CANNOT_ADD)), "{answer}");
+    // Someone else still can add bob; and bob, having stopped ignoring alice, can be added.
+    invite(&app, &carol, id_of(&create_room(&app, &carol, "carols", "private").await), "bob").await;
+    let (status, _) = delete(&app, "/ignores/alice", &bob).await;
+    assert_eq!(status, 204);
+    invite(&app, &alice, lair, "bob").await;
+}
+
+#[tokio::test]
+async fn adding_people_is_throttled_per_account() {
+    let app = spawn_with(|c| {
+        c.invitations_burst = 2;
+        c.invitations_per_min = 1.0;
+    })
+    .await;
+    let (_, alice, _, _) = cast(&app).await;
+    for name in ["dave", "erin", "frank"] {
+        app.register(name).await;
+    }
+    let room = id_of(&create_room(&app, &alice, "crowd", "private").await);
+    invite(&app, &alice, room, "dave").await;
+    invite(&app, &alice, room, "erin").await;
+    let (status, answer) = post(&app, &format!("/rooms/{room}/members"), &alice, json!({"username": "frank"})).await;
+    assert_eq!(status, 429, "{answer}");
+}
+
+#[tokio::test]
+async fn private_room_invitations_can_need_accepting() {
+    let app = spawn_with(|c| c.invitations_need_accept = true).await;
+    let (_, alice, bob, carol) = cast(&app).await;
+    let (mut bob_ws, _, _) = ready(&app, &bob).await;
+    let lair = id_of(&create_room(&app, &alice, "lair", "private").await);
+    let (mut alice_ws, _, _) = ready(&app, &alice).await;
+    // Inviting answers 202: nothing changes until bob answers; he is told.
+    let (status, answer) = post(&app, &format!("/rooms/{lair}/members"), &alice, json!({"username": "bob"})).await;
+    assert_eq!((status, answer["member_count"].as_i64()), (202, Some(1)), "{answer}");
+    let invitation = wait_for(&mut bob_ws, "invitation", |f| f["type"] == "invitation").await;
+    assert_eq!((invitation["room"]["id"].as_i64(), invitation["inviter"].as_str()), (Some(lair), Some("alice")));
+    assert_eq!(invitation["room"]["joined"], false, "{invitation}");
+    let (status, listed) = get(&app, "/invitations", &bob).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!((listed[0]["room"]["name"].as_str(), listed[0]["inviter"].as_str()), (Some("lair"), Some("alice")));
+    // He may see the room, not read it or post in it; its messages do not reach him.
+    assert_eq!(room_as(&app, &bob, lair).await["joined"], false);
+    let (status, _) = get(&app, &format!("/rooms/{lair}/messages"), &bob).await;
+    assert_eq!(status, 404);
+    send(&mut alice_ws, lair, "before bob").await;
+    assert_eq!(refused(&mut bob_ws, lair, "let me in").await["message"], NOT_IN_IT);
+    // Joining accepts it: a member, told like any.
+    let joined = join(&app, &bob, lair).await;
+    assert_eq!((joined["joined"].as_bool(), joined["member_count"].as_i64()), (Some(true), Some(2)));
+    wait_room_frame(&mut bob_ws, lair).await;
+    send(&mut alice_ws, lair, "welcome").await;
+    wait_message(&mut bob_ws, "welcome").await;
+    let (_, listed) = get(&app, "/invitations", &bob).await;
+    assert_eq!(listed, json!([]));
+    // Declining: gone, and the room stays closed to carol.
+    let (status, _) = post(&app, &format!("/rooms/{lair}/members"), &alice, json!({"username": "carol"})).await;
+    assert_eq!(status, 202);
+    let (status, _) = delete(&app, &format!("/invitations/{lair}"), &carol).await;
+    assert_eq!(status, 204);
+    let (status, _) = delete(&app, &format!("/invitations/{lair}"), &carol).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(&app, "POST", &format!("/rooms/{lair}/join"), &carol, None).await;
+    assert_eq!(status, 404, "no invitation, no way in");
+    // Public rooms are not concerned: adding is immediate.
+    let plaza = id_of(&create_room(&app, &alice, "plaza", "public").await);
+    invite(&app, &alice, plaza, "carol").await;
+}
+
+#[tokio::test]
+async fn the_rooms_an_account_creates_are_capped_even_after_it_leaves_them() {
+    let app = spawn_with(|c| c.max_rooms_per_account = 2).await;
+    let (_, alice, bob, _) = cast(&app).await;
+    let first = id_of(&create_room(&app, &alice, "one", "public").await);
+    create_room(&app, &alice, "two", "private").await;
+    let (status, answer) = post(&app, "/rooms", &alice, json!({"name": "three", "kind": "public"})).await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, _) = call(&app, "POST", &format!("/rooms/{first}/leave"), &alice, None).await;
+    assert_eq!(status, 204);
+    let (status, answer) = post(&app, "/rooms", &alice, json!({"name": "three", "kind": "public"})).await;
+    assert_eq!(status, 403, "leaving gives no room back: {answer}");
+    create_room(&app, &bob, "three", "public").await;
+}
+
+#[tokio::test]
+async fn public_rooms_are_paged_by_id() {
+    let app = spawn().await;
+    let (_, alice, bob, _) = cast(&app).await;
+    let mut made = Vec::new();
+    for name in ["zeta", "alpha", "mid", "beta"] {
+        made.push(id_of(&create_room(&app, &alice, name, "public").await));
+    }
+    create_room(&app, &alice, "hidden", "private").await;
+    let (status, first) = get(&app, "/rooms/public?limit=2", &bob).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&first), [1, made[0]], "general first, then by id");
+    let (_, next) = get(&app, &format!("/rooms/public?after={}&limit=2", made[0]), &bob).await;
+    assert_eq!(ids(&next), [made[1], made[2]]);
+    let (_, last) = get(&app, &format!("/rooms/public?after={}", made[2]), &bob).await;
+    assert_eq!(ids(&last), [made[3]], "the default limit takes the rest");
+    for bad in ["limit=0", "limit=1001", "limit=x", "after=-1", "after=y"] {
+        let (status, answer) = get(&app, &format!("/rooms/public?{bad}"), &bob).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    let (status, _) = get(&app, "/rooms/public?limit=1000", &bob).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_replayed_client_id_shows_a_removed_member_nothing_of_the_room() {
+    let app = spawn().await;
+    let (_, alice, bob, _) = cast(&app).await;
+    let lair = id_of(&create_room(&app, &alice, "lair", "private").await);
+    invite(&app, &alice, lair, "bob").await;
+    let (mut bob_ws, _, _) = ready(&app, &bob).await;
+    bob_ws.send_json(&json!({"type": "message", "room_id": lair, "content": "inside", "client_id": "b-1"})).await;
+    bob_ws.outcome_of("b-1", WAIT).await.expect("stored");
+    let (status, _) = delete(&app, &format!("/rooms/{lair}/members/bob"), &alice).await;
+    assert_eq!(status, 204);
+    let (status, _) = patch(&app, &format!("/rooms/{lair}"), &alice, json!({"name": "new secret name"})).await;
+    assert_eq!(status, 200);
+    // The same client_id, sent to general: no acknowledgement with the room's message or name.
+    bob_ws.send_json(&json!({"type": "message", "content": "replay", "client_id": "b-1"})).await;
+    let answer = bob_ws.outcome_of("b-1", WAIT).await.expect_err("refused");
+    assert_eq!(answer["message"], "client_id was already used for another message", "{answer}");
+    assert!(!answer.to_string().contains("secret") && !answer.to_string().contains("inside"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_admins_archive_and_removal_stick_until_an_admin_lifts_them() {
+    let app = spawn().await;
+    let (root, alice, bob, _) = cast(&app).await;
+    let plaza = id_of(&create_room(&app, &alice, "plaza", "public").await);
+    join(&app, &bob, plaza).await;
+    // An admin removes bob: he cannot come back, nor be brought back, until an admin lifts it.
+    let (status, _) = delete(&app, &format!("/admin/rooms/{plaza}/members/bob"), &root).await;
+    assert_eq!(status, 204);
+    let (status, answer) = call(&app, "POST", &format!("/rooms/{plaza}/join"), &bob, None).await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = post(&app, &format!("/rooms/{plaza}/members"), &alice, json!({"username": "bob"})).await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, bans) = get(&app, &format!("/admin/rooms/{plaza}/bans"), &root).await;
+    assert_eq!((status, bans), (200, json!(["bob"])));
+    let (status, _) = get(&app, &format!("/admin/rooms/{plaza}/bans"), &alice).await;
+    assert_eq!(status, 403, "admins only");
+    let (status, _) = delete(&app, &format!("/admin/rooms/{plaza}/bans/bob"), &root).await;
+    assert_eq!(status, 204);
+    let (status, _) = delete(&app, &format!("/admin/rooms/{plaza}/bans/bob"), &root).await;
+    assert_eq!(status, 404);
+    join(&app, &bob, plaza).await;
+    // An owner's removal is not sticky.
+    let (status, _) = delete(&app, &format!("/rooms/{plaza}/members/bob"), &alice).await;
+    assert_eq!(status, 204);
+    join(&app, &bob, plaza).await;
+    // An admin archives: the owner cannot bring it back; an admin can.
+    let (status, _) = call(&app, "POST", &format!("/admin/rooms/{plaza}/archive"), &root, None).await;
+    assert_eq!(status, 200);
+    let (status, answer) = patch(&app, &format!("/rooms/{plaza}"), &alice, json!({"archived": false})).await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = call(&app, "POST", &format!("/admin/rooms/{plaza}/unarchive"), &root, None).await;
+    assert_eq!((status, answer["archived"].as_bool()), (200, Some(false)), "{answer}");
+    // The owner's own archive stays the owner's to lift.
+    let (status, _) = patch(&app, &format!("/rooms/{plaza}"), &alice, json!({"archived": true})).await;
+    assert_eq!(status, 200);
+    let (status, _) = patch(&app, &format!("/rooms/{plaza}"), &alice, json!({"archived": false})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_change_of_a_room_reaches_every_member_in_one_frame_that_keeps_their_counts() {
+    let app = spawn().await;
+    let (_, alice, bob, carol) = cast(&app).await;
+    let plaza = id_of(&create_room(&app, &alice, "plaza", "public").await);
+    join(&app, &bob, plaza).await;
+    join(&app, &carol, plaza).await;
+    let mut sockets = Vec::new();
+    for token in [&alice, &bob, &carol] {
+        sockets.push(ready(&app, token).await.0);
+    }
+    let (status, _) = patch(&app, &format!("/rooms/{plaza}"), &bob, json!({"topic": "news"})).await;
+    assert_eq!(status, 200);
+    let mut seen = Vec::new();
+    for socket in &mut sockets {
+        let frame = wait_room_frame(socket, plaza).await;
+        assert_eq!((frame["room"]["topic"].as_str(), frame["room"]["joined"].as_bool()), (Some("news"), Some(true)));
+        assert_eq!((frame["room"]["unread"].as_i64(), frame["room"]["last_read_id"].as_i64()), (Some(0), Some(0)));
+        seen.push(frame);
+    }
+    assert!(seen.windows(2).all(|pair| pair[0] == pair[1]), "one frame for every member: {seen:?}");
 }

@@ -30,9 +30,8 @@ pub(super) async fn record(tx: &mut PgConnection, change: Change) -> Result<i64,
 impl PgStore {
     /// The sequence number of the newest room change (0 when there is none).
     pub async fn latest_room_change(&self) -> Result<i64, StoreError> {
-        let seq: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'room_changes'")
-            .fetch_one(self.pool())
-            .await?;
+        let seq: i64 =
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'room_changes'").fetch_one(self.pool()).await?;
         Ok(seq)
     }
 

@@ -339,8 +339,8 @@ impl PgStore {
         let by_admin = admin.and(change.archived);
         sqlx::query(
             "UPDATE rooms SET name = COALESCE($2, name), topic = COALESCE($3, topic), \
-             archived = COALESCE($4, archived), \\
-             archived_by_admin = COALESCE($5, CASE WHEN COALESCE($4, archived) THEN archived_by_admin ELSE FALSE END) \\
+             archived = COALESCE($4, archived), \
+             archived_by_admin = COALESCE($5, CASE WHEN COALESCE($4, archived) THEN archived_by_admin ELSE FALSE END) \
              WHERE id = $1",
         )
         .bind(room)

@@ -337,8 +337,8 @@ impl SqliteStore {
         let by_admin = admin.and(change.archived);
         let updated = sqlx::query(
             "UPDATE rooms SET name = COALESCE(?2, name), topic = COALESCE(?3, topic), \
-             archived = COALESCE(?4, archived), \\
-             archived_by_admin = COALESCE(?5, CASE WHEN COALESCE(?4, archived) THEN archived_by_admin ELSE 0 END) \\
+             archived = COALESCE(?4, archived), \
+             archived_by_admin = COALESCE(?5, CASE WHEN COALESCE(?4, archived) THEN archived_by_admin ELSE 0 END) \
              WHERE id = ?1",
         )
         .bind(room)

@@ -36,6 +36,17 @@ impl Endpoint {
         (status, response.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// `DELETE` with a bearer token when given.
+    pub async fn delete_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut request = self.http.get(self.url(path));
         if let Some(token) = token {
