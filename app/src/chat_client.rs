@@ -8,7 +8,7 @@
 
 use crate::chat_state::{AfterMessage, ChatState, Link, Pending};
 use crate::error::ApiError;
-use crate::models::{ChatMessage, ClientFrame, ServerFrame};
+use crate::models::{ChatMessage, ClientFrame, Invitation, ServerFrame};
 use crate::protocol::{close_codes, GENERAL_ROOM_ID, HISTORY_PAGE, TYPING_RESEND_MS, TYPING_SHOWN_MS};
 use crate::rooms_client;
 use futures::channel::mpsc::{unbounded, UnboundedSender};
@@ -251,7 +251,9 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
             state.set_online(online);
             state.set_rooms(rooms);
             rooms_client::mark_current_read(state);
+            rooms_client::load_invitations(state);
         }
+        ServerFrame::Invitation { room, inviter } => state.add_invitation(Invitation { room, inviter }),
         ServerFrame::Presence { username, online } => state.set_presence(username, online),
         ServerFrame::Room { room } => state.upsert_room(room),
         ServerFrame::RoomLeft { room_id, reason } => {

@@ -4,7 +4,7 @@
 //! and the sidebar's list of conversations with their unread counts, who is online, and the
 //! members of the conversation on screen.
 
-use crate::models::{ChatMessage, Member, PublicUser, Room, RoomKind};
+use crate::models::{ChatMessage, Invitation, Member, PublicUser, Room, RoomKind};
 use crate::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
 use leptos::html;
 use leptos::prelude::*;
@@ -126,6 +126,8 @@ pub struct ChatState {
     pub online: RwSignal<HashSet<String>>,
     /// The members of a conversation, while its members list is open: (room id, members).
     pub members: RwSignal<Option<(i64, Vec<Member>)>>,
+    /// Invitations to private rooms waiting for my answer.
+    pub invitations: RwSignal<Vec<Invitation>>,
 }
 
 /// A form's feedback: the error text to show, and whether its call is under way.
@@ -171,6 +173,7 @@ impl ChatState {
             rooms_loaded: RwSignal::new(false),
             online: RwSignal::new(HashSet::new()),
             members: RwSignal::new(None),
+            invitations: RwSignal::new(Vec::new()),
         }
     }
 
@@ -264,9 +267,27 @@ impl ChatState {
         self.rooms_loaded.set(true);
     }
 
+    /// An invitation arrived (the `invitation` frame, or `GET /invitations`): listed once.
+    pub fn add_invitation(&self, invitation: Invitation) {
+        self.invitations.update(|all| {
+            all.retain(|known| known.room.id != invitation.room.id);
+            all.push(invitation);
+        });
+    }
+
+    /// The invitation to `room_id` was answered (or the room is mine now).
+    pub fn drop_invitation(&self, room_id: i64) {
+        if self.invitations.with_untracked(|all| all.iter().any(|i| i.room.id == room_id)) {
+            self.invitations.update(|all| all.retain(|i| i.room.id != room_id));
+        }
+    }
+
     /// Adds a conversation to the list, or updates it (the `room` frame, a REST answer). What
     /// this page counted since is kept: unread counts and newest ids never go back.
     pub fn upsert_room(&self, room: Room) {
+        if room.joined {
+            self.drop_invitation(room.id);
+        }
         self.rooms.update(|rooms| match rooms.iter_mut().find(|r| r.id == room.id) {
             Some(known) => {
                 let unread = known.unread.max(room.unread);

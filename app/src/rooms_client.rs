@@ -1,11 +1,11 @@
 //! The browser side of the conversations sidebar (WASM only): the REST calls (same-origin
 //! fetches the session cookie authenticates) to list, create, browse, join and leave rooms, open
 //! direct messages, list and invite members, page a conversation's history and move my read
-//! marker; and the flows the page starts with them, which put the answers into [`ChatState`]
-//! and a refused call's `error` text in front of the user.
+//! marker, answer invitations; and the flows the page starts with them, which put the answers
+//! into [`ChatState`] and a refused call's `error` text in front of the user.
 
 use crate::chat_state::{ChatState, Feedback};
-use crate::models::{ChatMessage, CreateRoom, Member, ReadMarker, Room, RoomKind, UsernameBody};
+use crate::models::{ChatMessage, CreateRoom, Invitation, Member, ReadMarker, Room, RoomKind, UsernameBody};
 use crate::protocol::{MEMBERS_PAGE, PUBLIC_ROOMS_PAGE};
 use gloo_net::http::{Request, Response};
 use leptos::prelude::*;
@@ -268,6 +268,42 @@ pub fn create_room(state: ChatState, name: String, kind: RoomKind, topic: String
         crate::chat_client::select(state, id);
         done.run(());
     });
+}
+
+/// `GET /invitations`: the invitations waiting for my answer.
+pub async fn invitations() -> Result<Vec<Invitation>, String> {
+    get("/invitations").await
+}
+
+/// `DELETE /invitations/{room_id}`: declines.
+pub async fn decline(room_id: i64) -> Result<(), String> {
+    no_content(Request::delete(&format!("/invitations/{room_id}")).send().await).await
+}
+
+/// Reads the invitations waiting for me into the state (after each connection: one may have
+/// come while I was away).
+pub fn load_invitations(state: ChatState) {
+    spawn_local(async move {
+        if let Ok(waiting) = invitations().await {
+            for invitation in waiting {
+                state.add_invitation(invitation);
+            }
+        }
+    });
+}
+
+/// Accepts an invitation (joining the room) and switches to it.
+pub fn accept_invitation(state: ChatState, room_id: i64, ui: Feedback) {
+    run(ui.error, ui.busy, join(room_id), move |room| {
+        state.drop_invitation(room_id);
+        state.upsert_room(room);
+        crate::chat_client::select(state, room_id);
+    });
+}
+
+/// Declines an invitation.
+pub fn decline_invitation(state: ChatState, room_id: i64, ui: Feedback) {
+    run(ui.error, ui.busy, decline(room_id), move |()| state.drop_invitation(room_id));
 }
 
 /// Opens (or finds) the direct conversation with `username` and switches to it.

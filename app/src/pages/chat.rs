@@ -6,6 +6,7 @@
 //! the header shows the conversation's topic and members. On a phone the sidebar folds away
 //! behind the top bar's toggle.
 
+use super::invitations::Invitations;
 use crate::api::{current_user, Logout};
 use crate::chat_state::{sidebar_groups, unread_label, ChatState, Feedback, Link};
 use crate::models::{ChatMessage, Member, PublicUser, Room, RoomKind};
@@ -243,6 +244,7 @@ fn Sidebar(state: ChatState, open: RwSignal<bool>) -> impl IntoView {
                 Panel::Browse => view! { <BrowseRooms state done=close cancel=hide/> }.into_any(),
                 Panel::NewDm => view! { <NewDmForm state done=close cancel=hide/> }.into_any(),
             }}
+            <Invitations state/>
             <h3 class="sidebar-heading">"Rooms"</h3>
             <ul class="conversations" data-testid="room-list">
                 <For each=move || groups.get().0 key=|r| r.id let:room>

@@ -3,6 +3,7 @@
 mod admin;
 mod auth_forms;
 pub mod chat;
+mod invitations;
 
 pub use admin::AdminPage;
 pub use auth_forms::{LoginPage, RegisterPage};

@@ -29,11 +29,17 @@ async fn user_who_cannot_publish(redis_url: &str) -> String {
     let client = redis::Client::open(redis_url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "nopub", "on", "nopass", "~*", "&*", "+@all", "-publish"][..])
+        .arg(&["SETUSER", "nopub", "on", ">nopub-password", "~*", "&*", "+@all", "-publish"][..])
         .query_async(&mut connection)
         .await
         .unwrap();
-    redis_url.replacen("redis://", "redis://nopub@", 1)
+    // With a password: a username alone is not sent (the default user would publish).
+    let url = redis_url.replacen("redis://", "redis://nopub:nopub-password@", 1);
+    let refused = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let answer: redis::RedisResult<i64> =
+        redis::cmd("PUBLISH").arg("any").arg("thing").query_async(&mut refused.clone()).await;
+    assert!(answer.is_err(), "the user must not be able to publish: {answer:?}");
+    url
 }
 
 async fn token(node: &Node, name: &str) -> String {
