@@ -64,9 +64,10 @@ pub struct Config {
     /// connection gets them in one write, latency grows by at most one wave interval
     /// (connections / budget, at most 100 ms).
     pub fanout_writes_per_sec: u32,
-    /// The process's CPU use, in percent of the cores it may use, from which the CPU counts as
-    /// busy and the write budget applies (`CHATTERBOX_FANOUT_PACING_CPU_PERCENT`, 0..=100; 0:
-    /// always). Below it every commit goes out at once.
+    /// The process's CPU use, in percent of the CPU it can get (what it used plus what the
+    /// machine left idle, at most its cores), from which the CPU counts as busy and the write
+    /// budget applies (`CHATTERBOX_FANOUT_PACING_CPU_PERCENT`, 0..=100; 0: always). Below it
+    /// every commit goes out at once.
     pub fanout_pacing_cpu_percent: u32,
     /// Seconds a socket write may take before the peer is considered stuck and dropped, and a
     /// CSV download whose client takes no data is aborted (`CHATTERBOX_WRITE_TIMEOUT_SECS`).

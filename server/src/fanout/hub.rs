@@ -3,7 +3,7 @@
 //! the fan-out, which writes the live feed to them), the conversation directory, presence, the
 //! socket caps (per account and in all), flood control, and the door to the group-commit writer.
 
-use super::cpu_time::process_cpu_time;
+use super::cpu_time::{machine_idle_time, process_cpu_time};
 use super::directory::Directory;
 use super::frames;
 use super::outbox::{BacklogLimits, Fanout, Outbox};
@@ -186,7 +186,8 @@ impl Hub {
             busy_share: f64::from(config.fanout_pacing_cpu_percent) / 100.0,
             cores: shards,
         };
-        let reading = Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing() };
+        let reading =
+            Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing(), idle: machine_idle_time() };
         let pacer = WavePacer::new(pacing, std::time::Instant::now(), reading);
         let bus = cluster.as_ref().map(|link| link.bus.clone());
         let flood = SharedLimiter::new("flood", config.flood_burst, config.flood_per_sec, bus.as_ref().map(Bus::link));

@@ -9,7 +9,7 @@
 //! nodes' commits from it; a [`Sequencer`] puts both in one gapless id order, and the writer reads
 //! from the database whatever the bus lost (a probe of the newest id covers a silent bus).
 
-use super::cpu_time::process_cpu_time;
+use super::cpu_time::{machine_idle_time, process_cpu_time};
 use super::frames;
 use super::hub::Registry;
 use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
@@ -267,9 +267,10 @@ struct Out {
 }
 
 impl Out {
-    /// What the pacer's gauge reads: the process's CPU time and the fan-out's writing time.
+    /// What the pacer's gauge reads: the process's CPU time, the fan-out's writing time and the
+    /// machine's idle time.
     fn reading(&self) -> Reading {
-        Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing() }
+        Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing(), idle: machine_idle_time() }
     }
 
     /// Releases the held messages now, or says when: the pacer decides.
