@@ -16,7 +16,7 @@ use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
 use super::pacing::{Reading, WavePacer};
 use super::sequencer::Sequencer;
 use crate::cluster::{events, Bus, Event, Incoming};
-use crate::store::{NewMessage, Store, Stored, View};
+use crate::store::{NewMessage, Store, StoreError, Stored, View};
 use app::models::{ChatMessage, ServerFrame};
 use app::protocol::GENERAL_ROOM_ID;
 use std::collections::HashMap;
@@ -33,6 +33,9 @@ pub struct Submission {
 
 /// Most messages stored in one commit.
 const MAX_BATCH: usize = 1024;
+/// Commits started, one after the other, while the previous one's messages are released,
+/// before the writer looks at its other wake-ups again.
+const PIPELINED_COMMITS: usize = 16;
 
 /// How long a gap in the id order may wait for the bus before it is read from the database.
 const GAP_GRACE: Duration = Duration::from_millis(5);
@@ -107,7 +110,27 @@ pub async fn run(
             }
             Wake::Batch(0) => break,
             Wake::Batch(_) => {
-                let stored = commit(&store, &out.registry, &mut batch).await;
+                let mut stored = commit(&store, &out.registry, &mut batch).await;
+                // While more messages wait, the next commit goes to the database at once (in a
+                // task of its own) and this one's messages are handed on and released meanwhile:
+                // the database never waits for the fan-out. Releases keep commit order, and
+                // happen only after their own commit. Bounded, so that the other wake-ups get
+                // their turn.
+                for _ in 0..PIPELINED_COMMITS {
+                    if rx.is_empty() {
+                        break;
+                    }
+                    rx.recv_many(&mut batch, MAX_BATCH).await;
+                    let (messages, replies) = split(&mut batch);
+                    let next = tokio::spawn(store_batch(store.clone(), messages));
+                    deliver_own(stored, cluster.as_mut(), &mut held);
+                    release_at = out.release_or_hold_at(release_at, &mut held, &mut pacer);
+                    let (messages, result) = match next.await {
+                        Ok(done) => done,
+                        Err(error) => std::panic::resume_unwind(error.into_panic()),
+                    };
+                    stored = answer(&out.registry, messages, replies, result);
+                }
                 deliver_own(stored, cluster.as_mut(), &mut held);
             }
             Wake::Incoming(incoming) => {
@@ -273,6 +296,20 @@ impl Out {
         Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing(), idle: machine_idle_time() }
     }
 
+    /// As [`Out::release_or_hold`], given when a pause already set ends (`release_at`): then
+    /// the held messages go at its end, now if it is over.
+    fn release_or_hold_at(
+        &self,
+        release_at: Option<Instant>,
+        held: &mut Held,
+        pacer: &mut WavePacer,
+    ) -> Option<Instant> {
+        match release_at {
+            Some(at) if Instant::now() < at => Some(at),
+            _ => self.release_or_hold(held, pacer),
+        }
+    }
+
     /// Releases the held messages now, or says when: the pacer decides.
     fn release_or_hold(&self, held: &mut Held, pacer: &mut WavePacer) -> Option<Instant> {
         let now = Instant::now().into_std();
@@ -328,10 +365,34 @@ impl Out {
 /// duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
 /// sender (with the message's `client_id`).
 async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> Vec<ChatMessage> {
-    let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
-        batch.drain(..).map(|s| (s.message, s.reply)).unzip();
+    let (messages, replies) = split(batch);
+    let result = store.insert_batch(&messages).await;
+    answer(registry, messages, replies, result)
+}
+
+/// The messages of a batch and their senders' outboxes (the batch is left empty).
+fn split(batch: &mut Vec<Submission>) -> (Vec<NewMessage>, Vec<Arc<Outbox>>) {
+    batch.drain(..).map(|s| (s.message, s.reply)).unzip()
+}
+
+/// Stores messages in one commit (see [`commit`]) in a task of its own; they come back with
+/// the outcome, for [`answer`].
+async fn store_batch(store: Store, messages: Vec<NewMessage>) -> (Vec<NewMessage>, Result<Vec<Stored>, StoreError>) {
+    let result = store.insert_batch(&messages).await;
+    (messages, result)
+}
+
+/// What a commit means for each of its messages: the new ones, in id order, for the broadcast;
+/// a duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
+/// sender (with the message's `client_id`).
+fn answer(
+    registry: &Registry,
+    messages: Vec<NewMessage>,
+    replies: Vec<Arc<Outbox>>,
+    result: Result<Vec<Stored>, StoreError>,
+) -> Vec<ChatMessage> {
     let mut new = Vec::new();
-    match store.insert_batch(&messages).await {
+    match result {
         Ok(stored) => {
             for ((result, reply), message) in stored.into_iter().zip(replies).zip(&messages) {
                 match result {
