@@ -121,6 +121,10 @@ impl Connection {
         // as it is read, never held while waiting for another query.
         let rooms =
             self.services.my_rooms(&self.user).await.map_err(|_| End::Close(close_code::ERROR, "rooms unavailable"))?;
+        // Closed meanwhile (a revocation, too many live messages kept): no history to read.
+        if let Some(end) = self.outbox.end() {
+            return Err(end);
+        }
         let history = self.services.first_history(&self.user, since).await.map_err(unavailable)?;
         let frame = frames::text(&ServerFrame::History {
             room_id: history.room_id,

@@ -16,5 +16,6 @@ mod crash;
 mod faults;
 mod http_contract;
 mod moderation;
+mod perf_bounds;
 mod security;
 mod throttles;
