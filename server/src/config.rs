@@ -23,6 +23,9 @@ pub struct Config {
     /// On a cluster, seconds a node's users stay online after the node stops refreshing its
     /// presence (it died) (`CHATTERBOX_PRESENCE_TTL_SECS`, at least 1). Refreshed every third.
     pub presence_ttl_secs: u64,
+    /// While at most this many users are online everyone is told of everyone's presence; above
+    /// it presence is summarised (`CHATTERBOX_PRESENCE_LIST_MAX`; docs/protocol.md, `presence`).
+    pub presence_list_max: usize,
     /// HS256 signing secret (`JWT_SECRET`). Unset: one is generated and kept in the database.
     #[serde(skip)]
     pub jwt_secret: Option<String>,
@@ -110,6 +113,7 @@ impl Default for Config {
             sqlite_synchronous: "FULL".into(),
             redis_url: None,
             presence_ttl_secs: 15,
+            presence_list_max: app::protocol::PRESENCE_LIST_MAX,
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
@@ -143,6 +147,7 @@ impl std::fmt::Debug for Config {
             database_url,
             redis_url,
             presence_ttl_secs,
+            presence_list_max,
             jwt_secret,
             token_ttl_secs,
             bcrypt_cost,
@@ -175,6 +180,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_password(database_url))
             .field("redis_url", &redis_url.as_deref().map(redact_password))
             .field("presence_ttl_secs", presence_ttl_secs)
+            .field("presence_list_max", presence_list_max)
             .field("jwt_secret", &jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("token_ttl_secs", token_ttl_secs)
             .field("bcrypt_cost", bcrypt_cost)
@@ -256,6 +262,7 @@ impl Config {
         }
         parse_env(&var, "CHATTERBOX_TOKEN_TTL_SECS", &mut self.token_ttl_secs)?;
         parse_env(&var, "CHATTERBOX_PRESENCE_TTL_SECS", &mut self.presence_ttl_secs)?;
+        parse_env(&var, "CHATTERBOX_PRESENCE_LIST_MAX", &mut self.presence_list_max)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_COST", &mut self.bcrypt_cost)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_CONCURRENCY", &mut self.bcrypt_concurrency)?;
         parse_env(&var, "CHATTERBOX_READ_POOL", &mut self.read_pool_size)?;

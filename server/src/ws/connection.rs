@@ -144,8 +144,10 @@ impl Connection {
             more: history.more,
         });
         let hub = self.services.hub().clone();
+        let user = self.user.id;
         self.outbox.go_live(frame, history.last_id, move || {
-            frames::text(&ServerFrame::Rooms { rooms, online: hub.online_names() })
+            let (online, online_count) = hub.online_for(user);
+            frames::text(&ServerFrame::Rooms { rooms, online, online_count })
         });
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Bounds that keep a large server cheap (issue 22): what a connection keeps for itself while its
-//! first history is read is bounded like its backlog (frames and bytes, close 1013).
+//! first history is read is bounded like its backlog (frames and bytes, close 1013), and presence
+//! is summarised above `presence_list_max` users online (no frame per arrival to people who only
+//! share `general`; everyone gets the number online).
 
 use crate::common::{Client, TestApp};
 use serde_json::{json, Value};
@@ -84,4 +86,76 @@ async fn live_messages_kept_for_a_connection_still_reading_its_history_are_bound
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(outbox.end(), Some(End::Close(1013, "too slow: reconnect with since")));
+}
+
+/// Connects and returns the client with its `rooms` frame (the second one).
+async fn ready(app: &TestApp, token: &str) -> (Client, Value) {
+    let (mut client, _history) = app.connect(token).await;
+    let rooms = client.next_frame().await;
+    assert_eq!(rooms["type"], "rooms", "{rooms}");
+    (client, rooms)
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn above_the_list_max_presence_is_summarised_and_goes_only_to_people_sharing_a_room() {
+    let app = TestApp::spawn_with(|c| c.presence_list_max = 2).await;
+    let [alice, bob, carol, dan] =
+        [app.user("alice").await, app.user("bob").await, app.user("carol").await, app.user("dan").await];
+    // alice and bob share a room; carol and dan share only `general` with them.
+    let (status, room) = app.post_as("/rooms", Some(&alice), &json!({"name": "Pair", "kind": "public"})).await;
+    assert_eq!(status, 201, "{room}");
+    let (status, joined) = app.post_as(&format!("/rooms/{}/join", room["id"]), Some(&bob), &json!({})).await;
+    assert_eq!(status, 200, "{joined}");
+
+    // Two online: everyone is told of everyone, as on any small server.
+    let (mut a, rooms) = ready(&app, &alice).await;
+    assert_eq!((names(&rooms["online"]), rooms.get("online_count")), (vec!["alice".to_string()], None));
+    let (_b, _) = ready(&app, &bob).await;
+    wait_for(&mut a, "bob's presence", |f| f == &json!({"type": "presence", "username": "bob", "online": true})).await;
+
+    // The third: presence is summarised from now on. alice is told whom she hears of.
+    let (_c, rooms) = ready(&app, &carol).await;
+    assert_eq!(names(&rooms["online"]), ["carol"], "only carol herself: she shares no room: {rooms}");
+    assert_eq!(rooms["online_count"], 3, "{rooms}");
+    let summary = wait_for(&mut a, "the switch to summaries", |f| f["type"] == "presence_summary").await;
+    assert_eq!((names(&summary["online"]), &summary["online_count"]), (vec!["alice".into(), "bob".into()], &json!(3)));
+
+    // dan's arrival is not told to alice: only the number online, at the next summary.
+    let (mut d, _) = ready(&app, &dan).await;
+    // Every frame until a count of four (a count of three may come first, if its period ended
+    // before dan arrived): more than a summary period, past every presence window.
+    let mut frames = Vec::new();
+    loop {
+        let frame = wait_for(&mut a, "the number online", |_| true).await;
+        if frame["type"] == "presence_summary" && frame["online_count"] == 4 {
+            assert_eq!(frame, json!({"type": "presence_summary", "online_count": 4}), "a count without a list");
+            break;
+        }
+        frames.push(frame);
+    }
+    assert!(!frames.iter().any(|f| f["type"] == "presence"), "alice was told of dan: {frames:?}");
+
+    // bob, who shares a room with alice, is still told to her when he leaves (after the grace).
+    drop(_b);
+    let offline = json!({"type": "presence", "username": "bob", "online": false});
+    wait_for(&mut a, "bob going offline", |f| f == &offline).await;
+
+    // Down to one online (below 90 % of the list max): everyone is told of everyone again.
+    drop(_c);
+    d.socket.close(None).await.expect("close");
+    drop(d);
+    let listed =
+        wait_for(&mut a, "the switch back", |f| f["type"] == "presence_summary" && f.get("online").is_some()).await;
+    assert_eq!(listed, json!({"type": "presence_summary", "online_count": 1, "online": ["alice"]}));
 }
