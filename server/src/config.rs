@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants a key as long as its 32-byte output).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -37,6 +38,22 @@ pub struct Config {
     pub read_pool_size: u32,
     /// SQLite `synchronous` (`CHATTERBOX_SQLITE_SYNCHRONOUS`): FULL (default) or NORMAL.
     pub sqlite_synchronous: String,
+    /// PostgreSQL: seconds a statement may run before it is cancelled
+    /// (`CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS`, `statement_timeout`; 0: no limit).
+    pub pg_statement_timeout_secs: u64,
+    /// PostgreSQL: seconds a statement may wait for a lock (`CHATTERBOX_PG_LOCK_TIMEOUT_SECS`,
+    /// `lock_timeout`; 0: no limit). Longer than the idle-in-transaction timeout, so a commit
+    /// waiting for a stalled node's lock outlasts the timeout that frees it.
+    pub pg_lock_timeout_secs: u64,
+    /// PostgreSQL: seconds a session may sit idle inside a transaction before the server ends it
+    /// and rolls it back, freeing its locks (`CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS`,
+    /// `idle_in_transaction_session_timeout`; 0: no limit). How long a stalled node can hold
+    /// up every node's messages.
+    pub pg_idle_in_transaction_timeout_secs: u64,
+    /// PostgreSQL: seconds of silence after which the server probes a node's connection with
+    /// TCP keepalives (then every third of it, three times), and how long data it sent may stay
+    /// unacknowledged (twice this) (`CHATTERBOX_PG_KEEPALIVE_SECS`; 0: the server's defaults).
+    pub pg_keepalive_secs: u64,
     /// Flood control per account: messages allowed at once (`CHATTERBOX_FLOOD_BURST`).
     pub flood_burst: u32,
     /// Flood control per account: sustained messages per second (`CHATTERBOX_FLOOD_PER_SEC`).
@@ -107,6 +124,10 @@ impl Default for Config {
             bcrypt_concurrency: 0,
             read_pool_size: 4,
             sqlite_synchronous: "FULL".into(),
+            pg_statement_timeout_secs: 30,
+            pg_lock_timeout_secs: 10,
+            pg_idle_in_transaction_timeout_secs: 5,
+            pg_keepalive_secs: 30,
             redis_url: None,
             presence_ttl_secs: 15,
             flood_burst: 10,
@@ -148,6 +169,10 @@ impl std::fmt::Debug for Config {
             bcrypt_concurrency,
             read_pool_size,
             sqlite_synchronous,
+            pg_statement_timeout_secs,
+            pg_lock_timeout_secs,
+            pg_idle_in_transaction_timeout_secs,
+            pg_keepalive_secs,
             flood_burst,
             flood_per_sec,
             outbound_queue,
@@ -180,6 +205,10 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_concurrency", bcrypt_concurrency)
             .field("read_pool_size", read_pool_size)
             .field("sqlite_synchronous", sqlite_synchronous)
+            .field("pg_statement_timeout_secs", pg_statement_timeout_secs)
+            .field("pg_lock_timeout_secs", pg_lock_timeout_secs)
+            .field("pg_idle_in_transaction_timeout_secs", pg_idle_in_transaction_timeout_secs)
+            .field("pg_keepalive_secs", pg_keepalive_secs)
             .field("flood_burst", flood_burst)
             .field("flood_per_sec", flood_per_sec)
             .field("outbound_queue", outbound_queue)
@@ -215,6 +244,8 @@ pub enum ConfigError {
     Env { name: &'static str, value: String },
     #[error("CHATTERBOX_REDIS_URL makes this node one of a cluster, whose nodes must share a database: DATABASE_URL must be postgres://..., not an SQLite file")]
     ClusterOnSqlite,
+    #[error("{name} ({value} s) must be longer than pg_idle_in_transaction_timeout_secs ({idle} s), so that a commit waiting for a stalled node's lock outlasts the timeout that frees it (or 0: no limit)")]
+    LockWaitTooShort { name: &'static str, value: u64, idle: u64 },
     #[error("JWT_SECRET is {len} bytes; it must be at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`), or unset to let the server generate one")]
     ShortSecret { len: usize },
 }
@@ -258,6 +289,14 @@ impl Config {
         parse_env(&var, "CHATTERBOX_BCRYPT_COST", &mut self.bcrypt_cost)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_CONCURRENCY", &mut self.bcrypt_concurrency)?;
         parse_env(&var, "CHATTERBOX_READ_POOL", &mut self.read_pool_size)?;
+        parse_env(&var, "CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", &mut self.pg_statement_timeout_secs)?;
+        parse_env(&var, "CHATTERBOX_PG_LOCK_TIMEOUT_SECS", &mut self.pg_lock_timeout_secs)?;
+        parse_env(
+            &var,
+            "CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS",
+            &mut self.pg_idle_in_transaction_timeout_secs,
+        )?;
+        parse_env(&var, "CHATTERBOX_PG_KEEPALIVE_SECS", &mut self.pg_keepalive_secs)?;
         parse_env(&var, "CHATTERBOX_FLOOD_BURST", &mut self.flood_burst)?;
         parse_env(&var, "CHATTERBOX_FLOOD_PER_SEC", &mut self.flood_per_sec)?;
         parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE", &mut self.outbound_queue)?;
@@ -339,6 +378,23 @@ impl Config {
         if self.redis_url.is_some() && !self.shares_database() {
             return Err(ConfigError::ClusterOnSqlite);
         }
+        let idle = self.pg_idle_in_transaction_timeout_secs;
+        let waits = [
+            ("pg_lock_timeout_secs", self.pg_lock_timeout_secs),
+            ("pg_statement_timeout_secs", self.pg_statement_timeout_secs),
+        ];
+        if let Some(&(name, value)) = waits.iter().find(|(_, value)| idle > 0 && *value > 0 && *value <= idle) {
+            return Err(ConfigError::LockWaitTooShort { name, value, idle });
+        }
+        let pg = [
+            ("pg_statement_timeout_secs", self.pg_statement_timeout_secs),
+            ("pg_lock_timeout_secs", self.pg_lock_timeout_secs),
+            ("pg_idle_in_transaction_timeout_secs", idle),
+            ("pg_keepalive_secs", self.pg_keepalive_secs),
+        ];
+        if let Some((name, value)) = pg.iter().find(|(_, value)| *value > MAX_PG_SECS) {
+            return Err(ConfigError::Env { name, value: value.to_string() });
+        }
         if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
             return Err(ConfigError::Env { name: "sqlite_synchronous", value: self.sqlite_synchronous.clone() });
         }
@@ -363,6 +419,20 @@ impl Config {
         }
     }
 
+    /// How the store connects: pool sizes and PostgreSQL's session settings.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            read_pool_size: self.read_pool_size,
+            sqlite_synchronous: self.sqlite_synchronous.clone(),
+            pg: crate::store::PgSession {
+                statement_timeout: Duration::from_secs(self.pg_statement_timeout_secs),
+                lock_timeout: Duration::from_secs(self.pg_lock_timeout_secs),
+                idle_in_transaction_timeout: Duration::from_secs(self.pg_idle_in_transaction_timeout_secs),
+                keepalive: Duration::from_secs(self.pg_keepalive_secs),
+            },
+        }
+    }
+
     /// The bcrypt concurrency actually used.
     pub fn effective_bcrypt_concurrency(&self) -> usize {
         if self.bcrypt_concurrency > 0 {
@@ -372,6 +442,10 @@ impl Config {
         (cores / 2).max(1)
     }
 }
+
+/// Longest PostgreSQL timeout or keepalive accepted, in seconds (a day; PostgreSQL's own limit
+/// is about 24 days, in milliseconds).
+const MAX_PG_SECS: u64 = 86_400;
 
 /// Open files kept for other uses than WebSockets when the socket cap follows the open-files limit.
 pub const RESERVED_FILES: usize = 256;
@@ -481,6 +555,33 @@ mod tests {
         let mut config = Config::default();
         config.apply_env(env(&[("CHATTERBOX_REDIS_URL", "")])).unwrap();
         assert_eq!(config.redis_url, None, "empty means unset");
+    }
+
+    #[test]
+    fn a_lock_wait_outlasts_the_idle_transaction_timeout() {
+        let error = Config::default()
+            .apply_env(env(&[
+                ("CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS", "10"),
+                ("CHATTERBOX_PG_LOCK_TIMEOUT_SECS", "10"),
+            ]))
+            .unwrap_err();
+        assert!(matches!(error, ConfigError::LockWaitTooShort { name: "pg_lock_timeout_secs", .. }), "{error}");
+        let error = Config::default().apply_env(env(&[("CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", "5")])).unwrap_err();
+        assert!(matches!(error, ConfigError::LockWaitTooShort { name: "pg_statement_timeout_secs", .. }), "{error}");
+        // 0 is no limit, on either side.
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[("CHATTERBOX_PG_LOCK_TIMEOUT_SECS", "0"), ("CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", "0")]))
+            .unwrap();
+        let mut config = Config::default();
+        config.apply_env(env(&[("CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS", "0")])).unwrap();
+        assert_eq!(config.store_options().pg.idle_in_transaction_timeout, Duration::ZERO);
+        assert!(Config::default().apply_env(env(&[("CHATTERBOX_PG_KEEPALIVE_SECS", "86401")])).is_err());
+    }
+
+    #[test]
+    fn the_default_sessions_are_the_stores() {
+        assert_eq!(Config::default().store_options().pg, crate::store::PgSession::default());
     }
 
     #[test]

@@ -155,7 +155,7 @@ async fn join_cluster(config: &Config, store: &Store) -> Result<Option<crate::fa
 impl Services {
     /// Opens the store and prepares the auth machinery from `config`.
     pub async fn start(config: Config) -> Result<Arc<Self>, StartError> {
-        let store = Store::open(&config.database_url, config.read_pool_size, &config.sqlite_synchronous).await?;
+        let store = Store::open(&config.database_url, &config.store_options()).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
             None => store.setting_or_insert("jwt_secret", &crate::auth::random_hex(32)).await?,
@@ -166,11 +166,13 @@ impl Services {
         let directory = crate::fanout::directory::Directory::load(&store).await?;
         let cluster = join_cluster(&config, &store).await?;
         let redis = cluster.as_ref().map(|link| link.bus.link().clone());
-        let hub = Hub::start(store.clone(), &config, directory, cluster);
+        // The writer and the feeds each on connections of their own (on PostgreSQL), so that
+        // slow reads never hold up a commit or a block.
+        let hub = Hub::start(store.for_writer(), &config, directory, cluster);
         // Where the account-change feed starts: read now, before any socket can be accepted,
         // so that no change committed after this point is skipped.
         let feed_start = store.latest_account_change().await?;
-        crate::fanout::authority::start(store.clone(), &hub, feed_start);
+        crate::fanout::authority::start(store.for_feeds(), &hub, feed_start);
         let throttles = Throttles::new(&config, redis.as_ref());
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
         let membership = tokio::sync::Mutex::new(());

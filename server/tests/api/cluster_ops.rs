@@ -1,0 +1,298 @@
+//! Running clusters (issue 22, items 6 and 7), with real server processes, PostgreSQL and Redis:
+//! slow reads filling the pool of requests hold up neither a commit nor a block (the writer and
+//! the feeds have connections of their own); a node frozen inside a commit holds the others'
+//! messages up only until PostgreSQL ends its idle transaction, and when it wakes up its clients
+//! retry what it had not stored, losing and duplicating nothing.
+
+use crate::common::cluster::*;
+use crate::common::db::Db;
+use crate::common::process::Node;
+use crate::common::{Client, TestApp};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The answer to the message sent with `client_id` within `wait`: its broadcast (`Ok`), or the
+/// frame refusing it (`Err`); `None` when none came.
+async fn answer_within(client: &mut Client, client_id: &str, wait: Duration) -> Option<Result<Value, Value>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let frame = client.next_json_within(deadline.saturating_duration_since(Instant::now())).await?;
+        if frame["client_id"] != client_id {
+            continue;
+        }
+        match frame["type"].as_str() {
+            Some("message") => return Some(Ok(frame)),
+            Some("error" | "warning" | "blocked") => return Some(Err(frame)),
+            _ => continue,
+        }
+    }
+}
+
+async fn send(client: &mut Client, content: &str, client_id: &str) {
+    client.send_json(&json!({"type": "message", "content": content, "client_id": client_id})).await;
+}
+
+/// Waits until `count` statements `sql` run in the database (seen through `db`), for at most 10 s.
+async fn until_running(db: &mut Db, sql: &str, count: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let query = format!("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '{sql}'");
+    while db.number(&query).await < i64::from(count) {
+        assert!(Instant::now() < deadline, "{count} times {sql:?} never ran at once");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The close code that ends `client` within `wait` (frames before it are skipped).
+async fn closed_within(client: &mut Client, wait: Duration) -> Option<u16> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match client.next_message(deadline.saturating_duration_since(Instant::now())).await? {
+            Message::Close(frame) => return frame.map(|f| u16::from(f.code)),
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_reads_filling_the_pool_of_requests_hold_up_neither_a_commit_nor_a_block() {
+    let database_url = tokio::task::spawn_blocking(|| testkit::postgres().fresh_database()).await.unwrap();
+    let url = database_url.clone();
+    let app = TestApp::spawn_with(move |config| {
+        config.database_url = url;
+        config.read_pool_size = 2;
+    })
+    .await;
+    app.user("root").await;
+    let (mut alice, _) = app.connect(&app.user("alice").await).await;
+    let (mut victim, _) = app.connect(&app.user("victim").await).await;
+
+    // Slow reads take every connection of the pool of requests, as many large history or export
+    // reads at once would.
+    const SLOW: &str = "SELECT pg_sleep(20)";
+    let requests = app.services.store().as_postgres().expect("a PostgreSQL store").pool().clone();
+    let size = requests.options().get_max_connections();
+    let slow_reads: Vec<_> = (0..size)
+        .map(|_| {
+            let pool = requests.clone();
+            tokio::spawn(async move { sqlx::query(SLOW).execute(&pool).await })
+        })
+        .collect();
+    let mut db = Db::connect(&database_url).await;
+    until_running(&mut db, SLOW, size).await;
+    assert_eq!((requests.size(), requests.num_idle()), (size, 0), "the pool of requests is full");
+
+    // A message still commits (and is acknowledged) at once...
+    let sent = Instant::now();
+    send(&mut alice, "still here", "s-1").await;
+    let answer = answer_within(&mut alice, "s-1", Duration::from_secs(25)).await;
+    let waited = sent.elapsed();
+    assert!(matches!(answer, Some(Ok(_))), "{answer:?}");
+    assert!(waited < Duration::from_secs(3), "committed after {waited:?}");
+
+    // ... and a block made elsewhere (another node, `server admin`: here, straight in the
+    // database) closes the victim's socket within a second, through the account-change feed.
+    db.execute("UPDATE users SET is_blocked = TRUE, token_version = token_version + 1 WHERE username = 'victim'").await;
+    let blocked = Instant::now();
+    let code = closed_within(&mut victim, Duration::from_secs(25)).await;
+    let waited = blocked.elapsed();
+    assert_eq!(code, Some(1008));
+    assert!(waited <= Duration::from_secs(1), "closed {waited:?} after the block");
+
+    assert!(slow_reads.iter().all(|read| !read.is_finished()), "the slow reads held the pool throughout");
+    db.execute(&format!("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = '{SLOW}'")).await;
+    for read in slow_reads {
+        let _ = read.await;
+    }
+}
+
+/// What became of each message a [`Load`] sent: its id, or the error refusing it.
+type Outcomes = HashMap<String, Result<i64, String>>;
+
+/// A client sending a message (`client_id` `{tag}-{i}`, content `load {i}`) every millisecond or
+/// so, and recording the answer to each.
+struct Load {
+    stop: Arc<AtomicBool>,
+    sender: tokio::task::JoinHandle<usize>,
+    receiver: tokio::task::JoinHandle<Outcomes>,
+    sent: Arc<AtomicUsize>,
+}
+
+impl Load {
+    fn start(client: Client, tag: &'static str) -> Self {
+        let (mut sink, mut stream) = client.socket.split();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let sender = tokio::spawn({
+            let (stop, sent) = (stop.clone(), sent.clone());
+            async move {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let frame =
+                        json!({"type": "message", "content": format!("load {i}"), "client_id": format!("{tag}-{i}")});
+                    if sink.send(Message::text(frame.to_string())).await.is_err() {
+                        break;
+                    }
+                    i += 1;
+                    sent.store(i, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // Held open until every answer is in.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    drop(sink);
+                });
+                i
+            }
+        });
+        let receiver = tokio::spawn({
+            let (stop, sent) = (stop.clone(), sent.clone());
+            async move {
+                let mut outcomes = Outcomes::new();
+                let mut deadline: Option<Instant> = None;
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        let at = *deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(30));
+                        if outcomes.len() >= sent.load(Ordering::SeqCst) || Instant::now() > at {
+                            return outcomes;
+                        }
+                    }
+                    let Ok(next) = tokio::time::timeout(Duration::from_millis(100), stream.next()).await else {
+                        continue;
+                    };
+                    let Some(Ok(Message::Text(text))) = next else {
+                        if next.is_none() {
+                            return outcomes;
+                        }
+                        continue;
+                    };
+                    let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                    let Some(client_id) = frame["client_id"].as_str().filter(|id| id.starts_with(&format!("{tag}-")))
+                    else {
+                        continue;
+                    };
+                    let outcome = match frame["type"].as_str() {
+                        Some("message") => Ok(frame["id"].as_i64().unwrap()),
+                        Some("error") => Err(frame["message"].as_str().unwrap_or_default().to_owned()),
+                        _ => continue,
+                    };
+                    outcomes.insert(client_id.to_owned(), outcome);
+                }
+            }
+        });
+        Self { stop, sender, receiver, sent }
+    }
+
+    /// Stops sending and waits (at most 30 s) for the answer to every message sent: how many
+    /// were sent, and what became of each.
+    async fn stop(self) -> (usize, Outcomes) {
+        self.stop.store(true, Ordering::SeqCst);
+        let sent = self.sender.await.unwrap();
+        assert_eq!(sent, self.sent.load(Ordering::SeqCst));
+        (sent, self.receiver.await.unwrap())
+    }
+}
+
+/// Freezes `node` (SIGSTOP) at a moment its writer is inside a commit: its transaction idle,
+/// holding the `messages` counter's lock, as the test's own connection sees it in
+/// `pg_stat_activity` (the backend whose transaction id is the counter row's `xmax`). A freeze
+/// between commits holds nothing: then it thaws the node and tries again, for at most 60 s.
+/// Returns how long the transaction has been idle.
+async fn freeze_inside_a_commit(node: &Node, db: &mut Db) -> Duration {
+    const LOCK_HOLDER_IDLE_MS: &str = "\
+        SELECT (EXTRACT(EPOCH FROM clock_timestamp() - state_change) * 1000)::bigint FROM pg_stat_activity \
+        WHERE state = 'idle in transaction' AND backend_xid = (SELECT xmax FROM counters WHERE name = 'messages')";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        node.signal("STOP");
+        let stopped = Instant::now();
+        // A frozen holder stays idle; a live one (between two statements) is idle a moment only.
+        while stopped.elapsed() < Duration::from_millis(500) {
+            let idle: Vec<(i64,)> = db.rows(LOCK_HOLDER_IDLE_MS).await;
+            if let Some(&(ms,)) = idle.first().filter(|(ms,)| *ms >= 200) {
+                eprintln!("frozen inside a commit after {attempts} attempts");
+                return Duration::from_millis(ms as u64);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        node.signal("CONT");
+        assert!(Instant::now() < deadline, "never caught the node inside a commit ({attempts} attempts)");
+        tokio::time::sleep(Duration::from_millis(10 + attempts % 40)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_frozen_inside_a_commit_holds_the_others_up_only_until_its_transaction_times_out() {
+    const IDLE_SECS: u64 = 2;
+    let cluster = Cluster::new().await;
+    let timeouts = [
+        ("CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS", IDLE_SECS.to_string()),
+        ("CHATTERBOX_PG_LOCK_TIMEOUT_SECS", (3 * IDLE_SECS).to_string()),
+        ("CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", "30".to_string()),
+    ];
+    let a = cluster.node_with(&timeouts).await;
+    let b = cluster.node_with(&timeouts).await;
+    let (mut on_b, _) = connected(&b, "bob").await;
+    let (on_a, _) = connected(&a, "alice").await;
+    let mut db = Db::connect(&cluster.database_url).await;
+
+    // A commits under load, and is frozen inside a commit.
+    let load = Load::start(on_a, "a");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = freeze_inside_a_commit(&a, &mut db).await;
+    let frozen = Instant::now() - idle;
+
+    // B's message waits for the counter's lock until PostgreSQL ends A's idle transaction, then
+    // commits: acknowledged, not refused (B's lock timeout is longer than the idle timeout).
+    send(&mut on_b, "from B", "b-1").await;
+    let answer = answer_within(&mut on_b, "b-1", Duration::from_secs(20)).await;
+    let waited = frozen.elapsed();
+    a.signal("CONT");
+    eprintln!("B's message answered {waited:?} after A froze");
+    assert!(matches!(answer, Some(Ok(_))), "B's message while A is frozen: {answer:?}");
+    let bound = Duration::from_secs(IDLE_SECS + 3);
+    assert!(waited < bound, "B's message acknowledged {waited:?} after A froze (idle timeout {IDLE_SECS} s)");
+
+    // A wakes up: the commit it was frozen in failed, and its messages were refused with the
+    // retry error; every other message of A's client was stored.
+    let (sent, outcomes) = load.stop().await;
+    assert_eq!(outcomes.len(), sent, "every message of A's client answered");
+    let mut refused: Vec<&String> = outcomes.iter().filter(|(_, outcome)| outcome.is_err()).map(|(id, _)| id).collect();
+    refused.sort_unstable();
+    assert!(!refused.is_empty(), "the frozen commit's messages are refused");
+    for id in &refused {
+        assert_eq!(outcomes[*id], Err("message could not be saved; send it again".to_owned()), "{id}");
+    }
+
+    // Sent again with the same client_id, each is stored once; a stored one sent again is
+    // acknowledged with its original.
+    let (mut again, _) = a.connect(&a.login("alice").await).await;
+    for id in &refused {
+        let i = id.strip_prefix("a-").unwrap();
+        send(&mut again, &format!("load {i}"), id).await;
+        let answer = answer_within(&mut again, id, Duration::from_secs(10)).await;
+        assert!(matches!(answer, Some(Ok(_))), "{id} sent again: {answer:?}");
+    }
+    let (stored_id, stored) = outcomes.iter().find_map(|(id, outcome)| Some((id, (*outcome).clone().ok()?))).unwrap();
+    send(&mut again, "a retry of a stored message", stored_id).await;
+    let answer = answer_within(&mut again, stored_id, Duration::from_secs(10)).await.expect("answered");
+    assert_eq!(answer.expect("acknowledged")["id"], stored);
+
+    let rows: Vec<(String, i64, i64)> = db
+        .rows("SELECT client_id, COUNT(*), MIN(id) FROM messages WHERE client_id LIKE 'a-%' GROUP BY client_id")
+        .await;
+    assert_eq!(rows.len(), sent, "every message of A's client stored");
+    for (client_id, count, id) in rows {
+        assert_eq!(count, 1, "{client_id} stored once");
+        if let Ok(acknowledged) = &outcomes[&client_id] {
+            assert_eq!(*acknowledged, id, "{client_id} acknowledged with its stored id");
+        }
+    }
+}
