@@ -24,6 +24,12 @@ pub struct Config {
     /// On a cluster, seconds a node's users stay online after the node stops refreshing its
     /// presence (it died) (`CHATTERBOX_PRESENCE_TTL_SECS`, at least 1). Refreshed every third.
     pub presence_ttl_secs: u64,
+    /// The cluster's name in Redis (`CHATTERBOX_CLUSTER_ID`: letters, digits, `-` and `_`, at
+    /// most [`MAX_CLUSTER_ID_LEN`]): every key and the bus channel carry it, so deployments
+    /// sharing one Redis never read each other. Unset: the database's, generated on the first
+    /// start and kept in its `settings`; set, it must be the database's (or becomes it, on a new
+    /// database), else the node refuses to start.
+    pub cluster_id: Option<String>,
     /// HS256 signing secret (`JWT_SECRET`). Unset: one is generated and kept in the database.
     #[serde(skip)]
     pub jwt_secret: Option<String>,
@@ -130,6 +136,7 @@ impl Default for Config {
             pg_keepalive_secs: 30,
             redis_url: None,
             presence_ttl_secs: 15,
+            cluster_id: None,
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
@@ -163,6 +170,7 @@ impl std::fmt::Debug for Config {
             database_url,
             redis_url,
             presence_ttl_secs,
+            cluster_id,
             jwt_secret,
             token_ttl_secs,
             bcrypt_cost,
@@ -199,6 +207,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_password(database_url))
             .field("redis_url", &redis_url.as_deref().map(redact_password))
             .field("presence_ttl_secs", presence_ttl_secs)
+            .field("cluster_id", cluster_id)
             .field("jwt_secret", &jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("token_ttl_secs", token_ttl_secs)
             .field("bcrypt_cost", bcrypt_cost)
@@ -244,6 +253,8 @@ pub enum ConfigError {
     Env { name: &'static str, value: String },
     #[error("CHATTERBOX_REDIS_URL makes this node one of a cluster, whose nodes must share a database: DATABASE_URL must be postgres://..., not an SQLite file")]
     ClusterOnSqlite,
+    #[error("invalid CHATTERBOX_CLUSTER_ID {0:?}: 1 to {MAX_CLUSTER_ID_LEN} letters, digits, '-' or '_'")]
+    BadClusterId(String),
     #[error("{name} ({value} s) must be longer than pg_idle_in_transaction_timeout_secs ({idle} s), so that a commit waiting for a stalled node's lock outlasts the timeout that frees it (or 0: no limit)")]
     LockWaitTooShort { name: &'static str, value: u64, idle: u64 },
     #[error("JWT_SECRET is {len} bytes; it must be at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`), or unset to let the server generate one")]
@@ -280,6 +291,9 @@ impl Config {
         }
         if let Some(v) = var("CHATTERBOX_REDIS_URL") {
             self.redis_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("CHATTERBOX_CLUSTER_ID") {
+            self.cluster_id = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = var("JWT_SECRET").filter(|v| !v.is_empty()) {
             self.jwt_secret = Some(v);
@@ -378,6 +392,9 @@ impl Config {
         if self.redis_url.is_some() && !self.shares_database() {
             return Err(ConfigError::ClusterOnSqlite);
         }
+        if let Some(id) = self.cluster_id.as_deref().filter(|id| !valid_cluster_id(id)) {
+            return Err(ConfigError::BadClusterId(id.to_owned()));
+        }
         let idle = self.pg_idle_in_transaction_timeout_secs;
         let waits = [
             ("pg_lock_timeout_secs", self.pg_lock_timeout_secs),
@@ -446,6 +463,17 @@ impl Config {
 /// Longest PostgreSQL timeout or keepalive accepted, in seconds (a day; PostgreSQL's own limit
 /// is about 24 days, in milliseconds).
 const MAX_PG_SECS: u64 = 86_400;
+
+/// Longest `CHATTERBOX_CLUSTER_ID`.
+pub const MAX_CLUSTER_ID_LEN: usize = 64;
+
+/// Whether `id` may name a cluster: 1 to [`MAX_CLUSTER_ID_LEN`] ASCII letters, digits, `-` or `_`.
+/// Nothing else, so that a cluster's keys can be matched by a pattern (no `*`, `?`, `[`) that
+/// never matches another cluster's (no `:`).
+pub fn valid_cluster_id(id: &str) -> bool {
+    (1..=MAX_CLUSTER_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// Open files kept for other uses than WebSockets when the socket cap follows the open-files limit.
 pub const RESERVED_FILES: usize = 256;
@@ -555,6 +583,21 @@ mod tests {
         let mut config = Config::default();
         config.apply_env(env(&[("CHATTERBOX_REDIS_URL", "")])).unwrap();
         assert_eq!(config.redis_url, None, "empty means unset");
+    }
+
+    #[test]
+    fn a_cluster_id_is_short_and_plain() {
+        let mut config = Config::default();
+        config.apply_env(env(&[("CHATTERBOX_CLUSTER_ID", "prod-eu_1")])).unwrap();
+        assert_eq!(config.cluster_id.as_deref(), Some("prod-eu_1"));
+        config.apply_env(env(&[("CHATTERBOX_CLUSTER_ID", "")])).unwrap();
+        assert_eq!(config.cluster_id, None, "empty means unset: the database's");
+        let long = "x".repeat(MAX_CLUSTER_ID_LEN + 1);
+        for bad in ["prod:eu", "prod*", "a b", "{x}", "caf\u{e9}", "q?", "[a]", long.as_str()] {
+            let error = Config::default().apply_env(env(&[("CHATTERBOX_CLUSTER_ID", bad)])).unwrap_err();
+            assert!(matches!(error, ConfigError::BadClusterId(_)), "{bad}: {error}");
+        }
+        assert!(valid_cluster_id(&"x".repeat(MAX_CLUSTER_ID_LEN)));
     }
 
     #[test]

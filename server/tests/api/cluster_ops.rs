@@ -1,8 +1,10 @@
-//! Running clusters (issue 22, items 6 and 7), with real server processes, PostgreSQL and Redis:
-//! slow reads filling the pool of requests hold up neither a commit nor a block (the writer and
-//! the feeds have connections of their own); a node frozen inside a commit holds the others'
-//! messages up only until PostgreSQL ends its idle transaction, and when it wakes up its clients
-//! retry what it had not stored, losing and duplicating nothing.
+//! Running clusters (issue 22, items 3, 6 and 7), with real server processes, PostgreSQL and
+//! Redis: two deployments on one Redis never reach or affect each other (every key and the bus
+//! channel carry the database's cluster id), and a node given another id than its database's
+//! refuses to start; slow reads filling the pool of requests hold up neither a commit nor a block
+//! (the writer and the feeds have connections of their own); a node frozen inside a commit holds
+//! the others' messages up only until PostgreSQL ends its idle transaction, and when it wakes up
+//! its clients retry what it had not stored, losing and duplicating nothing.
 
 use crate::common::cluster::*;
 use crate::common::db::Db;
@@ -36,6 +38,73 @@ async fn answer_within(client: &mut Client, client_id: &str, wait: Duration) -> 
 
 async fn send(client: &mut Client, content: &str, client_id: &str) {
     client.send_json(&json!({"type": "message", "content": content, "client_id": client_id})).await;
+}
+
+/// Every frame `client` gets until none has come for 2 s: longer than the bus takes, and than
+/// every fallback that could bring another cluster's news (the probe of the newest id: 0.5 s).
+async fn everything_heard(client: &mut Client) -> Vec<Value> {
+    client.drain_frames(Duration::from_secs(2)).await
+}
+
+#[tokio::test]
+async fn two_clusters_on_one_redis_never_reach_or_affect_each_other() {
+    // Red: a database whose nodes take the cluster id generated for it. Blue: another database,
+    // on the same Redis, whose nodes name theirs. Both give each account a budget of one message,
+    // which the nodes of a cluster share.
+    let red = Cluster::new().await;
+    let blue_database = tokio::task::spawn_blocking(|| testkit::postgres().fresh_database()).await.unwrap();
+    let budget = [("CHATTERBOX_FLOOD_BURST", "1".to_string()), ("CHATTERBOX_FLOOD_PER_SEC", "0.001".to_string())];
+    let mut blue_settings = budget.to_vec();
+    blue_settings.extend([("DATABASE_URL", blue_database.clone()), ("CHATTERBOX_CLUSTER_ID", "blue".to_string())]);
+    let (red_a, red_b) = (red.node_with(&budget).await, red.node_with(&budget).await);
+    let (blue_a, blue_b) = (red.node_with(&blue_settings).await, red.node_with(&blue_settings).await);
+
+    // Each cluster works: its nodes see each other's users come online.
+    let (mut blue_one, blue_one_id) = connected(&blue_a, "blue_one").await;
+    let (mut blue_two, _) = connected(&blue_b, "blue_two").await;
+    until(&mut blue_one, |f| f["type"] == "presence" && f["username"] == "blue_two").await;
+    let (mut red_one, red_one_id) = connected(&red_a, "red_one").await;
+    let (mut red_two, _) = connected(&red_b, "red_two").await;
+    until(&mut red_one, |f| f["type"] == "presence" && f["username"] == "red_two").await;
+    assert_eq!(red_one_id, blue_one_id, "the same account id in both databases");
+
+    // A message on red reaches red's other node, and spends red_one's budget on both red nodes.
+    send(&mut red_one, "red says hi", "r-1").await;
+    let red_message = red_one.outcome_of("r-1", Duration::from_secs(5)).await.expect("red's message is stored");
+    let seen = until(&mut red_two, |f| f["type"] == "message").await;
+    assert_eq!(seen["id"], red_message["id"]);
+    let (mut red_one_on_b, _) = red_b.connect(&red_b.login("red_one").await).await;
+    send(&mut red_one_on_b, "again", "r-2").await;
+    let refused = red_one_on_b.outcome_of("r-2", Duration::from_secs(5)).await.expect_err("a budget of one");
+    assert_eq!(refused["message"], "slow down: too many messages");
+
+    // Blue heard nothing of it: no message, no presence.
+    for (name, client) in [("blue_one", &mut blue_one), ("blue_two", &mut blue_two)] {
+        let heard = everything_heard(client).await;
+        assert!(heard.iter().all(|f| f["type"] != "message"), "{name} got red's message: {heard:?}");
+        assert!(!format!("{heard:?}").contains("red_"), "{name} heard of red's users: {heard:?}");
+    }
+    // A new blue connection is told of blue's online users alone.
+    let (mut blue_three, _) = connected(&blue_b, "blue_three").await;
+    let rooms = until(&mut blue_three, |f| f["type"] == "rooms").await;
+    let mut online: Vec<&str> = rooms["online"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    online.sort_unstable();
+    assert_eq!(online, ["blue_one", "blue_three", "blue_two"], "{rooms}");
+
+    // Blue's account of the same id has a budget of its own, and blue's ids are its own.
+    send(&mut blue_one, "blue says hi", "b-1").await;
+    let blue_message = blue_one.outcome_of("b-1", Duration::from_secs(5)).await.expect("blue's budget is untouched");
+    assert_eq!(blue_message["id"], 1, "blue's first message");
+    assert_eq!(until(&mut blue_two, |f| f["type"] == "message").await["id"], 1);
+    for (name, client) in [("red_one", &mut red_one), ("red_two", &mut red_two), ("red_one_on_b", &mut red_one_on_b)] {
+        let heard = everything_heard(client).await;
+        assert!(!format!("{heard:?}").contains("blue"), "{name} heard of blue: {heard:?}");
+    }
+
+    // A node of blue's database with a mistyped id refuses to start, naming both ids.
+    let typo = [("DATABASE_URL", blue_database), ("CHATTERBOX_CLUSTER_ID", "bleu".to_string())];
+    let log = red.refused_node(&typo).await;
+    assert!(log.contains(r#"CHATTERBOX_CLUSTER_ID is "bleu""#) && log.contains(r#"cluster "blue""#), "{log}");
 }
 
 /// Waits until `count` statements `sql` run in the database (seen through `db`), for at most 10 s.
