@@ -40,6 +40,19 @@ async fn send(client: &mut Client, content: &str, client_id: &str) {
     client.send_json(&json!({"type": "message", "content": content, "client_id": client_id})).await;
 }
 
+/// Reads `client`'s frames until one satisfies `wanted`, for at most 10 s; `what` never came,
+/// says the panic, otherwise.
+async fn heard(client: &mut Client, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.next_json_within(deadline.saturating_duration_since(Instant::now())).await {
+            Some(frame) if wanted(&frame) => return frame,
+            Some(_) => continue,
+            None => panic!("{what} never came"),
+        }
+    }
+}
+
 /// Every frame `client` gets until none has come for 2 s: longer than the bus takes, and than
 /// every fallback that could bring another cluster's news (the probe of the newest id: 0.5 s).
 async fn everything_heard(client: &mut Client) -> Vec<Value> {
@@ -62,10 +75,12 @@ async fn two_clusters_on_one_redis_never_reach_or_affect_each_other() {
     // Each cluster works: its nodes see each other's users come online.
     let (mut blue_one, blue_one_id) = connected(&blue_a, "blue_one").await;
     let (mut blue_two, _) = connected(&blue_b, "blue_two").await;
-    until(&mut blue_one, |f| f["type"] == "presence" && f["username"] == "blue_two").await;
+    let online = |name: &'static str| move |f: &Value| f["type"] == "presence" && f["username"] == name;
+    heard(&mut blue_one, "blue_two online, on blue_one", online("blue_two")).await;
     let (mut red_one, red_one_id) = connected(&red_a, "red_one").await;
     let (mut red_two, _) = connected(&red_b, "red_two").await;
-    until(&mut red_one, |f| f["type"] == "presence" && f["username"] == "red_two").await;
+    // (Were presence shared, red_two would change nothing: blue's user of the same id is online.)
+    heard(&mut red_one, "red_two online, on red_one", online("red_two")).await;
     assert_eq!(red_one_id, blue_one_id, "the same account id in both databases");
 
     // A message on red reaches red's other node, and spends red_one's budget on both red nodes.
