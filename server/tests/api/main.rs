@@ -11,6 +11,7 @@ mod assets;
 mod authority;
 mod chat;
 mod cluster;
+mod cluster_ops;
 mod conversations;
 mod crash;
 mod faults;
