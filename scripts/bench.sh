@@ -2,7 +2,7 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 14 minutes after the build), updates docs/performance.md
+#   scripts/bench.sh            # full set (about 19 minutes after the build), updates docs/performance.md
 #   scripts/bench.sh --quick    # small numbers (about 3 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)
@@ -242,10 +242,10 @@ describe_machine > "$WORK/machine.md"
 
 if [ "$QUICK" = 1 ]; then
     DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k REPEAT=1
-    STORM_ACCOUNTS=10 STORM_SEED=300 ROOMS=10 ROOMS_RATE=100
+    STORM_ACCOUNTS=10 STORM_SEED=300 ROOMS=10 ROOMS_RATE=100 IDLE_MANY=500 IDLE_ACCOUNTS=50
 else
     DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m REPEAT=3
-    STORM_ACCOUNTS=50 STORM_SEED=2000 ROOMS=100 ROOMS_RATE=1000
+    STORM_ACCOUNTS=50 STORM_SEED=2000 ROOMS=100 ROOMS_RATE=1000 IDLE_MANY=10000 IDLE_ACCOUNTS=1000
 fi
 
 # 1. Memory at start, then idle connections (same fresh server).
@@ -254,6 +254,14 @@ sleep 1
 loadgen rss startup-rss
 loadgen idle idle --connections "$IDLE" --hold "$HOLD"
 stop_server
+
+# 1b. Idle sockets of many accounts (issue 22): 10,000 over 1,000 accounts, a fresh server each
+#     time; memory per socket and the time to connect them all (presence of 1,000 users online).
+for run in $(seq "$REPEAT"); do
+    start_server "idle-accounts-$run"
+    loadgen idle "idle-${IDLE_MANY}of${IDLE_ACCOUNTS}" --connections "$IDLE_MANY" --users "$IDLE_ACCOUNTS" --hold "$HOLD"
+    stop_server
+done
 
 # 2. Fanouts, each run on a fresh server.
 fanout "fanout-${BIG}x20" "$BIG" 20
@@ -270,6 +278,13 @@ rooms "rooms-${ROOMS}x10" "$ROOMS" 10 "$ROOMS_RATE"
 start_server ingest
 loadgen ingest ingest --senders 4 --window 256 --duration "$((DURATION / 2))"
 stop_server
+
+# 3b. Ingest of issue 22's shape: 10 senders with 64 in flight each, every message to all 10.
+for run in $(seq "$REPEAT"); do
+    start_server "ingest-10x64-$run"
+    loadgen ingest ingest-10x64 --senders 10 --window 64 --duration "$((DURATION / 2))"
+    stop_server
+done
 
 # 4. Login burst during a fanout, at the default bcrypt cost (12).
 start_server login CHATTERBOX_BCRYPT_COST=12 CHATTERBOX_LOGIN_ACCOUNT_BURST=1000000 CHATTERBOX_LOGIN_ACCOUNT_PER_MIN=1000000

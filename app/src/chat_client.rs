@@ -247,7 +247,7 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
                 AfterMessage::Nothing => {}
             }
         }
-        ServerFrame::Rooms { rooms, online } => {
+        ServerFrame::Rooms { rooms, online, .. } => {
             state.set_online(online);
             state.set_rooms(rooms);
             rooms_client::mark_current_read(state);
@@ -255,6 +255,8 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
         }
         ServerFrame::Invitation { room, inviter } => state.add_invitation(Invitation { room, inviter }),
         ServerFrame::Presence { username, online } => state.set_presence(username, online),
+        ServerFrame::PresenceSummary { online: Some(online), .. } => state.set_online(online),
+        ServerFrame::PresenceSummary { online: None, .. } => {}
         ServerFrame::Room { room } => state.upsert_room(room),
         ServerFrame::RoomLeft { room_id, reason } => {
             let name = state.room(room_id).map(|r| r.name);

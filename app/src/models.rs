@@ -305,11 +305,23 @@ pub enum ServerFrame {
     Rooms {
         rooms: Vec<Room>,
         online: Vec<String>,
+        /// Everyone online, when presence is summarised (a large server): `online` then names
+        /// only me and the people I share a conversation other than `general` with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        online_count: Option<usize>,
     },
     /// Someone I share a conversation with came online or went offline.
     Presence {
         username: String,
         online: bool,
+    },
+    /// How many are online; with `online`, who of them I am told about from now on (it
+    /// replaces what I knew): sent when the server starts or stops summarising presence, and
+    /// while it summarises, when the number changed (at most every `PRESENCE_SUMMARY_MS`).
+    PresenceSummary {
+        online_count: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        online: Option<Vec<String>>,
     },
     /// A conversation was added to my list (I created or joined it, was added, a DM was
     /// opened with me) or changed (renamed, new topic, archived).

@@ -29,6 +29,13 @@ pub const TYPING_RESEND_MS: u32 = 2_000;
 pub const UNREAD_MAX: i64 = 1000;
 /// How long someone whose last socket closed still shows online (a reload does not flap).
 pub const PRESENCE_GRACE_MS: u64 = 5_000;
+/// While at most this many users are online, everyone is told of everyone's arrivals and
+/// departures; above it the server summarises presence: `presence` frames go only to the people
+/// who share a conversation other than `general` with the user, and everyone gets the number
+/// online (`presence_summary`). The default of `presence_list_max`.
+pub const PRESENCE_LIST_MAX: usize = 100;
+/// While presence is summarised, how often at most the number online is sent.
+pub const PRESENCE_SUMMARY_MS: u64 = 5_000;
 /// Conversations one account may be in (rooms and DMs, `general` included).
 pub const MAX_CONVERSATIONS_PER_USER: i64 = 500;
 /// Invitations that may wait for one account's answer at once.

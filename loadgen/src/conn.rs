@@ -134,6 +134,23 @@ pub struct Conn {
     pub task: JoinHandle<()>,
 }
 
+/// Simulated client work per text frame received, in nanoseconds (`--frame-work-us`; 0: none).
+/// This load generator spends well under a microsecond on a frame; a client that parses every
+/// frame as JSON (a browser, most libraries) spends several, and on a machine shared with the
+/// server that CPU is no longer the server's.
+pub static FRAME_WORK_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Spins for [`FRAME_WORK_NS`].
+fn simulated_frame_work() {
+    let nanos = FRAME_WORK_NS.load(Relaxed);
+    if nanos > 0 {
+        let until = std::time::Instant::now() + std::time::Duration::from_nanos(nanos);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// Spawns the read loop of `client`.
 pub fn spawn_reader(client: Client, timeline: Arc<Timeline>, role: Role) -> Conn {
     let state = Arc::new(ConnState::default());
@@ -154,6 +171,7 @@ async fn read_loop(client: Client, state: Arc<ConnState>, timeline: Arc<Timeline
                     if let Ok(text) = std::str::from_utf8(bytes) {
                         on_text(text, &state, &timeline, &role);
                     }
+                    simulated_frame_work();
                 }
                 Frame::Ping(payload) => ping = Some(payload.to_vec()),
                 Frame::Close(code) => close = Some(code.map(u32::from).unwrap_or(1005)),

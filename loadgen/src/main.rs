@@ -77,6 +77,9 @@ options of every scenario:
   --source-ips K          spread connections over 127.0.0.1..=127.0.0.K (N/4000 + 1)
   --connect-concurrency K WebSocket handshakes in flight at once (64)
   --threads K             load generator worker threads (2)
+  --frame-work-us U       simulated client work per frame received, in microseconds (0): a
+                          client that parses each frame spends several, and on a shared machine
+                          that CPU is not the server's
   --label TEXT            name of the result (the report matches targets by label)
   --json FILE             also append the result line to FILE
 

@@ -26,6 +26,21 @@ impl Process {
         parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / clock_ticks_per_second())
     }
 
+    /// Seconds the process's threads have waited for a CPU while runnable (run-queue delay),
+    /// summed over its threads now alive (`/proc/PID/task/*/schedstat`, second field, ns).
+    pub fn run_delay_seconds(self) -> Result<f64> {
+        let dir = format!("{}/task", self.dir());
+        let mut nanos = 0u64;
+        for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+            let path = task?.path().join("schedstat");
+            // A thread may end between the listing and the read.
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                nanos += parse_run_delay(&text).with_context(|| format!("unexpected {}", path.display()))?;
+            }
+        }
+        Ok(nanos as f64 / 1e9)
+    }
+
     /// Resident set size in KiB.
     pub fn rss_kib(self) -> Result<u64> {
         let path = format!("{}/status", self.dir());
@@ -83,6 +98,11 @@ fn parse_cpu_ticks(stat: &str) -> Result<u64> {
     Ok(field(11)? + field(12)?)
 }
 
+/// The run-queue delay (second field, in ns) of a `schedstat` line.
+fn parse_run_delay(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
@@ -130,6 +150,13 @@ mod tests {
         let t = parse_machine_times("cpu  10 1 5 100 4 0 2 7 0 0\ncpu0 1 2 3 4 5 6 7 8\n").unwrap();
         assert_eq!((t.total, t.idle, t.steal), (129, 104, 7));
         assert!(MachineTimes::now().unwrap().total > 0);
+    }
+
+    #[test]
+    fn parses_run_delay() {
+        assert_eq!(parse_run_delay("1234 5678 9\n"), Some(5678));
+        assert_eq!(parse_run_delay("1234\n"), None);
+        assert!(Process::Myself.run_delay_seconds().unwrap() >= 0.0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::auth::PasswordHasher;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use app::domain::Password;
 
 pub enum Command {
@@ -39,7 +39,8 @@ pub fn parse(args: &[String]) -> Command {
 
 /// Runs an admin command; returns the process exit code.
 pub async fn run_admin(command: Command, config: &Config) -> Result<i32, Box<dyn std::error::Error>> {
-    let store = Store::open(&config.database_url, 1, &config.sqlite_synchronous).await?;
+    let store =
+        Store::open(&config.database_url, &StoreOptions { read_pool_size: 1, ..config.store_options() }).await?;
     let (name, found) = match command {
         Command::Promote(name) => {
             let found = store.set_admin(&name, true).await?;
@@ -100,7 +101,7 @@ mod tests {
 
     async fn unblock_command(database_url: String) {
         let config = Config { database_url, sqlite_synchronous: "NORMAL".into(), ..Config::default() };
-        let store = Store::open(&config.database_url, 1, "NORMAL").await.unwrap();
+        let store = Store::open(&config.database_url, &StoreOptions::new(1, "NORMAL")).await.unwrap();
         store.create_user("root", "root@x.io", "h").await.unwrap();
         let bob = store.create_user("Bob", "bob@x.io", "h").await.unwrap();
         for _ in 0..3 {

@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants a key as long as its 32-byte output).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -23,6 +24,15 @@ pub struct Config {
     /// On a cluster, seconds a node's users stay online after the node stops refreshing its
     /// presence (it died) (`CHATTERBOX_PRESENCE_TTL_SECS`, at least 1). Refreshed every third.
     pub presence_ttl_secs: u64,
+    /// While at most this many users are online everyone is told of everyone's presence; above
+    /// it presence is summarised (`CHATTERBOX_PRESENCE_LIST_MAX`; docs/protocol.md, `presence`).
+    pub presence_list_max: usize,
+    /// The cluster's name in Redis (`CHATTERBOX_CLUSTER_ID`: letters, digits, `-` and `_`, at
+    /// most [`MAX_CLUSTER_ID_LEN`]): every key and the bus channel carry it, so deployments
+    /// sharing one Redis never read each other. Unset: the database's, generated on the first
+    /// start and kept in its `settings`; set, it must be the database's (or becomes it, on a new
+    /// database), else the node refuses to start.
+    pub cluster_id: Option<String>,
     /// HS256 signing secret (`JWT_SECRET`). Unset: one is generated and kept in the database.
     #[serde(skip)]
     pub jwt_secret: Option<String>,
@@ -37,6 +47,22 @@ pub struct Config {
     pub read_pool_size: u32,
     /// SQLite `synchronous` (`CHATTERBOX_SQLITE_SYNCHRONOUS`): FULL (default) or NORMAL.
     pub sqlite_synchronous: String,
+    /// PostgreSQL: seconds a statement may run before it is cancelled
+    /// (`CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS`, `statement_timeout`; 0: no limit).
+    pub pg_statement_timeout_secs: u64,
+    /// PostgreSQL: seconds a statement may wait for a lock (`CHATTERBOX_PG_LOCK_TIMEOUT_SECS`,
+    /// `lock_timeout`; 0: no limit). Longer than the idle-in-transaction timeout, so a commit
+    /// waiting for a stalled node's lock outlasts the timeout that frees it.
+    pub pg_lock_timeout_secs: u64,
+    /// PostgreSQL: seconds a session may sit idle inside a transaction before the server ends it
+    /// and rolls it back, freeing its locks (`CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS`,
+    /// `idle_in_transaction_session_timeout`; 0: no limit). How long a stalled node can hold
+    /// up every node's messages.
+    pub pg_idle_in_transaction_timeout_secs: u64,
+    /// PostgreSQL: seconds of silence after which the server probes a node's connection with
+    /// TCP keepalives (then every third of it, three times), and how long data it sent may stay
+    /// unacknowledged (twice this) (`CHATTERBOX_PG_KEEPALIVE_SECS`; 0: the server's defaults).
+    pub pg_keepalive_secs: u64,
     /// Flood control per account: messages allowed at once (`CHATTERBOX_FLOOD_BURST`).
     pub flood_burst: u32,
     /// Flood control per account: sustained messages per second (`CHATTERBOX_FLOOD_PER_SEC`).
@@ -64,9 +90,10 @@ pub struct Config {
     /// connection gets them in one write, latency grows by at most one wave interval
     /// (connections / budget, at most 100 ms).
     pub fanout_writes_per_sec: u32,
-    /// The process's CPU use, in percent of the cores it may use, from which the CPU counts as
-    /// busy and the write budget applies (`CHATTERBOX_FANOUT_PACING_CPU_PERCENT`, 0..=100; 0:
-    /// always). Below it every commit goes out at once.
+    /// The process's CPU use, in percent of the CPU it can get (what it used plus what the
+    /// machine left idle, at most its cores), from which the CPU counts as busy and the write
+    /// budget applies (`CHATTERBOX_FANOUT_PACING_CPU_PERCENT`, 0..=100; 0: always). Below it
+    /// every commit goes out at once.
     pub fanout_pacing_cpu_percent: u32,
     /// Seconds a socket write may take before the peer is considered stuck and dropped, and a
     /// CSV download whose client takes no data is aborted (`CHATTERBOX_WRITE_TIMEOUT_SECS`).
@@ -123,8 +150,14 @@ impl Default for Config {
             bcrypt_concurrency: 0,
             read_pool_size: 4,
             sqlite_synchronous: "FULL".into(),
+            pg_statement_timeout_secs: 30,
+            pg_lock_timeout_secs: 10,
+            pg_idle_in_transaction_timeout_secs: 5,
+            pg_keepalive_secs: 30,
             redis_url: None,
             presence_ttl_secs: 15,
+            presence_list_max: app::protocol::PRESENCE_LIST_MAX,
+            cluster_id: None,
             flood_burst: 10,
             flood_per_sec: 5.0,
             outbound_queue: 4096,
@@ -164,12 +197,18 @@ impl std::fmt::Debug for Config {
             database_url,
             redis_url,
             presence_ttl_secs,
+            presence_list_max,
+            cluster_id,
             jwt_secret,
             token_ttl_secs,
             bcrypt_cost,
             bcrypt_concurrency,
             read_pool_size,
             sqlite_synchronous,
+            pg_statement_timeout_secs,
+            pg_lock_timeout_secs,
+            pg_idle_in_transaction_timeout_secs,
+            pg_keepalive_secs,
             flood_burst,
             flood_per_sec,
             outbound_queue,
@@ -202,12 +241,18 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_password(database_url))
             .field("redis_url", &redis_url.as_deref().map(redact_password))
             .field("presence_ttl_secs", presence_ttl_secs)
+            .field("presence_list_max", presence_list_max)
+            .field("cluster_id", cluster_id)
             .field("jwt_secret", &jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("token_ttl_secs", token_ttl_secs)
             .field("bcrypt_cost", bcrypt_cost)
             .field("bcrypt_concurrency", bcrypt_concurrency)
             .field("read_pool_size", read_pool_size)
             .field("sqlite_synchronous", sqlite_synchronous)
+            .field("pg_statement_timeout_secs", pg_statement_timeout_secs)
+            .field("pg_lock_timeout_secs", pg_lock_timeout_secs)
+            .field("pg_idle_in_transaction_timeout_secs", pg_idle_in_transaction_timeout_secs)
+            .field("pg_keepalive_secs", pg_keepalive_secs)
             .field("flood_burst", flood_burst)
             .field("flood_per_sec", flood_per_sec)
             .field("outbound_queue", outbound_queue)
@@ -249,6 +294,10 @@ pub enum ConfigError {
     Env { name: &'static str, value: String },
     #[error("CHATTERBOX_REDIS_URL makes this node one of a cluster, whose nodes must share a database: DATABASE_URL must be postgres://..., not an SQLite file")]
     ClusterOnSqlite,
+    #[error("invalid CHATTERBOX_CLUSTER_ID {0:?}: 1 to {MAX_CLUSTER_ID_LEN} letters, digits, '-' or '_'")]
+    BadClusterId(String),
+    #[error("{name} ({value} s) must be longer than pg_idle_in_transaction_timeout_secs ({idle} s), so that a commit waiting for a stalled node's lock outlasts the timeout that frees it (or 0: no limit)")]
+    LockWaitTooShort { name: &'static str, value: u64, idle: u64 },
     #[error("JWT_SECRET is {len} bytes; it must be at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`), or unset to let the server generate one")]
     ShortSecret { len: usize },
 }
@@ -284,14 +333,26 @@ impl Config {
         if let Some(v) = var("CHATTERBOX_REDIS_URL") {
             self.redis_url = Some(v).filter(|v| !v.is_empty());
         }
+        if let Some(v) = var("CHATTERBOX_CLUSTER_ID") {
+            self.cluster_id = Some(v).filter(|v| !v.is_empty());
+        }
         if let Some(v) = var("JWT_SECRET").filter(|v| !v.is_empty()) {
             self.jwt_secret = Some(v);
         }
         parse_env(&var, "CHATTERBOX_TOKEN_TTL_SECS", &mut self.token_ttl_secs)?;
         parse_env(&var, "CHATTERBOX_PRESENCE_TTL_SECS", &mut self.presence_ttl_secs)?;
+        parse_env(&var, "CHATTERBOX_PRESENCE_LIST_MAX", &mut self.presence_list_max)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_COST", &mut self.bcrypt_cost)?;
         parse_env(&var, "CHATTERBOX_BCRYPT_CONCURRENCY", &mut self.bcrypt_concurrency)?;
         parse_env(&var, "CHATTERBOX_READ_POOL", &mut self.read_pool_size)?;
+        parse_env(&var, "CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", &mut self.pg_statement_timeout_secs)?;
+        parse_env(&var, "CHATTERBOX_PG_LOCK_TIMEOUT_SECS", &mut self.pg_lock_timeout_secs)?;
+        parse_env(
+            &var,
+            "CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS",
+            &mut self.pg_idle_in_transaction_timeout_secs,
+        )?;
+        parse_env(&var, "CHATTERBOX_PG_KEEPALIVE_SECS", &mut self.pg_keepalive_secs)?;
         parse_env(&var, "CHATTERBOX_FLOOD_BURST", &mut self.flood_burst)?;
         parse_env(&var, "CHATTERBOX_FLOOD_PER_SEC", &mut self.flood_per_sec)?;
         parse_env(&var, "CHATTERBOX_OUTBOUND_QUEUE", &mut self.outbound_queue)?;
@@ -380,6 +441,26 @@ impl Config {
         if self.redis_url.is_some() && !self.shares_database() {
             return Err(ConfigError::ClusterOnSqlite);
         }
+        if let Some(id) = self.cluster_id.as_deref().filter(|id| !valid_cluster_id(id)) {
+            return Err(ConfigError::BadClusterId(id.to_owned()));
+        }
+        let idle = self.pg_idle_in_transaction_timeout_secs;
+        let waits = [
+            ("pg_lock_timeout_secs", self.pg_lock_timeout_secs),
+            ("pg_statement_timeout_secs", self.pg_statement_timeout_secs),
+        ];
+        if let Some(&(name, value)) = waits.iter().find(|(_, value)| idle > 0 && *value > 0 && *value <= idle) {
+            return Err(ConfigError::LockWaitTooShort { name, value, idle });
+        }
+        let pg = [
+            ("pg_statement_timeout_secs", self.pg_statement_timeout_secs),
+            ("pg_lock_timeout_secs", self.pg_lock_timeout_secs),
+            ("pg_idle_in_transaction_timeout_secs", idle),
+            ("pg_keepalive_secs", self.pg_keepalive_secs),
+        ];
+        if let Some((name, value)) = pg.iter().find(|(_, value)| *value > MAX_PG_SECS) {
+            return Err(ConfigError::Env { name, value: value.to_string() });
+        }
         if !["FULL", "NORMAL", "EXTRA"].contains(&self.sqlite_synchronous.to_uppercase().as_str()) {
             return Err(ConfigError::Env { name: "sqlite_synchronous", value: self.sqlite_synchronous.clone() });
         }
@@ -404,6 +485,20 @@ impl Config {
         }
     }
 
+    /// How the store connects: pool sizes and PostgreSQL's session settings.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            read_pool_size: self.read_pool_size,
+            sqlite_synchronous: self.sqlite_synchronous.clone(),
+            pg: crate::store::PgSession {
+                statement_timeout: Duration::from_secs(self.pg_statement_timeout_secs),
+                lock_timeout: Duration::from_secs(self.pg_lock_timeout_secs),
+                idle_in_transaction_timeout: Duration::from_secs(self.pg_idle_in_transaction_timeout_secs),
+                keepalive: Duration::from_secs(self.pg_keepalive_secs),
+            },
+        }
+    }
+
     /// The bcrypt concurrency actually used.
     pub fn effective_bcrypt_concurrency(&self) -> usize {
         if self.bcrypt_concurrency > 0 {
@@ -412,6 +507,21 @@ impl Config {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / 2).max(1)
     }
+}
+
+/// Longest PostgreSQL timeout or keepalive accepted, in seconds (a day; PostgreSQL's own limit
+/// is about 24 days, in milliseconds).
+const MAX_PG_SECS: u64 = 86_400;
+
+/// Longest `CHATTERBOX_CLUSTER_ID`.
+pub const MAX_CLUSTER_ID_LEN: usize = 64;
+
+/// Whether `id` may name a cluster: 1 to [`MAX_CLUSTER_ID_LEN`] ASCII letters, digits, `-` or `_`.
+/// Nothing else, so that a cluster's keys can be matched by a pattern (no `*`, `?`, `[`) that
+/// never matches another cluster's (no `:`).
+pub fn valid_cluster_id(id: &str) -> bool {
+    (1..=MAX_CLUSTER_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Open files kept for other uses than WebSockets when the socket cap follows the open-files limit.
@@ -522,6 +632,48 @@ mod tests {
         let mut config = Config::default();
         config.apply_env(env(&[("CHATTERBOX_REDIS_URL", "")])).unwrap();
         assert_eq!(config.redis_url, None, "empty means unset");
+    }
+
+    #[test]
+    fn a_cluster_id_is_short_and_plain() {
+        let mut config = Config::default();
+        config.apply_env(env(&[("CHATTERBOX_CLUSTER_ID", "prod-eu_1")])).unwrap();
+        assert_eq!(config.cluster_id.as_deref(), Some("prod-eu_1"));
+        config.apply_env(env(&[("CHATTERBOX_CLUSTER_ID", "")])).unwrap();
+        assert_eq!(config.cluster_id, None, "empty means unset: the database's");
+        let long = "x".repeat(MAX_CLUSTER_ID_LEN + 1);
+        for bad in ["prod:eu", "prod*", "a b", "{x}", "caf\u{e9}", "q?", "[a]", long.as_str()] {
+            let error = Config::default().apply_env(env(&[("CHATTERBOX_CLUSTER_ID", bad)])).unwrap_err();
+            assert!(matches!(error, ConfigError::BadClusterId(_)), "{bad}: {error}");
+        }
+        assert!(valid_cluster_id(&"x".repeat(MAX_CLUSTER_ID_LEN)));
+    }
+
+    #[test]
+    fn a_lock_wait_outlasts_the_idle_transaction_timeout() {
+        let error = Config::default()
+            .apply_env(env(&[
+                ("CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS", "10"),
+                ("CHATTERBOX_PG_LOCK_TIMEOUT_SECS", "10"),
+            ]))
+            .unwrap_err();
+        assert!(matches!(error, ConfigError::LockWaitTooShort { name: "pg_lock_timeout_secs", .. }), "{error}");
+        let error = Config::default().apply_env(env(&[("CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", "5")])).unwrap_err();
+        assert!(matches!(error, ConfigError::LockWaitTooShort { name: "pg_statement_timeout_secs", .. }), "{error}");
+        // 0 is no limit, on either side.
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[("CHATTERBOX_PG_LOCK_TIMEOUT_SECS", "0"), ("CHATTERBOX_PG_STATEMENT_TIMEOUT_SECS", "0")]))
+            .unwrap();
+        let mut config = Config::default();
+        config.apply_env(env(&[("CHATTERBOX_PG_IDLE_IN_TRANSACTION_TIMEOUT_SECS", "0")])).unwrap();
+        assert_eq!(config.store_options().pg.idle_in_transaction_timeout, Duration::ZERO);
+        assert!(Config::default().apply_env(env(&[("CHATTERBOX_PG_KEEPALIVE_SECS", "86401")])).is_err());
+    }
+
+    #[test]
+    fn the_default_sessions_are_the_stores() {
+        assert_eq!(Config::default().store_options().pg, crate::store::PgSession::default());
     }
 
     #[test]

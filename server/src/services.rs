@@ -151,16 +151,44 @@ pub enum StartError {
     WordList(#[from] std::io::Error),
     #[error(transparent)]
     Bus(#[from] crate::cluster::bus::BadUrl),
+    #[error("CHATTERBOX_CLUSTER_ID is {configured:?}, but this database belongs to cluster {stored:?}: every node of a database must use its id (unset CHATTERBOX_CLUSTER_ID to take it from the database; to rename the cluster, stop every node and change the `cluster_id` row of the `settings` table)")]
+    ClusterIdMismatch { configured: String, stored: String },
+    #[error("the database's cluster id {0:?} (the `cluster_id` row of the `settings` table) is not a valid cluster id: 1 to 64 letters, digits, '-' or '_'")]
+    BadStoredClusterId(String),
 }
 
-/// With `CHATTERBOX_REDIS_URL`, this node's link to the others: the bus, and the newest message
-/// id now (committed before the node could deliver anything live).
+/// The setting that holds a database's cluster id.
+const CLUSTER_ID_SETTING: &str = "cluster_id";
+
+/// The id of the cluster this node joins: its database's, so that every node of one database
+/// has the same, and two databases (two deployments) sharing a Redis have different ones. The
+/// first node of a database stores it: `CHATTERBOX_CLUSTER_ID`, or one generated at random. A
+/// node configured with another id than its database's refuses to start: on its own bus it
+/// would miss the others' conversation changes (and deliver what they no longer allow).
+async fn cluster_id(config: &Config, store: &Store) -> Result<String, StartError> {
+    let proposed = config.cluster_id.clone().unwrap_or_else(|| crate::auth::random_hex(8));
+    let stored = store.setting_or_insert(CLUSTER_ID_SETTING, &proposed).await?;
+    if !crate::config::valid_cluster_id(&stored) {
+        return Err(StartError::BadStoredClusterId(stored));
+    }
+    match &config.cluster_id {
+        Some(configured) if *configured != stored => {
+            Err(StartError::ClusterIdMismatch { configured: configured.clone(), stored })
+        }
+        _ => Ok(stored),
+    }
+}
+
+/// With `CHATTERBOX_REDIS_URL`, this node's link to the others: the bus (in the names of the
+/// database's cluster), and the newest message id now (committed before the node could deliver
+/// anything live).
 async fn join_cluster(config: &Config, store: &Store) -> Result<Option<crate::fanout::hub::ClusterLink>, StartError> {
     let Some(url) = &config.redis_url else { return Ok(None) };
+    let cluster = cluster_id(config, store).await?;
     let node = crate::cluster::new_node_id();
-    let (bus, received) = crate::cluster::Bus::start(url, node)?;
+    let (bus, received) = crate::cluster::Bus::start(url, &cluster, node)?;
     let start_after = store.newest_message_id().await?;
-    tracing::info!(node = format!("{node:016x}"), start_after, "joining the cluster");
+    tracing::info!(%cluster, node = format!("{node:016x}"), start_after, "joining the cluster");
     let presence_ttl = std::time::Duration::from_secs(config.presence_ttl_secs);
     Ok(Some(crate::fanout::hub::ClusterLink { bus, received, start_after, presence_ttl }))
 }
@@ -168,7 +196,7 @@ async fn join_cluster(config: &Config, store: &Store) -> Result<Option<crate::fa
 impl Services {
     /// Opens the store and prepares the auth machinery from `config`.
     pub async fn start(config: Config) -> Result<Arc<Self>, StartError> {
-        let store = Store::open(&config.database_url, config.read_pool_size, &config.sqlite_synchronous).await?;
+        let store = Store::open(&config.database_url, &config.store_options()).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
             None => store.setting_or_insert("jwt_secret", &crate::auth::random_hex(32)).await?,
@@ -178,14 +206,16 @@ impl Services {
         let moderator = Moderator::load(config.moderation_words.as_deref())?;
         // Where the room-change feed starts: read before the bus is joined, so every change
         // committed after it is read by this node (the directory tracks nobody yet).
-        let feed_start = store.latest_room_change().await?;
+        let room_feed_start = store.latest_room_change().await?;
         let cluster = join_cluster(&config, &store).await?;
         let redis = cluster.as_ref().map(|link| link.bus.link().clone());
-        let hub = Hub::start(store.clone(), &config, feed_start, cluster);
+        // The writer and the feeds each on connections of their own (on PostgreSQL), so that
+        // slow reads never hold up a commit or a block.
+        let hub = Hub::start(store.for_writer(), store.for_feeds(), &config, room_feed_start, cluster);
         // Where the account-change feed starts: read now, before any socket can be accepted,
         // so that no change committed after this point is skipped.
         let feed_start = store.latest_account_change().await?;
-        crate::fanout::authority::start(store.clone(), &hub, feed_start);
+        crate::fanout::authority::start(store.for_feeds(), &hub, feed_start);
         let throttles = Throttles::new(&config, redis.as_ref());
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
         Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))

@@ -42,6 +42,8 @@ pub struct Common {
     pub label: Option<String>,
     pub json: Option<PathBuf>,
     pub connect_concurrency: usize,
+    /// Simulated client work per text frame received, in microseconds (`--frame-work-us`).
+    pub frame_work_us: f64,
 }
 
 impl Common {
@@ -61,6 +63,12 @@ impl Common {
             label: args.opt("label")?,
             json: args.opt("json")?,
             connect_concurrency: args.get("connect-concurrency", 64usize)?.max(1),
+            frame_work_us: {
+                let us: f64 = args.get("frame-work-us", 0.0)?;
+                anyhow::ensure!((0.0..=10_000.0).contains(&us), "--frame-work-us must be in 0..=10000");
+                crate::conn::FRAME_WORK_NS.store((us * 1000.0).round() as u64, std::sync::atomic::Ordering::Relaxed);
+                us
+            },
         })
     }
 
@@ -84,6 +92,9 @@ impl Common {
     /// Prints the result line and appends it to `--json`.
     pub fn emit(&self, scenario: &str, default_label: String, mut fields: Map<String, Value>) -> Result<Value> {
         fields.insert("scenario".into(), scenario.into());
+        if self.frame_work_us > 0.0 {
+            fields.insert("frame_work_us".into(), self.frame_work_us.into());
+        }
         fields.insert("label".into(), self.label.clone().unwrap_or(default_label).into());
         let line = Value::Object(fields);
         println!("{line}");
@@ -223,6 +234,8 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool
 pub struct Meter {
     /// Each server process with its CPU seconds at the start (`None`: unreadable).
     servers: Vec<(Process, Option<f64>)>,
+    /// The run-queue delay of the (first) server at the start.
+    server_delay: Option<f64>,
     own_cpu: f64,
     machine: Option<MachineTimes>,
     wall: Instant,
@@ -231,8 +244,10 @@ pub struct Meter {
 impl Meter {
     /// Meters `servers` (none, the one server, or every node of a cluster).
     pub fn start(servers: impl IntoIterator<Item = Process>) -> Self {
+        let servers: Vec<(Process, Option<f64>)> = servers.into_iter().map(|p| (p, p.cpu_seconds().ok())).collect();
         Self {
-            servers: servers.into_iter().map(|p| (p, p.cpu_seconds().ok())).collect(),
+            server_delay: servers.first().and_then(|(p, _)| p.run_delay_seconds().ok()),
+            servers,
             own_cpu: Process::Myself.cpu_seconds().unwrap_or(0.0),
             machine: MachineTimes::now().ok(),
             wall: Instant::now(),
@@ -244,8 +259,10 @@ impl Meter {
     }
 
     /// `wall_s`, `server_cpu_s`, `server_cpu_pct` (100 = one core), `loadgen_cpu_s`,
-    /// `loadgen_cpu_pct`, `server_cpu_us_per_<unit>` for `units` of work, and the machine's
-    /// `idle_pct` and `steal_pct` (of all CPUs: time the hypervisor gave to other guests). With
+    /// `loadgen_cpu_pct`, `server_cpu_us_per_<unit>` for `units` of work, the machine's
+    /// `idle_pct` and `steal_pct` (of all CPUs: time the hypervisor gave to other guests), and
+    /// `server_run_delay_pct` (time the server's threads waited for a CPU while runnable, 100 =
+    /// one thread waiting all the time; the first server's, with several). With
     /// several server processes the server figures are their sum (each process's CPU seconds in
     /// `server_nodes_cpu_s`), and are omitted unless every one could be read.
     pub fn fields(&self, units: u64, unit: &str) -> Map<String, Value> {
@@ -262,6 +279,11 @@ impl Meter {
                 "steal_pct".into(),
                 json!((end.steal.saturating_sub(start.steal) as f64 / total * 100.0).round()),
             );
+        }
+        if let (Some((server, _)), Some(start)) = (self.servers.first(), self.server_delay) {
+            if let Ok(end) = server.run_delay_seconds() {
+                map.insert("server_run_delay_pct".into(), json!(((end - start) / wall * 100.0).round()));
+            }
         }
         let each: Option<Vec<f64>> =
             self.servers.iter().map(|&(p, start)| Some(p.cpu_seconds().ok()? - start?)).collect();

@@ -1,4 +1,7 @@
-//! The cluster bus on Redis pub/sub: one channel every node publishes to and subscribes to.
+//! The cluster bus on Redis pub/sub: one channel per cluster (`chatterbox:{cluster}:bus`) every
+//! node of the cluster publishes to and subscribes to. Envelopes name their cluster, and a node
+//! skips any other cluster's (pub/sub ignores Redis's database number: the channel's name is
+//! what keeps clusters sharing a Redis apart, the envelope's cluster a second guard).
 //! Publishing goes through a queue to one task (so a node's publications keep their order and a
 //! slow Redis never holds up a commit); a full queue or a Redis that is down drops publications,
 //! which the other nodes make up for from the database. The subscriber reconnects with backoff
@@ -13,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// The one channel of the bus.
-pub const CHANNEL: &str = "chatterbox:bus";
+/// The bus's channel, in its cluster's names (`RedisLink::key`).
+const CHANNEL: &str = "bus";
 
 /// Publications waiting for Redis; beyond this they are dropped.
 const PUBLISH_QUEUE: usize = 4096;
@@ -30,7 +33,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// This node's end of the bus.
 #[derive(Clone)]
 pub struct Bus {
-    node: u64,
+    /// Who this node is: its cluster's id, and its own.
+    me: Arc<Me>,
     link: RedisLink,
     outgoing: mpsc::Sender<Vec<u8>>,
     up: Arc<AtomicBool>,
@@ -47,6 +51,12 @@ pub struct Received {
 struct Inboxes {
     events: mpsc::Sender<Incoming>,
     presence: mpsc::Sender<Incoming>,
+}
+
+/// A node, as envelopes name it.
+struct Me {
+    cluster: String,
+    node: u64,
 }
 
 impl Inboxes {
@@ -67,24 +77,26 @@ impl Inboxes {
 pub struct BadUrl(redis::RedisError);
 
 impl Bus {
-    /// Starts publishing and subscribing as `node` on the Redis at `url` (reached in the
-    /// background: a Redis that is down now delays the bus, not the node). Returns the bus and
-    /// what it receives from the other nodes.
-    pub fn start(url: &str, node: u64) -> Result<(Self, Received), BadUrl> {
+    /// Starts publishing and subscribing as `node` of `cluster` (a valid cluster id) on the
+    /// Redis at `url` (reached in the background: a Redis that is down now delays the bus, not
+    /// the node). Returns the bus and what it receives from the other nodes.
+    pub fn start(url: &str, cluster: &str, node: u64) -> Result<(Self, Received), BadUrl> {
         let client = redis::Client::open(url).map_err(BadUrl)?;
-        let link = RedisLink::new(client.clone());
+        let link = RedisLink::new(client.clone(), cluster);
+        let me = Arc::new(Me { cluster: cluster.to_owned(), node });
+        let channel = link.key(CHANNEL);
         let (outgoing, queue) = mpsc::channel(PUBLISH_QUEUE);
         let (events, incoming) = mpsc::channel(INBOX);
         let (presence, presence_news) = mpsc::channel(INBOX);
         let up = Arc::new(AtomicBool::new(false));
-        tokio::spawn(publish(link.clone(), queue));
-        tokio::spawn(subscribe(client, node, Inboxes { events, presence }, up.clone()));
-        Ok((Self { node, link, outgoing, up }, Received { incoming, presence: presence_news }))
+        tokio::spawn(publish(link.clone(), channel.clone(), queue));
+        tokio::spawn(subscribe(client, channel, me.clone(), Inboxes { events, presence }, up.clone()));
+        Ok((Self { me, link, outgoing, up }, Received { incoming, presence: presence_news }))
     }
 
     /// This node's name on the bus.
     pub fn node(&self) -> u64 {
-        self.node
+        self.me.node
     }
 
     /// The node's command connection to the same Redis.
@@ -99,7 +111,7 @@ impl Bus {
 
     /// Publishes `event` to the other nodes, best effort.
     pub fn publish(&self, event: Event) {
-        let envelope = Envelope { node: self.node, event };
+        let envelope = Envelope { cluster: self.me.cluster.clone(), node: self.me.node, event };
         match serde_json::to_vec(&envelope) {
             Ok(payload) => {
                 if self.outgoing.try_send(payload).is_err() {
@@ -111,22 +123,23 @@ impl Bus {
     }
 }
 
-/// Sends queued publications in order; while Redis cannot be reached they are dropped.
-async fn publish(link: RedisLink, mut queue: mpsc::Receiver<Vec<u8>>) {
+/// Sends queued publications to `channel` in order; while Redis cannot be reached they are
+/// dropped.
+async fn publish(link: RedisLink, channel: String, mut queue: mpsc::Receiver<Vec<u8>>) {
     while let Some(payload) = queue.recv().await {
-        let sent: Option<()> = link.run(redis::cmd("PUBLISH").arg(CHANNEL).arg(payload)).await;
+        let sent: Option<()> = link.run(redis::cmd("PUBLISH").arg(&channel).arg(payload)).await;
         if sent.is_none() {
             tracing::debug!("cluster bus publication dropped (Redis unreachable)");
         }
     }
 }
 
-/// Keeps a subscription to the bus for as long as the node runs.
-async fn subscribe(client: redis::Client, node: u64, inbox: Inboxes, up: Arc<AtomicBool>) {
+/// Keeps a subscription to the bus's `channel` for as long as the node runs.
+async fn subscribe(client: redis::Client, channel: String, me: Arc<Me>, inbox: Inboxes, up: Arc<AtomicBool>) {
     let mut backoff = Backoff::default();
     loop {
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     up.store(true, Ordering::Relaxed);
                     tracing::info!("cluster bus subscribed");
@@ -137,7 +150,7 @@ async fn subscribe(client: redis::Client, node: u64, inbox: Inboxes, up: Arc<Ato
                     }
                     let mut messages = pubsub.into_on_message();
                     while let Some(message) = messages.next().await {
-                        if !hand_over(&inbox, node, message.get_payload_bytes()) {
+                        if !hand_over(&inbox, &me, message.get_payload_bytes()) {
                             return;
                         }
                     }
@@ -155,14 +168,19 @@ async fn subscribe(client: redis::Client, node: u64, inbox: Inboxes, up: Arc<Ato
     }
 }
 
-/// Passes another node's event on; false once the node has stopped listening.
-fn hand_over(inbox: &Inboxes, node: u64, payload: &[u8]) -> bool {
+/// Passes another node's event on (if it is of this node's cluster); false once the node has
+/// stopped listening.
+fn hand_over(inbox: &Inboxes, me: &Me, payload: &[u8]) -> bool {
     if payload.len() > MAX_RECEIVED_BYTES {
         tracing::warn!(bytes = payload.len(), "cluster bus: oversized publication skipped");
         return true;
     }
     match serde_json::from_slice::<Envelope>(payload) {
-        Ok(envelope) if envelope.node == node => true,
+        Ok(envelope) if envelope.cluster != me.cluster => {
+            tracing::debug!(cluster = %envelope.cluster.escape_debug(), "cluster bus: another cluster's publication skipped");
+            true
+        }
+        Ok(envelope) if envelope.node == me.node => true,
         Ok(envelope) => match inbox.for_event(&envelope.event).try_send(Incoming::Event(envelope.event)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -189,5 +207,38 @@ impl Backoff {
         let next = self.last.map_or(Duration::from_millis(50), |last| (last * 2).min(MAX_BACKOFF));
         self.last = Some(next);
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inboxes() -> (Inboxes, mpsc::Receiver<Incoming>, mpsc::Receiver<Incoming>) {
+        let (events, incoming) = mpsc::channel(8);
+        let (presence, presence_news) = mpsc::channel(8);
+        (Inboxes { events, presence }, incoming, presence_news)
+    }
+
+    fn payload(cluster: &str, node: u64, event: Event) -> Vec<u8> {
+        serde_json::to_vec(&Envelope { cluster: cluster.into(), node, event }).unwrap()
+    }
+
+    #[test]
+    fn only_the_other_nodes_of_this_cluster_are_heard() {
+        let me = Me { cluster: "blue".into(), node: 7 };
+        let (inbox, mut incoming, mut presence) = inboxes();
+        let room = |seq| Event::Changes { seq };
+        let online = Event::Presence { origin: 9, user: 4, username: "dan".into(), online: true };
+        assert!(hand_over(&inbox, &me, &payload("red", 9, room(1))), "another cluster's: skipped");
+        assert!(hand_over(&inbox, &me, &payload("red", 9, online.clone())));
+        assert!(hand_over(&inbox, &me, &payload("blue", 7, room(2))), "this node's own: skipped");
+        assert!(hand_over(&inbox, &me, &payload("blue", 9, room(3))));
+        assert!(hand_over(&inbox, &me, &payload("blue", 9, online.clone())));
+        assert!(hand_over(&inbox, &me, br#"{"node": 9, "k": "room", "id": 4}"#), "no cluster: unreadable, skipped");
+        assert!(matches!(incoming.try_recv(), Ok(Incoming::Event(Event::Changes { seq: 3 }))));
+        assert!(incoming.try_recv().is_err(), "nothing else reached the writer");
+        assert!(matches!(presence.try_recv(), Ok(Incoming::Event(event)) if event == online));
+        assert!(presence.try_recv().is_err(), "nor the presence");
     }
 }

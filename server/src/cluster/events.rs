@@ -1,6 +1,6 @@
-//! What nodes tell each other on the bus: one JSON envelope per publication, naming the node it
-//! came from. Every event is a hint that the database can confirm; none is the only record of
-//! anything.
+//! What nodes tell each other on the bus: one JSON envelope per publication, naming the cluster
+//! and the node it came from. Every event is a hint that the database can confirm; none is the
+//! only record of anything.
 
 use app::models::ChatMessage;
 use serde::{Deserialize, Serialize};
@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 /// One publication.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// The publishing node's cluster: a node takes only its own cluster's envelopes.
+    pub cluster: String,
     /// The publishing node.
     pub node: u64,
     #[serde(flatten)]
@@ -98,9 +100,13 @@ mod tests {
 
     #[test]
     fn an_envelope_round_trips_as_json() {
-        let envelope = Envelope { node: 7, event: Event::Messages { lo: 1, hi: 1, m: vec![message(1, "hi")], f: 4 } };
+        let envelope = Envelope {
+            cluster: "blue".into(),
+            node: 7,
+            event: Event::Messages { lo: 1, hi: 1, m: vec![message(1, "hi")], f: 4 },
+        };
         let json = serde_json::to_string(&envelope).unwrap();
-        assert!(json.contains(r#""k":"messages""#), "{json}");
+        assert!(json.contains(r#""k":"messages""#) && json.contains(r#""cluster":"blue""#), "{json}");
         assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope);
     }
 
@@ -112,7 +118,7 @@ mod tests {
             Event::Presence { origin: 9, user: 4, username: "dan".into(), online: true },
         ];
         for event in events {
-            let envelope = Envelope { node: 7, event };
+            let envelope = Envelope { cluster: "blue".into(), node: 7, event };
             let json = serde_json::to_string(&envelope).unwrap();
             assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope, "{json}");
         }

@@ -1,6 +1,8 @@
 //! One shared command connection to Redis for the node (publishing, presence, shared limits),
 //! made on first use and made again after Redis comes back; callers that find Redis unreachable
-//! go on without it (every cluster feature has a fallback that needs no Redis).
+//! go on without it (every cluster feature has a fallback that needs no Redis). The link also
+//! names things in Redis: every key and channel of a cluster is `chatterbox:{cluster}:...`
+//! ([`RedisLink::key`]), so clusters sharing one Redis never touch each other's.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
@@ -14,6 +16,8 @@ const RETRY_AFTER: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct RedisLink {
     client: redis::Client,
+    /// The cluster's id (`config::valid_cluster_id`: no `:` and no pattern characters).
+    cluster: Arc<str>,
     state: Arc<tokio::sync::Mutex<State>>,
 }
 
@@ -24,12 +28,25 @@ struct State {
 }
 
 impl RedisLink {
-    pub fn new(client: redis::Client) -> Self {
-        Self { client, state: Arc::default() }
+    /// The link of a node of `cluster` (a valid cluster id).
+    pub fn new(client: redis::Client, cluster: &str) -> Self {
+        debug_assert!(crate::config::valid_cluster_id(cluster), "{cluster:?}");
+        Self { client, cluster: cluster.into(), state: Arc::default() }
     }
 
     pub fn client(&self) -> &redis::Client {
         &self.client
+    }
+
+    /// The cluster this node is one of.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// The name in Redis of this cluster's `name` (a key, a pattern or a channel):
+    /// `chatterbox:{cluster}:{name}`.
+    pub fn key(&self, name: &str) -> String {
+        format!("chatterbox:{}:{name}", self.cluster)
     }
 
     /// The connection, if Redis can be reached (without waiting again for a Redis that was

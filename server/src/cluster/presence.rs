@@ -1,6 +1,7 @@
 //! Presence across nodes, kept in Redis with a time to live, so that a node that dies takes its
-//! users offline with it. Each node keeps two keys alive: `chatterbox:node:{id}` (it is up) and
-//! `chatterbox:presence:{id}` (a hash of its online users), both expiring unless refreshed every
+//! users offline with it. Each node keeps two keys alive: `chatterbox:{cluster}:node:{id}` (it is
+//! up) and `chatterbox:{cluster}:presence:{id}` (a hash of its online users; see
+//! `RedisLink::key`), both expiring unless refreshed every
 //! third of the TTL. Changes are written as they happen and published on the bus; every refresh
 //! rewrites the whole hash (so a Redis that restarted empty is whole again within a third of the
 //! TTL) and reports which nodes are still alive. After a (re)subscription it also reports a
@@ -42,12 +43,17 @@ pub struct Board {
 
 const CHANGES: usize = 4096;
 
-fn node_key(node: u64) -> String {
-    format!("chatterbox:node:{node:016x}")
+/// The prefixes of the two keys of a node (in its cluster's names), each followed by the
+/// node's id in hex.
+const NODE: &str = "node:";
+const USERS: &str = "presence:";
+
+fn node_key(link: &RedisLink, node: u64) -> String {
+    link.key(&format!("{NODE}{node:016x}"))
 }
 
-fn users_key(node: u64) -> String {
-    format!("chatterbox:presence:{node:016x}")
+fn users_key(link: &RedisLink, node: u64) -> String {
+    link.key(&format!("{USERS}{node:016x}"))
 }
 
 impl Board {
@@ -105,7 +111,7 @@ impl Keeper {
 
     /// Writes one change at once.
     async fn write(&mut self, change: Change) {
-        let key = users_key(self.node);
+        let key = users_key(&self.link, self.node);
         let mut pipeline = redis::pipe();
         match change {
             Change::Online { user, username } => {
@@ -124,10 +130,10 @@ impl Keeper {
 
     /// Rewrites this node's keys and reports the live nodes; false when Redis is unreachable.
     async fn refresh(&mut self) -> bool {
-        let key = users_key(self.node);
+        let key = users_key(&self.link, self.node);
         let mut pipeline = redis::pipe();
         pipeline.atomic();
-        pipeline.cmd("SET").arg(node_key(self.node)).arg(1).arg("PX").arg(self.ttl_ms()).ignore();
+        pipeline.cmd("SET").arg(node_key(&self.link, self.node)).arg(1).arg("PX").arg(self.ttl_ms()).ignore();
         pipeline.del(&key).ignore();
         if !self.mine.is_empty() {
             let pairs: Vec<(i64, &str)> = self.mine.iter().map(|(user, name)| (*user, name.as_str())).collect();
@@ -137,18 +143,20 @@ impl Keeper {
         if !self.link.run_pipeline(&pipeline).await {
             return false;
         }
-        let Some(keys) = self.scan("chatterbox:node:*").await else { return false };
-        let alive: HashSet<u64> = keys.iter().filter_map(|key| node_of(key, "chatterbox:node:")).collect();
+        let prefix = self.link.key(NODE);
+        let Some(keys) = self.scan(&format!("{prefix}*")).await else { return false };
+        let alive: HashSet<u64> = keys.iter().filter_map(|key| node_of(key, &prefix)).collect();
         let _ = self.reports.send(Report::Alive(alive)).await;
         true
     }
 
     /// Reports every other live node's users; false when Redis is unreachable.
     async fn snapshot(&mut self) -> bool {
-        let Some(keys) = self.scan("chatterbox:presence:*").await else { return false };
+        let prefix = self.link.key(USERS);
+        let Some(keys) = self.scan(&format!("{prefix}*")).await else { return false };
         let mut all = HashMap::new();
         for key in keys {
-            let Some(node) = node_of(&key, "chatterbox:presence:") else { continue };
+            let Some(node) = node_of(&key, &prefix) else { continue };
             if node == self.node {
                 continue;
             }
@@ -161,7 +169,8 @@ impl Keeper {
         true
     }
 
-    /// Every key matching `pattern` (SCAN, never the blocking KEYS).
+    /// Every key matching `pattern` (SCAN, never the blocking KEYS). A cluster's patterns match
+    /// its keys alone: a cluster id has no `:` and no pattern characters.
     async fn scan(&self, pattern: &str) -> Option<Vec<String>> {
         let mut keys = Vec::new();
         let mut cursor = 0u64;
@@ -186,11 +195,19 @@ fn node_of(key: &str, prefix: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn link(cluster: &str) -> RedisLink {
+        RedisLink::new(redis::Client::open("redis://127.0.0.1:1").unwrap(), cluster)
+    }
+
     #[test]
-    fn keys_name_their_node() {
+    fn keys_name_their_cluster_and_node() {
+        let (blue, red) = (link("blue"), link("red"));
         let node = 0x00ab_cdef_1234_5679;
-        assert_eq!(node_of(&node_key(node), "chatterbox:node:"), Some(node));
-        assert_eq!(node_of(&users_key(node), "chatterbox:presence:"), Some(node));
-        assert_eq!(node_of("chatterbox:node:zz", "chatterbox:node:"), None);
+        assert_eq!(node_key(&blue, node), "chatterbox:blue:node:00abcdef12345679");
+        assert_eq!(users_key(&blue, node), "chatterbox:blue:presence:00abcdef12345679");
+        assert_eq!(node_of(&node_key(&blue, node), &blue.key(NODE)), Some(node));
+        assert_eq!(node_of(&users_key(&blue, node), &blue.key(USERS)), Some(node));
+        assert_eq!(node_of(&node_key(&red, node), &blue.key(NODE)), None, "another cluster's");
+        assert_eq!(node_of("chatterbox:blue:node:zz", &blue.key(NODE)), None);
     }
 }

@@ -1,6 +1,7 @@
 //! A token bucket in Redis, shared by every node: the same refill model as `limits::RateLimiter`
 //! (a burst, refilled continuously), run as one Lua script so that taking a token is atomic
-//! whichever node takes it, on Redis's clock. Buckets expire once full again.
+//! whichever node takes it, on Redis's clock. Buckets expire once full again. Each cluster has
+//! its own (`chatterbox:{cluster}:rl:...`): clusters sharing a Redis share no budget.
 
 use super::link::RedisLink;
 use std::sync::OnceLock;
@@ -45,7 +46,7 @@ fn script() -> &'static redis::Script {
 #[derive(Clone)]
 pub struct SharedBucket {
     link: RedisLink,
-    /// The kind's part of every key: `chatterbox:rl:{name}:{key}`.
+    /// The kind's part of every key: `chatterbox:{cluster}:rl:{name}:{key}`.
     name: &'static str,
     burst: f64,
     per_second: f64,
@@ -70,7 +71,7 @@ impl SharedBucket {
 
     async fn invoke(&self, key: &str, cost: i64) -> Option<(i64, i64)> {
         let mut connection = self.link.connection().await?;
-        let mut invocation = script().key(format!("chatterbox:rl:{}:{key}", self.name));
+        let mut invocation = script().key(self.link.key(&format!("rl:{}:{key}", self.name)));
         invocation.arg(self.burst).arg(self.per_second / 1000.0).arg(cost);
         let answer = tokio::time::timeout(super::link::COMMAND_TIMEOUT, invocation.invoke_async(&mut connection)).await;
         match answer {
@@ -89,21 +90,25 @@ mod tests {
     use crate::cluster::link::RedisLink;
     use crate::limits::SharedLimiter;
 
-    fn link(redis: &testkit::RedisServer) -> RedisLink {
-        RedisLink::new(redis::Client::open(redis.url()).unwrap())
+    fn link(redis: &testkit::RedisServer, cluster: &str) -> RedisLink {
+        RedisLink::new(redis::Client::open(redis.url()).unwrap(), cluster)
     }
 
     #[tokio::test]
     async fn nodes_draw_on_one_budget_and_fall_back_to_their_own_without_redis() {
         let mut redis = tokio::task::spawn_blocking(testkit::RedisServer::start).await.unwrap();
         // Two nodes' limiters: a burst of 3, refilled once a minute.
-        let a = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis)));
-        let b = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis)));
+        let a = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis, "blue")));
+        let b = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis, "blue")));
         assert!(a.allow(&7).await && b.allow(&7).await && a.allow(&7).await);
         assert_eq!(b.check(&7).await, Err(60), "the fourth is refused, whichever node takes it");
         assert!(a.allow(&8).await, "another key has its own budget");
         b.refund(&7).await;
         assert!(a.allow(&7).await, "a refund on one node frees a token for the other");
+        // A node of another cluster on the same Redis has budgets of its own.
+        let other = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis, "red")));
+        assert!(other.allow(&7).await && other.allow(&7).await && other.allow(&7).await);
+        assert_eq!(other.check(&7).await, Err(60));
 
         redis = tokio::task::spawn_blocking(move || {
             redis.kill();

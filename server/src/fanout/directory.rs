@@ -127,6 +127,19 @@ impl Directory {
         Some(entry.members.iter().copied().filter(|user| !ignoring.is_some_and(|set| set.contains(user))).collect())
     }
 
+    /// Everyone who shares a conversation other than `general` with `user` (`user` left out), as
+    /// far as this node knows: every room a user of this node is in is here with all its
+    /// members, so these are all of this node's users to tell of `user` on a large server.
+    pub fn peers(&self, user: i64) -> HashSet<i64> {
+        let index = self.read();
+        let mut peers = HashSet::new();
+        for entry in index.rooms.values().filter(|entry| entry.members.contains(&user)) {
+            peers.extend(entry.members.iter().copied());
+        }
+        peers.remove(&user);
+        peers
+    }
+
     /// The tracked users ignoring `user`.
     pub fn ignorers_of(&self, user: i64) -> Vec<i64> {
         self.read().ignored_by.get(&user).map(|set| set.iter().copied().collect()).unwrap_or_default()

@@ -27,8 +27,9 @@ const KEEP: i64 = 10_000;
 /// How many catch-ups between two prunings.
 const PRUNE_EVERY: u64 = 2_000;
 
-/// The feed as one node follows it.
+/// The feed as one node follows it (on the store's feed connections).
 pub struct Follower {
+    store: Store,
     applied: i64,
     /// Tells the use cases waiting for their change how far the node has applied the feed.
     progress: watch::Sender<i64>,
@@ -38,9 +39,14 @@ pub struct Follower {
 impl Follower {
     /// Starts after `applied` (the newest entry when the node started: the directory tracks
     /// nobody yet, so nothing before it matters).
-    pub fn new(applied: i64, progress: watch::Sender<i64>) -> Self {
+    pub fn new(store: Store, applied: i64, progress: watch::Sender<i64>) -> Self {
         progress.send_replace(applied);
-        Self { applied, progress, catch_ups: 0 }
+        Self { store, applied, progress, catch_ups: 0 }
+    }
+
+    /// The store it reads (also what tracking a user reads).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The newest entry applied.
@@ -49,14 +55,16 @@ impl Follower {
     }
 
     /// Reads and applies every entry after the newest applied, up to the store's newest.
-    pub async fn catch_up(&mut self, store: &Store, registry: &Registry) -> Result<(), StoreError> {
+    pub async fn catch_up(&mut self, registry: &Registry) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let store = &store;
         loop {
             let page = store.room_changes_after(self.applied, PAGE).await?;
             let full = page.len() as i64 == PAGE;
             if page.first().is_some_and(|first| first.seq != self.applied + 1) {
                 // Pruned before this node read them: start again from what the store has now.
                 tracing::warn!(applied = self.applied, "room changes missed; reloading the directory");
-                self.reload(store, registry).await?;
+                self.reload(registry).await?;
                 continue;
             }
             for entry in page {
@@ -83,7 +91,8 @@ impl Follower {
     }
 
     /// Loads every tracked user's conversations again, and goes on from the store's newest entry.
-    async fn reload(&mut self, store: &Store, registry: &Registry) -> Result<(), StoreError> {
+    async fn reload(&mut self, registry: &Registry) -> Result<(), StoreError> {
+        let store = &self.store;
         let head = store.latest_room_change().await?;
         let directory = &registry.directory;
         let mut loaded = Vec::new();

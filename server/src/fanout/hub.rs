@@ -3,12 +3,12 @@
 //! the fan-out, which writes the live feed to them), the conversation directory, presence, the
 //! socket caps (per account and in all), flood control, and the door to the group-commit writer.
 
-use super::cpu_time::process_cpu_time;
+use super::cpu_time::{machine_idle_time, process_cpu_time};
 use super::directory::Directory;
 use super::frames;
 use super::outbox::{BacklogLimits, Fanout, Outbox};
 use super::pacing::{Pacing, Reading, WavePacer};
-use super::presence::{Departure, Presence, PRESENCE_WINDOW};
+use super::presence::{Departure, Named, Presence};
 use super::wire::close_code;
 use super::writer::{self, FeedLink, Submission, Tracking, WriterLink};
 use crate::cluster::bus::Received;
@@ -51,7 +51,7 @@ pub struct Hub {
     /// Users for the writer to start or stop tracking in the directory.
     tracking: mpsc::UnboundedSender<Tracking>,
     registry: Arc<Registry>,
-    presence: Presence,
+    presence: Arc<Presence>,
     presence_grace: Duration,
     next_connection: AtomicU64,
     /// Admitted connections per account, from the handshake until they are closed.
@@ -143,6 +143,11 @@ impl Registry {
         self.lock().contains_key(&user)
     }
 
+    /// The users with a registered connection.
+    pub fn users(&self) -> Vec<i64> {
+        self.lock().keys().copied().collect()
+    }
+
     /// The open connections of `user`.
     pub fn connections_of(&self, user: i64) -> Vec<(u64, Arc<Outbox>)> {
         let connections = self.lock();
@@ -185,9 +190,17 @@ pub enum Full {
 
 impl Hub {
     /// Starts the fan-out and writer tasks and returns the hub; with `cluster`, the writer
-    /// shares commits with the other nodes. `feed_start` is the newest room change now: the
+    /// shares commits with the other nodes. `store` is the writer's handle (its commits, gap
+    /// reads and probes), `feeds` the handle the room-change feed and the tracked users'
+    /// conversations are read through. `feed_start` is the newest room change now: the
     /// directory tracks nobody yet, and follows the feed from there.
-    pub fn start(store: Store, config: &Config, feed_start: i64, cluster: Option<ClusterLink>) -> Arc<Self> {
+    pub fn start(
+        store: Store,
+        feeds: Store,
+        config: &Config,
+        feed_start: i64,
+        cluster: Option<ClusterLink>,
+    ) -> Arc<Self> {
         // One shard per worker thread, so that a wave is written by every core at once.
         let shards = std::thread::available_parallelism().map_or(1, usize::from);
         let fanout = Arc::new(Fanout::start(shards));
@@ -195,14 +208,16 @@ impl Hub {
         let feed_nudge = Arc::new(Notify::new());
         let (progress, feed_progress) = watch::channel(feed_start);
         let (tracking, tracking_rx) = mpsc::unbounded_channel();
-        let feed = FeedLink { nudge: feed_nudge.clone(), progress, start: feed_start, tracking: tracking_rx };
+        let feed =
+            FeedLink { nudge: feed_nudge.clone(), progress, start: feed_start, tracking: tracking_rx, store: feeds };
         let (writer_tx, writer_rx) = mpsc::channel(8192);
         let pacing = Pacing {
             writes_per_sec: config.fanout_writes_per_sec,
             busy_share: f64::from(config.fanout_pacing_cpu_percent) / 100.0,
             cores: shards,
         };
-        let reading = Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing() };
+        let reading =
+            Reading { process_cpu: process_cpu_time(), writing: fanout.time_writing(), idle: machine_idle_time() };
         let pacer = WavePacer::new(pacing, std::time::Instant::now(), reading);
         let bus = cluster.as_ref().map(|link| link.bus.clone());
         let flood = SharedLimiter::new("flood", config.flood_burst, config.flood_per_sec, bus.as_ref().map(Bus::link));
@@ -229,8 +244,8 @@ impl Hub {
             feed_nudge,
             feed_progress,
             tracking,
+            presence: Presence::start(config.presence_list_max, registry.clone()),
             registry,
-            presence: Presence::default(),
             presence_grace: Duration::from_millis(app::protocol::PRESENCE_GRACE_MS),
             next_connection: AtomicU64::new(1),
             admitted: Mutex::default(),
@@ -295,7 +310,7 @@ impl Hub {
                 self.tell_nodes_presence(user.id, &user.username, true);
             }
             if arrival.everywhere {
-                self.announce(&user.username, true);
+                self.presence.announce(user.id, &user.username, true);
             }
         }
         if self.is_shutting_down() {
@@ -350,7 +365,7 @@ impl Hub {
     fn departed(self: &Arc<Self>, user_id: i64, gone: Departure) {
         self.tell_nodes_presence(user_id, &gone.username, false);
         if gone.everywhere {
-            self.announce(&gone.username, false);
+            self.presence.announce(user_id, &gone.username, false);
         }
     }
 
@@ -387,20 +402,23 @@ impl Hub {
                     (hub, changes)
                 }
             };
-            for (username, online) in changes {
-                hub.announce(&username, online);
+            for ((user, username), online) in changes {
+                hub.presence.announce(user, &username, online);
             }
         }
     }
 
-    /// Another node's presence news: the cluster-wide changes it makes, `(username, online)`.
-    fn remote_presence(&self, news: Incoming) -> Vec<(String, bool)> {
+    /// Another node's presence news: the cluster-wide changes it makes, `((user, username), online)`.
+    fn remote_presence(&self, news: Incoming) -> Vec<(Named, bool)> {
         match news {
-            Incoming::Event(Event::Presence { origin, user, username, online: true }) => {
-                self.presence.remote_online(origin, user, &username).map(|name| (name, true)).into_iter().collect()
-            }
+            Incoming::Event(Event::Presence { origin, user, username, online: true }) => self
+                .presence
+                .remote_online(origin, user, &username)
+                .map(|name| ((user, name), true))
+                .into_iter()
+                .collect(),
             Incoming::Event(Event::Presence { origin, user, online: false, .. }) => {
-                self.presence.remote_offline(origin, user).map(|name| (name, false)).into_iter().collect()
+                self.presence.remote_offline(origin, user).map(|name| ((user, name), false)).into_iter().collect()
             }
             // Presence news published while the bus was down are lost: the board reads them back.
             Incoming::Resubscribed => {
@@ -413,39 +431,30 @@ impl Hub {
         }
     }
 
-    /// What the presence board found: the cluster-wide changes it makes, `(username, online)`.
-    fn board_report(&self, report: Report) -> Vec<(String, bool)> {
+    /// What the presence board found: the cluster-wide changes it makes, `((user, username), online)`.
+    fn board_report(&self, report: Report) -> Vec<(Named, bool)> {
         match report {
-            Report::Alive(alive) => self.presence.nodes_alive(&alive).into_iter().map(|name| (name, false)).collect(),
+            Report::Alive(alive) => self.presence.nodes_alive(&alive).into_iter().map(|named| (named, false)).collect(),
             Report::Snapshot(nodes) => {
                 let (came, went) = self.presence.remote_snapshot(nodes);
-                came.into_iter().map(|name| (name, true)).chain(went.into_iter().map(|name| (name, false))).collect()
+                came.into_iter()
+                    .map(|named| (named, true))
+                    .chain(went.into_iter().map(|named| (named, false)))
+                    .collect()
             }
         }
     }
 
-    /// Tells everyone who shares a conversation with `username` (everyone: all are in
-    /// `general`) that they came online or went offline, within [`PRESENCE_WINDOW`] and
-    /// together with the other changes of that window.
-    fn announce(self: &Arc<Self>, username: &str, online: bool) {
-        let frame = frames::text(&ServerFrame::Presence { username: username.to_owned(), online });
-        if !self.presence.queue(frame) {
-            return;
-        }
-        let hub = Arc::downgrade(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(PRESENCE_WINDOW).await;
-            let Some(hub) = hub.upgrade() else { return };
-            let frames = hub.presence.take();
-            if !frames.is_empty() {
-                hub.send_live(None, &[], &frames);
-            }
-        });
-    }
-
-    /// Who is online now (for the `rooms` frame).
+    /// Who is online now, on any node.
     pub fn online_names(&self) -> Vec<String> {
         self.presence.online_names()
+    }
+
+    /// What the `rooms` frame of a connection of `user` going live says of presence: who is
+    /// online, and while presence is summarised (a large server), only `user` and the people
+    /// sharing a conversation other than `general` with them, with the number online.
+    pub fn online_for(&self, user: i64) -> (Vec<String>, Option<usize>) {
+        self.presence.snapshot_for(user, || self.registry.directory.peers(user))
     }
 
     /// Sends a frame to the live connections of `users` (everyone's with `None`), but not

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
+/// The reason of the 1013 close frame of a connection that fell too far behind.
+const TOO_SLOW: &str = "too slow: reconnect with since";
+
 /// A stored message, encoded once as a complete WebSocket frame; every connection shares it.
 #[derive(Clone)]
 pub struct Delivery {
@@ -120,6 +123,9 @@ struct OutState {
     backlog_bytes: usize,
     /// History not sent yet: the live waves that arrived meanwhile, kept until it is.
     joining: Option<Vec<Arc<Wave>>>,
+    /// Frames and bytes of the waves in `joining`, bounded like the backlog.
+    joining_frames: usize,
+    joining_bytes: usize,
     /// Highest message id this connection has been sent.
     last_sent: i64,
     /// Once set, nothing more is written but the close frame.
@@ -191,9 +197,21 @@ impl Outbox {
         if state.end.is_some() {
             return;
         }
-        match state.joining.as_mut() {
-            Some(joining) => joining.push(wave.clone()),
-            None => self.deliver_locked(&mut state, wave),
+        let Some(joining) = state.joining.as_mut() else {
+            self.deliver_locked(&mut state, wave);
+            return;
+        };
+        joining.push(wave.clone());
+        state.joining_frames += wave.parts.len();
+        state.joining_bytes += wave.bytes.len();
+        // Kept for a connection whose history is still being read, within the same bounds as a
+        // backlog: past them it could only fall further behind, so it catches up with `since`.
+        if state.joining_frames > self.limits.frames || state.joining_bytes > self.limits.bytes {
+            state.joining = Some(Vec::new());
+            state.joining_frames = 0;
+            state.joining_bytes = 0;
+            state.end = Some(End::Close(close_code::AGAIN, TOO_SLOW));
+            self.wake.notify_one();
         }
     }
 
@@ -245,7 +263,7 @@ impl Outbox {
         state.backlog.truncate(1);
         state.backlog_frames = state.backlog.front().map_or(0, |(_, frames)| *frames);
         state.backlog_bytes = state.backlog.front().map_or(0, |(bytes, _)| bytes.len());
-        state.end = Some(End::Close(close_code::AGAIN, "too slow: reconnect with since"));
+        state.end = Some(End::Close(close_code::AGAIN, TOO_SLOW));
     }
 
     /// Asks the connection to end (a block, a shutdown): nothing more is sent but the close frame.
@@ -511,6 +529,40 @@ mod tests {
         assert_eq!((merged.first_id, merged.last_id), (1, 3));
         assert_eq!(merged.parts.iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(merged.parts[2].frame, delivery(3).frame);
+    }
+
+    /// An outbox on a real loopback socket (and its peer, kept open), bounded by `limits`.
+    async fn outbox(limits: BacklogLimits) -> (Outbox, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        (Outbox::new(socket, limits), peer)
+    }
+
+    #[tokio::test]
+    async fn waves_kept_while_the_history_is_read_are_bounded_in_frames() {
+        let (outbox, _peer) = outbox(BacklogLimits { frames: 4, bytes: 1 << 20 }).await;
+        for id in 1..=4 {
+            outbox.deliver(&Arc::new(Wave::new([delivery(id)]).unwrap()));
+        }
+        assert_eq!(outbox.end(), None, "four frames are within the bound");
+        outbox.deliver(&Arc::new(Wave::new([delivery(5)]).unwrap()));
+        assert_eq!(outbox.end(), Some(End::Close(close_code::AGAIN, TOO_SLOW)));
+        let state = outbox.lock();
+        assert!(state.joining.as_ref().is_some_and(Vec::is_empty), "the waves kept are let go");
+    }
+
+    #[tokio::test]
+    async fn waves_kept_while_the_history_is_read_are_bounded_in_bytes() {
+        let (outbox, _peer) = outbox(BacklogLimits { frames: 1000, bytes: 100 }).await;
+        let big = |id| Delivery { id, room_id: 1, sender_id: 1, frame: wire::text(&"x".repeat(60)) };
+        outbox.deliver(&Arc::new(Wave::new([big(1)]).unwrap()));
+        assert_eq!(outbox.end(), None);
+        outbox.deliver(&Arc::new(Wave::new([big(2)]).unwrap()));
+        assert_eq!(outbox.end(), Some(End::Close(close_code::AGAIN, TOO_SLOW)));
+        // Going live after that writes nothing: the client reconnects with `since`.
+        outbox.go_live(Bytes::from_static(b"history"), 0, || Bytes::from_static(b"rooms"));
+        assert!(outbox.lock().backlog.is_empty());
     }
 
     #[test]

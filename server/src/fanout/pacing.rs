@@ -6,11 +6,13 @@
 //! machine cannot afford a wave per commit, it is cheaper to let commits share waves.
 //!
 //! A quiet server sends every commit at once: nothing is held while the process uses less than
-//! [`Pacing::busy_share`] of the cores it may use. The [`Pressure`] gauge reads the process's CPU
-//! time every [`WINDOW`] and engages the [`Budget`] when that share is reached; it lets go only
-//! when the CPU the fan-out *would* use unpaced (what it used, plus the writes it saved at the
-//! measured cost of a write) falls below [`RELEASE`] of the share, so pacing does not switch off
-//! merely because it worked.
+//! [`Pacing::busy_share`] of the CPU it can get. The [`Pressure`] gauge reads the process's CPU
+//! time and the machine's idle time every [`WINDOW`]: what the process can get is what it used
+//! plus what nobody used (at most its cores), so a machine that other processes, or other guests
+//! of the host, keep busy leaves it less than its cores. The gauge engages the [`Budget`] when the
+//! share is reached; it lets go only when the CPU the fan-out *would* use unpaced (what it used,
+//! plus the writes it saved at the measured cost of a write) falls below [`RELEASE`] of the share,
+//! so pacing does not switch off merely because it worked.
 //!
 //! While engaged, the budget charges each wave `connections / writes_per_sec` seconds and lets a
 //! wave go only while the charges run at most [`BURST`] ahead of the clock (a GCRA, i.e. a token
@@ -34,7 +36,8 @@ pub const RELEASE: f64 = 0.8;
 pub struct Pacing {
     /// Socket writes per second while the CPU is busy; 0: never pace.
     pub writes_per_sec: u32,
-    /// The share of the process's cores (0.0..=1.0) at which the CPU counts as busy; 0.0: always.
+    /// The share of the CPU the process can get (0.0..=1.0) at which the CPU counts as busy;
+    /// 0.0: always.
     pub busy_share: f64,
     /// The cores the process may use.
     pub cores: usize,
@@ -47,6 +50,9 @@ pub struct Reading {
     pub process_cpu: Duration,
     /// Time the fan-out has spent writing waves into sockets so far.
     pub writing: Duration,
+    /// Time the machine's CPUs have been idle so far, summed over them (`None`: unknown; the
+    /// process then counts as having its cores to itself).
+    pub idle: Option<Duration>,
 }
 
 /// Decides how long stored messages wait before they go out as a wave.
@@ -139,12 +145,18 @@ impl Pressure {
     fn observe(&mut self, now: Instant, reading: Reading) {
         let wall = now.saturating_duration_since(self.window.started).as_secs_f64();
         if wall > 0.0 && self.busy_share > 0.0 {
-            let share = |cpu: f64| cpu / (wall * self.cores);
             let used = reading.process_cpu.saturating_sub(self.window.at_start.process_cpu).as_secs_f64();
             let writing = reading.writing.saturating_sub(self.window.at_start.writing).as_secs_f64();
             let per_write = if self.window.written > 0 { writing / self.window.written as f64 } else { 0.0 };
             let saved = self.window.requested.saturating_sub(self.window.written) as f64;
-            let unpaced = share(used + saved * per_write);
+            // What the process could have had: its cores, less what others took of them.
+            let cores = wall * self.cores;
+            let available = match (reading.idle, self.window.at_start.idle) {
+                (Some(idle), Some(before)) => (used + idle.saturating_sub(before).as_secs_f64()).min(cores),
+                _ => cores,
+            };
+            let wanted = used + saved * per_write;
+            let unpaced = if wanted > 0.0 { wanted / available.max(f64::EPSILON) } else { 0.0 };
             let threshold = if self.busy { self.busy_share * RELEASE } else { self.busy_share };
             self.busy = unpaced >= threshold;
         }
@@ -200,7 +212,50 @@ mod tests {
     }
 
     fn reading(process_ms: u64, writing_ms: u64) -> Reading {
-        Reading { process_cpu: Duration::from_millis(process_ms), writing: Duration::from_millis(writing_ms) }
+        Reading {
+            process_cpu: Duration::from_millis(process_ms),
+            writing: Duration::from_millis(writing_ms),
+            idle: None,
+        }
+    }
+
+    /// A reading with the machine's idle time so far.
+    fn with_idle(process_ms: u64, writing_ms: u64, idle_ms: u64) -> Reading {
+        Reading { idle: Some(Duration::from_millis(idle_ms)), ..reading(process_ms, writing_ms) }
+    }
+
+    #[test]
+    fn a_process_that_cannot_get_more_is_busy_whatever_its_share_of_the_cores() {
+        let now = Instant::now();
+        let settings = Pacing { writes_per_sec: 40_000, busy_share: 0.5, cores: 2 };
+        let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 1000));
+        // 84 ms of CPU in 100 ms on two cores (42 %), but the machine was never idle: others
+        // took the rest, so the process had all it could get.
+        pacer.observe(now + 100 * MS, with_idle(84, 40, 1000));
+        assert!(pacer.engaged());
+        // The same 84 ms with 100 ms of idle CPU left: it could have had 184 ms, and used 46 %.
+        let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 1000));
+        pacer.observe(now + 100 * MS, with_idle(84, 40, 1100));
+        assert!(!pacer.engaged());
+        // Idle time is capped by the cores: 30 ms of CPU on an idle machine is 15 %.
+        let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 0));
+        pacer.observe(now + 100 * MS, with_idle(30, 10, 400));
+        assert!(!pacer.engaged());
+    }
+
+    #[test]
+    fn paced_on_a_full_machine_it_lets_go_once_the_machine_has_room() {
+        let now = Instant::now();
+        let settings = Pacing { writes_per_sec: 40_000, busy_share: 0.5, cores: 2 };
+        let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 0));
+        pacer.observe(now + 100 * MS, with_idle(60, 30, 0));
+        assert!(pacer.engaged());
+        // Paced, 2 waves carrying 4 commits (2000 writes saved at 5 us: 10 ms); the process used
+        // 20 ms and the machine was idle 120 ms: 30 of 140 ms it could have had, 21 %.
+        pacer.charge(1000, 2, now + 150 * MS);
+        pacer.charge(1000, 2, now + 180 * MS);
+        pacer.observe(now + 200 * MS, with_idle(80, 40, 120));
+        assert!(!pacer.engaged());
     }
 
     #[test]

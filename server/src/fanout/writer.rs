@@ -14,7 +14,7 @@
 //! applied every change committed before them, so a message committed after a leave, a removal
 //! or an ignore never reaches the person it no longer concerns.
 
-use super::cpu_time::process_cpu_time;
+use super::cpu_time::{machine_idle_time, process_cpu_time};
 use super::feed::{self, Follower};
 use super::frames;
 use super::hub::Registry;
@@ -22,7 +22,7 @@ use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
 use super::pacing::{Reading, WavePacer};
 use super::sequencer::Sequencer;
 use crate::cluster::{events, Bus, Event, Incoming};
-use crate::store::{NewMessage, Store, Stored, View};
+use crate::store::{NewMessage, Store, StoreError, Stored, StoredBatch, View};
 use app::models::{ChatMessage, ServerFrame};
 use app::protocol::GENERAL_ROOM_ID;
 use std::collections::HashMap;
@@ -39,6 +39,9 @@ pub struct Submission {
 
 /// Most messages stored in one commit.
 const MAX_BATCH: usize = 1024;
+/// Commits started, one after the other, while the previous one's messages are released,
+/// before the writer looks at its other wake-ups again.
+const PIPELINED_COMMITS: usize = 16;
 
 /// How long a gap in the id order may wait for the bus before it is read from the database.
 const GAP_GRACE: Duration = Duration::from_millis(5);
@@ -66,6 +69,9 @@ pub struct FeedLink {
     pub start: i64,
     /// Users to start or stop tracking (their first connection opening, their last closing).
     pub tracking: mpsc::UnboundedReceiver<Tracking>,
+    /// The store on the feeds' connections: the feed and tracked users' conversations are read
+    /// there, never on the writer's.
+    pub store: Store,
 }
 
 /// A change of who is connected to this node.
@@ -127,8 +133,8 @@ pub async fn run(
         link,
         next_probe: Instant::now() + PROBE_EVERY,
     });
-    let FeedLink { nudge, progress, start, mut tracking } = feed;
-    let mut follower = Follower::new(start, progress);
+    let FeedLink { nudge, progress, start, mut tracking, store: feeds } = feed;
+    let mut follower = Follower::new(feeds, start, progress);
     let mut next_poll = Instant::now() + poll;
     let mut batch: Vec<Submission> = Vec::with_capacity(MAX_BATCH);
     let mut held = Held::default();
@@ -151,7 +157,7 @@ pub async fn run(
         match wake {
             Wake::Release => {
                 release_at = None;
-                if out.feed_ready(&mut held, &mut follower, &store).await {
+                if out.feed_ready(&mut held, &mut follower).await {
                     out.release(&mut held, &mut pacer);
                 } else {
                     release_at = Some(Instant::now() + FEED_RETRY);
@@ -160,20 +166,44 @@ pub async fn run(
             }
             Wake::Batch(0) => break,
             Wake::Batch(_) => {
-                let stored = commit(&store, &out.registry, &mut batch).await;
+                let mut stored = commit(&store, &out.registry, &mut batch).await;
+                // While more messages wait, the next commit goes to the database at once (in a
+                // task of its own) and this one's messages are handed on and released meanwhile:
+                // the database never waits for the fan-out. Releases keep commit order, and
+                // happen only after their own commit. Bounded, so that the other wake-ups get
+                // their turn.
+                for _ in 0..PIPELINED_COMMITS {
+                    if rx.is_empty() {
+                        break;
+                    }
+                    rx.recv_many(&mut batch, MAX_BATCH).await;
+                    let (messages, replies) = split(&mut batch);
+                    let next = tokio::spawn(store_batch(store.clone(), messages));
+                    deliver_own(stored, cluster.as_mut(), &mut held);
+                    release_at = if out.feed_ready(&mut held, &mut follower).await {
+                        out.release_or_hold_at(release_at, &mut held, &mut pacer)
+                    } else {
+                        Some(Instant::now() + FEED_RETRY)
+                    };
+                    let (messages, result) = match next.await {
+                        Ok(done) => done,
+                        Err(error) => std::panic::resume_unwind(error.into_panic()),
+                    };
+                    stored = answer(&out.registry, messages, replies, result);
+                }
                 deliver_own(stored, cluster.as_mut(), &mut held);
             }
             Wake::Incoming(incoming) => {
                 if let Some(cluster) = cluster.as_mut() {
-                    cluster.take(incoming, &store, &out.registry, &mut held, &mut follower).await;
+                    cluster.take(incoming, &out.registry, &mut held, &mut follower).await;
                 }
             }
             Wake::Timer => {}
             Wake::Feed => {
                 next_poll = Instant::now() + poll;
-                out.catch_up(&mut follower, &store).await;
+                out.catch_up(&mut follower).await;
             }
-            Wake::Tracking(Some(request)) => out.track(request, &mut tracking, &mut follower, &store).await,
+            Wake::Tracking(Some(request)) => out.track(request, &mut tracking, &mut follower).await,
             // The hub is gone; messages still drain.
             Wake::Tracking(None) => {}
         }
@@ -181,14 +211,14 @@ pub async fn run(
             cluster.catch_up(&store, &out.registry, &mut held, &mut follower).await;
         }
         if release_at.is_none() {
-            release_at = if out.feed_ready(&mut held, &mut follower, &store).await {
+            release_at = if out.feed_ready(&mut held, &mut follower).await {
                 out.release_or_hold(&mut held, &mut pacer)
             } else {
                 Some(Instant::now() + FEED_RETRY)
             };
         }
     }
-    out.feed_ready(&mut held, &mut follower, &store).await;
+    out.feed_ready(&mut held, &mut follower).await;
     out.release(&mut held, &mut pacer);
     tracing::info!("message writer stopped");
 }
@@ -233,7 +263,6 @@ impl Cluster {
     async fn take(
         &mut self,
         incoming: Option<Incoming>,
-        store: &Store,
         registry: &Registry,
         held: &mut Held,
         follower: &mut Follower,
@@ -246,7 +275,7 @@ impl Cluster {
             }
             Some(Incoming::Event(Event::Changes { seq })) => {
                 if seq > follower.applied() {
-                    if let Err(error) = follower.catch_up(store, registry).await {
+                    if let Err(error) = follower.catch_up(registry).await {
                         tracing::error!(%error, "reading the room-change feed failed");
                     }
                 }
@@ -258,7 +287,7 @@ impl Cluster {
             // next probe, room changes at once.
             Some(Incoming::Resubscribed) => {
                 self.next_probe = Instant::now();
-                if let Err(error) = follower.catch_up(store, registry).await {
+                if let Err(error) = follower.catch_up(registry).await {
                     tracing::error!(%error, "reading the room-change feed failed");
                 }
             }
@@ -274,7 +303,7 @@ impl Cluster {
     async fn catch_up(&mut self, store: &Store, registry: &Registry, held: &mut Held, follower: &mut Follower) {
         for _ in 0..MAX_BATCH {
             match self.link.incoming.try_recv() {
-                Ok(incoming) => self.take(Some(incoming), store, registry, held, follower).await,
+                Ok(incoming) => self.take(Some(incoming), registry, held, follower).await,
                 Err(_) => break,
             }
         }
@@ -354,19 +383,19 @@ struct Out {
 
 impl Out {
     /// Reads and applies the room-change feed; a failure is logged (the next poll tries again).
-    async fn catch_up(&self, follower: &mut Follower, store: &Store) {
-        if let Err(error) = follower.catch_up(store, &self.registry).await {
+    async fn catch_up(&self, follower: &mut Follower) {
+        if let Err(error) = follower.catch_up(&self.registry).await {
             tracing::error!(%error, "reading the room-change feed failed");
         }
     }
 
     /// Whether the held messages may go: the feed has been applied up to every change committed
     /// before them (read now if it has not). False when it could not be read.
-    async fn feed_ready(&self, held: &mut Held, follower: &mut Follower, store: &Store) -> bool {
+    async fn feed_ready(&self, held: &mut Held, follower: &mut Follower) -> bool {
         if held.deliveries.is_empty() || (held.feed_needed <= follower.applied() && !held.fresh_feed) {
             return true;
         }
-        match follower.catch_up(store, &self.registry).await {
+        match follower.catch_up(&self.registry).await {
             Ok(()) => {
                 held.fresh_feed = false;
                 if held.feed_needed > follower.applied() {
@@ -383,13 +412,7 @@ impl Out {
     }
 
     /// Starts or stops tracking users (every request waiting is taken: one feed read for all).
-    async fn track(
-        &self,
-        first: Tracking,
-        requests: &mut mpsc::UnboundedReceiver<Tracking>,
-        follower: &mut Follower,
-        store: &Store,
-    ) {
+    async fn track(&self, first: Tracking, requests: &mut mpsc::UnboundedReceiver<Tracking>, follower: &mut Follower) {
         let directory = &self.registry.directory;
         let mut waiting = Vec::new();
         let mut next = Some(first);
@@ -397,7 +420,7 @@ impl Out {
             match request {
                 Tracking::Start { user, done } => {
                     let ok = if directory.track(user) {
-                        match feed::load(store, user).await {
+                        match feed::load(follower.store(), user).await {
                             Ok(loaded) => {
                                 directory.insert_loaded(loaded);
                                 true
@@ -421,15 +444,31 @@ impl Out {
         }
         // What was loaded may be newer than the feed applied so far: the entries in between are
         // applied over it (idempotent), and everything after it too.
-        self.catch_up(follower, store).await;
+        self.catch_up(follower).await;
         for (done, ok) in waiting {
             let _ = done.send(ok);
         }
     }
 
     /// What the pacer's gauge reads: the process's CPU time and the fan-out's writing time.
+    /// What the pacer's gauge reads: the process's CPU time, the fan-out's writing time and the
+    /// machine's idle time.
     fn reading(&self) -> Reading {
-        Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing() }
+        Reading { process_cpu: process_cpu_time(), writing: self.fanout.time_writing(), idle: machine_idle_time() }
+    }
+
+    /// As [`Out::release_or_hold`], given when a pause already set ends (`release_at`): then
+    /// the held messages go at its end, now if it is over.
+    fn release_or_hold_at(
+        &self,
+        release_at: Option<Instant>,
+        held: &mut Held,
+        pacer: &mut WavePacer,
+    ) -> Option<Instant> {
+        match release_at {
+            Some(at) if Instant::now() < at => Some(at),
+            _ => self.release_or_hold(held, pacer),
+        }
     }
 
     /// Releases the held messages now, or says when: the pacer decides.
@@ -487,11 +526,35 @@ impl Out {
 /// duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
 /// sender (with the message's `client_id`).
 async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> (Vec<ChatMessage>, i64) {
-    let (messages, replies): (Vec<NewMessage>, Vec<Arc<Outbox>>) =
-        batch.drain(..).map(|s| (s.message, s.reply)).unzip();
+    let (messages, replies) = split(batch);
+    let result = store.insert_batch(&messages).await;
+    answer(registry, messages, replies, result)
+}
+
+/// The messages of a batch and their senders' outboxes (the batch is left empty).
+fn split(batch: &mut Vec<Submission>) -> (Vec<NewMessage>, Vec<Arc<Outbox>>) {
+    batch.drain(..).map(|s| (s.message, s.reply)).unzip()
+}
+
+/// Stores messages in one commit (see [`commit`]) in a task of its own; they come back with
+/// the outcome, for [`answer`].
+async fn store_batch(store: Store, messages: Vec<NewMessage>) -> (Vec<NewMessage>, Result<StoredBatch, StoreError>) {
+    let result = store.insert_batch(&messages).await;
+    (messages, result)
+}
+
+/// What a commit means for each of its messages: the new ones, in id order, for the broadcast;
+/// a duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
+/// sender (with the message's `client_id`).
+fn answer(
+    registry: &Registry,
+    messages: Vec<NewMessage>,
+    replies: Vec<Arc<Outbox>>,
+    result: Result<StoredBatch, StoreError>,
+) -> (Vec<ChatMessage>, i64) {
     let mut new = Vec::new();
     let mut feed = 0;
-    match store.insert_batch(&messages).await {
+    match result {
         Ok(stored) => {
             feed = stored.feed;
             for ((result, reply), message) in stored.stored.into_iter().zip(replies).zip(&messages) {

@@ -33,7 +33,7 @@ impl Database {
 
     /// A store on this database, as a server process opens it.
     async fn open(&self) -> Store {
-        Store::open(&self.url, 4, "NORMAL").await.expect("the store opens")
+        Store::open(&self.url, &super::StoreOptions::new(4, "NORMAL")).await.expect("the store opens")
     }
 
     /// Two stores, as two server processes would have. On SQLite, one store twice: one server
@@ -118,6 +118,9 @@ on_both! {
     postgres_only: [
         stores_opened_at_once_on_a_new_database_both_migrate,
         member_catch_up_walks_messages_in_id_order,
+        every_connection_carries_the_session_settings,
+        a_transaction_left_idle_frees_the_counter_for_the_other_stores,
+        slow_reads_filling_the_pool_of_requests_leave_the_writer_and_the_feeds_theirs,
     ],
 }
 
@@ -1346,4 +1349,121 @@ async fn room_change_seqs_are_gapless_and_ordered_with_batches(database: &Databa
     let feeds = writer.await.unwrap();
     assert!(feeds.windows(2).all(|pair| pair[0] <= pair[1]), "batches name entries in commit order");
     assert!(feeds.iter().all(|feed| *feed <= total));
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL's pools and sessions: who waits for whom.
+
+impl Database {
+    /// A store on this database whose sessions carry `session`.
+    async fn open_with(&self, session: super::PgSession) -> Store {
+        let options = super::StoreOptions { pg: session, ..super::StoreOptions::new(2, "NORMAL") };
+        Store::open(&self.url, &options).await.expect("the store opens")
+    }
+}
+
+/// What `future` gives, which must be within 3 s (`what` it is, if not).
+async fn quickly<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    let answer = tokio::time::timeout(Duration::from_secs(3), future).await;
+    answer.unwrap_or_else(|_| panic!("{what} waited for the pool of requests"))
+}
+
+/// The value of `name` in a session of `pool`, in the setting's own unit (`pg_settings`).
+async fn setting_of(pool: &sqlx::PgPool, name: &str) -> String {
+    sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = $1").bind(name).fetch_one(pool).await.unwrap()
+}
+
+async fn every_connection_carries_the_session_settings(database: &Database) {
+    let session = super::PgSession {
+        statement_timeout: Duration::from_secs(7),
+        lock_timeout: Duration::from_millis(3500),
+        idle_in_transaction_timeout: Duration::from_secs(2),
+        keepalive: Duration::from_secs(9),
+    };
+    let store = database.open_with(session).await;
+    let writer = store.for_writer();
+    let feeds = store.for_feeds();
+    let lanes = [
+        ("requests", store.as_postgres().unwrap().pool(), 4),
+        ("writer", writer.as_postgres().unwrap().pool(), 2),
+        ("feeds", feeds.as_postgres().unwrap().pool(), 2),
+    ];
+    for (lane, pool, size) in lanes {
+        assert_eq!(pool.options().get_max_connections(), size, "{lane}");
+        let settings = [
+            ("statement_timeout", "7000"),
+            ("lock_timeout", "3500"),
+            ("idle_in_transaction_session_timeout", "2000"),
+            ("tcp_keepalives_idle", "9"),
+            ("tcp_keepalives_interval", "3"),
+            ("tcp_keepalives_count", "3"),
+            ("tcp_user_timeout", "18000"),
+        ];
+        for (name, value) in settings {
+            assert_eq!(setting_of(pool, name).await, value, "{lane}: {name}");
+        }
+        let name = setting_of(pool, "application_name").await;
+        assert_eq!(name, format!("chatterbox {lane} pid {}", std::process::id()));
+    }
+}
+
+/// A store whose transaction stalls while it holds the `messages` counter (a node frozen inside a
+/// commit) loses it after the idle-in-transaction timeout; another store's batch, waiting for
+/// the lock meanwhile, then commits (its lock timeout is longer), and the stalled one's next
+/// statement fails: nothing of its transaction was stored.
+async fn a_transaction_left_idle_frees_the_counter_for_the_other_stores(database: &Database) {
+    let session = super::PgSession {
+        idle_in_transaction_timeout: Duration::from_secs(1),
+        lock_timeout: Duration::from_secs(5),
+        ..super::PgSession::default()
+    };
+    let [stalled, other] = [database.open_with(session).await, database.open_with(session).await];
+    let alice = user(&other, "alice").await;
+    let mut held = stalled.as_postgres().unwrap().writer_pool().begin().await.unwrap();
+    sqlx::query("SELECT value FROM counters WHERE name = 'messages' FOR UPDATE").execute(&mut *held).await.unwrap();
+    sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'messages'").execute(&mut *held).await.unwrap();
+    let started = std::time::Instant::now();
+    let stored = tokio::time::timeout(Duration::from_secs(10), other.insert_batch(&[message(alice, "hi", Some("c"))]))
+        .await
+        .expect("the batch commits once the stalled transaction is ended")
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited for the lock: {:?}", started.elapsed());
+    assert!(matches!(&stored.stored[..], [Stored::New(m)] if m.id == 1), "stored as message 1");
+    assert!(sqlx::query("SELECT 1").execute(&mut *held).await.is_err(), "the stalled session was ended");
+    drop(held);
+    assert_eq!(other.newest_message_id().await.unwrap(), 1, "the stalled counter move was rolled back");
+}
+
+/// Slow reads taking every connection of the pool of requests hold up neither the writer's
+/// commits and reads nor the feeds' reads.
+async fn slow_reads_filling_the_pool_of_requests_leave_the_writer_and_the_feeds_theirs(database: &Database) {
+    let store = database.open().await;
+    let alice = user(&store, "alice").await;
+    let requests = store.as_postgres().unwrap().pool().clone();
+    let slow: Vec<_> = (0..requests.options().get_max_connections())
+        .map(|_| {
+            let pool = requests.clone();
+            tokio::spawn(async move { sqlx::query("SELECT pg_sleep(10)").execute(&pool).await })
+        })
+        .collect();
+    while requests.size() < requests.options().get_max_connections() || requests.num_idle() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let writer = store.for_writer();
+    let batch = [message(alice, "hi", None)];
+    let stored = quickly("a commit", writer.insert_batch(&batch)).await.unwrap();
+    assert!(matches!(&stored.stored[..], [Stored::New(_)]), "stored");
+    assert_eq!(quickly("the probe", writer.newest_message_id()).await.unwrap(), 1);
+    let gap = quickly("a gap read", writer.messages_since(View::default(), 0, 10)).await.unwrap();
+    assert_eq!(gap.0.len(), 1);
+    // Account-change reads are the feeds', whichever the handle; the feeds' task reads the rest
+    // on them too.
+    quickly("the feed", store.account_changes_after(0, 10)).await.unwrap();
+    let changed = quickly("a changed account", store.for_feeds().user_by_id(alice)).await.unwrap();
+    assert!(changed.is_some());
+    assert!(slow.iter().all(|read| !read.is_finished()), "the slow reads held the pool throughout");
+    sqlx::query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)'")
+        .execute(store.for_writer().as_postgres().unwrap().pool())
+        .await
+        .unwrap();
 }

@@ -7,6 +7,11 @@
 //! the same name, so a backend missing one does not compile. Each backend keeps its own SQL and
 //! migrations; what does not depend on the engine (the values in `types`, history bounded in
 //! bytes) is written once here.
+//!
+//! A store is a cheap handle. The message writer and the feeds each take their own
+//! ([`Store::for_writer`], [`Store::for_feeds`]): on PostgreSQL every query of such a handle runs
+//! on connections of its own, so that slow reads, which fill the pool of requests, never hold up
+//! a commit or a block (see `postgres`).
 
 mod batch;
 #[cfg(test)]
@@ -17,7 +22,7 @@ mod rows;
 pub mod sqlite;
 mod types;
 
-pub use postgres::PgStore;
+pub use postgres::{PgSession, PgStore};
 pub use sqlite::SqliteStore;
 pub use types::{
     now_rfc3339, within_bytes, Change, Created, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage, RoomChange,
@@ -46,6 +51,25 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// How a store connects: pool sizes and, on PostgreSQL, every session's timeouts.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Concurrent reads: SQLite's read pool; on PostgreSQL, the pool of requests (reads and the
+    /// writes other than messages) has this many connections and [`postgres::OTHER_WRITES`] more.
+    pub read_pool_size: u32,
+    /// SQLite's `synchronous` pragma (PostgreSQL keeps its server's `synchronous_commit`).
+    pub sqlite_synchronous: String,
+    /// PostgreSQL's settings for each session (timeouts, keepalives).
+    pub pg: PgSession,
+}
+
+impl StoreOptions {
+    /// `read_pool_size` connections for reads, SQLite's `synchronous`, PostgreSQL's default sessions.
+    pub fn new(read_pool_size: u32, sqlite_synchronous: &str) -> Self {
+        Self { read_pool_size, sqlite_synchronous: sqlite_synchronous.to_owned(), pg: PgSession::default() }
+    }
+}
+
 /// The database, whichever engine holds it.
 #[derive(Clone)]
 pub enum Store {
@@ -55,16 +79,35 @@ pub enum Store {
 
 impl Store {
     /// Opens the database `url` names (creating an SQLite file if needed) and runs that backend's
-    /// migrations. `read_pool_size` bounds the concurrent reads; `sqlite_synchronous` is SQLite's
-    /// `synchronous` pragma (PostgreSQL keeps its server's `synchronous_commit`, on by default).
-    pub async fn open(url: &str, read_pool_size: u32, sqlite_synchronous: &str) -> Result<Self, StoreError> {
+    /// migrations, connecting as `options` says.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
-            return Ok(Self::Sqlite(SqliteStore::open(url, read_pool_size, sqlite_synchronous).await?));
+            let store = SqliteStore::open(url, options.read_pool_size, &options.sqlite_synchronous).await?;
+            return Ok(Self::Sqlite(store));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(PgStore::open(url, read_pool_size).await?));
+            return Ok(Self::Postgres(PgStore::open(url, options.read_pool_size, options.pg).await?));
         }
         Err(StoreError::UnsupportedUrl)
+    }
+
+    /// This store, for the message writer (its commits, gap reads and probes, and whatever else
+    /// its task reads): on PostgreSQL, on the writer's own connections. On SQLite the same store
+    /// (its single writer connection is the writer's already).
+    pub fn for_writer(&self) -> Self {
+        match self {
+            Self::Sqlite(store) => Self::Sqlite(store.clone()),
+            Self::Postgres(store) => Self::Postgres(store.lane(postgres::Lane::Writer)),
+        }
+    }
+
+    /// This store, for the tasks following a feed (the account changes, the membership
+    /// changes): on PostgreSQL, on the feeds' own connections. On SQLite the same store.
+    pub fn for_feeds(&self) -> Self {
+        match self {
+            Self::Sqlite(store) => Self::Sqlite(store.clone()),
+            Self::Postgres(store) => Self::Postgres(store.lane(postgres::Lane::Feeds)),
+        }
     }
 
     /// The SQLite backend, for the tests that reach below the interface (its pragmas).
@@ -73,6 +116,15 @@ impl Store {
         match self {
             Self::Sqlite(store) => Some(store),
             Self::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL backend, for the tests that reach below the interface (its pools).
+    #[doc(hidden)]
+    pub fn as_postgres(&self) -> Option<&PgStore> {
+        match self {
+            Self::Postgres(store) => Some(store),
+            Self::Sqlite(_) => None,
         }
     }
 }

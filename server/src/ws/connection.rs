@@ -61,6 +61,11 @@ impl Connection {
         let hub = services.hub().clone();
         let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
         let authority = Authority { token_version: session.token_version, is_admin: user.is_admin };
+        let lifetime = Duration::from_secs(session.expires_at.saturating_sub(unix_now()));
+        // What the client sent after its handshake, copied: `read` may be a slice of the HTTP
+        // connection's whole read buffer, which must not live as long as the socket.
+        let pending = BytesMut::from(&read[..]);
+        drop(read);
         // The user's conversations are in the directory before the connection takes the live
         // feed, so no message of theirs is planned without them.
         let tracked = hub.track(user.id).await;
@@ -69,32 +74,21 @@ impl Connection {
         }
         // Registered before the history is read: nothing committed in between can be missed.
         let connection_id = hub.register(&user, authority, outbox.clone());
-        // And the account checked again once registered: a change committed during the
-        // handshake is seen here, a later one reaches this connection through the hub.
-        match services.store().user_by_id(user.id).await {
-            Ok(current) => {
-                if let Some(revocation) = authority.revoked_by(current.as_ref()) {
-                    revocation.apply(&outbox);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "account check failed");
-                outbox.close(close_code::ERROR, "account unavailable");
-            }
-        }
-        let lifetime = Duration::from_secs(session.expires_at.saturating_sub(unix_now()));
         let mut connection = Connection {
             services,
             user,
             outbox,
             expires_at: Instant::now() + lifetime,
-            read: BytesMut::from(&read[..]),
+            read: pending,
             decoder: Decoder::new(MAX_FRAME_BYTES),
             last_heard: Instant::now(),
             pinged: false,
             stalled_since: None,
         };
-        let end = match connection.send_history(since).await {
+        // Boxed, like every large and short-lived future of this task: inline, the store's
+        // futures would be part of the task's state for the connection's whole life.
+        let started = Box::pin(connection.start(authority, since)).await;
+        let end = match started {
             Ok(()) => connection.serve().await,
             Err(end) => end,
         };
@@ -119,6 +113,24 @@ impl Connection {
         tracing::debug!("connection closed");
     }
 
+    /// Checks the account once more now that the connection is registered (a change committed
+    /// during the handshake is seen here, a later one reaches it through the hub), then sends
+    /// the first history.
+    async fn start(&mut self, authority: Authority, since: Option<i64>) -> Result<(), End> {
+        match self.services.store().user_by_id(self.user.id).await {
+            Ok(current) => {
+                if let Some(revocation) = authority.revoked_by(current.as_ref()) {
+                    revocation.apply(&self.outbox);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "account check failed");
+                self.outbox.close(close_code::ERROR, "account unavailable");
+            }
+        }
+        self.send_history(since).await
+    }
+
     /// Sends the first history frame, then the `rooms` frame (my conversations, and who is
     /// online), and goes live.
     async fn send_history(&mut self, since: Option<i64>) -> Result<(), End> {
@@ -130,6 +142,10 @@ impl Connection {
         // as it is read, never held while waiting for another query.
         let rooms =
             self.services.my_rooms(&self.user).await.map_err(|_| End::Close(close_code::ERROR, "rooms unavailable"))?;
+        // Closed meanwhile (a revocation, too many live messages kept): no history to read.
+        if let Some(end) = self.outbox.end() {
+            return Err(end);
+        }
         let history = self.services.first_history(&self.user, since).await.map_err(unavailable)?;
         let frame = frames::text(&ServerFrame::History {
             room_id: history.room_id,
@@ -137,8 +153,10 @@ impl Connection {
             more: history.more,
         });
         let hub = self.services.hub().clone();
+        let user = self.user.id;
         self.outbox.go_live(frame, history.last_id, move || {
-            frames::text(&ServerFrame::Rooms { rooms, online: hub.online_names() })
+            let (online, online_count) = hub.online_for(user);
+            frames::text(&ServerFrame::Rooms { rooms, online, online_count })
         });
         Ok(())
     }

@@ -81,7 +81,8 @@ const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m
 
 impl PgStore {
     /// Commits the rows of `batch`; the id of each (`None` for one left out), and the newest
-    /// room change committed before them (0 when nothing was inserted).
+    /// room change committed before them (0 when nothing was inserted). On the writer's
+    /// connections, whichever the handle: a commit never waits behind requests.
     pub(crate) async fn insert_rows(
         &self,
         batch: &[NewMessage],
@@ -91,7 +92,7 @@ impl PgStore {
         let contents: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
         let client_ids: Vec<Option<&str>> = batch.iter().map(|m| m.client_id.as_deref()).collect();
         let rooms: Vec<i64> = batch.iter().map(|m| m.room_id).collect();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer_pool().begin().await?;
         let counter: i64 = sqlx::query_scalar(LOCK_COUNTER).fetch_one(&mut *tx).await?;
         let rows = sqlx::query(INSERT_BATCH)
             .bind(&senders)

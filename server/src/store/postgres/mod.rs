@@ -13,6 +13,15 @@
 //!
 //! Lock order, always: a row of `users`, `rooms` or `room_members`, then the `messages` counter,
 //! then the `account_changes` counter (see the migration), so there is no deadlock.
+//!
+//! Connections come in three pools, so that one kind of work never starves another: the pool of
+//! requests (reads, and the writes other than messages), the message writer's, and the feeds'.
+//! A [`PgStore`] is a handle on one of them, its [`Lane`]: `pool()` is the handle's own, so
+//! everything the writer's task reads through its handle (`Store::for_writer`) runs on the
+//! writer's connections, and everything a feed's task reads on the feeds'. A method that only
+//! ever serves one of them says so by taking [`PgStore::writer_pool`] or [`PgStore::feed_pool`]
+//! whatever the handle. Every session carries the timeouts of [`PgSession`] (a node stalled in a
+//! transaction loses it, and the locks it held, after `idle_in_transaction_timeout`).
 
 mod admin;
 mod authority;
@@ -31,13 +40,109 @@ mod rows {
 use crate::store::{now_rfc3339, StoreError, UserRecord};
 use app::models::PublicUser;
 use rows::user_from_row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Row};
 use std::time::Duration;
 
+/// A handle on the database: the three pools, and the one this handle's queries use.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    requests: PgPool,
+    writer: PgPool,
+    feeds: PgPool,
+    lane: Lane,
+}
+
+/// Whose connections a [`PgStore`] handle uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Reads, and the writes other than messages (accounts, conversations, moderation, admin).
+    Requests,
+    /// The message writer: its commits, and its reads of gaps and of the newest id.
+    Writer,
+    /// The tasks following a feed (account changes, membership changes).
+    Feeds,
+}
+
+impl Lane {
+    fn name(self) -> &'static str {
+        match self {
+            Lane::Requests => "requests",
+            Lane::Writer => "writer",
+            Lane::Feeds => "feeds",
+        }
+    }
+}
+
+/// Connections of the pool of requests beyond `read_pool_size`, for the writes other than
+/// messages.
+pub const OTHER_WRITES: u32 = 2;
+/// Connections of the message writer (one task, one transaction at a time; one more while a
+/// broken connection is replaced).
+pub const WRITER_CONNECTIONS: u32 = 2;
+/// Connections of the feeds (one task per feed: account changes, membership changes).
+pub const FEED_CONNECTIONS: u32 = 2;
+
+/// What every session sets, in the startup packet (so before its first statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgSession {
+    /// `statement_timeout`: a statement running longer is cancelled (zero: no limit).
+    pub statement_timeout: Duration,
+    /// `lock_timeout`: a statement waiting longer for a lock fails (zero: no limit).
+    pub lock_timeout: Duration,
+    /// `idle_in_transaction_session_timeout`: a session idle this long inside a transaction is
+    /// ended by the server, its transaction rolled back and its locks freed (zero: no limit).
+    pub idle_in_transaction_timeout: Duration,
+    /// Silence after which the server sends TCP keepalive probes (then every third of it, three
+    /// times); data unacknowledged for twice this drops the connection (`tcp_user_timeout`).
+    /// Zero: the server's settings.
+    pub keepalive: Duration,
+}
+
+impl Default for PgSession {
+    /// The documented defaults (`docs/configuration.md`).
+    fn default() -> Self {
+        Self {
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(10),
+            idle_in_transaction_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(30),
+        }
+    }
+}
+
+impl PgSession {
+    /// The server settings, as `-c name=value` startup options.
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        let ms = |d: Duration| d.as_millis().to_string();
+        let mut settings = vec![
+            ("statement_timeout", ms(self.statement_timeout)),
+            ("lock_timeout", ms(self.lock_timeout)),
+            ("idle_in_transaction_session_timeout", ms(self.idle_in_transaction_timeout)),
+        ];
+        let idle = self.keepalive.as_secs();
+        if idle > 0 {
+            settings.extend([
+                ("tcp_keepalives_idle", idle.to_string()),
+                ("tcp_keepalives_interval", (idle / 3).max(1).to_string()),
+                ("tcp_keepalives_count", "3".to_owned()),
+                ("tcp_user_timeout", ms(self.keepalive * 2)),
+            ]);
+        }
+        settings
+    }
+}
+
+/// The connect options of `url` for `lane`'s pool: `session`'s settings (after any the URL
+/// gives, so they win), and unless the URL names one, an application name saying which process
+/// and pool a connection is (`pg_stat_activity.application_name`: `chatterbox writer pid 4242`).
+fn connect_options(url: &str, session: &PgSession, lane: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    let options = options.options(session.settings());
+    Ok(match options.get_application_name() {
+        Some(_) => options,
+        None => options.application_name(&format!("chatterbox {lane} pid {}", std::process::id())),
+    })
 }
 
 /// The assignments that block a user. SET expressions read the old row, so the token version is
@@ -71,22 +176,61 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
 }
 
 impl PgStore {
-    /// Connects and runs the migrations. sqlx holds an advisory lock while it migrates, so
-    /// servers starting together on a new database take turns, and all find it migrated.
-    /// The pool has `read_pool_size` connections for reads and a few more for the writes (the
-    /// message writer, membership and account changes) so reads never starve them.
-    pub async fn open(url: &str, read_pool_size: u32) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(read_pool_size.max(1) + 4)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
-            .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+    /// Runs the migrations, then makes the three pools (connecting lazily): `read_pool_size` +
+    /// [`OTHER_WRITES`] connections for requests, [`WRITER_CONNECTIONS`] for the message writer,
+    /// [`FEED_CONNECTIONS`] for the feeds, every session set up as `session` says. sqlx holds an
+    /// advisory lock while it migrates, so servers starting together on a new database take
+    /// turns, and all find it migrated; the migrations run on a connection of their own, without
+    /// the statement and lock timeouts (a migration of a large table, or the wait for another
+    /// server's, may take longer).
+    pub async fn open(url: &str, read_pool_size: u32, session: PgSession) -> Result<Self, StoreError> {
+        let unlimited = PgSession {
+            statement_timeout: Duration::ZERO,
+            lock_timeout: Duration::ZERO,
+            idle_in_transaction_timeout: Duration::ZERO,
+            ..session
+        };
+        let mut migrating = sqlx::PgConnection::connect_with(&connect_options(url, &unlimited, "migrations")?).await?;
+        sqlx::migrate!("./migrations/postgres").run(&mut migrating).await?;
+        migrating.close().await?;
+        let pool = |lane: Lane, size: u32| -> Result<PgPool, sqlx::Error> {
+            Ok(PgPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with(connect_options(url, &session, lane.name())?))
+        };
+        Ok(Self {
+            requests: pool(Lane::Requests, read_pool_size.max(1) + OTHER_WRITES)?,
+            writer: pool(Lane::Writer, WRITER_CONNECTIONS)?,
+            feeds: pool(Lane::Feeds, FEED_CONNECTIONS)?,
+            lane: Lane::Requests,
+        })
     }
 
+    /// This store on `lane`'s connections.
+    pub fn lane(&self, lane: Lane) -> Self {
+        Self { lane, ..self.clone() }
+    }
+
+    /// The connections of this handle's lane: what every query not marked as the writer's or
+    /// a feed's runs on.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        match self.lane {
+            Lane::Requests => &self.requests,
+            Lane::Writer => &self.writer,
+            Lane::Feeds => &self.feeds,
+        }
+    }
+
+    /// The message writer's connections, whichever the handle: for what only the writer does.
+    pub fn writer_pool(&self) -> &PgPool {
+        &self.writer
+    }
+
+    /// The feeds' connections, whichever the handle: for the reads of a feed, so that following
+    /// it never waits behind requests.
+    pub fn feed_pool(&self) -> &PgPool {
+        &self.feeds
     }
 
     /// Creates a user; the first user of an empty database becomes admin. Registrations take
@@ -99,7 +243,7 @@ impl PgStore {
         email: &str,
         password_hash: &str,
     ) -> Result<PublicUser, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query("SELECT 1 FROM counters WHERE name = 'users' FOR UPDATE").execute(&mut *tx).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO users (username, email, password_hash, is_admin, created_at) \
@@ -122,20 +266,20 @@ impl PgStore {
             "SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
              ORDER BY id LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(name_or_email).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(name_or_email).fetch_optional(self.pool()).await?;
         row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
     }
 
     /// A user by username (case-insensitive; never by email).
     pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)");
-        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(username).fetch_optional(self.pool()).await?;
         row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(id).fetch_optional(self.pool()).await?;
         row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
     }
 
@@ -144,7 +288,7 @@ impl PgStore {
         let done = sqlx::query("UPDATE users SET is_admin = $2 WHERE lower(username) = lower($1)")
             .bind(username)
             .bind(is_admin)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -156,7 +300,7 @@ impl PgStore {
         )
         .bind(username)
         .bind(hash)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -165,7 +309,7 @@ impl PgStore {
     pub async fn block_user(&self, id: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(&format!("UPDATE users SET {BLOCK_AND_REVOKE} WHERE id = $1"))
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -173,7 +317,7 @@ impl PgStore {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         Ok(value)
     }
@@ -183,7 +327,7 @@ impl PgStore {
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
     }
@@ -200,7 +344,7 @@ impl PgStore {
         content: &str,
         max_warnings: i64,
     ) -> Result<(i64, bool), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
             "UPDATE users SET \
                warning_count = warning_count + 1, \

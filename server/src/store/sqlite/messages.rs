@@ -235,7 +235,7 @@ mod tests {
     async fn store_with_user() -> (tempfile::TempDir, crate::store::Store, i64) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("m.db").display());
-        let store = crate::store::Store::open(&url, 1, "NORMAL").await.unwrap();
+        let store = crate::store::Store::open(&url, &crate::store::StoreOptions::new(1, "NORMAL")).await.unwrap();
         let user = store.create_user("u", "u@x.io", "h").await.unwrap();
         (dir, store, user.id)
     }

@@ -145,3 +145,36 @@ pub async fn until(client: &mut Client, wanted: impl Fn(&Value) -> bool) -> Valu
         }
     }
 }
+
+impl Cluster {
+    /// Starts a node of this cluster with `extra` settings that must refuse to start: waits for
+    /// it to exit (at most 60 s), asserts that it failed, and returns what it logged.
+    pub async fn refused_node(&self, extra: &[(&str, String)]) -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"));
+        command
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &self.database_url)
+            .env("CHATTERBOX_REDIS_URL", self.redis.url())
+            .env("JWT_SECRET", "cluster-test-secret-cluster-test-secret")
+            .env("LEPTOS_OUTPUT_NAME", "chatterbox")
+            .env("CHATTERBOX_CONFIG", "/dev/null")
+            .env("CHATTERBOX_BCRYPT_COST", "4")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("server binary starts");
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("the node exits instead of serving")
+            .unwrap();
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "the node should have refused to start:\n{log}");
+        log
+    }
+}
