@@ -277,20 +277,20 @@ impl Backend for Services {
         };
         // Reserve the attempt before the (slow) password check, so concurrent guesses cannot
         // all pass a check that only counts finished failures; a right password refunds it.
-        self.throttles.login_account.check(&account).await.map_err(limited)?;
+        let attempt = self.throttles.login_account.check(&account).await.map_err(limited)?;
         // Unknown users are verified against a dummy hash: same work, same answer.
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let password_ok = match self.hasher.verify(&request.password, hash).await {
             Ok(ok) => ok,
             Err(error) => {
-                self.throttles.login_account.refund(&account).await;
+                self.throttles.login_account.refund(&account, attempt).await;
                 return Err(internal(error));
             }
         };
         let Some(record) = record.filter(|_| password_ok) else {
             return Err(ApiError::BadCredentials);
         };
-        self.throttles.login_account.refund(&account).await;
+        self.throttles.login_account.refund(&account, attempt).await;
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }
