@@ -17,4 +17,5 @@ mod faults;
 mod http_contract;
 mod moderation;
 mod security;
+mod sessions;
 mod throttles;
