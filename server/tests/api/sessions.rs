@@ -42,3 +42,42 @@ async fn typing_in_an_archived_room_says_it_is_archived() {
     let (_, rooms) = app.get_json("/rooms", Some(&member)).await;
     assert!(rooms.as_array().unwrap().iter().any(|r: &Value| r["id"] == room_id), "{rooms}");
 }
+
+/// The longest `message` frame the protocol allows, as a JSON library that escapes every
+/// non-ASCII character writes it: 4000 characters outside the BMP, each a surrogate pair
+/// `\uD83D\uDE00` (12 bytes), and a 64-character `client_id` escaped the same way (of the
+/// character `\uD83D\u{low}`), with `padding` bytes of JSON whitespace in front.
+fn longest_escaped_frame(low: &str, padding: usize) -> String {
+    let escaped = |chars: usize, low: &str| format!("\\uD83D\\u{low}").repeat(chars);
+    format!(
+        r#"{}{{"type":"message","content":"{}","client_id":"{}","room_id":1}}"#,
+        " ".repeat(padding),
+        escaped(app::domain::MAX_MESSAGE_CHARS, "DE00"),
+        escaped(app::protocol::MAX_CLIENT_ID_CHARS, low)
+    )
+}
+
+#[tokio::test]
+async fn the_longest_message_however_escaped_fits_and_one_byte_over_the_limit_closes_1009() {
+    let app = TestApp::spawn().await;
+    let token = app.user("escaper").await;
+    let (mut client, _) = app.connect(&token).await;
+    let frame = longest_escaped_frame("DE00", 0);
+    assert!(frame.len() > 16 * 1024, "over the old limit: {} bytes", frame.len());
+    client.send_text(&frame).await;
+    let message = client.until_type("message").await;
+    assert!(frame.len() <= MAX_FRAME_BYTES, "{} bytes", frame.len());
+    assert_eq!(message["content"], "\u{1F600}".repeat(app::domain::MAX_MESSAGE_CHARS));
+    assert_eq!(message["client_id"], "\u{1F600}".repeat(app::protocol::MAX_CLIENT_ID_CHARS));
+
+    // Padded with JSON whitespace to exactly the limit, it is still a message...
+    let padding = MAX_FRAME_BYTES - frame.len();
+    let at_limit = longest_escaped_frame("DE01", padding);
+    assert_eq!(at_limit.len(), MAX_FRAME_BYTES);
+    client.send_text(&at_limit).await;
+    let message = client.until_type("message").await;
+    assert_eq!(message["client_id"], "\u{1F601}".repeat(app::protocol::MAX_CLIENT_ID_CHARS));
+    // ... and one byte more closes the socket with 1009.
+    client.send_text(&longest_escaped_frame("DE02", padding + 1)).await;
+    assert_eq!(client.close_code().await, 1009);
+}
