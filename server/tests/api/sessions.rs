@@ -81,3 +81,52 @@ async fn the_longest_message_however_escaped_fits_and_one_byte_over_the_limit_cl
     client.send_text(&longest_escaped_frame("DE02", padding + 1)).await;
     assert_eq!(client.close_code().await, 1009);
 }
+
+#[tokio::test]
+async fn a_draining_server_answers_503_with_retry_after_instead_of_refusing_connections() {
+    let mut app = TestApp::spawn().await;
+    let token = app.user("late").await;
+    let (addr, ws_url) = (app.addr, app.ws_url(&format!("token={token}")));
+    // A client of its own, without idle connections: the shutdown closes the server's idle ones.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    // A request in progress (its body not all sent) keeps the server draining.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n{{\"username\""
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let probe = async {
+        // Until the shutdown has begun the server answers as usual; from then on, 503.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let response = loop {
+            let response = http
+                .get(format!("http://{addr}/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap_or_else(|error| panic!("a connection during the drain failed: {error:?}"));
+            if response.status() == 503 {
+                break response;
+            }
+            assert_eq!(response.status(), 200);
+            assert!(Instant::now() < deadline, "the server never started draining");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(response.headers().contains_key("retry-after"), "{:?}", response.headers());
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].is_string(), "{body}");
+        match tokio_tungstenite::connect_async(ws_url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 503);
+                assert!(response.headers().contains_key("retry-after"));
+            }
+            Ok(_) => panic!("a WebSocket opened during the drain"),
+            Err(other) => panic!("the /ws handshake during the drain failed: {other}"),
+        }
+        // The request in progress is served to its end.
+        drop(slow);
+    };
+    tokio::join!(app.shutdown(), probe);
+}
