@@ -1,9 +1,11 @@
 //! Authentication primitives: password hashing off the async runtime with bounded concurrency,
-//! and HS256 JWTs with a pinned algorithm and required `exp`.
+//! and HS256 JWTs with a pinned algorithm and required `exp`, checked against the sub-second
+//! clock (a token is refused from the instant its `exp` begins).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// The claims of a ChatterBox token.
@@ -32,6 +34,13 @@ pub struct TokenSession {
     pub auth_time: u64,
 }
 
+impl TokenSession {
+    /// How long the token has left, by the sub-second clock (zero once its `exp` has begun).
+    pub fn remaining(&self) -> Duration {
+        Duration::from_secs(self.expires_at).saturating_sub(since_epoch())
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("invalid token")]
@@ -51,8 +60,10 @@ impl TokenKeys {
     pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        validation.validate_exp = true;
-        // No leeway: an open socket closes at `exp` exactly, and so must every door.
+        // `exp` is required, but checked by `verify_session_at` against the sub-second clock:
+        // jsonwebtoken compares whole seconds, and would take a token for up to a second past
+        // its `exp`. No leeway: an open socket closes at `exp` exactly, and so does every door.
+        validation.validate_exp = false;
         validation.leeway = 0;
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -91,11 +102,21 @@ impl TokenKeys {
             .expect("HS256 signing with an in-memory key cannot fail")
     }
 
-    /// Verifies signature, algorithm and expiry; returns what the token grants.
+    /// Verifies signature, algorithm and expiry (by the sub-second clock); returns what the
+    /// token grants.
     pub fn verify_session(&self, token: &str) -> Result<TokenSession, TokenError> {
+        self.verify_session_at(token, since_epoch())
+    }
+
+    /// [`TokenKeys::verify_session`] at the time `now` (since the Unix epoch): the token is
+    /// refused from the instant its `exp` second begins.
+    fn verify_session_at(&self, token: &str, now: Duration) -> Result<TokenSession, TokenError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
+        if now >= Duration::from_secs(claims.exp) {
+            return Err(TokenError::Invalid);
+        }
         let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         Ok(TokenSession {
             user_id,
@@ -106,8 +127,14 @@ impl TokenKeys {
     }
 }
 
+/// The time since the Unix epoch, to the nanosecond.
+fn since_epoch() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Whole seconds since the Unix epoch (rounded down).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    since_epoch().as_secs()
 }
 
 /// bcrypt on the blocking pool, at most `permits` at once. Each permit is owned by the blocking
@@ -268,6 +295,26 @@ mod tests {
         let payload = format!(r#"{{"sub":"7","iat":{now},"exp":{},"ver":2}}"#, now + 60);
         let session = keys().verify_session(&signed(&payload)).unwrap();
         assert_eq!((session.auth_time, session.expires_at), (now, now + 60));
+    }
+
+    #[test]
+    fn expiry_is_checked_to_the_nanosecond() {
+        let k = keys();
+        let exp = unix_now() + 100;
+        let token = signed(&format!(r#"{{"sub":"1","iat":{},"exp":{exp},"ver":0}}"#, exp - 200));
+        let at = |offset_ms: i64| Duration::from_millis((exp * 1000).checked_add_signed(offset_ms).unwrap());
+        assert!(k.verify_session_at(&token, at(-1)).is_ok(), "a millisecond before its exp");
+        assert_eq!(k.verify_session_at(&token, at(0)), Err(TokenError::Invalid), "at its exp exactly");
+        assert_eq!(k.verify_session_at(&token, at(999)), Err(TokenError::Invalid), "within the second of its exp");
+    }
+
+    #[test]
+    fn a_token_is_refused_from_its_exp_on() {
+        // `exp` is the current whole second: that second has begun, so the token has expired
+        // (a check in whole seconds would take it for up to one more second).
+        let now = unix_now();
+        let payload = format!(r#"{{"sub":"1","iat":{},"exp":{now},"ver":0}}"#, now - 60);
+        assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! revocation, a role change), the server shuts down or the client breaks the protocol. Live
 //! messages do not wake it: the fan-out writes them.
 
-use crate::auth::{unix_now, TokenSession};
+use crate::auth::TokenSession;
 use crate::fanout::frames;
 use crate::fanout::hub::{Admission, Authority, SHUTTING_DOWN};
 use crate::fanout::outbox::{End, Outbox};
@@ -76,12 +76,12 @@ impl Connection {
                 outbox.close(close_code::ERROR, "account unavailable");
             }
         }
-        let lifetime = Duration::from_secs(session.expires_at.saturating_sub(unix_now()));
         let mut connection = Connection {
             services,
             user,
             outbox,
-            expires_at: Instant::now() + lifetime,
+            // To the sub-second: the token is refused from the instant its `exp` begins.
+            expires_at: Instant::now() + session.remaining(),
             read: BytesMut::from(&read[..]),
             decoder: Decoder::new(MAX_FRAME_BYTES),
             last_heard: Instant::now(),

@@ -130,3 +130,100 @@ async fn a_draining_server_answers_503_with_retry_after_instead_of_refusing_conn
     };
     tokio::join!(app.shutdown(), probe);
 }
+
+const SECRET: &str = "sessions-test-secret-sessions-test-secret";
+
+fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+}
+
+/// A token of `user_id` (token version 0) signed with [`SECRET`], expiring at `exp`.
+fn token_expiring_at(user_id: i64, exp: u64) -> String {
+    let claims = json!({"sub": user_id.to_string(), "iat": exp - 60, "exp": exp, "ver": 0});
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+}
+
+/// Sleeps until the wall clock reads `at` (seconds since the epoch, fractional).
+async fn sleep_until_wall(at: Duration) {
+    tokio::time::sleep(at.saturating_sub(since_epoch())).await;
+}
+
+/// A token whose `exp` has just passed: within the second that starts at `exp` (where a check in
+/// whole seconds still takes it).
+async fn token_at_its_exp(user_id: i64) -> String {
+    let exp = since_epoch().as_secs() + 1;
+    let token = token_expiring_at(user_id, exp);
+    sleep_until_wall(Duration::from_secs(exp) + Duration::from_millis(20)).await;
+    token
+}
+
+/// The status of a `/ws` handshake with `?token=`.
+async fn ws_status(app: &TestApp, token: &str) -> u16 {
+    let request = app.ws_url(&format!("token={token}")).into_client_request().unwrap();
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+/// `POST` to a server function with the session cookie, as the page's JavaScript does.
+async fn server_fn(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .header("accept", "application/json")
+        .header("cookie", format!("chatterbox_session={token}"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn renew_status(app: &TestApp, token: &str) -> u16 {
+    app.http.post(app.url("/session/renew")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+/// The close code that ends `client` within `wait` (frames before it are skipped).
+async fn closed_with(client: &mut Client, wait: Duration) -> Option<u16> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Message::Close(frame) = client.next_message(left).await? {
+            return frame.map(|f| u16::from(f.code));
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_door_refuses_a_token_at_its_exp_exactly() {
+    let app = TestApp::spawn_with(|c| c.jwt_secret = Some(SECRET.into())).await;
+    let id = app.register("edge").await["id"].as_i64().unwrap();
+    // The helpers sign what the server signs: a token well before its exp works everywhere.
+    let valid = token_expiring_at(id, since_epoch().as_secs() + 3600);
+    assert_eq!(app.get_json("/me", Some(&valid)).await.0, 200);
+
+    // Each door gets a token of its own, used in the second that starts at its exp.
+    assert_eq!(app.get_json("/me", Some(&token_at_its_exp(id).await)).await.0, 401, "GET /me");
+    assert_eq!(renew_status(&app, &token_at_its_exp(id).await).await, 401, "POST /session/renew");
+    assert_eq!(ws_status(&app, &token_at_its_exp(id).await).await, 401, "the /ws handshake");
+    let token = token_at_its_exp(id).await;
+    let response = server_fn(&app, "/api/admin/users", &token, &[("blocked_only", "false")]).await;
+    assert_eq!(response.status().as_u16(), 401, "a server function");
+}
+
+#[tokio::test]
+async fn a_socket_closes_at_its_tokens_exp_not_up_to_a_second_later() {
+    let app = TestApp::spawn_with(|c| c.jwt_secret = Some(SECRET.into())).await;
+    let id = app.register("brief").await["id"].as_i64().unwrap();
+    // Opened late in a second (0.9 s past a whole second), with a token expiring two whole
+    // seconds later: a lifetime counted in whole seconds would run 0.9 s past the exp.
+    let exp = since_epoch().as_secs() + 3;
+    let token = token_expiring_at(id, exp);
+    sleep_until_wall(Duration::from_secs(exp - 2) + Duration::from_millis(900)).await;
+    let (mut socket, _) = app.connect(&token).await;
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, Some(4001));
+    let closed = since_epoch();
+    let exp = Duration::from_secs(exp);
+    assert!(closed + Duration::from_millis(20) >= exp, "closed {:?} before its exp", exp - closed);
+    assert!(closed < exp + Duration::from_millis(600), "closed {:?} after its exp", closed - exp);
+}
