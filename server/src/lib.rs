@@ -96,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", post(http::rest::login))
         .route("/me", get(http::rest::me))
         .route("/session/renew", post(http::rest::renew_session))
+        .route("/logout", post(http::rest::logout))
         .route("/messages", get(http::messages::messages))
         .route("/rooms", get(http::rooms::mine).post(http::rooms::create))
         .route("/rooms/public", get(http::rooms::public))

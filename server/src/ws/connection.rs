@@ -60,14 +60,15 @@ impl Connection {
         let Granted { user, session, since, admission } = granted;
         let hub = services.hub().clone();
         let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
-        let authority = Authority { token_version: session.token_version, is_admin: user.is_admin };
+        let authority =
+            Authority { token_version: session.token_version, is_admin: user.is_admin, session: session.session_id };
         // Registered before the history is read: nothing committed in between can be missed.
         let connection_id = hub.register(&user, authority, outbox.clone());
-        // And the account checked again once registered: a change committed during the
-        // handshake is seen here, a later one reaches this connection through the hub.
-        match services.store().user_by_id(user.id).await {
-            Ok(current) => {
-                if let Some(revocation) = authority.revoked_by(current.as_ref()) {
+        // And the account and session checked again once registered: a change committed during
+        // the handshake is seen here, a later one reaches this connection through the hub.
+        match services.revocation_of(user.id, &authority).await {
+            Ok(revocation) => {
+                if let Some(revocation) = revocation {
                     revocation.apply(&outbox);
                 }
             }

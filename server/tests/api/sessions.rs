@@ -227,3 +227,136 @@ async fn a_socket_closes_at_its_tokens_exp_not_up_to_a_second_later() {
     assert!(closed + Duration::from_millis(20) >= exp, "closed {:?} before its exp", exp - closed);
     assert!(closed < exp + Duration::from_millis(600), "closed {:?} after its exp", closed - exp);
 }
+
+/// Connects to `/ws` with the token in an `Authorization: Bearer` header (no query string).
+async fn connect_with_bearer_header(app: &TestApp, token: &str) -> (Client, Value) {
+    let mut request = app.ws_url("").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+    let mut client = Client { socket };
+    let history = client.next_json().await;
+    assert_eq!(history["type"], "history", "{history}");
+    (client, history)
+}
+
+/// `POST /logout` with a bearer token.
+async fn logout(app: &crate::common::endpoint::Endpoint, token: &str) -> u16 {
+    app.http.post(app.url("/logout")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn logging_out_revokes_the_session_on_every_door_and_closes_its_sockets() {
+    let app = TestApp::spawn().await;
+    app.user("root").await;
+    let token = app.user("leaver").await;
+    // A renewal keeps the session: its token dies with it.
+    let (status, grant) = app.post_as("/session/renew", Some(&token), &json!({})).await;
+    assert_eq!(status, 200, "{grant}");
+    let renewed = grant["access_token"].as_str().unwrap().to_owned();
+    // Another login is another session, which the logout leaves alone.
+    let other = app.login("leaver").await;
+    let (mut first, _) = app.connect(&token).await;
+    let (mut second, _) = connect_with_bearer_header(&app, &renewed).await;
+    let (mut elsewhere, _) = app.connect(&other).await;
+
+    let started = Instant::now();
+    assert_eq!(logout(&app, &token).await, 204);
+    for socket in [&mut first, &mut second] {
+        assert_eq!(closed_with(socket, Duration::from_secs(5)).await, Some(4001));
+        assert!(started.elapsed() < Duration::from_secs(1), "closed {:?} after the logout", started.elapsed());
+    }
+    for token in [&token, &renewed] {
+        assert_eq!(app.get_json("/me", Some(token)).await.0, 401, "REST");
+        assert_eq!(renew_status(&app, token).await, 401, "renew");
+        assert_eq!(ws_status(&app, token).await, 401, "/ws");
+        let response = server_fn(&app, "/api/auth/renew", token, &[]).await;
+        assert_eq!(response.status().as_u16(), 401, "a server function");
+        assert_eq!(logout(&app, token).await, 401, "a second logout");
+    }
+
+    // The other session is untouched, socket included.
+    assert_eq!(app.get_json("/me", Some(&other)).await.1["username"], "leaver");
+    elsewhere.say("still here").await;
+    assert_eq!(elsewhere.until_type("message").await["content"], "still here");
+    assert_eq!(logout(&app, "not-a-token").await, 401);
+}
+
+#[tokio::test]
+async fn the_pages_logout_revokes_the_cookies_token() {
+    let app = TestApp::spawn().await;
+    app.register("pager").await;
+    let response = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .header("accept", "text/html")
+        .form(&[("username", "pager"), ("password", "password123")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let token = cookie.split(';').next().unwrap().strip_prefix("chatterbox_session=").unwrap().to_owned();
+    assert_eq!(app.get_json("/me", Some(&token)).await.0, 200);
+    let (mut socket, _) = app.connect(&token).await;
+
+    let response = app
+        .http
+        .post(app.url("/api/auth/logout"))
+        .header("accept", "text/html")
+        .header("cookie", format!("chatterbox_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(response.headers()["location"], "/login");
+    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("chatterbox_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    // A copy of the cookie's token dies with the session.
+    assert_eq!(app.get_json("/me", Some(&token)).await.0, 401);
+    assert_eq!(closed_with(&mut socket, Duration::from_secs(5)).await, Some(4001));
+
+    // Logging out without a session (or with a dead one) still just signs the browser out.
+    let again = app.http.post(app.url("/api/auth/logout")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 302);
+}
+
+#[tokio::test]
+async fn a_cookie_session_logs_out_over_rest_too() {
+    let app = TestApp::spawn().await;
+    let token = app.user("cookie").await;
+    let response =
+        app.http.post(app.url("/logout")).header("cookie", format!("chatterbox_session={token}")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(app.get_json("/me", Some(&token)).await.0, 401);
+    // From another site, a cookie cannot log anyone out.
+    let victim = app.login("cookie").await;
+    let response = app
+        .http
+        .post(app.url("/logout"))
+        .header("cookie", format!("chatterbox_session={victim}"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(app.get_json("/me", Some(&victim)).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_logout_on_one_node_closes_the_sessions_sockets_on_the_other() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let (mut socket, _) = connected(&b, "roamer").await;
+    // The socket on `b` was opened with a token of another login; log that session out on `a`.
+    let token = b.login("roamer").await;
+    let (mut same, _) = b.connect(&token).await;
+    let started = Instant::now();
+    assert_eq!(logout(&a, &token).await, 204);
+    assert_eq!(closed_with(&mut same, Duration::from_secs(5)).await, Some(4001));
+    assert!(started.elapsed() < Duration::from_secs(1), "closed {:?} after the logout", started.elapsed());
+    assert_eq!(b.get_json("/me", Some(&token)).await.0, 401);
+    // The other session's socket on `b` stays open.
+    socket.say("unaffected").await;
+    assert_eq!(socket.until_type("message").await["content"], "unaffected");
+}
