@@ -360,3 +360,44 @@ async fn a_logout_on_one_node_closes_the_sessions_sockets_on_the_other() {
     socket.say("unaffected").await;
     assert_eq!(socket.until_type("message").await["content"], "unaffected");
 }
+
+#[tokio::test]
+async fn malformed_frames_get_the_error_texts_docs_protocol_md_lists() {
+    let app = TestApp::spawn().await;
+    let token = app.user("sloppy").await;
+    let (mut client, _) = app.connect(&token).await;
+    let long = "x".repeat(app::domain::MAX_MESSAGE_CHARS + 1);
+    let long_id = "c".repeat(app::protocol::MAX_CLIENT_ID_CHARS + 1);
+    let cases = [
+        ("nope".to_owned(), "invalid JSON"),
+        ("{}".to_owned(), "frame has no type"),
+        ("[1, 2]".to_owned(), "frame has no type"),
+        (r#"{"type": 5}"#.to_owned(), "frame has no type"),
+        (r#"{"type": "shout"}"#.to_owned(), "unknown frame type: shout"),
+        (r#"{"type": "message"}"#.to_owned(), "invalid message frame: missing field `content`"),
+        (
+            r#"{"type": "message", "content": 5}"#.to_owned(),
+            "invalid message frame: invalid type: integer `5`, expected a string",
+        ),
+        (
+            r#"{"type": "message", "content": "hi", "room_id": "1"}"#.to_owned(),
+            r#"invalid message frame: invalid type: string "1", expected i64"#,
+        ),
+        (
+            r#"{"type": "typing", "room_id": 1.5}"#.to_owned(),
+            "invalid typing frame: invalid type: floating point `1.5`, expected i64",
+        ),
+        (r#"{"type": "history"}"#.to_owned(), "invalid history frame: missing field `room_id`"),
+        (r#"{"type": "message", "content": "   "}"#.to_owned(), "message is empty"),
+        (format!(r#"{{"type": "message", "content": "{long}"}}"#), "message is longer than 4000 characters"),
+        (
+            format!(r#"{{"type": "message", "content": "hi", "client_id": "{long_id}"}}"#),
+            "client_id is longer than 64 characters",
+        ),
+    ];
+    for (frame, text) in cases {
+        client.send_text(&frame).await;
+        let answer = client.next_json().await;
+        assert_eq!((answer["type"].as_str(), answer["message"].as_str()), (Some("error"), Some(text)), "{frame:.80}");
+    }
+}
