@@ -39,11 +39,24 @@ pub async fn register(username: String, email: String, password: String) -> Resu
     }
 }
 
+/// Signs the browser out: revokes the session of its cookie (so a copy of the token dies with
+/// it, and the session's sockets close on every node), clears the cookie and goes to `/login`.
+/// A cookie whose session had already ended just gets cleared.
 #[server(endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), ApiError> {
+    let revoked = match ssr::request_token() {
+        Some(token) => crate::backend::backend()?.logout(&token).await,
+        None => Ok(()),
+    };
     ssr::set_cookie(&crate::session::clear_session_cookie(ssr::request_is_https()));
-    leptos_axum::redirect("/login");
-    Ok(())
+    match revoked {
+        Ok(()) | Err(ApiError::Unauthenticated | ApiError::Blocked) => {
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        // The session could not be revoked (the store failed): say so rather than pretend.
+        Err(error) => ssr::with_status(Err(error)),
+    }
 }
 
 /// Renews the session cookie with a fresh token for the same session (never past the

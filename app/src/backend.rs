@@ -46,6 +46,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn authenticate(&self, token: &str) -> Result<PublicUser, ApiError>;
     /// A fresh token for the session of `token`, never past the session's maximum age.
     async fn renew_session(&self, token: &str) -> Result<LoginResponse, ApiError>;
+    /// Revokes the session of `token` (a logout): its tokens die everywhere, its sockets close.
+    async fn logout(&self, token: &str) -> Result<(), ApiError>;
 
     // Admin operations: each checks, from the database, that `token` belongs to an admin.
     async fn admin_overview(&self, token: &str) -> Result<AdminOverview, ApiError>;

@@ -11,10 +11,25 @@ pub const HISTORY_LATEST: i64 = 50;
 pub const HISTORY_SINCE_MAX: i64 = 500;
 /// Most bytes of JSON in one `history` frame's messages (a longer catch-up says `more: true`).
 pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
-/// Largest client WebSocket message (a frame, or fragments reassembled); bigger closes with 1009.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Largest client WebSocket message in bytes (the payload of a frame, or of its fragments
+/// reassembled: the JSON text exactly as sent, whitespace and escapes included); bigger closes
+/// with 1009. Room for [`LONGEST_MESSAGE_FRAME`], whatever the client's JSON library escapes,
+/// and a little whitespace; still a bound in bytes on what a connection buffers.
+pub const MAX_FRAME_BYTES: usize = 48 * 1024;
 /// The longest `client_id` a client may attach to a message.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// Bytes one character may take in a JSON string: a character outside the BMP escaped as a
+/// surrogate pair, `\uD83D\uDE00` (what a JSON library that escapes non-ASCII writes).
+pub const MAX_JSON_CHAR_BYTES: usize = 12;
+/// The longest legal `message` frame: 4000 characters of content and a 64-character
+/// `client_id`, every character escaped as a surrogate pair, the keys, and the longest room id.
+pub const LONGEST_MESSAGE_FRAME: usize =
+    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808}"#.len()
+        + (crate::domain::MAX_MESSAGE_CHARS + MAX_CLIENT_ID_CHARS) * MAX_JSON_CHAR_BYTES;
+const _: () = assert!(LONGEST_MESSAGE_FRAME <= MAX_FRAME_BYTES, "a legal message must fit in a WebSocket message");
+// Still a bound: a few hundred bytes of whitespace at most, not room for another message.
+const _: () = assert!(MAX_FRAME_BYTES - LONGEST_MESSAGE_FRAME < 1024, "the limit stays tight");
 
 /// `typing` frames a client may send: a burst, then a sustained rate per second (per account);
 /// more are dropped without an answer.
@@ -71,4 +86,29 @@ pub mod close_codes {
     pub const SESSION_ENDED: u16 = 4001;
     /// The account's role changed: reconnect (the same session still works) and reload.
     pub const ROLE_CHANGED: u16 = 4002;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ClientFrame;
+
+    #[test]
+    fn the_longest_legal_message_however_escaped_fits_in_a_websocket_message() {
+        let escaped = |chars: usize| "\\uD83D\\uDE00".repeat(chars);
+        let frame = format!(
+            r#"{{"type":"message","content":"{}","client_id":"{}","room_id":{}}}"#,
+            escaped(crate::domain::MAX_MESSAGE_CHARS),
+            escaped(MAX_CLIENT_ID_CHARS),
+            i64::MIN
+        );
+        assert_eq!(frame.len(), LONGEST_MESSAGE_FRAME);
+        assert!(frame.len() <= MAX_FRAME_BYTES);
+        let Ok(ClientFrame::Message { content, client_id, room_id }) = ClientFrame::parse(&frame) else {
+            panic!("the longest legal frame parses");
+        };
+        assert_eq!(content.chars().count(), crate::domain::MAX_MESSAGE_CHARS);
+        assert_eq!(client_id.map(|id| id.chars().count()), Some(MAX_CLIENT_ID_CHARS));
+        assert_eq!(room_id, Some(i64::MIN));
+    }
 }

@@ -1,5 +1,7 @@
 //! The browser session: a JWT in an HttpOnly, SameSite=Strict cookie (Secure over https), and how
-//! any door (REST, server functions, WebSocket) finds the token of a request. Server-only.
+//! any door (REST, server functions, WebSocket) finds the token of a request. Server-only. The
+//! cookie is only where the browser keeps its token: a logout revokes the token's session on the
+//! server (`Backend::logout`) before the cookie is cleared, so a copy of the token dies too.
 
 use http::header::{AUTHORIZATION, COOKIE};
 use http::HeaderMap;
@@ -39,7 +41,8 @@ pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
-/// `Set-Cookie` value that removes the session.
+/// `Set-Cookie` value that removes the session's cookie (the session itself is revoked by
+/// `Backend::logout`).
 pub fn clear_session_cookie(secure: bool) -> String {
     session_cookie("", 0, secure)
 }

@@ -1,9 +1,12 @@
 //! Authentication primitives: password hashing off the async runtime with bounded concurrency,
-//! and HS256 JWTs with a pinned algorithm and required `exp`.
+//! and HS256 JWTs with a pinned algorithm and required `exp`, checked against the sub-second
+//! clock (a token is refused from the instant its `exp` begins), each naming its session (`sid`,
+//! kept across renewals, so that a logout can revoke the session).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// The claims of a ChatterBox token.
@@ -19,6 +22,43 @@ pub struct Claims {
     /// Tokens issued before this claim existed count from their `iat`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
+    /// The session's id (32 hex digits), the same for every renewal of one login. Tokens issued
+    /// before this claim existed have none: they stay valid, but no logout can revoke them alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// The id of a session: one login and its renewals. Random, so that nobody can name another's.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(u128);
+
+impl SessionId {
+    /// A new random id.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// Parses the 32 lowercase hex digits of [`SessionId`]'s `Display`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = |byte: &u8| byte.is_ascii_digit() || (b'a'..=b'f').contains(byte);
+        if text.len() != 32 || !text.as_bytes().iter().all(hex) {
+            return None;
+        }
+        u128::from_str_radix(text, 16).ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// Not the id itself: with it, a token's session could be named in logs.
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(..)")
+    }
 }
 
 /// What a verified token grants: whose session it is, under which token version, until when.
@@ -30,6 +70,15 @@ pub struct TokenSession {
     pub expires_at: u64,
     /// Unix seconds of the login that started the session.
     pub auth_time: u64,
+    /// The session the token belongs to; `None` for a token from before session ids.
+    pub session_id: Option<SessionId>,
+}
+
+impl TokenSession {
+    /// How long the token has left, by the sub-second clock (zero once its `exp` has begun).
+    pub fn remaining(&self) -> Duration {
+        Duration::from_secs(self.expires_at).saturating_sub(since_epoch())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,8 +100,10 @@ impl TokenKeys {
     pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        validation.validate_exp = true;
-        // No leeway: an open socket closes at `exp` exactly, and so must every door.
+        // `exp` is required, but checked by `verify_session_at` against the sub-second clock:
+        // jsonwebtoken compares whole seconds, and would take a token for up to a second past
+        // its `exp`. No leeway: an open socket closes at `exp` exactly, and so does every door.
+        validation.validate_exp = false;
         validation.leeway = 0;
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -66,15 +117,22 @@ impl TokenKeys {
         self.ttl_secs
     }
 
-    /// A token for a new session (a login).
+    /// A token for a new session (a login), with a new session id.
     pub fn issue(&self, user_id: i64, token_version: i64) -> String {
         let now = unix_now();
-        self.sign(user_id, token_version, now, now, now + self.ttl_secs)
+        let session = TokenSession {
+            user_id,
+            token_version,
+            expires_at: now + self.ttl_secs,
+            auth_time: now,
+            session_id: Some(SessionId::random()),
+        };
+        self.sign(&session, now)
     }
 
-    /// A fresh token for the same session, valid for another TTL but never past `max_age`
-    /// seconds from the session's login; `None` once that age is reached. Returns the token
-    /// and its lifetime in seconds.
+    /// A fresh token for the same session (its id and login time kept), valid for another TTL
+    /// but never past `max_age` seconds from the session's login; `None` once that age is
+    /// reached. Returns the token and its lifetime in seconds.
     pub fn renew(&self, session: &TokenSession, max_age: u64) -> Option<(String, u64)> {
         let now = unix_now();
         let end_of_session = session.auth_time.saturating_add(max_age);
@@ -82,32 +140,61 @@ impl TokenKeys {
             return None;
         }
         let exp = (now + self.ttl_secs).min(end_of_session);
-        Some((self.sign(session.user_id, session.token_version, now, session.auth_time, exp), exp - now))
+        let renewed = TokenSession { expires_at: exp, ..*session };
+        Some((self.sign(&renewed, now), exp - now))
     }
 
-    fn sign(&self, user_id: i64, token_version: i64, iat: u64, auth_time: u64, exp: u64) -> String {
-        let claims = Claims { sub: user_id.to_string(), iat, exp, ver: token_version, auth_time: Some(auth_time) };
+    fn sign(&self, session: &TokenSession, iat: u64) -> String {
+        let claims = Claims {
+            sub: session.user_id.to_string(),
+            iat,
+            exp: session.expires_at,
+            ver: session.token_version,
+            auth_time: Some(session.auth_time),
+            sid: session.session_id.map(|id| id.to_string()),
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key cannot fail")
     }
 
-    /// Verifies signature, algorithm and expiry; returns what the token grants.
+    /// Verifies signature, algorithm and expiry (by the sub-second clock); returns what the
+    /// token grants.
     pub fn verify_session(&self, token: &str) -> Result<TokenSession, TokenError> {
+        self.verify_session_at(token, since_epoch())
+    }
+
+    /// [`TokenKeys::verify_session`] at the time `now` (since the Unix epoch): the token is
+    /// refused from the instant its `exp` second begins.
+    fn verify_session_at(&self, token: &str, now: Duration) -> Result<TokenSession, TokenError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
+        if now >= Duration::from_secs(claims.exp) {
+            return Err(TokenError::Invalid);
+        }
         let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        let session_id = match claims.sid {
+            Some(sid) => Some(SessionId::parse(&sid).ok_or(TokenError::Invalid)?),
+            None => None,
+        };
         Ok(TokenSession {
             user_id,
             token_version: claims.ver,
             expires_at: claims.exp,
             auth_time: claims.auth_time.unwrap_or(claims.iat),
+            session_id,
         })
     }
 }
 
+/// The time since the Unix epoch, to the nanosecond.
+fn since_epoch() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Whole seconds since the Unix epoch (rounded down).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    since_epoch().as_secs()
 }
 
 /// bcrypt on the blocking pool, at most `permits` at once. Each permit is owned by the blocking
@@ -263,11 +350,56 @@ mod tests {
     }
 
     #[test]
-    fn a_token_without_auth_time_counts_from_its_issue() {
+    fn a_token_without_auth_time_or_session_counts_from_its_issue() {
         let now = unix_now();
         let payload = format!(r#"{{"sub":"7","iat":{now},"exp":{},"ver":2}}"#, now + 60);
         let session = keys().verify_session(&signed(&payload)).unwrap();
         assert_eq!((session.auth_time, session.expires_at), (now, now + 60));
+        assert_eq!(session.session_id, None, "a token from before session ids names none, and stays valid");
+    }
+
+    #[test]
+    fn expiry_is_checked_to_the_nanosecond() {
+        let k = keys();
+        let exp = unix_now() + 100;
+        let token = signed(&format!(r#"{{"sub":"1","iat":{},"exp":{exp},"ver":0}}"#, exp - 200));
+        let at = |offset_ms: i64| Duration::from_millis((exp * 1000).checked_add_signed(offset_ms).unwrap());
+        assert!(k.verify_session_at(&token, at(-1)).is_ok(), "a millisecond before its exp");
+        assert_eq!(k.verify_session_at(&token, at(0)), Err(TokenError::Invalid), "at its exp exactly");
+        assert_eq!(k.verify_session_at(&token, at(999)), Err(TokenError::Invalid), "within the second of its exp");
+    }
+
+    #[test]
+    fn a_login_starts_a_session_that_renewals_keep() {
+        let k = keys();
+        let first = k.verify_session(&k.issue(9, 4)).unwrap();
+        let second = k.verify_session(&k.issue(9, 4)).unwrap();
+        let id = first.session_id.expect("a new token names its session");
+        assert_ne!(second.session_id, Some(id), "each login is a session of its own");
+        let (renewed, _) = k.renew(&first, 86_400).unwrap();
+        assert_eq!(k.verify_session(&renewed).unwrap().session_id, Some(id));
+        assert_eq!(SessionId::parse(&id.to_string()), Some(id));
+        assert_eq!(format!("{id:?}"), "SessionId(..)", "never in a log");
+    }
+
+    #[test]
+    fn a_malformed_session_id_is_refused() {
+        let now = unix_now();
+        for sid in ["", "abc", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", "0123456789ABCDEF0123456789abcdef", "1"] {
+            let payload = format!(r#"{{"sub":"1","iat":{now},"exp":{},"ver":0,"sid":"{sid}"}}"#, now + 60);
+            assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid), "{sid:?}");
+        }
+        let payload = format!(r#"{{"sub":"1","iat":{now},"exp":{},"ver":0,"sid":7}}"#, now + 60);
+        assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid), "a number");
+    }
+
+    #[test]
+    fn a_token_is_refused_from_its_exp_on() {
+        // `exp` is the current whole second: that second has begun, so the token has expired
+        // (a check in whole seconds would take it for up to one more second).
+        let now = unix_now();
+        let payload = format!(r#"{{"sub":"1","iat":{},"exp":{now},"ver":0}}"#, now - 60);
+        assert_eq!(keys().verify(&signed(&payload)), Err(TokenError::Invalid));
     }
 
     #[test]
@@ -317,7 +449,7 @@ mod tests {
     fn other_algorithm_is_refused() {
         let k = EncodingKey::from_secret(b"test-secret-test-secret-test-secret");
         let now = unix_now();
-        let claims = Claims { sub: "1".into(), iat: now, exp: now + 60, ver: 0, auth_time: None };
+        let claims = Claims { sub: "1".into(), iat: now, exp: now + 60, ver: 0, auth_time: None, sid: None };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &k).unwrap();
         assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
     }

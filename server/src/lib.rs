@@ -96,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", post(http::rest::login))
         .route("/me", get(http::rest::me))
         .route("/session/renew", post(http::rest::renew_session))
+        .route("/logout", post(http::rest::logout))
         .route("/messages", get(http::messages::messages))
         .route("/rooms", get(http::rooms::mine).post(http::rooms::create))
         .route("/rooms/public", get(http::rooms::public))
@@ -171,9 +172,10 @@ fn header_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeader
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-/// Serves `router` on `listener` until `stop` resolves; then stops accepting, closes every
-/// WebSocket with 1001 and lets the writer commit what is in flight, while HTTP requests in
-/// progress finish (a few seconds at most). See [`serving`].
+/// Serves `router` on `listener` until `stop` resolves; then closes every WebSocket with 1001
+/// and lets the writer commit what is in flight, while HTTP requests in progress finish (a few
+/// seconds at most). Meanwhile new connections are answered 503 with `Retry-After`; the
+/// listener closes once the drain is over. See [`serving`].
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -181,10 +183,13 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let header_timeout = Duration::from_secs(services.config().request_timeout_secs);
-    let connections = serving::accept_until(listener, router, header_timeout, stop).await;
+    let (connections, listener) = serving::accept_until(listener, router, header_timeout, stop).await;
     tracing::info!("shutting down");
     let grace = Duration::from_secs(5);
-    tokio::join!(services.hub().shutdown(grace), connections.finish(grace));
+    let drained = async {
+        tokio::join!(services.hub().shutdown(grace), connections.finish(grace));
+    };
+    serving::refuse_until(listener, header_timeout, drained).await;
     Ok(())
 }
 

@@ -52,7 +52,7 @@ impl BucketKey for IpAddr {
 
 /// A budget that holds across the nodes of a cluster: a bucket in Redis when there is one, this
 /// node's own [`RateLimiter`] without Redis, or while Redis cannot answer (degraded to a budget
-/// per node, never to none).
+/// per node, never to none). A refund goes back to the bucket the token came from.
 pub struct SharedLimiter<K> {
     local: RateLimiter<K>,
     shared: Option<SharedBucket>,
@@ -82,21 +82,24 @@ impl<K: Hash + Eq + Clone + BucketKey> SharedLimiter<K> {
         Self::new(name, burst, per_minute / 60.0, redis)
     }
 
-    /// Reserves one token; `Err(seconds until one is available)` when over the limit.
-    pub async fn check(&self, key: &K) -> Result<(), u64> {
+    /// Reserves one token: where it was taken from, or `Err(seconds until one is available)`
+    /// when over the limit.
+    pub async fn check(&self, key: &K) -> Result<Taken, u64> {
         if let Some(shared) = &self.shared {
             if let Some(answer) = shared.take(&key.bucket_key()).await {
-                return answer;
+                return answer.map(|()| Taken::Shared);
             }
         }
-        self.local.check(key)
+        self.local.check(key).map(|()| Taken::Local)
     }
 
-    /// Gives back a token reserved by `check`.
-    pub async fn refund(&self, key: &K) {
-        match &self.shared {
-            Some(shared) => shared.give_back(&key.bucket_key()).await,
-            None => self.local.refund(key),
+    /// Gives back a token reserved by `check`, to the bucket it came from: one taken here while
+    /// Redis was down goes back here (not to Redis, which never lent it), one taken from Redis
+    /// goes back to Redis (lost if Redis is down by then: a refund never adds budget).
+    pub async fn refund(&self, key: &K, taken: Taken) {
+        match (taken, &self.shared) {
+            (Taken::Shared, Some(shared)) => shared.give_back(&key.bucket_key()).await,
+            (Taken::Local, _) | (Taken::Shared, None) => self.local.refund(key),
         }
     }
 
@@ -104,6 +107,15 @@ impl<K: Hash + Eq + Clone + BucketKey> SharedLimiter<K> {
     pub async fn allow(&self, key: &K) -> bool {
         self.check(key).await.is_ok()
     }
+}
+
+/// Which bucket a [`SharedLimiter`] took a token from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The bucket in Redis, shared by every node.
+    Shared,
+    /// This node's own bucket (no Redis, or Redis did not answer).
+    Local,
 }
 
 /// Keys admitted per generation before new keys share the overflow buckets.
@@ -433,6 +445,32 @@ mod tests {
         assert_ne!(ip_bucket(ip("2001:db8:1:3::1")), ip_bucket(ip("2001:db8:1:2::1")));
         assert_eq!(ip_bucket(ip("203.0.113.7")), ip("203.0.113.7"));
         assert_eq!(ip_bucket(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+    }
+
+    #[tokio::test]
+    async fn a_refund_goes_back_where_the_token_came_from() {
+        let redis = tokio::task::spawn_blocking(testkit::RedisServer::start).await.unwrap();
+        let link = crate::cluster::link::RedisLink::new(redis::Client::open(redis.url()).unwrap(), "test");
+        // A burst of 1, refilled once a minute: no refill during the test.
+        let limiter = SharedLimiter::<i64>::per_minute("refund", 1, 1.0, Some(&link));
+        let redis = tokio::task::spawn_blocking(move || {
+            let mut redis = redis;
+            redis.kill();
+            redis
+        })
+        .await
+        .unwrap();
+        // Redis is down: the token comes from this node's own bucket, and so goes back there.
+        assert!(limiter.allow(&7).await);
+        assert!(!limiter.allow(&7).await, "the node's own budget holds");
+        let taken = limiter.check(&8).await;
+        assert_eq!(taken, Ok(Taken::Local));
+        limiter.refund(&8, Taken::Local).await;
+        assert_eq!(limiter.check(&8).await, Ok(Taken::Local), "the refund went back to the node's own bucket");
+        // A token taken from Redis is never refunded to this node's bucket, Redis down or not.
+        limiter.refund(&8, Taken::Shared).await;
+        assert!(!limiter.allow(&8).await, "a refund never adds budget where none was taken");
+        drop(redis);
     }
 
     #[test]

@@ -9,9 +9,10 @@ pub mod conversations;
 pub mod export;
 pub mod paging;
 
-use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
+use crate::auth::{PasswordHasher, SessionId, TokenKeys, TokenSession};
 use crate::cluster::link::RedisLink;
 use crate::config::Config;
+use crate::fanout::hub::{Authority, Revocation};
 use crate::fanout::Hub;
 use crate::limits::{BucketKey, SharedLimiter};
 use crate::moderation::{Moderator, Strike, MAX_WARNINGS};
@@ -221,25 +222,70 @@ impl Services {
         Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))
     }
 
-    /// Verifies a token and re-reads its user: blocked users and revoked tokens are refused.
+    /// Verifies a token and re-reads its user: blocked users, revoked tokens and sessions that
+    /// were logged out are refused.
     pub async fn user_for_token(&self, token: &str) -> Result<PublicUser, ApiError> {
         self.session_for_token(token).await.map(|(user, _)| user)
     }
 
-    /// Like [`Services::user_for_token`], with what the token grants (its version and expiry).
+    /// Like [`Services::user_for_token`], with what the token grants (its version, expiry and
+    /// session). Every door authenticates through here.
     pub async fn session_for_token(&self, token: &str) -> Result<(PublicUser, TokenSession), ApiError> {
         let session = self.tokens.verify_session(token).map_err(|_| ApiError::Unauthenticated)?;
-        let record = self.store.user_by_id(session.user_id).await.map_err(internal)?;
+        let (record, revoked) =
+            tokio::try_join!(self.store.user_by_id(session.user_id), self.session_revoked(session.session_id))
+                .map_err(internal)?;
         let Some(record) = record else {
             return Err(ApiError::Unauthenticated);
         };
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }
-        if record.token_version != session.token_version {
+        if record.token_version != session.token_version || revoked {
             return Err(ApiError::Unauthenticated);
         }
         Ok((record.public, session))
+    }
+
+    /// Whether `session` was logged out (a token without a session never is).
+    async fn session_revoked(&self, session: Option<SessionId>) -> Result<bool, StoreError> {
+        match session {
+            Some(session) => self.store.session_revoked(&session.to_string()).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Ends the session of `token` for good (a logout): every token of it (the renewals
+    /// included) is refused from now on, on every door of every node, and the sockets opened
+    /// with them close with 4001: here at once, on the other nodes through the account-change
+    /// feed. A token from before session ids cannot be revoked alone: it lives to its `exp`
+    /// (a password change ends it too).
+    pub async fn logout(&self, token: &str) -> Result<(), ApiError> {
+        let (user, session) = self.session_for_token(token).await?;
+        let Some(session_id) = session.session_id else {
+            tracing::info!(user_id = user.id, "logout of a token without a session id: nothing to revoke");
+            return Ok(());
+        };
+        // Kept until no token of the session can be valid: renewals never reach past the
+        // session's maximum age, and none is issued after this (a renewal needs a token that
+        // is not revoked), so the last one expires within a token lifetime from now.
+        let now = crate::auth::unix_now();
+        let session_end = session.auth_time.saturating_add(self.config.session_max_age_secs);
+        let last_exp = session_end.min(now.saturating_add(self.tokens.ttl_secs())).max(session.expires_at);
+        let expires_at = i64::try_from(last_exp).unwrap_or(i64::MAX);
+        self.store.revoke_session(&session_id.to_string(), user.id, expires_at).await.map_err(internal)?;
+        self.hub.end_session(user.id, session_id);
+        tracing::info!(user_id = user.id, "session revoked by a logout");
+        Ok(())
+    }
+
+    /// How a connection opened under `authority` by `user_id` must end, by the account's
+    /// current state and its session's (`None` while it still holds). A connection asks once
+    /// it is registered, so that a change committed during its handshake is not missed.
+    pub async fn revocation_of(&self, user_id: i64, authority: &Authority) -> Result<Option<Revocation>, StoreError> {
+        let (current, revoked) =
+            tokio::try_join!(self.store.user_by_id(user_id), self.session_revoked(authority.session))?;
+        Ok(authority.revoked_by(current.as_ref()).or(revoked.then_some(Revocation::SessionEnded)))
     }
 
     /// A fresh token for the session of `token` (still valid, its account still allowed), with
@@ -321,20 +367,20 @@ impl Backend for Services {
         };
         // Reserve the attempt before the (slow) password check, so concurrent guesses cannot
         // all pass a check that only counts finished failures; a right password refunds it.
-        self.throttles.login_account.check(&account).await.map_err(limited)?;
+        let attempt = self.throttles.login_account.check(&account).await.map_err(limited)?;
         // Unknown users are verified against a dummy hash: same work, same answer.
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let password_ok = match self.hasher.verify(&request.password, hash).await {
             Ok(ok) => ok,
             Err(error) => {
-                self.throttles.login_account.refund(&account).await;
+                self.throttles.login_account.refund(&account, attempt).await;
                 return Err(internal(error));
             }
         };
         let Some(record) = record.filter(|_| password_ok) else {
             return Err(ApiError::BadCredentials);
         };
-        self.throttles.login_account.refund(&account).await;
+        self.throttles.login_account.refund(&account, attempt).await;
         if record.public.is_blocked {
             return Err(ApiError::Blocked);
         }
@@ -347,6 +393,10 @@ impl Backend for Services {
 
     async fn renew_session(&self, token: &str) -> Result<LoginResponse, ApiError> {
         Services::renew_session(self, token).await
+    }
+
+    async fn logout(&self, token: &str) -> Result<(), ApiError> {
+        Services::logout(self, token).await
     }
 
     async fn admin_overview(&self, token: &str) -> Result<AdminOverview, ApiError> {

@@ -1,7 +1,10 @@
 //! The HTTP/1.1 accept loop (hyper), in place of `axum::serve`: each connection is served with
 //! upgrades, so that `/ws` can take over the raw TCP socket (`chat::ws`), with a header-read
 //! timeout against slow clients, `TCP_NODELAY`, and the peer address as axum's `ConnectInfo`.
-//! On shutdown every connection is asked to finish its request and close.
+//! On shutdown every connection is asked to finish its request and close; while they do (the
+//! drain), the listener stays open and every new connection is answered 503 with `Retry-After`
+//! ([`refuse_until`]), so a client or a proxy is told to come back (or to try another node)
+//! instead of finding the port closed.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -32,13 +35,14 @@ impl Connections {
     }
 }
 
-/// Accepts and serves connections until `stop` resolves.
+/// Accepts and serves connections until `stop` resolves; then gives back the connections (to
+/// finish) and the listener (to refuse new ones while they do).
 pub async fn accept_until(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,
     stop: impl std::future::Future<Output = ()>,
-) -> Connections {
+) -> (Connections, TcpListener) {
     let (stop_tx, open) = watch::channel(());
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -51,7 +55,60 @@ pub async fn accept_until(
             Err(error) => on_accept_error(error).await,
         }
     }
-    Connections { stop: stop_tx, open }
+    (Connections { stop: stop_tx, open }, listener)
+}
+
+/// Seconds a client refused during a shutdown is asked to wait before it tries again.
+pub const SHUTDOWN_RETRY_AFTER_SECS: u32 = 5;
+
+/// Until `drained` resolves, answers every request of every new connection (a `/ws` handshake
+/// included) with 503, `Retry-After` and a JSON error, then closes it; then closes the listener.
+pub async fn refuse_until(
+    listener: TcpListener,
+    header_timeout: Duration,
+    drained: impl std::future::Future<Output = ()>,
+) {
+    let mut drained = std::pin::pin!(drained);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut drained => return,
+        };
+        match accepted {
+            Ok((socket, _)) => refuse_connection(socket, header_timeout),
+            Err(error) => on_accept_error(error).await,
+        }
+    }
+}
+
+/// Serves one connection's requests (at most one: no keep-alive) with 503.
+fn refuse_connection(socket: TcpStream, header_timeout: Duration) {
+    let service = hyper::service::service_fn(|_request: hyper::Request<Incoming>| async {
+        Ok::<_, std::convert::Infallible>(shutting_down())
+    });
+    tokio::spawn(async move {
+        let served = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(false)
+            .serve_connection(TokioIo::new(socket), service)
+            .await;
+        if let Err(error) = served {
+            tracing::trace!(%error, "refused connection ended");
+        }
+    });
+}
+
+/// 503 with `Retry-After`, as JSON: the server is shutting down.
+fn shutting_down() -> http::Response<axum::body::Body> {
+    http::Response::builder()
+        .status(http::StatusCode::SERVICE_UNAVAILABLE)
+        .header(http::header::RETRY_AFTER, SHUTDOWN_RETRY_AFTER_SECS)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .header(http::header::CONNECTION, "close")
+        .body(axum::body::Body::from(r#"{"error":"the server is shutting down: try again shortly"}"#))
+        .expect("a valid response")
 }
 
 /// Errors on one connection are that connection's; others (out of file descriptors) pass.

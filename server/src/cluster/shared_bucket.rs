@@ -103,7 +103,7 @@ mod tests {
         assert!(a.allow(&7).await && b.allow(&7).await && a.allow(&7).await);
         assert_eq!(b.check(&7).await, Err(60), "the fourth is refused, whichever node takes it");
         assert!(a.allow(&8).await, "another key has its own budget");
-        b.refund(&7).await;
+        b.refund(&7, crate::limits::Taken::Shared).await;
         assert!(a.allow(&7).await, "a refund on one node frees a token for the other");
         // A node of another cluster on the same Redis has budgets of its own.
         let other = SharedLimiter::<i64>::per_minute("test", 3, 1.0, Some(&link(&redis, "red")));

@@ -11,6 +11,7 @@ use super::pacing::{Pacing, Reading, WavePacer};
 use super::presence::{Departure, Named, Presence};
 use super::wire::close_code;
 use super::writer::{self, FeedLink, Submission, Tracking, WriterLink};
+use crate::auth::SessionId;
 use crate::cluster::bus::Received;
 use crate::cluster::presence::{Board, Change, Report};
 use crate::cluster::{Bus, Event, Incoming};
@@ -77,6 +78,9 @@ pub struct Hub {
 pub struct Authority {
     pub token_version: i64,
     pub is_admin: bool,
+    /// The session of the token it was opened with (`None`: a token from before session ids):
+    /// a logout of that session closes it ([`Hub::end_session`]).
+    pub session: Option<SessionId>,
 }
 
 /// Why a connection's authority has ended.
@@ -525,6 +529,30 @@ impl Hub {
         }
     }
 
+    /// The sessions the open connections of `user_id` were opened under, each once.
+    pub fn sessions_of(&self, user_id: i64) -> Vec<SessionId> {
+        let connections = self.lock_connections();
+        let mut sessions: Vec<SessionId> = connections
+            .get(&user_id)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|r| r.authority.session)
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
+
+    /// Closes the open connections of `user_id` opened under `session`, which was logged out:
+    /// 4001, as for any session that ended.
+    pub fn end_session(&self, user_id: i64, session: SessionId) {
+        for registered in self.lock_connections().get(&user_id).into_iter().flat_map(|m| m.values()) {
+            if registered.authority.session == Some(session) {
+                Revocation::SessionEnded.apply(&registered.outbox);
+            }
+        }
+    }
+
     /// Whether `user_id` has a registered connection.
     pub fn is_connected(&self, user_id: i64) -> bool {
         self.lock_connections().contains_key(&user_id)
@@ -618,7 +646,7 @@ mod tests {
 
     #[test]
     fn an_authority_holds_only_while_the_account_is_as_it_was() {
-        let authority = Authority { token_version: 3, is_admin: true };
+        let authority = Authority { token_version: 3, is_admin: true, session: None };
         assert_eq!(authority.revoked_by(Some(&record(3, true, false))), None);
         assert_eq!(authority.revoked_by(Some(&record(4, true, true))), Some(Revocation::Blocked), "a block wins");
         assert_eq!(authority.revoked_by(Some(&record(4, true, false))), Some(Revocation::SessionEnded));

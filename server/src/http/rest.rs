@@ -52,3 +52,19 @@ pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) ->
     }
     Ok(response)
 }
+
+/// `POST /logout`: revokes the session of the request's token (Bearer or cookie): 204. Its
+/// tokens (renewals included) are refused from then on and its sockets close with 4001, on every
+/// node. A cookie session also gets its cookie cleared.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = app::session::token_from_headers(&headers).ok_or(ApiError::Unauthenticated)?;
+    state.services.logout(&token).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if app::session::bearer_token(&headers).is_none() {
+        let cookie = app::session::clear_session_cookie(app::session::is_https(&headers));
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}

@@ -160,12 +160,15 @@ impl Services {
     /// `sender` is typing in `room_id` (absent: `general`): the other members' live sockets are
     /// told (not those ignoring the sender), a few times a second at most per account (more are
     /// dropped without an answer); nothing is stored. `Err` for a conversation the sender is
-    /// not in.
+    /// not in, and for an archived one (as a message there is refused: the sender is still a
+    /// member, and the room stays on their list).
     pub fn typing(&self, sender: &PublicUser, room_id: Option<i64>) -> Result<(), String> {
         let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
         let directory = self.hub.directory();
-        if !matches!(directory.postable(room_id, sender.id), Postable::Yes { .. }) {
-            return Err(frames::NOT_A_MEMBER.into());
+        match directory.postable(room_id, sender.id) {
+            Postable::Yes { .. } => {}
+            Postable::Archived => return Err(frames::ARCHIVED.into()),
+            Postable::No => return Err(frames::NOT_A_MEMBER.into()),
         }
         if self.hub.typing.allow(&sender.id) {
             let frame = ServerFrame::Typing { room_id, username: sender.username.clone() };

@@ -82,13 +82,13 @@ impl Services {
     /// or an ignore (and the check of the names and topics that come with it) draws on one
     /// budget per account, on every node of a cluster.
     async fn room_action(&self, user: &PublicUser) -> Result<(), ApiError> {
-        self.throttles.room_actions.check(&user.id).await.map_err(limited)
+        self.throttles.room_actions.check(&user.id).await.map(|_| ()).map_err(limited)
     }
 
     /// Takes one of `user`'s invitations: adding or inviting someone else draws on a second,
     /// smaller budget.
     async fn invitation_action(&self, user: &PublicUser) -> Result<(), ApiError> {
-        self.throttles.invitations.check(&user.id).await.map_err(limited)
+        self.throttles.invitations.check(&user.id).await.map(|_| ()).map_err(limited)
     }
 
     /// Where `user` stands in room `id`: 404 for an unknown room, or a private room or DM they

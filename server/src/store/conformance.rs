@@ -100,6 +100,7 @@ on_both! {
         admin_views_and_actions,
         violations_warn_then_block_but_never_an_admin,
         blocks_revocations_and_role_changes_are_fed_whoever_makes_them,
+        revoked_sessions_are_fed_kept_until_they_expire_then_pruned,
         a_block_racing_batches_refuses_every_later_message,
         the_feed_records_every_change_in_order_with_its_names,
         a_batch_names_the_newest_change_committed_before_it,
@@ -777,6 +778,35 @@ async fn blocks_revocations_and_role_changes_are_fed_whoever_makes_them(store: S
     assert_eq!(store.account_changes_after(start, 1).await.unwrap(), changes[..1]);
     store.prune_account_changes(last).await.unwrap();
     assert!(store.account_changes_after(start, 100).await.unwrap().is_empty());
+}
+
+async fn revoked_sessions_are_fed_kept_until_they_expire_then_pruned(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let (first, second, third) = ("0".repeat(32), "1".repeat(32), "2".repeat(32));
+    let start = store.latest_account_change().await.unwrap();
+    assert!(!store.session_revoked(&first).await.unwrap());
+    assert!(store.revoke_session(&first, alice, 1_000).await.unwrap());
+    assert!(store.revoke_session(&second, bob, 2_000).await.unwrap());
+    assert!(store.revoke_session(&third, alice, 3_000).await.unwrap());
+    // Revoking again changes nothing, and feeds nothing.
+    assert!(!store.revoke_session(&first, alice, 9_000).await.unwrap());
+    for session in [&first, &second, &third] {
+        assert!(store.session_revoked(session).await.unwrap());
+    }
+    assert!(!store.session_revoked(&"3".repeat(32)).await.unwrap());
+    // Every revocation is an account change of its user, in order.
+    let changes = store.account_changes_after(start, 100).await.unwrap();
+    assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![alice, bob, alice]);
+
+    // Pruning forgets exactly the sessions whose tokens have all expired: bounded by time.
+    assert_eq!(store.prune_revoked_sessions(999).await.unwrap(), 0);
+    assert_eq!(store.prune_revoked_sessions(2_000).await.unwrap(), 2);
+    assert!(!store.session_revoked(&first).await.unwrap());
+    assert!(!store.session_revoked(&second).await.unwrap());
+    assert!(store.session_revoked(&third).await.unwrap());
+    assert_eq!(store.prune_revoked_sessions(i64::MAX).await.unwrap(), 1);
+    assert!(!store.session_revoked(&third).await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------------------

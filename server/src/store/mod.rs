@@ -258,4 +258,12 @@ forward! {
     fn account_changes_after(&self, seq: i64, limit: i64) -> Vec<(i64, i64)>;
     /// Forgets account changes up to and including `seq`.
     fn prune_account_changes(&self, seq: i64) -> ();
+
+    /// Revokes a session (a logout) until `expires_at` (Unix seconds), feeding the change to
+    /// `account_changes`; false when it already was.
+    fn revoke_session(&self, session_id: &str, user_id: i64, expires_at: i64) -> bool;
+    /// Whether a session was revoked.
+    fn session_revoked(&self, session_id: &str) -> bool;
+    /// Forgets the revoked sessions that expired by `now` (Unix seconds); how many.
+    fn prune_revoked_sessions(&self, now: i64) -> u64;
 }

@@ -10,7 +10,7 @@
 //! revocation, a role change), the server shuts down or the client breaks the protocol. Live
 //! messages do not wake it: the fan-out writes them.
 
-use crate::auth::{unix_now, TokenSession};
+use crate::auth::TokenSession;
 use crate::fanout::frames;
 use crate::fanout::hub::{Admission, Authority, SHUTTING_DOWN};
 use crate::fanout::outbox::{End, Outbox};
@@ -60,8 +60,8 @@ impl Connection {
         let Granted { user, session, since, admission } = granted;
         let hub = services.hub().clone();
         let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
-        let authority = Authority { token_version: session.token_version, is_admin: user.is_admin };
-        let lifetime = Duration::from_secs(session.expires_at.saturating_sub(unix_now()));
+        let authority =
+            Authority { token_version: session.token_version, is_admin: user.is_admin, session: session.session_id };
         // What the client sent after its handshake, copied: `read` may be a slice of the HTTP
         // connection's whole read buffer, which must not live as long as the socket.
         let pending = BytesMut::from(&read[..]);
@@ -78,7 +78,8 @@ impl Connection {
             services,
             user,
             outbox,
-            expires_at: Instant::now() + lifetime,
+            // To the sub-second: the token is refused from the instant its `exp` begins.
+            expires_at: Instant::now() + session.remaining(),
             read: pending,
             decoder: Decoder::new(MAX_FRAME_BYTES),
             last_heard: Instant::now(),
@@ -117,9 +118,11 @@ impl Connection {
     /// during the handshake is seen here, a later one reaches it through the hub), then sends
     /// the first history.
     async fn start(&mut self, authority: Authority, since: Option<i64>) -> Result<(), End> {
-        match self.services.store().user_by_id(self.user.id).await {
-            Ok(current) => {
-                if let Some(revocation) = authority.revoked_by(current.as_ref()) {
+        // The account and session checked again once registered: a change committed during the
+        // handshake is seen here, a later one reaches this connection through the hub.
+        match self.services.revocation_of(self.user.id, &authority).await {
+            Ok(revocation) => {
+                if let Some(revocation) = revocation {
                     revocation.apply(&self.outbox);
                 }
             }

@@ -49,7 +49,7 @@ pub async fn handler(
     // Counted from here until it is closed, so the caps hold and a shutdown waits for it too.
     let admission = match services.hub().admit(user.id) {
         Ok(admission) => admission,
-        Err(full) => return refuse_full(full),
+        Err(full) => return refuse_full(full, services.hub().is_shutting_down()),
     };
     let span = tracing::info_span!("ws", user_id = user.id);
     tokio::spawn(
@@ -75,11 +75,14 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// Seconds a client refused by a socket cap is asked to wait before it tries again.
 const FULL_RETRY_AFTER_SECS: u32 = 5;
 
-/// 429 (this account has as many sockets as it may) or 503 (the server is full), with
-/// `Retry-After`.
-fn refuse_full(full: Full) -> Response {
+/// 429 (this account has as many sockets as it may) or 503 (the server is full, or shutting
+/// down), with `Retry-After`.
+fn refuse_full(full: Full, shutting_down: bool) -> Response {
     let mut response = match full {
         Full::Account => refuse(StatusCode::TOO_MANY_REQUESTS, "too many open connections for this account"),
+        Full::Server if shutting_down => {
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down: try again shortly")
+        }
         Full::Server => refuse(StatusCode::SERVICE_UNAVAILABLE, "the server has as many connections as it can take"),
     };
     response.headers_mut().insert(http::header::RETRY_AFTER, FULL_RETRY_AFTER_SECS.into());

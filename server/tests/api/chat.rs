@@ -247,7 +247,9 @@ async fn oversized_frames_close_1009_and_binary_frames_close_1003() {
     let (mut calm, _) = app.connect(&other).await;
 
     let (mut client, _) = app.connect(&token).await;
-    client.send_text(&format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(20_000))).await;
+    client
+        .send_text(&format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(app::protocol::MAX_FRAME_BYTES)))
+        .await;
     assert_eq!(client.close_code().await, 1009);
 
     let (mut client, _) = app.connect(&token).await;

@@ -20,4 +20,5 @@ mod http_contract;
 mod moderation;
 mod perf_bounds;
 mod security;
+mod sessions;
 mod throttles;

@@ -43,7 +43,7 @@ async fn joining_forever(app: &TestApp, username: &str) -> (Arc<Outbox>, tokio::
     let (socket, _) = listener.accept().await.unwrap();
     let hub = app.services.hub();
     let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
-    hub.register(&user, Authority { token_version: 0, is_admin: false }, outbox.clone());
+    hub.register(&user, Authority { token_version: 0, is_admin: false, session: None }, outbox.clone());
     (outbox, peer)
 }
 
