@@ -215,6 +215,10 @@ impl Directory {
     pub fn insert_loaded(&self, loaded: Loaded) {
         let mut index = self.write();
         let Loaded { user, rooms, ignores } = loaded;
+        if !index.tracked.contains_key(&user) {
+            // Untracked while its data was read: nothing to keep.
+            return;
+        }
         for (record, members) in rooms {
             if record.id == GENERAL_ROOM_ID {
                 continue;

@@ -411,7 +411,9 @@ impl Out {
         }
     }
 
-    /// Starts or stops tracking users (every request waiting is taken: one feed read for all).
+    /// Starts or stops tracking users. Every request waiting is taken; the users tracked for the
+    /// first time are read from the store at once (concurrently), then the feed is read once for
+    /// all of them (nothing to read when nobody new was loaded).
     async fn track(&self, first: Tracking, requests: &mut mpsc::UnboundedReceiver<Tracking>, follower: &mut Follower) {
         let directory = &self.registry.directory;
         let mut waiting = Vec::new();
@@ -419,22 +421,8 @@ impl Out {
         while let Some(request) = next.take() {
             match request {
                 Tracking::Start { user, done } => {
-                    let ok = if directory.track(user) {
-                        match feed::load(follower.store(), user).await {
-                            Ok(loaded) => {
-                                directory.insert_loaded(loaded);
-                                true
-                            }
-                            Err(error) => {
-                                tracing::error!(%error, "reading a user's conversations failed");
-                                directory.untrack(user);
-                                false
-                            }
-                        }
-                    } else {
-                        true
-                    };
-                    waiting.push((done, ok));
+                    let new = directory.track(user);
+                    waiting.push((user, new, done));
                 }
                 Tracking::Stop { user } => directory.untrack(user),
             }
@@ -442,10 +430,37 @@ impl Out {
                 next = requests.try_recv().ok();
             }
         }
+        let store = follower.store().clone();
+        let loads = waiting.iter().filter(|(_, new, _)| *new).map(|(user, _, _)| feed::load(&store, *user));
+        let mut loaded = futures::future::join_all(loads).await.into_iter();
+        let mut any = false;
+        let mut answers = Vec::with_capacity(waiting.len());
+        for (user, new, done) in waiting {
+            let ok = if new {
+                match loaded.next() {
+                    Some(Ok(data)) => {
+                        directory.insert_loaded(data);
+                        any = true;
+                        true
+                    }
+                    Some(Err(error)) => {
+                        tracing::error!(%error, "reading a user's conversations failed");
+                        directory.untrack(user);
+                        false
+                    }
+                    None => false,
+                }
+            } else {
+                true
+            };
+            answers.push((done, ok));
+        }
         // What was loaded may be newer than the feed applied so far: the entries in between are
         // applied over it (idempotent), and everything after it too.
-        self.catch_up(follower).await;
-        for (done, ok) in waiting {
+        if any {
+            self.catch_up(follower).await;
+        }
+        for (done, ok) in answers {
             let _ = done.send(ok);
         }
     }
