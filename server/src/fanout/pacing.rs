@@ -7,12 +7,15 @@
 //!
 //! A quiet server sends every commit at once: nothing is held while the process uses less than
 //! [`Pacing::busy_share`] of the CPU it can get. The [`Pressure`] gauge reads the process's CPU
-//! time and the machine's idle time every [`WINDOW`]: what the process can get is what it used
-//! plus what nobody used (at most its cores), so a machine that other processes, or other guests
-//! of the host, keep busy leaves it less than its cores. The gauge engages the [`Budget`] when the
-//! share is reached; it lets go only when the CPU the fan-out *would* use unpaced (what it used,
-//! plus the writes it saved at the measured cost of a write) falls below [`RELEASE`] of the share,
-//! so pacing does not switch off merely because it worked.
+//! time and the machine's idle time every [`WINDOW`]. While the machine has room to spare (it was
+//! idle at least [`CONTENDED_IDLE`] of its cores' time), the process can get its cores, and the
+//! share is of them: pacing would only add latency. On a machine that other processes, or other
+//! guests of the host, keep full, the process can get only what it used plus what nobody used,
+//! and the share is of that: a server at 84 % of one core of two on a full machine has all it can
+//! get, and paces. The gauge engages the [`Budget`] when the share is reached; it lets go only when
+//! the CPU the fan-out *would* use unpaced (what it used, plus the writes it saved at the measured
+//! cost of a write) falls below [`RELEASE`] of the share, so pacing does not switch off merely
+//! because it worked.
 //!
 //! While engaged, the budget charges each wave `connections / writes_per_sec` seconds and lets a
 //! wave go only while the charges run at most [`BURST`] ahead of the clock (a GCRA, i.e. a token
@@ -30,6 +33,9 @@ pub const MAX_WAVE_INTERVAL: Duration = Duration::from_millis(100);
 pub const WINDOW: Duration = Duration::from_millis(100);
 /// Pacing lets go when the unpaced estimate falls below this fraction of the busy share.
 pub const RELEASE: f64 = 0.8;
+/// The machine counts as full (contended) while it was idle less than this share of its cores'
+/// time: only then is the process's share taken of what it could get rather than of its cores.
+pub const CONTENDED_IDLE: f64 = 0.1;
 
 /// The pacing settings.
 #[derive(Debug, Clone, Copy)]
@@ -149,10 +155,18 @@ impl Pressure {
             let writing = reading.writing.saturating_sub(self.window.at_start.writing).as_secs_f64();
             let per_write = if self.window.written > 0 { writing / self.window.written as f64 } else { 0.0 };
             let saved = self.window.requested.saturating_sub(self.window.written) as f64;
-            // What the process could have had: its cores, less what others took of them.
+            // What the process could have had: its cores while the machine has room to spare;
+            // on a full machine, what it used plus what nobody used.
             let cores = wall * self.cores;
             let available = match (reading.idle, self.window.at_start.idle) {
-                (Some(idle), Some(before)) => (used + idle.saturating_sub(before).as_secs_f64()).min(cores),
+                (Some(idle), Some(before)) => {
+                    let idle = idle.saturating_sub(before).as_secs_f64();
+                    if idle < CONTENDED_IDLE * cores {
+                        (used + idle).min(cores)
+                    } else {
+                        cores
+                    }
+                }
                 _ => cores,
             };
             let wanted = used + saved * per_write;
@@ -233,10 +247,20 @@ mod tests {
         // took the rest, so the process had all it could get.
         pacer.observe(now + 100 * MS, with_idle(84, 40, 1000));
         assert!(pacer.engaged());
-        // The same 84 ms with 100 ms of idle CPU left: it could have had 184 ms, and used 46 %.
+        // The same 84 ms with 100 ms of idle CPU left: room to spare, 42 % of the cores.
         let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 1000));
         pacer.observe(now + 100 * MS, with_idle(84, 40, 1100));
         assert!(!pacer.engaged());
+        // 70 ms of CPU while the machine was idle 40 ms of 200 (others use the rest, but there is
+        // room): 35 % of the cores, not 64 % of the 110 ms it used and could have had. Pacing
+        // would only add latency here (1000 listeners x 100 msgs/s beside its load generator).
+        let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 0));
+        pacer.observe(now + 100 * MS, with_idle(70, 30, 40));
+        assert!(!pacer.engaged());
+        // Idle 15 ms of 200 (under a tenth): a full machine, 70 of the 85 ms it could have had.
+        let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 0));
+        pacer.observe(now + 100 * MS, with_idle(70, 30, 15));
+        assert!(pacer.engaged());
         // Idle time is capped by the cores: 30 ms of CPU on an idle machine is 15 %.
         let mut pacer = WavePacer::new(settings, now, with_idle(0, 0, 0));
         pacer.observe(now + 100 * MS, with_idle(30, 10, 400));
@@ -251,7 +275,7 @@ mod tests {
         pacer.observe(now + 100 * MS, with_idle(60, 30, 0));
         assert!(pacer.engaged());
         // Paced, 2 waves carrying 4 commits (2000 writes saved at 5 us: 10 ms); the process used
-        // 20 ms and the machine was idle 120 ms: 30 of 140 ms it could have had, 21 %.
+        // 20 ms and the machine was idle 120 ms: room to spare, 30 ms of 200, 15 %.
         pacer.charge(1000, 2, now + 150 * MS);
         pacer.charge(1000, 2, now + 180 * MS);
         pacer.observe(now + 200 * MS, with_idle(80, 40, 120));

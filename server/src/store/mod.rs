@@ -28,7 +28,7 @@ pub use types::{
     now_rfc3339, within_bytes, Change, Created, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage, RoomChange,
     RoomRecord, Stored, StoredBatch, UserRecord, View,
 };
-pub(crate) use types::{room_kind, Budget};
+pub(crate) use types::{room_kind, with_members, Budget};
 
 use app::models::{
     AdminMessage, AdminOverview, AdminRoom, ChatMessage, Invitation, Member, ModerationEntry, PublicUser, Room,

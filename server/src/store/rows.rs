@@ -4,8 +4,8 @@
 //! only the row type differs; the SQL of each backend names its columns as these readers expect.
 
 /// Defines `user_from_row`, `message_from_row`, `record_from_row`, `room_from_row`,
-/// `member_from_row`, `admin_room_from_row`, `admin_message_from_row` and
-/// `moderation_from_row` for the row type `$row`.
+/// `member_from_row`, `admin_room_from_row`, `admin_message_from_row`, `moderation_from_row`,
+/// `feed_entry_from_row` and `invitation_from_row` for the row type `$row`.
 macro_rules! readers {
     ($row:ty) => {
         #[allow(unused_imports)]
@@ -111,6 +111,28 @@ macro_rules! readers {
                 room_id: row.try_get("room_id")?,
                 room_kind: $crate::store::room_kind(row.try_get("room_kind")?)?,
             })
+        }
+
+        /// An entry of the room-change feed, with the usernames it names (`user_name`,
+        /// `other_name`).
+        pub(crate) fn feed_entry_from_row(row: &$row) -> Result<$crate::store::FeedEntry, sqlx::Error> {
+            let kind: String = row.try_get("kind")?;
+            Ok($crate::store::FeedEntry {
+                seq: row.try_get("seq")?,
+                change: $crate::store::Change::from_columns(
+                    &kind,
+                    row.try_get("room_id")?,
+                    row.try_get("user_id")?,
+                    row.try_get("other_id")?,
+                ),
+                username: row.try_get("user_name")?,
+                other_username: row.try_get("other_name")?,
+            })
+        }
+
+        /// An invitation: the room as its invitee sees it, and `inviter`.
+        pub(crate) fn invitation_from_row(row: &$row) -> Result<app::models::Invitation, sqlx::Error> {
+            Ok(app::models::Invitation { room: room_from_row(row)?, inviter: row.try_get("inviter")? })
         }
 
         pub(crate) fn moderation_from_row(row: &$row) -> Result<app::models::ModerationEntry, sqlx::Error> {

@@ -216,6 +216,21 @@ pub struct FeedEntry {
     pub other_username: Option<String>,
 }
 
+/// Rooms with their members' ids, from the `(room, member)` pairs read beside them.
+pub(crate) fn with_members(rooms: Vec<RoomRecord>, pairs: Vec<(i64, i64)>) -> Vec<(RoomRecord, Vec<i64>)> {
+    let mut members: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+    for (room, member) in pairs {
+        members.entry(room).or_default().push(member);
+    }
+    rooms
+        .into_iter()
+        .map(|room| {
+            let ids = members.remove(&room.id).unwrap_or_default();
+            (room, ids)
+        })
+        .collect()
+}
+
 /// A room kind as stored.
 pub(crate) fn room_kind(text: String) -> Result<RoomKind, sqlx::Error> {
     RoomKind::parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("unknown room kind {text:?}").into()))

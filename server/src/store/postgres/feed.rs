@@ -5,10 +5,10 @@
 //! counter's lock: a change and a message batch are always ordered, and the batch's INSERT reads
 //! the newest entry committed before it (`messages.rs`).
 
+use super::rows::feed_entry_from_row;
 use super::PgStore;
 use crate::store::{Change, FeedEntry, StoreError};
 use sqlx::postgres::PgConnection;
-use sqlx::Row;
 
 /// Appends `change` to the feed inside the transaction `tx`; its sequence number.
 pub(super) async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::Error> {
@@ -47,23 +47,7 @@ impl PgStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(FeedEntry {
-                    seq: row.try_get("seq")?,
-                    change: Change::from_columns(
-                        &kind,
-                        row.try_get("room_id")?,
-                        row.try_get("user_id")?,
-                        row.try_get("other_id")?,
-                    ),
-                    username: row.try_get("user_name")?,
-                    other_username: row.try_get("other_name")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        rows.iter().map(feed_entry_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Forgets room changes up to and including `seq`.

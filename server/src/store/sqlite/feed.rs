@@ -5,9 +5,9 @@
 //! commit, moves the store's feed head ([`SqliteStore::feed_committed`]); a message batch reads
 //! the head on the same connection, so it names every change committed before it without a query.
 
+use super::rows::feed_entry_from_row;
 use super::SqliteStore;
 use crate::store::{Change, FeedEntry, StoreError};
-use sqlx::Row;
 use std::sync::atomic::Ordering;
 
 /// Appends `change` to the feed inside the transaction `tx`; its sequence number.
@@ -54,23 +54,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(FeedEntry {
-                    seq: row.try_get("seq")?,
-                    change: Change::from_columns(
-                        &kind,
-                        row.try_get("room_id")?,
-                        row.try_get("user_id")?,
-                        row.try_get("other_id")?,
-                    ),
-                    username: row.try_get("user_name")?,
-                    other_username: row.try_get("other_name")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        rows.iter().map(feed_entry_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Forgets room changes up to and including `seq`.

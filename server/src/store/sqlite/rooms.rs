@@ -4,7 +4,7 @@
 //! make it.
 
 use super::feed::record;
-use super::rows::{admin_room_from_row, member_from_row, record_from_row, room_from_row};
+use super::rows::{admin_room_from_row, invitation_from_row, member_from_row, record_from_row, room_from_row};
 use super::SqliteStore;
 use crate::store::{now_rfc3339, Change, Created, IgnoreAdded, Invited, Joined, RoomChange, RoomRecord, StoreError};
 use app::models::{AdminRoom, Invitation, Member, Room, RoomKind};
@@ -98,17 +98,7 @@ impl SqliteStore {
         .bind(GENERAL_ROOM_ID)
         .fetch_all(self.reader())
         .await?;
-        let mut members: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
-        for (room, member) in pairs {
-            members.entry(room).or_default().push(member);
-        }
-        Ok(rooms
-            .into_iter()
-            .map(|room| {
-                let ids = members.remove(&room.id).unwrap_or_default();
-                (room, ids)
-            })
-            .collect())
+        Ok(crate::store::with_members(rooms, pairs))
     }
 
     /// The ids of `room`'s members.
@@ -517,10 +507,7 @@ impl SqliteStore {
             viewer_select("r.id IN (SELECT room_id FROM room_invitations WHERE user_id = ?1)", "")
         );
         let rows = sqlx::query(&sql).bind(user).fetch_all(self.reader()).await?;
-        rows.iter()
-            .map(|row| Ok(Invitation { room: room_from_row(row)?, inviter: row.try_get("inviter")? }))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        rows.iter().map(invitation_from_row).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Whether an invitation to `room` waits for `user`.
