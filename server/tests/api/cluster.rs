@@ -10,12 +10,9 @@
 //! the probe period; every "saw exactly" check listens past a probe period for strays.
 
 use crate::common::cluster::*;
-use crate::common::Client;
+use crate::common::{Client, BUSY_MARGIN};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-/// What a check of "within N" allows a busy 2-core machine on top of the documented bound.
-const BUSY_MARGIN: Duration = Duration::from_millis(1500);
 
 #[tokio::test]
 async fn a_message_sent_on_one_node_reaches_a_client_of_the_other() {

@@ -40,6 +40,10 @@ pub fn test_database(dir: &std::path::Path) -> String {
     }
 }
 
+/// What a wall-clock check of a documented bound ("within 1 s") allows on top of it: a busy
+/// 2-core machine (a debug build, the other tests, PostgreSQL) can hold any task back that long.
+pub const BUSY_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
 pub fn on_postgres() -> bool {
     std::env::var("CHATTERBOX_TEST_DATABASE").is_ok_and(|backend| backend == "postgres")
 }
