@@ -102,9 +102,10 @@ async fn pages_name_the_hashed_files_of_their_build_and_load_them_after_the_firs
         for unhashed in [r#""/pkg/chatterbox.js""#, r#""/pkg/chatterbox.wasm""#, r#""/pkg/chatterbox.css""#] {
             assert!(!html.contains(unhashed), "{path}: names {unhashed}");
         }
-        // Nothing fetches the client before the first paint: no preload hints, a deferred start.
+        // Nothing fetches the client before the first paint: no preload hints, a start deferred
+        // until the browser reports the first contentful paint.
         assert!(!html.contains("modulepreload") && !html.contains(r#"rel="preload""#), "{path}: {html}");
-        assert!(html.contains(r#"addEventListener("load""#), "{path}: {html}");
+        assert!(html.contains(r#""first-contentful-paint""#), "{path}: {html}");
         assert!(html.contains(r#"<meta name="description" content=""#), "{path}: no meta description");
         assert_eq!(page.header("cache-control"), NO_STORE, "{path}: pages are never cached");
         assert!(page.header("content-security-policy").contains("'nonce-"), "{path}");
