@@ -34,8 +34,9 @@ impl Node {
         panic!("the server found its port taken {PORT_ATTEMPTS} times in a row");
     }
 
-    /// Starts the server on `port`: `None` if it exits because the port is taken.
-    async fn start_on(port: u16, env: &[(&str, String)]) -> Option<Self> {
+    /// Starts the server on `port`: `None` if it exits because the port is taken (whoever holds
+    /// it, and even while that holder answers connections on it).
+    pub async fn start_on(port: u16, env: &[(&str, String)]) -> Option<Self> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
