@@ -679,8 +679,9 @@ async fn a_socket_that_takes_nothing_is_dropped_after_the_write_timeout() {
     let (mut sink, mut stream) = futures::StreamExt::split(sender.socket);
     tokio::spawn(async move { while futures::StreamExt::next(&mut stream).await.is_some() {} });
     // Messages until the kernel's buffers (up to 4 MiB on the server's side) are full and the
-    // server's writes stall: in batches, stopping once the socket is gone (at most 16 MB).
-    let frame = json!({"type": "message", "content": "x".repeat(3900)}).to_string();
+    // server's writes stall: in batches of 12 KB messages, stopping once the socket is gone (at
+    // most 48 MB).
+    let frame = json!({"type": "message", "content": "日".repeat(3990)}).to_string();
     let mut sent = 0;
     for _ in 0..40 {
         for _ in 0..100 {
@@ -699,7 +700,7 @@ async fn a_socket_that_takes_nothing_is_dropped_after_the_write_timeout() {
         assert!(stopped.elapsed() < Duration::from_secs(15), "the stalled socket was never dropped");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    eprintln!("the stalled socket was dropped after {sent} messages of 4 KB");
+    eprintln!("the stalled socket was dropped after {sent} messages of 12 KB");
     // The sender's socket is the one left, and it works.
     let (mut reader, _) = app.connect(&stalled_token).await;
     let after = json!({"type": "message", "content": "after", "client_id": "after"});
