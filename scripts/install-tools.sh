@@ -2,8 +2,10 @@
 # Installs what building and testing ChatterBox needs, skipping whatever is already present at the
 # right version, so a warm machine pays nothing. Verified sequence: ../shared/TOOLCHAIN.md.
 #   scripts/install-tools.sh          -> build tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt)
-#   scripts/install-tools.sh --test   -> also Chromium, the end2end npm packages, and the PostgreSQL and
-#                                        Redis servers that the test suites start (crate testkit)
+#   scripts/install-tools.sh --test   -> also Chromium, the end2end npm packages, the PostgreSQL and
+#                                        Redis servers that the test suites start (crate testkit), and the
+#                                        nightly toolchain the fuzzing step needs (scripts/fuzz.sh installs
+#                                        cargo-fuzz itself, on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +52,13 @@ if [ "${1:-}" = "--test" ]; then
     log "installing Debian PostgreSQL 15 and Redis for the test suites"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql-15 redis-server >/dev/null
+  fi
+  # The test run ends with bounded fuzzing (scripts/fuzz.sh), which needs the `nightly` toolchain (cargo-fuzz,
+  # sanitizers) and fails rather than pass unfuzzed: a fresh machine must have it before it gets there. A dated
+  # nightly (nightly-2025-01-01-...) is not `cargo +nightly`. Not when fuzzing is skipped on purpose.
+  if [ "${CHATTERBOX_SKIP_FUZZ:-0}" != 1 ] && ! rustup toolchain list 2>/dev/null | grep -Eq '^nightly-[^0-9]'; then
+    log "installing the nightly toolchain for fuzzing (scripts/fuzz.sh)"
+    rustup toolchain install nightly --profile minimal
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing end2end npm packages"

@@ -102,9 +102,10 @@ async fn pages_name_the_hashed_files_of_their_build_and_load_them_after_the_firs
         for unhashed in [r#""/pkg/chatterbox.js""#, r#""/pkg/chatterbox.wasm""#, r#""/pkg/chatterbox.css""#] {
             assert!(!html.contains(unhashed), "{path}: names {unhashed}");
         }
-        // Nothing fetches the client before the first paint: no preload hints, a deferred start.
+        // Nothing fetches the client before the first paint: no preload hints, a start deferred
+        // until the browser reports the first contentful paint.
         assert!(!html.contains("modulepreload") && !html.contains(r#"rel="preload""#), "{path}: {html}");
-        assert!(html.contains(r#"addEventListener("load""#), "{path}: {html}");
+        assert!(html.contains(r#""first-contentful-paint""#), "{path}: {html}");
         assert!(html.contains(r#"<meta name="description" content=""#), "{path}: no meta description");
         assert_eq!(page.header("cache-control"), NO_STORE, "{path}: pages are never cached");
         assert!(page.header("content-security-policy").contains("'nonce-"), "{path}");
@@ -191,6 +192,79 @@ async fn a_site_root_without_this_builds_files_is_refused_at_startup() {
     // No site root at all: an API-only server starts.
     options.site_root = site.dir.path().join("nowhere").to_string_lossy().as_ref().into();
     assert_eq!(check_site(&options), Ok(()));
+}
+
+/// Runs the server binary with `env` until it exits (at most 30 s: one that serves is killed and
+/// the test fails); its exit code and what it wrote to stderr.
+fn run_binary_until_exit(env: &[(&str, String)]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("CHATTERBOX_CONFIG", "/dev/null")
+        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("site.db").display()))
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started instead of refusing its site root ({env:?})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+/// The same refusal from the real binary, configured as a deployment is (environment only): a
+/// site root whose files are not those its hash file names stops it before it listens, with a
+/// message that says what to build; the matching site starts and serves pages naming its files.
+#[tokio::test]
+async fn the_binary_refuses_a_site_root_of_another_build_and_serves_its_own() {
+    let site = Site::new();
+    let other_build = site.dir.path().join("other-hash.txt");
+    std::fs::write(&other_build, "js: releasereleaserele_1\nwasm: releasereleaserele_2\ncss: releasereleaserele_3\n")
+        .unwrap();
+    let root = site.root().display().to_string();
+    let (code, stderr) = run_binary_until_exit(&[
+        ("LEPTOS_SITE_ROOT", root.clone()),
+        ("LEPTOS_HASH_FILE_NAME", other_build.display().to_string()),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("site error"), "{stderr}");
+    assert!(stderr.contains("releasereleaserele_1") && stderr.contains("LEPTOS_SITE_ROOT"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // A hash file that does not exist (a binary copied without its hash.txt): refused too.
+    let (code, stderr) = run_binary_until_exit(&[
+        ("LEPTOS_SITE_ROOT", root.clone()),
+        ("LEPTOS_HASH_FILE_NAME", site.dir.path().join("missing.txt").display().to_string()),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("hash file"), "{stderr}");
+
+    // Its own build's site: it starts, and its pages name that build's files.
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::common::process::Node::start(&[
+        ("LEPTOS_SITE_ROOT", root),
+        ("LEPTOS_HASH_FILE_NAME", site.dir.path().join("hash.txt").display().to_string()),
+        ("DATABASE_URL", format!("sqlite://{}", dir.path().join("own.db").display())),
+    ])
+    .await;
+    let page = server.http.get(server.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("/pkg/chatterbox.{WASM_HASH}.wasm")), "{page}");
 }
 
 /// cargo-leptos empties the site root it builds into: a debug build in the release build's root

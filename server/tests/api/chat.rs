@@ -2,9 +2,9 @@
 //! 127.0.0.1:0: authentication, history, catch-up, idempotency, ordering, bad frames, slow
 //! consumers, flood control and graceful shutdown.
 
-use crate::common::TestApp;
+use crate::common::{raw, Client, TestApp};
 use futures::SinkExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -465,14 +465,21 @@ async fn over_the_write_budget_waves_are_spaced_and_nothing_is_lost() {
     let (mut alice, _) = app.connect(&app.user("alice").await).await;
     let (mut bob, _) = app.connect(&app.user("bob").await).await;
 
-    // One message per wave: the fourth waits ~50 ms, each later one 100 ms more.
-    let started = std::time::Instant::now();
+    // One message per wave (the next is sent once the last is acknowledged): the first three
+    // go at once, the fourth waits ~50 ms, and each later one 100 ms after the one before. So
+    // from the fifth on, every gap is a wave interval: spaced waves, not one pause and a lump.
+    let mut acknowledged = Vec::new();
     for n in 0..8 {
         alice.say(&format!("paced {n}")).await;
         assert_eq!(alice.until_type("message").await["content"], format!("paced {n}"));
+        acknowledged.push(std::time::Instant::now());
     }
-    let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(400), "waves were not paced: 8 round trips in {elapsed:?}");
+    let gaps: Vec<Duration> = acknowledged.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    // A gap is measured from the client's reading of the previous wave: a client reading late
+    // shortens the next gap by as much, so half the interval is asserted.
+    for (n, gap) in gaps.iter().enumerate().skip(3) {
+        assert!(*gap >= Duration::from_millis(50), "wave {} came {gap:?} after the one before: {gaps:?}", n + 1);
+    }
 
     // A burst shares the waves: every message arrives, once, in order.
     for n in 0..50 {
@@ -497,13 +504,23 @@ async fn typing_reaches_the_others_only_a_few_times_a_second_and_is_never_stored
     let (mut alice, _) = app.connect(&a).await;
     let (mut alice_tab, _) = app.connect(&a).await;
     let (mut bob, _) = app.connect(&b).await;
+    // Typing goes only to connections past their `rooms` frame (live): read every socket up to
+    // it before anything is sent, or the typist's sockets would be silent for that reason alone.
+    for client in [&mut alice, &mut alice_tab, &mut bob] {
+        until_frame(client, "rooms").await;
+    }
 
     alice.send_json(&json!({"type": "typing"})).await;
     let seen = bob.next_json().await;
     assert_eq!(seen, json!({"type": "typing", "room_id": 1, "username": "alice"}));
-    // Not echoed to the typist's own sockets.
+    // Not echoed to the typist's own sockets (bob has it: theirs were written at the same time)...
     alice.assert_silent(Duration::from_millis(300)).await;
     alice_tab.assert_silent(Duration::from_millis(100)).await;
+    // ...which do get other people's typing.
+    bob.send_json(&json!({"type": "typing"})).await;
+    for client in [&mut alice, &mut alice_tab] {
+        assert_eq!(client.next_json().await, json!({"type": "typing", "room_id": 1, "username": "bob"}));
+    }
 
     // A flood of typing frames is thinned out silently: no error, a few frames at most.
     for _ in 0..30 {
@@ -534,4 +551,169 @@ async fn frames_for_a_conversation_one_is_not_in_are_refused() {
     // `general` by its id, or by default.
     alice.send_json(&json!({"type": "message", "room_id": 1, "content": "here", "client_id": "g-1"})).await;
     assert_eq!(alice.outcome_of("g-1", Duration::from_secs(5)).await.unwrap()["room_id"], 1);
+}
+
+/// Reads frames of any type until one of type `kind` (at most 10 s each).
+async fn until_frame(client: &mut Client, kind: &str) -> Value {
+    loop {
+        let frame = client.next_frame().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_handshake_refusal_over_the_wire() {
+    let app = TestApp::spawn().await;
+    let token = app.user("shaker").await;
+    let with_token = format!("token={token}");
+    let handshake =
+        |query: &str, without: Option<&str>, extra: &[&str]| raw::ws_handshake(app.addr, query, without, extra);
+    let cases = [
+        ("no token", handshake("", None, &[]), 401),
+        ("a token that is not one", handshake("token=abc.def.ghi", None, &[]), 401),
+        (
+            "authentication first: a bad token and a bad version",
+            handshake("token=x", None, &["Sec-WebSocket-Version: 8"]),
+            401,
+        ),
+        ("since not a number", handshake(&format!("{with_token}&since=abc"), None, &[]), 400),
+        ("since negative", handshake(&format!("{with_token}&since=-1"), None, &[]), 400),
+        ("no Connection: upgrade", handshake(&with_token, Some("connection"), &[]), 400),
+        ("Connection without upgrade", handshake(&with_token, None, &["Connection: keep-alive"]), 400),
+        ("no Upgrade", handshake(&with_token, Some("upgrade"), &[]), 400),
+        ("Upgrade not websocket", handshake(&with_token, None, &["Upgrade: h2c"]), 400),
+        ("no Sec-WebSocket-Version", handshake(&with_token, Some("sec-websocket-version"), &[]), 400),
+        ("no Sec-WebSocket-Key", handshake(&with_token, Some("sec-websocket-key"), &[]), 400),
+        ("a key of 5 bytes", handshake(&with_token, None, &["Sec-WebSocket-Key: c2hvcnQ="]), 400),
+        ("a key that is not base64", handshake(&with_token, None, &["Sec-WebSocket-Key: not base64!"]), 400),
+        ("version 8", handshake(&with_token, None, &["Sec-WebSocket-Version: 8"]), 426),
+    ];
+    for (what, request, status) in cases {
+        let answer = raw::request(app.addr, &request).await;
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        assert!(answer.header("content-type").is_some_and(|t| t.starts_with("application/json")), "{what}: {answer:?}");
+        assert!(answer.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {answer:?}");
+        if status == 426 {
+            assert_eq!(answer.header("sec-websocket-version"), Some("13"), "{what}: {answer:?}");
+            assert!(answer.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")), "{answer:?}");
+            assert!(answer.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("upgrade")), "{answer:?}");
+        }
+    }
+    // A subprotocol asked for is ignored: the upgrade goes through and names none.
+    let answer =
+        raw::request(app.addr, &handshake(&with_token, None, &["Sec-WebSocket-Protocol: chat, superchat"])).await;
+    assert_eq!(answer.status, 101, "{answer:?}");
+    assert_eq!(answer.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "RFC 6455's example key");
+    assert_eq!(answer.header("sec-websocket-protocol"), None, "{answer:?}");
+}
+
+#[tokio::test]
+async fn protocol_violations_on_a_live_socket_close_with_their_documented_codes() {
+    let app = TestApp::spawn().await;
+    let token = app.user("violator").await;
+    let (mut bystander, _) = app.connect(&app.user("bystander").await).await;
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("an unmasked frame", raw::frame(0x81, b"{}", false), 1002),
+        ("a reserved bit", raw::frame(0x80 | 0x40 | 0x1, b"{}", true), 1002),
+        ("an unknown data opcode", raw::masked(0x3, b"x"), 1002),
+        ("an unknown control opcode", raw::masked(0xB, b""), 1002),
+        ("a continuation without a start", raw::frame(0x80, b"x", true), 1002),
+        (
+            "a new message inside a fragmented one",
+            [raw::frame(0x01, b"{", true), raw::masked(0x1, b"}")].concat(),
+            1002,
+        ),
+        ("a fragmented control frame", raw::frame(0x09, b"", true), 1002),
+        ("a close frame with a code nobody may send", raw::masked(0x8, &1005u16.to_be_bytes()), 1002),
+        ("text that is not UTF-8", raw::masked(0x1, &[b'{', 0xff, 0xfe, b'}']), 1007),
+        (
+            "fragments that end inside a character",
+            [raw::frame(0x01, &[b'"', 0xc3], true), raw::frame(0x80, b"\"", true)].concat(),
+            1007,
+        ),
+        ("a binary frame", raw::masked(0x2, b"x"), 1003),
+        // A client's own close: echoed with its code.
+        ("a close frame with 4000", raw::masked(0x8, &4000u16.to_be_bytes()), 4000),
+        ("a close frame without a code", raw::masked(0x8, b""), 1000),
+    ];
+    for (what, bytes, code) in cases {
+        let (mut client, _) = app.connect(&token).await;
+        client.write_raw(&bytes).await;
+        assert_eq!(client.close_code().await, code, "{what}");
+        // Then the server ends the TCP connection.
+        assert!(client.next_message(Duration::from_secs(5)).await.is_none(), "{what}: the connection ends");
+    }
+    // Nobody else was disturbed.
+    let (mut again, _) = app.connect(&token).await;
+    again.say("still fine").await;
+    assert_eq!(bystander.until_type("message").await["content"], "still fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_takes_nothing_is_dropped_after_the_write_timeout() {
+    let app = TestApp::spawn_with(|c| {
+        c.flood_burst = 100_000;
+        c.flood_per_sec = 100_000.0;
+        c.write_timeout_secs = 1;
+        // Nothing else may end the stalled socket: no backlog bound within reach, no ping.
+        c.outbound_queue = 1 << 20;
+        c.outbound_queue_bytes = 1 << 30;
+        c.ping_interval_secs = 120;
+    })
+    .await;
+    let stalled_token = app.user("stalled").await;
+    let sender_token = app.user("talker").await;
+    // A client that reads its history and then nothing, with a small receive buffer so that the
+    // server's writes stall after a few hundred kilobytes.
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(app.addr).await.unwrap();
+    let url = app.ws_url(&format!("token={stalled_token}"));
+    let (socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await.unwrap();
+    let mut stalled = Client { socket };
+    assert_eq!(stalled.next_json().await["type"], "history");
+
+    let (sender, _) = app.connect(&sender_token).await;
+    assert_eq!(app.services.hub().connection_count(), 2);
+    let (mut sink, mut stream) = futures::StreamExt::split(sender.socket);
+    tokio::spawn(async move { while futures::StreamExt::next(&mut stream).await.is_some() {} });
+    // Messages until the kernel's buffers (up to 4 MiB on the server's side) are full and the
+    // server's writes stall: in batches of 12 KB messages, stopping once the socket is gone (at
+    // most 48 MB).
+    let frame = json!({"type": "message", "content": "日".repeat(3990)}).to_string();
+    let mut sent = 0;
+    for _ in 0..40 {
+        for _ in 0..100 {
+            sink.send(Message::text(frame.clone())).await.unwrap();
+        }
+        sent += 100;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if app.services.hub().connection_count() == 1 {
+            break;
+        }
+    }
+    // Within the write timeout of the stall, plus a busy machine's margin: only the stalled
+    // socket is gone.
+    let stopped = tokio::time::Instant::now();
+    while app.services.hub().connection_count() > 1 {
+        assert!(stopped.elapsed() < Duration::from_secs(15), "the stalled socket was never dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("the stalled socket was dropped after {sent} messages of 12 KB");
+    // The sender's socket is the one left, and it works.
+    let (mut reader, _) = app.connect(&stalled_token).await;
+    let after = json!({"type": "message", "content": "after", "client_id": "after"});
+    sink.send(Message::text(after.to_string())).await.unwrap();
+    assert_eq!(reader.outcome_of("after", Duration::from_secs(30)).await.unwrap()["content"], "after");
+    // What the dropped client finds when it reads again: what the kernel held, then the end.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Some(message) =
+        stalled.next_message(deadline.saturating_duration_since(tokio::time::Instant::now())).await
+    {
+        assert!(matches!(message, Message::Text(_)), "{message:?}");
+    }
+    assert!(tokio::time::Instant::now() < deadline, "the dropped socket ended");
 }

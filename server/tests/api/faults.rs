@@ -1,34 +1,88 @@
-//! Fault tests: a full database and an unwritable one give clear errors and no crash, and 20
-//! concurrent writers for 30 s never meet "database is locked". (SIGKILL under load is in
-//! crash.rs.)
+//! Fault tests: a full database (on either backend) and an unwritable one give clear errors and
+//! no crash, and 20 concurrent writers for 30 s never meet "database is locked". (SIGKILL under
+//! load is in crash.rs.)
 
-use crate::common::TestApp;
+use crate::common::db::Db;
+use crate::common::{on_postgres, TestApp};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+/// A disk filling up under the test server's database, on either backend.
+///
+/// - SQLite: `max_page_count` on the writer's connection (the pool has exactly one), just above
+///   the file's current size and then at it, as a full disk would stop the file's growth.
+/// - PostgreSQL: the server's own error for a full disk (SQLSTATE 53100 `disk_full`, "could not
+///   extend file") raised by a trigger on every insert into the tables that fill, as PostgreSQL
+///   raises it when a table's file cannot grow. The test cannot fill a real disk under a shared
+///   throwaway server.
+struct Disk<'a> {
+    app: &'a TestApp,
+    db: Db,
+}
+
+impl<'a> Disk<'a> {
+    async fn of(app: &'a TestApp) -> Disk<'a> {
+        let mut db = app.db().await;
+        if on_postgres() {
+            db.execute(
+                "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$",
+            )
+            .await;
+        }
+        Disk { app, db }
+    }
+
+    async fn sqlite_pages(&self, set: Option<i64>) -> i64 {
+        let writer = self.app.services.store().as_sqlite().expect("pragmas are SQLite's").writer();
+        if let Some(pages) = set {
+            sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(writer).await.unwrap();
+        }
+        sqlx::query_scalar("PRAGMA page_count").fetch_one(writer).await.unwrap()
+    }
+
+    /// Room for a few more messages at most.
+    async fn nearly_full(&mut self) {
+        if on_postgres() {
+            self.db.execute("CREATE TRIGGER disk_full BEFORE INSERT ON messages EXECUTE FUNCTION disk_full()").await;
+        } else {
+            let pages = self.sqlite_pages(None).await;
+            self.sqlite_pages(Some(pages + 4)).await;
+        }
+    }
+
+    /// No room for anything.
+    async fn full(&mut self) {
+        if on_postgres() {
+            self.db.execute("CREATE TRIGGER disk_full BEFORE INSERT ON users EXECUTE FUNCTION disk_full()").await;
+        } else {
+            let pages = self.sqlite_pages(None).await;
+            self.sqlite_pages(Some(pages)).await;
+        }
+    }
+
+    async fn freed(&mut self) {
+        if on_postgres() {
+            self.db.execute("DROP TRIGGER disk_full ON messages").await;
+            self.db.execute("DROP TRIGGER disk_full ON users").await;
+        } else {
+            self.sqlite_pages(Some(1_073_741_823)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_full_database_refuses_messages_cleanly_and_recovers() {
-    if crate::common::skipped_on_postgres("a_full_database_refuses_messages_cleanly_and_recovers") {
-        return;
-    }
     let app = TestApp::spawn_with(|c| c.flood_burst = 100_000).await;
     let token = app.user("filler").await;
     let other = app.user("reader").await;
     let (mut client, _) = app.connect(&token).await;
     let (mut reader, _) = app.connect(&other).await;
-    // The writer pool has exactly one connection: cap its database size just above the current
-    // size, as a full disk would.
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-        .fetch_one(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
-        .await
-        .unwrap();
-    sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
-        .execute(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
-        .await
-        .unwrap();
+    let mut disk = Disk::of(&app).await;
+    disk.nearly_full().await;
     let text = "x".repeat(3000);
     let mut refused = None;
     for _ in 0..200 {
@@ -43,14 +97,7 @@ async fn a_full_database_refuses_messages_cleanly_and_recovers() {
     assert_eq!(refused["message"], "message could not be saved; send it again");
     // The server is alive: reads work, other connections are fine, and other writes answer JSON
     // errors once no page is left (small rows may still fit in a partly used page at first).
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-        .fetch_one(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
-        .await
-        .unwrap();
-    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
-        .execute(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
-        .await
-        .unwrap();
+    disk.full().await;
     let mut refused_registration = None;
     for n in 0..200 {
         let body = json!({"username": format!("late{n}"), "email": format!("late{n}@x.io"), "password": "password123"});
@@ -65,10 +112,7 @@ async fn a_full_database_refuses_messages_cleanly_and_recovers() {
     while let Some(Message::Text(_)) = reader.next_message(Duration::from_millis(200)).await {}
 
     // Space comes back: the same socket works again.
-    sqlx::query("PRAGMA max_page_count = 1073741823")
-        .execute(app.services.store().as_sqlite().expect("pragmas are SQLite's").writer())
-        .await
-        .unwrap();
+    disk.freed().await;
     client.say("after the disk was freed").await;
     assert_eq!(client.until_type("message").await["content"], "after the disk was freed");
     assert_eq!(reader.until_type("message").await["content"], "after the disk was freed");

@@ -1,10 +1,12 @@
 //! The HTTP contract a browser or an API client meets, over real HTTP: cross-site state-changing
-//! requests are refused (login CSRF included) while same-origin forms keep working, and every
-//! error an API client can meet is JSON (404, 405, bad path parameters), while browsers keep the
-//! HTML 404 page.
+//! requests are refused (login CSRF included) while same-origin forms keep working; every error
+//! an API client can meet is JSON (404, 405, bad path parameters), while browsers keep the HTML
+//! 404 page; no API answer may be cached (`no-store`); a request too slow to arrive gets 408 (or,
+//! still in its headers, loses its connection); the per-account caps answer 403 over HTTP.
 
-use crate::common::TestApp;
+use crate::common::{raw, TestApp};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const EVIL: &str = "http://evil.example";
 
@@ -211,4 +213,219 @@ async fn api_errors_are_json_and_browsers_keep_the_html_404() {
     let (status, _) =
         json_error(app.http.post(app.url("/admin/users/99999/block")).bearer_auth(&admin).send().await.unwrap()).await;
     assert_eq!(status, 404);
+}
+
+/// One request of [`every_api_answer_is_no_store`]: method, path, bearer token, JSON body.
+struct Call<'a>(&'a str, String, Option<&'a str>, Option<Value>);
+
+#[tokio::test]
+async fn every_api_answer_is_no_store() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("root").await;
+    let bob = app.user("bob").await;
+    let carol = app.register("carol").await["id"].as_i64().unwrap();
+    let (status, room) = app.post_as("/rooms", Some(&bob), &json!({"name": "den", "kind": "public"})).await;
+    assert_eq!(status, 201, "{room}");
+    let room = room["id"].as_i64().unwrap();
+    let (admin, bob) = (admin.as_str(), bob.as_str());
+    let register = json!({"username": "dave", "email": "dave@example.com", "password": "password123"});
+    let calls = [
+        // Answers with data...
+        Call("POST", "/register".into(), None, Some(register.clone())),
+        Call("POST", "/login".into(), None, Some(json!({"username": "bob", "password": "password123"}))),
+        Call("GET", "/me".into(), Some(bob), None),
+        Call("POST", "/session/renew".into(), Some(bob), None),
+        Call("GET", "/messages".into(), Some(bob), None),
+        Call("GET", "/messages?after=0".into(), Some(bob), None),
+        Call("GET", "/rooms".into(), Some(bob), None),
+        Call("GET", "/rooms/public".into(), Some(bob), None),
+        Call("POST", "/rooms".into(), Some(bob), Some(json!({"name": "attic", "kind": "private"}))),
+        Call("GET", format!("/rooms/{room}"), Some(bob), None),
+        Call("PATCH", format!("/rooms/{room}"), Some(bob), Some(json!({"topic": "quiet"}))),
+        Call("GET", format!("/rooms/{room}/members"), Some(bob), None),
+        Call("GET", format!("/rooms/{room}/messages"), Some(bob), None),
+        Call("POST", format!("/rooms/{room}/join"), Some(admin), None),
+        Call("POST", format!("/rooms/{room}/read"), Some(bob), Some(json!({"last_read_id": 0}))),
+        Call("POST", format!("/rooms/{room}/leave"), Some(admin), None),
+        Call("POST", "/dm".into(), Some(bob), Some(json!({"username": "carol"}))),
+        Call("GET", "/ignores".into(), Some(bob), None),
+        Call("POST", "/ignores".into(), Some(bob), Some(json!({"username": "carol"}))),
+        Call("DELETE", "/ignores/carol".into(), Some(bob), None),
+        Call("GET", "/admin/users".into(), Some(admin), None),
+        Call("GET", "/admin/messages".into(), Some(admin), None),
+        Call("GET", "/admin/moderation".into(), Some(admin), None),
+        Call("GET", "/admin/overview".into(), Some(admin), None),
+        Call("GET", "/admin/rooms".into(), Some(admin), None),
+        Call("POST", format!("/admin/users/{carol}/block"), Some(admin), None),
+        Call("POST", format!("/admin/users/{carol}/unblock"), Some(admin), None),
+        Call("GET", "/admin/download/users".into(), Some(admin), None),
+        Call("GET", "/admin/download/messages".into(), Some(admin), None),
+        // ...and every kind of refusal.
+        Call("GET", "/me".into(), None, None),
+        Call("GET", "/admin/users".into(), Some(bob), None),
+        Call("GET", "/rooms/99999".into(), Some(bob), None),
+        Call("POST", "/register".into(), None, Some(register)),
+        Call("POST", "/login".into(), None, Some(json!({"username": "bob", "password": "wrong-password"}))),
+        Call("POST", "/rooms".into(), Some(bob), Some(json!({"name": ""}))),
+        Call("GET", "/messages?limit=100000".into(), Some(bob), None),
+        Call("PUT", "/me".into(), Some(bob), None),
+        Call("GET", "/no/such/route".into(), None, None),
+        Call("GET", "/ws".into(), None, None),
+        Call("POST", "/login".into(), None, Some(json!({"username": "x".repeat(70_000), "password": "p"}))),
+    ];
+    for Call(method, path, token, body) in calls {
+        let mut request = app.http.request(method.parse().unwrap(), app.url(&path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(
+            response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{method} {path}: {status}"
+        );
+    }
+    // The server functions' answers too.
+    for endpoint in ["/api/auth/me", "/api/auth/renew", "/api/admin/stats"] {
+        let response = app
+            .http
+            .post(app.url(endpoint))
+            .header("accept", "application/json")
+            .header("cookie", format!("chatterbox_session={admin}"))
+            .form(&[("x", "")])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(
+            response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{endpoint}: {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_arrives_too_slowly_gets_408_and_slow_headers_lose_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(|c| c.request_timeout_secs = 1).await;
+    app.register("patient").await;
+
+    // Headers complete, body promised (100 bytes) but only partly sent: 408 once the request
+    // has taken `request_timeout_secs`, a JSON error, not cached.
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"username\"",
+        app.addr
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let answer = raw::read_response(&mut socket, Duration::from_secs(10)).await.expect("an answer");
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "answered after {:?}", started.elapsed());
+    assert!(answer.json()["error"].is_string(), "{answer:?}");
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    // Headers that never end: after the same time the connection is closed (nothing to answer:
+    // there is no request yet).
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(format!("GET /me HTTP/1.1\r\nHost: {}\r\nX-Slow: ", app.addr).as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let answer = raw::read_response(&mut socket, Duration::from_secs(10)).await;
+    let closed_after = started.elapsed();
+    assert!(answer.as_ref().is_none_or(|answer| answer.status == 408), "{answer:?}");
+    assert!(closed_after >= Duration::from_millis(900) && closed_after < Duration::from_secs(9), "{closed_after:?}");
+
+    // The server is fine meanwhile and afterwards.
+    let (status, _) = app.post_json("/login", &json!({"username": "patient", "password": "password123"})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn conversation_and_ignore_caps_hold_over_http() {
+    use futures::StreamExt;
+    let app = TestApp::spawn().await;
+    let token = app.user("collector").await;
+    let other = app.user("host").await;
+    // `general` and 499 rooms: 500 conversations.
+    let created: Vec<u16> = futures::stream::iter(0..app::protocol::MAX_CONVERSATIONS_PER_USER - 1)
+        .map(|n| {
+            let token = token.clone();
+            let app = &app;
+            async move {
+                app.post_as("/rooms", Some(&token), &json!({"name": format!("room {n}"), "kind": "public"})).await.0
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    assert!(created.iter().all(|&status| status == 201), "{created:?}");
+    let (status, body) = app.post_as("/rooms", Some(&token), &json!({"name": "one more", "kind": "public"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("500")), "{body}");
+    let (_, room) = app.post_as("/rooms", Some(&other), &json!({"name": "elsewhere", "kind": "public"})).await;
+    let room = room["id"].as_i64().unwrap();
+    let (status, body) = app.post_as(&format!("/rooms/{room}/join"), Some(&token), &json!({})).await;
+    assert_eq!(status, 403, "joining past the cap: {body}");
+    let (status, body) =
+        app.post_as(&format!("/rooms/{room}/members"), Some(&other), &json!({"username": "collector"})).await;
+    assert_eq!(status, 403, "being added past the cap: {body}");
+    // Leaving one makes room for another.
+    let (status, _) = app.post_as("/rooms/2/leave", Some(&token), &json!({})).await;
+    assert_eq!(status, 204);
+    let (status, body) = app.post_as(&format!("/rooms/{room}/join"), Some(&token), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // 1000 ignores, then 403.
+    let store = app.services.store();
+    for n in 0..conversations_max_ignores() {
+        store.create_user(&format!("pest{n}"), &format!("pest{n}@example.com"), "h").await.unwrap();
+    }
+    let ignored: Vec<u16> = futures::stream::iter(0..conversations_max_ignores())
+        .map(|n| {
+            let token = token.clone();
+            let app = &app;
+            async move {
+                let request = app
+                    .http
+                    .post(app.url("/ignores"))
+                    .bearer_auth(&token)
+                    .json(&json!({"username": format!("pest{n}")}));
+                request.send().await.unwrap().status().as_u16()
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    assert!(
+        ignored.iter().all(|&status| status == 204),
+        "{:?}",
+        ignored.iter().filter(|&&s| s != 204).collect::<Vec<_>>()
+    );
+    let (status, body) = app.post_as("/ignores", Some(&token), &json!({"username": "host"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("1000")), "{body}");
+    // Ignoring someone already ignored is still fine (idempotent), and so is unignoring.
+    let response = app
+        .http
+        .post(app.url("/ignores"))
+        .bearer_auth(&token)
+        .json(&json!({"username": "pest0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let response = app.http.delete(app.url("/ignores/pest0")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let (status, body) = app.post_as("/ignores", Some(&token), &json!({"username": "host"})).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+/// The ignore cap (`MAX_IGNORES` of `server::services::conversations`).
+fn conversations_max_ignores() -> i64 {
+    server::services::conversations::MAX_IGNORES
 }

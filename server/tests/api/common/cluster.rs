@@ -120,11 +120,33 @@ pub async fn all_acknowledged(
     acknowledged
 }
 
-/// Asserts that `receiver` gets exactly the `acknowledged` messages, in order, without a gap.
+/// How often a node reads the newest message id while the bus is live (`PROBE_EVERY` in
+/// `server/src/fanout/writer.rs`): the slowest way a message reaches another node's clients.
+pub const PROBE_PERIOD: Duration = Duration::from_millis(500);
+
+/// How long a check for strays listens after the expected messages: past one probe period, so
+/// that a duplicate or stray the probe would deliver has arrived, with a busy machine's margin.
+pub const STRAY_WAIT: Duration = Duration::from_millis(PROBE_PERIOD.as_millis() as u64 + 500);
+
+/// Asserts that `receiver` gets exactly the `acknowledged` messages, in order, without a gap,
+/// and nothing more for [`STRAY_WAIT`] after them (a duplicate or a stray delivered by the next
+/// probe would otherwise go unseen).
 pub async fn assert_saw_exactly(receiver: &mut Client, acknowledged: &[i64], who: &str) {
     let ids = message_ids(receiver, acknowledged.len(), Duration::from_secs(5)).await;
     assert_gapless(&ids, who);
     assert_eq!(ids, acknowledged, "{who} saw exactly the acknowledged messages");
+    let strays = message_ids(receiver, usize::MAX, STRAY_WAIT).await;
+    assert!(strays.is_empty(), "{who} got messages after the acknowledged ones: {strays:?}");
+}
+
+/// [`assert_saw_exactly`] for several receivers at once (their stray checks overlap in time).
+pub async fn assert_all_saw_exactly(receivers: Vec<(&str, &mut Client)>, acknowledged: &[i64]) {
+    futures::future::join_all(
+        receivers
+            .into_iter()
+            .map(|(who, receiver)| async move { assert_saw_exactly(receiver, acknowledged, who).await }),
+    )
+    .await;
 }
 
 /// Asserts that `ids` run without a gap or a repeat: each one more than the one before.

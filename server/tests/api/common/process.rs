@@ -14,10 +14,29 @@ pub struct Node {
     log: tempfile::NamedTempFile,
 }
 
+/// How many ports a start tries before giving up: each one was free a moment before the server
+/// tried to bind it, so another process taking it meanwhile is rare, and twice in a row rarer.
+const PORT_ATTEMPTS: usize = 5;
+
 impl Node {
     /// Starts the server with `env` (on top of quick test settings) and waits until it listens.
+    /// The port is one that was free a moment ago; if another process takes it before the server
+    /// binds it (the server then exits with "Address already in use"), the start is retried on
+    /// another port. The node is ready once the listening socket on its port is the child's own,
+    /// so another process's server on that port is never taken for it.
     pub async fn start(env: &[(&str, String)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            if let Some(node) = Self::start_on(port, env).await {
+                return node;
+            }
+        }
+        panic!("the server found its port taken {PORT_ATTEMPTS} times in a row");
+    }
+
+    /// Starts the server on `port`: `None` if it exits because the port is taken (whoever holds
+    /// it, and even while that holder answers connections on it).
+    pub async fn start_on(port: u16, env: &[(&str, String)]) -> Option<Self> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
@@ -38,16 +57,25 @@ impl Node {
         }
         let child = command.spawn().expect("server binary starts");
         let mut node = Self { child, endpoint: Endpoint::new(addr), log };
-        for _ in 0..300 {
-            if tokio::net::TcpStream::connect(&node.addr).await.is_ok() {
-                return node;
-            }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            // The exit first: a server that failed to bind must not be taken for another
+            // process's server on the same port.
             if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("server exited with {status} before listening:\n{}", node.log_text());
+                let log = node.log_text();
+                if log.contains("Address already in use") {
+                    return None;
+                }
+                panic!("server exited with {status} before listening:\n{log}");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if listens(node.pid(), port) {
+                return Some(node);
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("server did not start listening:\n{}", node.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("server did not start listening:\n{}", node.log_text());
     }
 
     pub fn pid(&self) -> u32 {
@@ -70,12 +98,57 @@ impl Node {
         self.child.try_wait().unwrap()
     }
 
+    /// The process's resident memory now and its peak so far (`VmRSS`, `VmHWM`), in bytes.
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/PID/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024)
+                .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Resets the peak of [`Self::memory`] to the current resident size (`clear_refs` 5).
+    pub fn reset_peak_memory(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").expect("/proc/PID/clear_refs");
+    }
+
     /// What the server logged so far.
     pub fn log_text(&self) -> String {
         let mut text = String::new();
         let _ = self.log.reopen().and_then(|mut file| file.read_to_string(&mut text));
         text
     }
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux: the listening
+/// sockets of `/proc/net/tcp` by inode, against the process's open files).
+pub fn listens(pid: u32, port: u16) -> bool {
+    let mut listening = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9)) else {
+                continue;
+            };
+            let local_port = local.rsplit(':').next().and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            if *state == "0A" && local_port == Some(port) {
+                listening.insert(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if listening.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .any(|target| listening.contains(target.to_string_lossy().as_ref()))
 }
 
 impl std::ops::Deref for Node {
