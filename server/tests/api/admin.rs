@@ -211,7 +211,8 @@ async fn a_100k_message_export_streams_in_bounded_server_memory() {
     let root = server.register("root").await["id"].as_i64().unwrap();
     let admin = server.login("root").await;
     // The rows go in through the store's own batch insert, from this process, beside the server.
-    let store = server::store::Store::open(&database_url, 1, "NORMAL").await.unwrap();
+    let store =
+        server::store::Store::open(&database_url, &server::store::StoreOptions::new(1, "NORMAL")).await.unwrap();
     let padding = "p".repeat(400);
     for chunk in 0..ROWS / 1000 {
         let batch: Vec<_> = (0..1000)
