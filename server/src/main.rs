@@ -52,7 +52,7 @@ async fn run_server(config: Config) -> i32 {
     };
     reload_word_list_on_sighup(services.clone());
     let router = app(AppState { leptos_options, services: services.clone() });
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listener = match server::serving::listen(addr) {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(error = %e, %addr, "cannot listen");

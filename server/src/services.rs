@@ -9,7 +9,7 @@ pub mod conversations;
 pub mod export;
 pub mod paging;
 
-use crate::auth::{PasswordHasher, SessionId, TokenKeys, TokenSession};
+use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
 use crate::cluster::link::RedisLink;
 use crate::config::Config;
 use crate::fanout::hub::{Authority, Revocation};
@@ -232,10 +232,9 @@ impl Services {
     /// session). Every door authenticates through here.
     pub async fn session_for_token(&self, token: &str) -> Result<(PublicUser, TokenSession), ApiError> {
         let session = self.tokens.verify_session(token).map_err(|_| ApiError::Unauthenticated)?;
-        let (record, revoked) =
-            tokio::try_join!(self.store.user_by_id(session.user_id), self.session_revoked(session.session_id))
-                .map_err(internal)?;
-        let Some(record) = record else {
+        let sid = session.session_id.map(|sid| sid.to_string());
+        let found = self.store.user_in_session(session.user_id, sid.as_deref()).await.map_err(internal)?;
+        let Some((record, revoked)) = found else {
             return Err(ApiError::Unauthenticated);
         };
         if record.public.is_blocked {
@@ -245,14 +244,6 @@ impl Services {
             return Err(ApiError::Unauthenticated);
         }
         Ok((record.public, session))
-    }
-
-    /// Whether `session` was logged out (a token without a session never is).
-    async fn session_revoked(&self, session: Option<SessionId>) -> Result<bool, StoreError> {
-        match session {
-            Some(session) => self.store.session_revoked(&session.to_string()).await,
-            None => Ok(false),
-        }
     }
 
     /// Ends the session of `token` for good (a logout): every token of it (the renewals
@@ -283,8 +274,12 @@ impl Services {
     /// current state and its session's (`None` while it still holds). A connection asks once
     /// it is registered, so that a change committed during its handshake is not missed.
     pub async fn revocation_of(&self, user_id: i64, authority: &Authority) -> Result<Option<Revocation>, StoreError> {
-        let (current, revoked) =
-            tokio::try_join!(self.store.user_by_id(user_id), self.session_revoked(authority.session))?;
+        let sid = authority.session.map(|sid| sid.to_string());
+        let found = self.store.user_in_session(user_id, sid.as_deref()).await?;
+        let (current, revoked) = match found {
+            Some((record, revoked)) => (Some(record), revoked),
+            None => (None, false),
+        };
         Ok(authority.revoked_by(current.as_ref()).or(revoked.then_some(Revocation::SessionEnded)))
     }
 

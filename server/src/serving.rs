@@ -35,6 +35,21 @@ impl Connections {
     }
 }
 
+/// How many connections may wait to be accepted. tokio's `bind` asks for 128 (the standard
+/// library's value, through mio): a storm of thousands of
+/// connections (a server restart, a load balancer failing over) overflows it, and every SYN the
+/// kernel drops costs its client a retransmission a second or more later. The kernel caps it at
+/// `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind` sets).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Accepts and serves connections until `stop` resolves; then gives back the connections (to
 /// finish) and the listener (to refuse new ones while they do).
 pub async fn accept_until(

@@ -34,6 +34,8 @@ struct Index {
     rooms: HashMap<i64, RoomEntry>,
     /// Users connected to this node, with how many times they are tracked.
     tracked: HashMap<i64, usize>,
+    /// The tracked users whose conversations have been read (the rest are being read).
+    loaded: HashSet<i64>,
     /// Tracked user → their conversations (tracked, other than `general`).
     rooms_of: HashMap<i64, HashSet<i64>>,
     /// Tracked user → the people they ignore.
@@ -201,6 +203,18 @@ impl Directory {
 
     // ---- changing (the writer task only) ---------------------------------------------------
 
+    /// Counts one more tracking of `user` if their conversations are loaded already (a second
+    /// connection of theirs): true then, and nothing else is needed; false when the writer must
+    /// track them ([`Directory::track`]).
+    pub fn track_if_loaded(&self, user: i64) -> bool {
+        let mut index = self.write();
+        if !index.loaded.contains(&user) {
+            return false;
+        }
+        *index.tracked.entry(user).or_default() += 1;
+        true
+    }
+
     /// Counts one more tracking of `user`; true when it is the first (their data must be
     /// loaded with [`Directory::insert_loaded`]).
     pub fn track(&self, user: i64) -> bool {
@@ -219,6 +233,7 @@ impl Directory {
             // Untracked while its data was read: nothing to keep.
             return;
         }
+        index.loaded.insert(user);
         for (record, members) in rooms {
             if record.id == GENERAL_ROOM_ID {
                 continue;
@@ -254,6 +269,7 @@ impl Directory {
             return;
         }
         index.tracked.remove(&user);
+        index.loaded.remove(&user);
         if let Some(ignored) = index.ignores.remove(&user) {
             for other in ignored {
                 forget(&mut index.ignored_by, other, user);
@@ -334,6 +350,7 @@ impl Directory {
     /// again, when the feed can no longer be followed from where this node was).
     pub fn clear_data(&self) {
         let mut index = self.write();
+        index.loaded.clear();
         index.rooms.clear();
         index.rooms_of.clear();
         index.ignores.clear();
@@ -447,6 +464,22 @@ mod tests {
         assert!(directory.knows_room(5) && directory.ignores(3, 9));
         directory.untrack(3);
         assert!(!directory.knows_room(5) && !directory.ignores(3, 9));
+    }
+
+    #[test]
+    fn a_second_connection_is_counted_at_once_only_once_the_first_has_loaded() {
+        let directory = Directory::default();
+        assert!(!directory.track_if_loaded(1), "nobody tracked: the writer loads");
+        assert!(directory.track(1));
+        assert!(!directory.track_if_loaded(1), "tracked but still being read: the writer again");
+        directory.insert_loaded(Loaded { user: 1, rooms: vec![(room(5, RoomKind::Public), vec![1])], ignores: vec![] });
+        assert!(directory.track_if_loaded(1));
+        // Two trackings: the data stays until the second untracking.
+        directory.untrack(1);
+        assert!(directory.knows_room(5));
+        directory.untrack(1);
+        assert!(!directory.knows_room(5));
+        assert!(!directory.track_if_loaded(1), "gone with the last");
     }
 
     #[test]

@@ -490,9 +490,12 @@ impl Hub {
     }
 
     /// Starts tracking `user` in the directory (their connection is about to register):
-    /// their conversations are loaded unless another connection of theirs has them. False when
-    /// they could not be read.
+    /// their conversations are loaded unless another connection of theirs has them (then it
+    /// is counted at once, without the writer). False when they could not be read.
     pub async fn track(&self, user: i64) -> bool {
+        if self.registry.directory.track_if_loaded(user) {
+            return true;
+        }
         let (done, answer) = oneshot::channel();
         if self.tracking.send(Tracking::Start { user, done }).is_err() {
             return false;

@@ -795,6 +795,18 @@ async fn revoked_sessions_are_fed_kept_until_they_expire_then_pruned(store: Stor
         assert!(store.session_revoked(session).await.unwrap());
     }
     assert!(!store.session_revoked(&"3".repeat(32)).await.unwrap());
+    // What authenticating reads, in one query: the user, and whether the session was revoked.
+    let in_session = |id: i64, session: Option<String>| {
+        let store = store.clone();
+        async move {
+            let found = store.user_in_session(id, session.as_deref()).await.unwrap();
+            found.map(|(record, revoked)| (record.public.id, revoked))
+        }
+    };
+    assert_eq!(in_session(alice, Some(first.clone())).await, Some((alice, true)));
+    assert_eq!(in_session(alice, Some("3".repeat(32))).await, Some((alice, false)));
+    assert_eq!(in_session(alice, None).await, Some((alice, false)), "a token without a session");
+    assert_eq!(in_session(9_999, None).await, None, "no such user");
     // Every revocation is an account change of its user, in order.
     let changes = store.account_changes_after(start, 100).await.unwrap();
     assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![alice, bob, alice]);

@@ -154,6 +154,8 @@ forward! {
     /// A user by username (case-insensitive; never by email).
     fn user_by_username(&self, username: &str) -> Option<UserRecord>;
     fn user_by_id(&self, id: i64) -> Option<UserRecord>;
+    /// A user by id, and whether `session` (if any) was logged out, in one read.
+    fn user_in_session(&self, id: i64, session: Option<&str>) -> Option<(UserRecord, bool)>;
     /// Sets or clears the admin role by username; false when no such user.
     fn set_admin(&self, username: &str, is_admin: bool) -> bool;
     /// Replaces a password hash and revokes the user's tokens; false when no such user.

@@ -283,6 +283,21 @@ impl PgStore {
         row.map(|r| user_from_row(&r)).transpose().map_err(Into::into)
     }
 
+    /// A user by id, and whether `session` (if any) was logged out: what authenticating a
+    /// request needs, in one query.
+    pub async fn user_in_session(
+        &self,
+        id: i64,
+        session: Option<&str>,
+    ) -> Result<Option<(UserRecord, bool)>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $2) AS revoked \
+             FROM users WHERE id = $1"
+        );
+        let row = sqlx::query(&sql).bind(id).bind(session).fetch_optional(self.pool()).await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("revoked")?))).transpose().map_err(|e: sqlx::Error| e.into())
+    }
+
     /// Sets or clears the admin role by username; false when no such user.
     pub async fn set_admin(&self, username: &str, is_admin: bool) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE users SET is_admin = $2 WHERE lower(username) = lower($1)")
