@@ -57,6 +57,13 @@ pub fn start(state: ChatState) {
     on_cleanup(stop);
 }
 
+/// The user is signing out: stops the connection and the renewal first, so the socket the
+/// logout closes (its session revoked) is not taken for a session that ended on its own and
+/// answered with a trip to the login page of its own, racing the logout's redirect.
+pub fn leave() {
+    stop();
+}
+
 /// Stops the loops [`start`] started, closing the socket.
 fn stop() {
     if let Some(handles) = RUNNING.with(|running| running.borrow_mut().take()) {

@@ -78,6 +78,18 @@ fn Chat(user: PublicUser) -> impl IntoView {
             client::start(state);
         }
     });
+    // A logout the server could not carry out leaves the user signed in: connect again.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(Err(error)) = logout.value().get() {
+            state.banner.set(Some((format!("could not log out: {error}"), true)));
+            client::start(state);
+        }
+    });
+    let on_logout_click = move |_| {
+        #[cfg(feature = "hydrate")]
+        client::leave();
+    };
 
     let send = move || {
         let text = draft.get_untracked();
@@ -128,7 +140,7 @@ fn Chat(user: PublicUser) -> impl IntoView {
                 {user.is_admin.then(|| view! { <a class="admin-link" href="/admin">"Admin"</a> })}
                 <span class="whoami">"Signed in as " <strong class="username">{user.username.clone()}</strong></span>
                 <ActionForm action=logout attr:class="logout-form">
-                    <button type="submit" class="link-button">"Log out"</button>
+                    <button type="submit" class="link-button" on:click=on_logout_click>"Log out"</button>
                 </ActionForm>
             </header>
             <div class="chat-body">
