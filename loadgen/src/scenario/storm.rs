@@ -21,12 +21,11 @@ use anyhow::{bail, ensure, Context, Result};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -384,11 +383,9 @@ enum Outcome {
 /// past the response head.
 async fn open_storm_socket(common: &Common, i: usize, token: &str) -> Outcome {
     let attempt = async {
-        let socket = TcpSocket::new_v4()?;
-        socket.set_reuseaddr(true)?;
-        socket.set_recv_buffer_size(STORM_RCVBUF)?;
         let source = common.target.sources[i % common.target.sources.len()];
-        socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
+        let socket = crate::conn::socket_from(source)?;
+        socket.set_recv_buffer_size(STORM_RCVBUF)?;
         let mut tcp = socket.connect(common.addr).await?;
         let request = format!(
             "GET /ws?token={token}&since=0 HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
