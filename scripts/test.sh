@@ -18,7 +18,7 @@ scripts/audit.sh
 
 # Lints fail the run. One package at a time, `app` once per side (never ssr and hydrate together).
 step "lints: clippy -D warnings"
-cargo clippy -p moderation --all-targets -- -D warnings
+cargo clippy -p moderation --all-targets --all-features -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p server --all-targets -- -D warnings
 cargo clippy -p loadgen --all-targets -- -D warnings
@@ -27,7 +27,7 @@ cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # Test one package at a time: `app` must never be built with ssr and hydrate together.
 step "unit tests: moderation"
-cargo test -p moderation
+cargo test -p moderation --all-features
 step "unit tests: app (ssr)"
 cargo test -p app --features ssr
 step "test harness: throwaway PostgreSQL and Redis (testkit)"

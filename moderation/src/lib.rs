@@ -20,11 +20,15 @@
 //! * `wordlist.rs`: the list file format and the built-in list
 //!   (`default_words.txt`);
 //! * `matcher.rs`: the trie automaton that finds listed words and phrases;
-//! * `bidi.rs`: display order of text under a right-to-left override.
+//! * `bidi.rs`: display order of text under a right-to-left override;
+//! * `classifier/` (feature `classifier`): the learned second opinion, a
+//!   linear model over TF-IDF features.
 //!
 //! `docs/moderation.md` in the repository describes the rules in full.
 
 mod bidi;
+#[cfg(feature = "classifier")]
+pub mod classifier;
 mod fold;
 mod leet;
 mod matcher;
