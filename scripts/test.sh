@@ -28,6 +28,8 @@ cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 # Test one package at a time: `app` must never be built with ssr and hydrate together.
 step "unit tests: moderation"
 cargo test -p moderation --all-features
+step "moderation measured: word filter and classifier on the insults test set and the chat set (scripts/moderation-eval.sh)"
+scripts/moderation-eval.sh
 step "unit tests: app (ssr)"
 cargo test -p app --features ssr
 step "test harness: throwaway PostgreSQL and Redis (testkit)"
