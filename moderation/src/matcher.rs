@@ -394,7 +394,9 @@ mod tests {
     fn leet_alternatives() {
         assert!(check("kill", "k1ll").is_some());
         assert!(check("lol", "l0l").is_some());
-        assert!(check("lol", "10l").is_none()); // more digits than letters
+        assert!(check("lol", "10l").is_some()); // a short word: digits are letters
+        assert!(check("lol", "L01").is_none()); // a model number: digits stay digits
+        assert!(check("lollol", "1011o1").is_none()); // long, and more digits than letters
         assert!(check("fuck", "fuck!!!").is_some());
         assert!(check("shit", "sh!t").is_some());
         assert!(check("fuck", "f*ck").is_some());

@@ -10,7 +10,9 @@
 //! Rules:
 //! * a chunk with a letter is a word chunk; its digits are read as leet
 //!   letters if it has at least as many letters and symbols as digits ("sh1t",
-//!   "5h1t", but not the phone model "A55"); a chunk with digits but no
+//!   "5h1t"), or if it is short (at most [`SHORT_WORD`] word characters:
+//!   "a55", "5h17") and not shaped like a model number (capital letters, then
+//!   only digits: the phone "A55", "S10", "B12"); a chunk with digits but no
 //!   letter is a number and never a word ("5", "$5", "1990"); a chunk of only
 //!   leet symbols is a word ("@$$");
 //!   a chunk without word characters (e.g. "-", "😀") is ignored;
@@ -67,20 +69,31 @@ pub(crate) enum Item<'a> {
     Number(&'a [char]),
 }
 
+/// A word of at most this many word characters reads its digits as leet
+/// letters even when they outnumber its letters ("a55", "5h17").
+pub(crate) const SHORT_WORD: usize = 5;
+
 /// Folded text with the class of every character.
 pub(crate) struct Folded {
     chars: Vec<char>,
     classes: Vec<Class>,
+    /// Whether the message character each folded one came from was uppercase.
+    upper: Vec<bool>,
 }
 
 impl Folded {
     pub(crate) fn new(text: &str) -> Folded {
         let mut chars = Vec::with_capacity(text.len());
+        let mut upper = Vec::with_capacity(text.len());
         for c in text.chars() {
-            fold_char(c, &mut |f| chars.push(f));
+            let was_upper = c.is_uppercase();
+            fold_char(c, &mut |f| {
+                chars.push(f);
+                upper.push(was_upper);
+            });
         }
         let classes = chars.iter().map(|&c| classify(c)).collect();
-        Folded { chars, classes }
+        Folded { chars, classes, upper }
     }
 
     /// Feeds every item to `sink` until it breaks.
@@ -121,7 +134,7 @@ impl Folded {
             while i < n && self.classes[i] != Class::Space {
                 i += 1;
             }
-            out.extend(Chunk::new(&self.classes, start, i));
+            out.extend(Chunk::new(&self.classes, &self.upper, start, i));
         }
         upgrade_spaced_digits(&mut out, &self.classes);
         out
@@ -198,13 +211,15 @@ struct Chunk {
     single: bool,
     has_letter: bool,
     /// Digits are read as letters: the chunk has a letter, and at least as
-    /// many letters and symbols as digits ("sh1t", "5h1t", not "A55").
+    /// many letters and symbols as digits ("sh1t", "5h1t"), or it is short
+    /// and not a model number ("a55", "5h17"; not "A55").
     leet_digits: bool,
 }
 
 impl Chunk {
-    /// Classifies `classes[start..end]`; `None` if it has no word character.
-    fn new(classes: &[Class], start: usize, end: usize) -> Option<Chunk> {
+    /// Classifies `classes[start..end]` (`upper`: which characters were
+    /// capitals in the message); `None` if it has no word character.
+    fn new(classes: &[Class], upper: &[bool], start: usize, end: usize) -> Option<Chunk> {
         let slice = &classes[start..end];
         let count = slice.iter().filter(|&&c| is_word_char(c)).count();
         if count == 0 {
@@ -220,9 +235,20 @@ impl Chunk {
             kind,
             single: count == 1,
             has_letter,
-            leet_digits: has_letter && count - numbers >= numbers,
+            leet_digits: has_letter
+                && (count - numbers >= numbers || (count <= SHORT_WORD && !is_model_number(slice, &upper[start..end]))),
         })
     }
+}
+
+/// Capital letters followed only by digits ("A55", "S10", "XT1965"): a
+/// product or model name, whose digits are digits.
+fn is_model_number(classes: &[Class], upper: &[bool]) -> bool {
+    let first_digit = classes.iter().position(|&c| c == Class::Digit).unwrap_or(classes.len());
+    let (letters, digits) = classes.split_at(first_digit);
+    !letters.is_empty()
+        && letters.iter().zip(upper).all(|(&c, &up)| c == Class::Letter && up)
+        && digits.iter().all(|&c| c == Class::Digit)
 }
 
 /// In a run of two or more single chunks that contains a letter, a lone
@@ -324,7 +350,11 @@ mod tests {
         assert_eq!(show("5h1t"), "sh[il]t");
         assert_eq!(show("@$$"), "ass");
         assert_eq!(show("5 h 1 t"), "s~h~[il]~t");
-        assert_eq!(show("a55 s10"), "a55|s10");
+        assert_eq!(show("a55 s10"), "ass|s[il]o");
+        assert_eq!(show("A55 S10 B12"), "a55|s10|b12");
+        assert_eq!(show("5h17"), "sh[il]t");
+        assert_eq!(show("a5555"), "assss");
+        assert_eq!(show("a55555"), "a55555");
         assert_eq!(show("a5s"), "ass");
     }
 
