@@ -276,6 +276,11 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
             state.member_changed(room_id, username, joined, member_count)
         }
         ServerFrame::Typing { room_id, username } => show_typing(state, room_id, username),
+        ServerFrame::Removed { id, room_id } => state.remove_message(room_id, id),
+        ServerFrame::Held { client_id, .. } => {
+            drop_pending(state, client_id);
+            state.banner.set(Some(("Your message is waiting for a moderator's review.".into(), false)));
+        }
         ServerFrame::Error { message, client_id } => {
             drop_pending(state, client_id);
             state.banner.set(Some((message, true)));

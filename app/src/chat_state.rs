@@ -226,6 +226,13 @@ impl ChatState {
         added
     }
 
+    /// An admin removed message `id` of `room_id`: its text is gone here too.
+    pub fn remove_message(&self, room_id: i64, id: i64) {
+        self.conversation(room_id).messages.update(|list| {
+            mark_removed(list, id);
+        });
+    }
+
     /// Forgets a pending message the server refused (it must not be resent on reconnect).
     pub fn drop_pending(&self, client_id: &str) {
         self.conversations.with_value(|all| {
@@ -425,17 +432,33 @@ pub fn unread_label(unread: i64) -> String {
     }
 }
 
-/// Inserts `incoming` into `list` (sorted by id), skipping ids already present; returns how
-/// many were inserted.
+/// Inserts `incoming` into `list` (sorted by id), skipping ids already present (but taking a
+/// removal they carry); returns how many were inserted.
 pub fn merge_sorted(list: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) -> usize {
     let mut added = 0;
     for message in incoming {
-        if let Err(at) = list.binary_search_by_key(&message.id, |m| m.id) {
-            list.insert(at, message);
-            added += 1;
+        match list.binary_search_by_key(&message.id, |m| m.id) {
+            Err(at) => {
+                list.insert(at, message);
+                added += 1;
+            }
+            Ok(at) if message.removed && !list[at].removed => list[at] = message,
+            Ok(_) => {}
         }
     }
     added
+}
+
+/// Shows message `id` of `list` as removed (its text gone); false when it is not there.
+pub fn mark_removed(list: &mut [ChatMessage], id: i64) -> bool {
+    match list.binary_search_by_key(&id, |m| m.id) {
+        Ok(at) => {
+            list[at].content.clear();
+            list[at].removed = true;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -452,6 +475,7 @@ mod tests {
             room: "general".into(),
             room_id,
             client_id: Some(format!("c{id}")),
+            removed: false,
         }
     }
 
@@ -465,6 +489,20 @@ mod tests {
             warning_count: 0,
             created_at: String::new(),
         }
+    }
+
+    #[test]
+    fn a_removal_replaces_the_text_live_and_in_a_catch_up() {
+        let mut list = vec![msg(1, 1, 1), msg(2, 1, 1)];
+        assert!(mark_removed(&mut list, 2));
+        assert!(!mark_removed(&mut list, 3));
+        assert_eq!((list[1].content.as_str(), list[1].removed), ("", true));
+        let mut removed = msg(1, 1, 1);
+        removed.content.clear();
+        removed.removed = true;
+        assert_eq!(merge_sorted(&mut list, vec![removed, msg(2, 1, 1)]), 0);
+        assert!(list[0].removed && list[0].content.is_empty(), "a catch-up carries a removal");
+        assert!(list[1].removed, "a stale copy never brings removed text back");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum ApiError {
     Unauthenticated,
     #[error("account is blocked")]
     Blocked,
+    /// A blocked account's login with the right password: where its appeal stands (`none`,
+    /// `open`, `rejected`) and, once rejected, the admin's reason.
+    #[error("account is blocked")]
+    BlockedLogin { appeal: String, reason: Option<String> },
     #[error("admin access required")]
     AdminOnly,
     #[error("{message}")]
@@ -31,6 +35,9 @@ pub enum ApiError {
     UnknownUser,
     #[error("a room with that name already exists")]
     RoomNameTaken,
+    /// The request conflicts with the state it acts on (a review item resolved already).
+    #[error("{message}")]
+    Conflict { message: String },
     #[error("bad request: {message}")]
     BadRequest { message: String },
     /// A well-formed request whose body does not have the expected fields or types.
@@ -56,9 +63,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Validation { .. } | ApiError::InvalidInput { .. } => 422,
-            ApiError::UsernameTaken | ApiError::EmailTaken | ApiError::RoomNameTaken => 409,
+            ApiError::UsernameTaken | ApiError::EmailTaken | ApiError::RoomNameTaken | ApiError::Conflict { .. } => 409,
             ApiError::BadCredentials | ApiError::Unauthenticated => 401,
-            ApiError::Blocked | ApiError::AdminOnly | ApiError::Forbidden { .. } => 403,
+            ApiError::Blocked | ApiError::BlockedLogin { .. } | ApiError::AdminOnly | ApiError::Forbidden { .. } => 403,
             ApiError::NotFound | ApiError::UnknownUser => 404,
             ApiError::BadRequest { .. } => 400,
             ApiError::RateLimited { .. } => 429,
@@ -74,12 +81,13 @@ impl ApiError {
             ApiError::EmailTaken => "email_taken",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Unauthenticated => "unauthenticated",
-            ApiError::Blocked => "blocked",
+            ApiError::Blocked | ApiError::BlockedLogin { .. } => "blocked",
             ApiError::AdminOnly => "admin_only",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::UnknownUser => "unknown_user",
             ApiError::RoomNameTaken => "room_name_taken",
+            ApiError::Conflict { .. } => "conflict",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::InvalidInput { .. } => "invalid_input",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -119,7 +127,14 @@ impl leptos::server_fn::error::FromServerFnError for ApiError {
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         let status = http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
+        let mut body = serde_json::json!({ "error": self.to_string() });
+        if let ApiError::BlockedLogin { appeal, reason } = &self {
+            body["appeal"] = appeal.clone().into();
+            if let Some(reason) = reason {
+                body["reason"] = reason.clone().into();
+            }
+        }
+        let body = axum::Json(body);
         let mut response = (status, body).into_response();
         if let ApiError::RateLimited { retry_after } = self {
             response.headers_mut().insert(http::header::RETRY_AFTER, retry_after.into());

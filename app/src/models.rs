@@ -90,6 +90,13 @@ pub struct ChatMessage {
     pub room_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Removed by an admin: `content` is empty for everyone (present only when true).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub removed: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// What kind of conversation a room is.
@@ -184,6 +191,14 @@ pub struct UpdateRoom {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UsernameBody {
     pub username: String,
+}
+
+/// A body giving a reason: `POST /admin/messages/{id}/remove` (required there),
+/// `POST /messages/{id}/report` (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReasonBody {
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /rooms/{id}/read` body.
@@ -345,6 +360,19 @@ pub enum ServerFrame {
         room: Room,
         inviter: String,
     },
+    /// An admin removed a message of a conversation I am in: show it as removed (its text is
+    /// gone for everyone; the frame never carries it).
+    Removed {
+        id: i64,
+        room_id: i64,
+    },
+    /// My message was held for review instead of delivered: no `message` frame acknowledges
+    /// it; if an admin approves it, it arrives then, with its `client_id`, like any message.
+    Held {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+        room_id: i64,
+    },
 }
 
 /// A message as the admin monitor sees it.
@@ -360,6 +388,135 @@ pub struct AdminMessage {
     pub room: String,
     pub room_id: i64,
     pub room_kind: RoomKind,
+    /// Removed by an admin: `content` is empty (present only when true).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub removed: bool,
+}
+
+/// A report of a message, as the review queue shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewReport {
+    pub username: String,
+    /// Empty when the reporter gave none.
+    pub reason: String,
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+}
+
+/// One item of the review queue (`GET /admin/review`), or one an admin resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub id: i64,
+    /// The message as members see it now. A held message is not delivered yet: its `id` is 0
+    /// until an admin approves it (then the id it was delivered with).
+    pub message: ChatMessage,
+    /// Why it is queued: `classifier` and/or `report`.
+    pub sources: Vec<String>,
+    /// The classifier's score (0..=1), when the classifier queued it.
+    pub score: Option<f64>,
+    pub reports: Vec<ReviewReport>,
+    /// Stored, not delivered: waiting for an admin's approval.
+    pub held: bool,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The text as it was sent (admins only), kept after a removal.
+    pub content: String,
+    /// The messages around it in its conversation when it was queued (oldest first).
+    pub context: Vec<ChatMessage>,
+    /// `open`, `approved`, `removed` or `struck`.
+    pub state: String,
+    /// Who resolved it, when and why (absent while open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /admin/review/{id}` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewDecision {
+    /// `approve`, `remove` or `strike`.
+    pub action: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `GET /me/standing`: where my account stands with moderation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// Warnings that count now (the account is blocked at `max_warnings`).
+    pub warnings: i64,
+    pub max_warnings: i64,
+    pub blocked: bool,
+    /// Every violation, newest first.
+    pub history: Vec<StandingEntry>,
+}
+
+/// One violation of my account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandingEntry {
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+    /// The listed word that matched, or `admin review` for an admin's strike.
+    pub rule: String,
+    /// The conversation it happened in (absent for violations from before this was recorded).
+    pub room_id: Option<i64>,
+    /// Whether it still counts: warnings reset by an unblock or an accepted appeal do not.
+    pub counted: bool,
+}
+
+/// `POST /appeals` body: a blocked person asks to be let back. `Debug` never shows the password.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AppealRequest {
+    pub username: String,
+    pub password: String,
+    pub text: String,
+}
+
+impl std::fmt::Debug for AppealRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppealRequest")
+            .field("username", &self.username)
+            .field("text", &self.text)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /appeals` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppealCreated {
+    pub id: i64,
+    pub state: String,
+}
+
+/// An appeal as admins see it (`GET /admin/appeals`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appeal {
+    pub id: i64,
+    pub user: PublicUser,
+    pub text: String,
+    /// `open`, `accepted` or `rejected`.
+    pub state: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// Who decided it, when and why (absent while open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /admin/appeals/{id}` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppealDecision {
+    /// `accept` or `reject`.
+    pub decision: String,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One entry of the moderation log.

@@ -57,6 +57,11 @@ pub const MAX_CONVERSATIONS_PER_USER: i64 = 500;
 pub const MAX_PENDING_INVITATIONS: i64 = 100;
 /// People one account may ignore.
 pub const MAX_IGNORES: i64 = 1000;
+/// The longest reason an admin may give for a removal or a review decision, or a reporter for a
+/// report, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+/// The longest appeal of a block, in characters.
+pub const MAX_APPEAL_CHARS: usize = 1000;
 
 /// A page rule: how many rows a list gives by default, and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

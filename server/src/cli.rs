@@ -105,7 +105,7 @@ mod tests {
         store.create_user("root", "root@x.io", "h").await.unwrap();
         let bob = store.create_user("Bob", "bob@x.io", "h").await.unwrap();
         for _ in 0..3 {
-            store.record_violation(bob.id, "word", "bad", 3).await.unwrap();
+            store.record_violation(bob.id, "word", "bad", None, 3).await.unwrap();
         }
         let blocked = store.user_by_id(bob.id).await.unwrap().unwrap();
         assert!(blocked.public.is_blocked);

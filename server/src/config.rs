@@ -9,6 +9,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod safety;
+
+pub use safety::{ClassifierPolicy, SafetyConfig, DEFAULT_CLASSIFIER_THRESHOLD};
+
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants a key as long as its 32-byte output).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -138,6 +142,9 @@ pub struct Config {
     /// Word list file for moderation (`CHATTERBOX_MODERATION_WORDS`); unset: the built-in list.
     /// Reloaded on SIGHUP.
     pub moderation_words: Option<PathBuf>,
+    /// Trust and safety: the classifier, reports (`safety.rs`).
+    #[serde(flatten)]
+    pub safety: SafetyConfig,
 }
 
 impl Default for Config {
@@ -185,6 +192,7 @@ impl Default for Config {
             invitations_need_accept: false,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
+            safety: SafetyConfig::default(),
         }
     }
 }
@@ -236,6 +244,7 @@ impl std::fmt::Debug for Config {
             trusted_proxies,
             request_timeout_secs,
             moderation_words,
+            safety,
         } = self;
         f.debug_struct("Config")
             .field("database_url", &redact_password(database_url))
@@ -280,6 +289,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", trusted_proxies)
             .field("request_timeout_secs", request_timeout_secs)
             .field("moderation_words", moderation_words)
+            .field("safety", safety)
             .finish()
     }
 }
@@ -378,6 +388,11 @@ impl Config {
         parse_env(&var, "CHATTERBOX_INVITATIONS_PER_MIN", &mut self.invitations_per_min)?;
         parse_env(&var, "CHATTERBOX_MAX_ROOMS_PER_ACCOUNT", &mut self.max_rooms_per_account)?;
         parse_env(&var, "CHATTERBOX_INVITATIONS_NEED_ACCEPT", &mut self.invitations_need_accept)?;
+        parse_env(&var, "CHATTERBOX_CLASSIFIER", &mut self.safety.classifier)?;
+        parse_env(&var, "CHATTERBOX_CLASSIFIER_THRESHOLD", &mut self.safety.classifier_threshold)?;
+        parse_env(&var, "CHATTERBOX_REPORTS_BURST", &mut self.safety.reports_burst)?;
+        parse_env(&var, "CHATTERBOX_REPORTS_PER_MIN", &mut self.safety.reports_per_min)?;
+        parse_env(&var, "CHATTERBOX_TRUSTED_ACCOUNT_AGE_HOURS", &mut self.safety.trusted_account_age_hours)?;
         if let Some(v) = var("CHATTERBOX_TRUSTED_PROXIES") {
             self.trusted_proxies = v
                 .split(',')
@@ -431,6 +446,14 @@ impl Config {
             if secret.len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::ShortSecret { len: secret.len() });
             }
+        }
+        let threshold = self.safety.classifier_threshold;
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(ConfigError::Env { name: "classifier_threshold", value: threshold.to_string() });
+        }
+        if self.safety.reports_burst == 0 || self.safety.reports_per_min.is_nan() || self.safety.reports_per_min <= 0.0
+        {
+            return Err(ConfigError::Env { name: "reports_burst/reports_per_min", value: "0".into() });
         }
         if self.fanout_pacing_cpu_percent > 100 {
             return Err(ConfigError::Env {
@@ -696,6 +719,37 @@ mod tests {
         let mut config = Config::default();
         assert!(config.apply_env(env(&[("CHATTERBOX_BCRYPT_COST", "abc")])).is_err());
         assert!(config.apply_env(env(&[("CHATTERBOX_BCRYPT_COST", "40")])).is_err());
+    }
+
+    #[test]
+    fn the_safety_settings_are_read_and_checked() {
+        let mut config = Config::default();
+        assert_eq!(config.safety.classifier, ClassifierPolicy::Flag);
+        assert_eq!(config.safety.classifier_threshold, DEFAULT_CLASSIFIER_THRESHOLD);
+        config
+            .apply_env(env(&[
+                ("CHATTERBOX_CLASSIFIER", "hold"),
+                ("CHATTERBOX_CLASSIFIER_THRESHOLD", "0.9"),
+                ("CHATTERBOX_REPORTS_BURST", "3"),
+                ("CHATTERBOX_TRUSTED_ACCOUNT_AGE_HOURS", "0"),
+            ]))
+            .unwrap();
+        assert_eq!(config.safety.classifier, ClassifierPolicy::Hold);
+        assert_eq!((config.safety.classifier_threshold, config.safety.reports_burst), (0.9, 3));
+        assert_eq!(config.safety.trusted_account_age_hours, 0);
+        for (name, value) in [
+            ("CHATTERBOX_CLASSIFIER", "maybe"),
+            ("CHATTERBOX_CLASSIFIER_THRESHOLD", "1.5"),
+            ("CHATTERBOX_CLASSIFIER_THRESHOLD", "NaN"),
+            ("CHATTERBOX_REPORTS_BURST", "0"),
+            ("CHATTERBOX_REPORTS_PER_MIN", "0"),
+        ] {
+            assert!(Config::default().apply_env(env(&[(name, value)])).is_err(), "{name}={value}");
+        }
+        assert!(toml::from_str::<ConfigFile>("[chatterbox]\nclasifier = \"off\"\n").is_err(), "a misspelt key");
+        let file: ConfigFile = toml::from_str("[chatterbox]\nclassifier = \"off\"\nreports_per_min = 2.5\n").unwrap();
+        assert_eq!(file.chatterbox.safety.classifier, ClassifierPolicy::Off);
+        assert_eq!(file.chatterbox.safety.reports_per_min, 2.5);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `Services`: the one core every door calls. REST handlers, server functions (through the
 //! `app::backend::Backend` trait implemented here) and the WebSocket all use these methods, so
 //! each rule exists once: accounts and sessions here, chat in [`chat`], conversations in
-//! [`conversations`], admin in [`admin`], paging in [`paging`]. Its parts are private: doors call use cases, never the store.
+//! [`conversations`], admin in [`admin`], trust and safety in [`safety`], paging in [`paging`]. Its parts are private: doors call use cases, never the store.
 
 pub mod admin;
 pub mod chat;
 pub mod conversations;
 pub mod export;
 pub mod paging;
+pub mod safety;
 
 use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
 use crate::cluster::link::RedisLink;
@@ -16,7 +17,7 @@ use crate::fanout::hub::{Authority, Revocation};
 use crate::fanout::Hub;
 use crate::limits::{BucketKey, SharedLimiter};
 use crate::moderation::{Moderator, Strike, MAX_WARNINGS};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserRecord};
 use app::backend::{Backend, RequestOrigin};
 use app::domain::{Email, Password, Username};
 use app::error::ApiError;
@@ -39,6 +40,8 @@ pub struct Throttles {
     pub room_actions: SharedLimiter<i64>,
     /// Adding or inviting someone else, per account.
     pub invitations: SharedLimiter<i64>,
+    /// Reports of messages, per account.
+    pub reports: SharedLimiter<i64>,
 }
 
 /// Whose login budget an attempt draws on.
@@ -88,6 +91,12 @@ impl Throttles {
                 config.invitations_per_min,
                 redis,
             ),
+            reports: SharedLimiter::per_minute(
+                "reports",
+                config.safety.reports_burst,
+                config.safety.reports_per_min,
+                redis,
+            ),
         }
     }
 }
@@ -100,6 +109,8 @@ pub struct Services {
     hasher: PasswordHasher,
     tokens: TokenKeys,
     moderator: Moderator,
+    /// The learned classifier (`None` when `CHATTERBOX_CLASSIFIER` is `off`).
+    classifier: Option<moderation::classifier::Classifier>,
     /// Permits for CSV downloads streaming at once (`config.max_exports`); each is owned by the
     /// download's producer task.
     exports: Arc<tokio::sync::Semaphore>,
@@ -219,7 +230,9 @@ impl Services {
         crate::fanout::authority::start(store.for_feeds(), &hub, feed_start);
         let throttles = Throttles::new(&config, redis.as_ref());
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
-        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, exports }))
+        let classifier = (config.safety.classifier != crate::config::ClassifierPolicy::Off)
+            .then(moderation::classifier::Classifier::shipped);
+        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, classifier, exports }))
     }
 
     /// Verifies a token and re-reads its user: blocked users, revoked tokens and sessions that
@@ -313,16 +326,60 @@ impl Services {
         client
     }
 
-    /// Runs the word filter on a message. A violation is counted (atomically, in the database)
-    /// and logged for admins; the returned strike says whether the account is now blocked, in
-    /// which case every open socket of the user is closed with 1008 (the caller's own included,
-    /// after it has told its client).
-    pub async fn moderate(&self, user_id: i64, content: &str) -> Result<Option<Strike>, ApiError> {
+    /// The account `identifier` (a username or an email) names, if `password` is its password:
+    /// login's checks and throttles (per IP, then per account; an unknown name costs the same
+    /// work and gets the same answer as a wrong password, 401). Blocked or not: the caller decides.
+    pub(crate) async fn check_password(
+        &self,
+        identifier: &str,
+        password: &str,
+        origin: &RequestOrigin,
+    ) -> Result<UserRecord, ApiError> {
+        let ip = crate::limits::ip_bucket(self.client_ip(origin));
+        self.throttles.login_ip.check(&ip).await.map_err(limited)?;
+        let identifier = identifier.trim();
+        // Longer than any username or email: names no account. Refused before any lookup or
+        // hashing, with the answer a wrong password gets.
+        if identifier.len() > app::domain::MAX_LOGIN_IDENTIFIER_LEN {
+            return Err(ApiError::BadCredentials);
+        }
+        let record = self.store.find_login(identifier).await.map_err(internal)?;
+        let account = match &record {
+            Some(record) => AccountKey::Id(record.public.id),
+            None => AccountKey::Unknown(identifier.to_lowercase()),
+        };
+        // Reserve the attempt before the (slow) password check, so concurrent guesses cannot
+        // all pass a check that only counts finished failures; a right password refunds it.
+        let attempt = self.throttles.login_account.check(&account).await.map_err(limited)?;
+        // Unknown users are verified against a dummy hash: same work, same answer.
+        let hash = record.as_ref().map(|r| r.password_hash.as_str());
+        let password_ok = match self.hasher.verify(password, hash).await {
+            Ok(ok) => ok,
+            Err(error) => {
+                self.throttles.login_account.refund(&account, attempt).await;
+                return Err(internal(error));
+            }
+        };
+        let Some(record) = record.filter(|_| password_ok) else {
+            return Err(ApiError::BadCredentials);
+        };
+        self.throttles.login_account.refund(&account, attempt).await;
+        Ok(record)
+    }
+
+    /// Runs the word filter on a message for conversation `room_id`. A violation is counted
+    /// (atomically, in the database) and logged for admins; the returned strike says whether the
+    /// account is now blocked, in which case every open socket of the user is closed with 1008
+    /// (the caller's own included, after it has told its client).
+    pub async fn moderate(&self, user_id: i64, room_id: i64, content: &str) -> Result<Option<Strike>, ApiError> {
         let Some(violation) = self.moderator.check(content) else {
             return Ok(None);
         };
-        let (warning_count, blocked) =
-            self.store.record_violation(user_id, &violation.rule, content, MAX_WARNINGS).await.map_err(internal)?;
+        let (warning_count, blocked) = self
+            .store
+            .record_violation(user_id, &violation.rule, content, Some(room_id), MAX_WARNINGS)
+            .await
+            .map_err(internal)?;
         tracing::info!(user_id, warning_count, blocked, "moderation violation");
         Ok(Some(Strike { warning_count, blocked }))
     }
@@ -347,37 +404,14 @@ impl Backend for Services {
     }
 
     async fn login(&self, request: LoginRequest, origin: &RequestOrigin) -> Result<LoginResponse, ApiError> {
-        let ip = crate::limits::ip_bucket(self.client_ip(origin));
-        self.throttles.login_ip.check(&ip).await.map_err(limited)?;
-        let identifier = request.username.trim();
-        // Longer than any username or email: names no account. Refused before any lookup or
-        // hashing, with the answer a wrong password gets.
-        if identifier.len() > app::domain::MAX_LOGIN_IDENTIFIER_LEN {
-            return Err(ApiError::BadCredentials);
-        }
-        let record = self.store.find_login(identifier).await.map_err(internal)?;
-        let account = match &record {
-            Some(record) => AccountKey::Id(record.public.id),
-            None => AccountKey::Unknown(identifier.to_lowercase()),
-        };
-        // Reserve the attempt before the (slow) password check, so concurrent guesses cannot
-        // all pass a check that only counts finished failures; a right password refunds it.
-        let attempt = self.throttles.login_account.check(&account).await.map_err(limited)?;
-        // Unknown users are verified against a dummy hash: same work, same answer.
-        let hash = record.as_ref().map(|r| r.password_hash.as_str());
-        let password_ok = match self.hasher.verify(&request.password, hash).await {
-            Ok(ok) => ok,
-            Err(error) => {
-                self.throttles.login_account.refund(&account, attempt).await;
-                return Err(internal(error));
-            }
-        };
-        let Some(record) = record.filter(|_| password_ok) else {
-            return Err(ApiError::BadCredentials);
-        };
-        self.throttles.login_account.refund(&account, attempt).await;
+        let record = self.check_password(&request.username, &request.password, origin).await?;
         if record.public.is_blocked {
-            return Err(ApiError::Blocked);
+            let (appeal, reason) = match self.store.current_appeal(record.public.id).await.map_err(internal)? {
+                Some((state, reason)) => (state, reason.filter(|r| !r.is_empty())),
+                None => ("none".to_owned(), None),
+            };
+            let reason = if appeal == "rejected" { reason } else { None };
+            return Err(ApiError::BlockedLogin { appeal, reason });
         }
         Ok(bearer_grant(self.tokens.issue(record.public.id, record.token_version), self.tokens.ttl_secs()))
     }

@@ -1,7 +1,7 @@
 //! Following the room-change feed (`room_changes`): how a node learns, in commit order, every
 //! change to a conversation, its members and who ignores whom, whichever node (or process) made
 //! it, and what it does about each: it changes the [`Directory`] (who gets which message) and
-//! tells its own connected users (`room`, `room_left`, `member`, `invitation` frames). The node
+//! tells its own connected users (`room`, `room_left`, `member`, `invitation`, `removed` frames). The node
 //! that made a change learns of it the same way as every other node, so a frame is sent once per
 //! node and the cluster bus only hints that there is something to read: a lost hint costs
 //! latency, never privacy.
@@ -17,6 +17,7 @@ use super::frames;
 use super::hub::Registry;
 use crate::store::{Change, FeedEntry, Store, StoreError};
 use app::models::{RoomKind, ServerFrame};
+use app::protocol::GENERAL_ROOM_ID;
 use tokio::sync::watch;
 
 /// Entries read per query.
@@ -177,6 +178,14 @@ async fn apply(entry: &FeedEntry, store: &Store, registry: &Registry) -> Result<
             }
         }
         Change::Ignored { user, ignored, on } => directory.set_ignore(user, ignored, on),
+        Change::MessageRemoved { room, message } => {
+            let frame = frames::text(&ServerFrame::Removed { id: message, room_id: room });
+            if room == GENERAL_ROOM_ID {
+                registry.send_live(None, &[], &frame);
+            } else if let Some(members) = directory.members(room) {
+                registry.send_live(Some(&members), &[], &frame);
+            }
+        }
     }
     Ok(())
 }

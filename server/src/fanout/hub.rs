@@ -569,9 +569,19 @@ impl Hub {
     /// Queues a validated message for the writer; an unusual outcome is sent to `reply`.
     /// Returns false once the hub is shutting down.
     pub async fn submit(&self, message: NewMessage, reply: Arc<Outbox>) -> bool {
+        self.submit_to_writer(Submission { message, reply: Some(reply) }).await
+    }
+
+    /// Queues a message no connection waits for (a held message an admin approved): its
+    /// members' sockets, its sender's included, get it like any other.
+    pub async fn submit_detached(&self, message: NewMessage) -> bool {
+        self.submit_to_writer(Submission { message, reply: None }).await
+    }
+
+    async fn submit_to_writer(&self, submission: Submission) -> bool {
         let writer = self.writer_tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match writer {
-            Some(writer) => writer.send(Submission { message, reply }).await.is_ok(),
+            Some(writer) => writer.send(submission).await.is_ok(),
             None => false,
         }
     }

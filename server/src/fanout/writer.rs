@@ -22,7 +22,7 @@ use super::outbox::{Delivery, Fanout, Outbox, Special, Wave};
 use super::pacing::{Reading, WavePacer};
 use super::sequencer::Sequencer;
 use crate::cluster::{events, Bus, Event, Incoming};
-use crate::store::{NewMessage, Store, StoreError, Stored, StoredBatch, View};
+use crate::store::{NewMessage, Review, Store, StoreError, Stored, StoredBatch, View};
 use app::models::{ChatMessage, ServerFrame};
 use app::protocol::GENERAL_ROOM_ID;
 use std::collections::HashMap;
@@ -31,10 +31,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 
-/// One message waiting to be stored, with the way back to its sender's connection.
+/// One message waiting to be stored, with the way back to its sender's connection (`None` for
+/// a message no connection is waiting for: a held message an admin approved).
 pub struct Submission {
     pub message: NewMessage,
-    pub reply: Arc<Outbox>,
+    pub reply: Option<Arc<Outbox>>,
 }
 
 /// Most messages stored in one commit.
@@ -189,7 +190,7 @@ pub async fn run(
                         Ok(done) => done,
                         Err(error) => std::panic::resume_unwind(error.into_panic()),
                     };
-                    stored = answer(&out.registry, messages, replies, result);
+                    stored = answer(&store, &out.registry, messages, replies, result);
                 }
                 deliver_own(stored, cluster.as_mut(), &mut held);
             }
@@ -543,11 +544,11 @@ impl Out {
 async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> (Vec<ChatMessage>, i64) {
     let (messages, replies) = split(batch);
     let result = store.insert_batch(&messages).await;
-    answer(registry, messages, replies, result)
+    answer(store, registry, messages, replies, result)
 }
 
 /// The messages of a batch and their senders' outboxes (the batch is left empty).
-fn split(batch: &mut Vec<Submission>) -> (Vec<NewMessage>, Vec<Arc<Outbox>>) {
+fn split(batch: &mut Vec<Submission>) -> (Vec<NewMessage>, Vec<Option<Arc<Outbox>>>) {
     batch.drain(..).map(|s| (s.message, s.reply)).unzip()
 }
 
@@ -562,9 +563,10 @@ async fn store_batch(store: Store, messages: Vec<NewMessage>) -> (Vec<NewMessage
 /// a duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
 /// sender (with the message's `client_id`).
 fn answer(
+    store: &Store,
     registry: &Registry,
     messages: Vec<NewMessage>,
-    replies: Vec<Arc<Outbox>>,
+    replies: Vec<Option<Arc<Outbox>>>,
     result: Result<StoredBatch, StoreError>,
 ) -> (Vec<ChatMessage>, i64) {
     let mut new = Vec::new();
@@ -572,9 +574,16 @@ fn answer(
     match result {
         Ok(stored) => {
             feed = stored.feed;
-            for ((result, reply), message) in stored.stored.into_iter().zip(replies).zip(&messages) {
+            for ((result, reply), sent) in stored.stored.into_iter().zip(replies).zip(&messages) {
+                let reply = Reply(reply);
+                let message = sent;
                 match result {
-                    Stored::New(message) => new.push(message),
+                    Stored::New(message) => {
+                        if let Some(review) = sent.review {
+                            tokio::spawn(follow_up(store.clone(), message.id, message.room_id, review));
+                        }
+                        new.push(message)
+                    }
                     // Stored before under the same `client_id`: acknowledged with the original,
                     // to its sender alone.
                     Stored::Duplicate(message) => reply.acknowledge_duplicate(&Delivery::encode(message)),
@@ -594,12 +603,42 @@ fn answer(
         }
         Err(error) => {
             tracing::error!(%error, count = replies.len(), "storing a message batch failed");
-            for (reply, message) in replies.iter().zip(&messages) {
-                reply.send(frames::send_again(message.client_id.clone()));
+            for (reply, message) in replies.into_iter().zip(&messages) {
+                Reply(reply).send(frames::send_again(message.client_id.clone()));
             }
         }
     }
     (new, feed)
+}
+
+/// The way back to a message's sender, if a connection waits for it.
+struct Reply(Option<Arc<Outbox>>);
+
+impl Reply {
+    fn send(&self, frame: bytes::Bytes) {
+        if let Some(outbox) = &self.0 {
+            outbox.send(frame);
+        }
+    }
+
+    fn acknowledge_duplicate(&self, delivery: &Delivery) {
+        if let Some(outbox) = &self.0 {
+            outbox.acknowledge_duplicate(delivery);
+        }
+    }
+}
+
+/// What the review queue needs once a message is stored as `id` (of `room`): a flagged one
+/// is queued; an approved held one is linked to its item. Off the writer's path: a failure is
+/// logged and loses no message.
+async fn follow_up(store: Store, id: i64, room: i64, review: Review) {
+    let done = match review {
+        Review::Flagged { score } => store.flag_message(id, room, score).await,
+        Review::Approved { item } => store.link_review(item, id).await,
+    };
+    if let Err(error) = done {
+        tracing::error!(%error, message_id = id, "recording a message for review failed");
+    }
 }
 
 /// Why the store refused a message: the conversation's rule, else the sender's block.

@@ -1,11 +1,14 @@
 //! `/admin/...` JSON routes and CSV downloads. Every route takes the `AdminUser` extractor: 401
 //! without valid auth, 403 for a non-admin; the role is re-read from the database each time.
 
-use crate::http::extract::{AdminUser, ApiPath};
+use crate::http::extract::{AdminUser, ApiJson, ApiPath};
 use crate::services::paging::Page;
 use crate::state::AppState;
 use app::error::ApiError;
-use app::models::{AdminMessage, AdminOverview, AdminRoom, ModerationEntry, PublicUser};
+use app::models::{
+    AdminMessage, AdminOverview, AdminRoom, Appeal, AppealDecision, ModerationEntry, PublicUser, ReasonBody,
+    ReviewDecision, ReviewItem,
+};
 use app::protocol::ADMIN_PAGE;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -136,4 +139,56 @@ pub async fn remove_member(
     ApiPath((id, username)): ApiPath<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
     state.services.remove_member_as_admin(&admin, id, &username).await.map(|()| StatusCode::NO_CONTENT)
+}
+
+/// `POST /admin/messages/{id}/remove` `{"reason"}`: 204; the text is gone for everyone (audited,
+/// kept for admins); members' open sockets get a `removed` frame.
+pub async fn remove_message(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<StatusCode, ApiError> {
+    state.services.remove_message(&admin, id, body.reason.as_deref()).await.map(|()| StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/review?before=ID&limit=N`: open review items, front of the queue first.
+pub async fn review(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<ReviewItem>>, ApiError> {
+    let page = Page::before_from_query(&params, ADMIN_PAGE)?;
+    state.services.review_page(&admin, page).await.map(Json)
+}
+
+/// `POST /admin/review/{id}` `{"action": "approve"|"remove"|"strike", "reason"?}`: the resolved
+/// item; 409 when it was resolved already.
+pub async fn decide(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(decision): ApiJson<ReviewDecision>,
+) -> Result<Json<ReviewItem>, ApiError> {
+    state.services.decide(&admin, id, &decision).await.map(Json)
+}
+
+/// `GET /admin/appeals?state=open|accepted|rejected&before=ID&limit=N`: newest first.
+pub async fn appeals(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Appeal>>, ApiError> {
+    let page = Page::before_from_query(&params, ADMIN_PAGE)?;
+    state.services.appeals_page(&admin, params.get("state").map(String::as_str), page).await.map(Json)
+}
+
+/// `POST /admin/appeals/{id}` `{"decision": "accept"|"reject", "reason"?}`: the decided appeal.
+pub async fn decide_appeal(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(decision): ApiJson<AppealDecision>,
+) -> Result<Json<Appeal>, ApiError> {
+    state.services.decide_appeal(&admin, id, &decision).await.map(Json)
 }

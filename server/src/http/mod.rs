@@ -1,5 +1,6 @@
-//! HTTP doors: static files (`assets`), REST handlers (accounts and sessions in `rest`, history in `messages`, conversations in `rooms`, the admin
-//! routes and downloads in `admin`), request extractors, the page guard and middleware
+//! HTTP doors: static files (`assets`), REST handlers (accounts and sessions in `rest`, history
+//! and reports in `messages`, conversations in `rooms`, standing and appeals in `safety`, the
+//! admin routes and downloads in `admin`), request extractors, the page guard and middleware
 //! (cross-site refusal, JSON errors). Each handler parses, calls a use case of `Services`, and
 //! maps its answer.
 
@@ -12,3 +13,4 @@ pub mod messages;
 pub mod pages;
 pub mod rest;
 pub mod rooms;
+pub mod safety;

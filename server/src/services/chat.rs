@@ -1,14 +1,16 @@
 //! Chat use cases, each rule once, whatever door asks: posting a message (its validation, flood
-//! control per account, the word filter and its strikes, then the group-commit writer) and
+//! control per account, the word filter and its strikes, the classifier's policy, then the
+//! group-commit writer) and
 //! reading history (a connection's first frame, and pages over HTTP).
 
 use super::paging::Page;
+use super::safety::Verdict;
 use super::{internal, Services};
 use crate::fanout::directory::Postable;
 use crate::fanout::frames;
 use crate::fanout::outbox::Outbox;
 use crate::moderation::Strike;
-use crate::store::{NewMessage, StoreError, View};
+use crate::store::{NewMessage, Review, StoreError, View};
 use app::domain::MessageBody;
 use app::error::ApiError;
 use app::models::{ChatMessage, PublicUser, ServerFrame};
@@ -27,6 +29,9 @@ pub enum Posted {
     Warned { strike: Strike, client_id: Option<String> },
     /// The strike blocked the account: every socket of it is being closed.
     Blocked,
+    /// Held for review by the classifier: stored in the review queue, not delivered (answered
+    /// with a `held` frame).
+    Held { client_id: Option<String>, room_id: i64 },
     /// The server is shutting down and takes no more messages.
     ShuttingDown,
 }
@@ -88,7 +93,7 @@ impl Services {
                 return Posted::refused(reason, client_id);
             }
         }
-        match self.moderate(sender.id, body.as_str()).await {
+        match self.moderate(sender.id, room_id, body.as_str()).await {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
                 // Every socket of the account, the sender's included, gets `blocked` and 1008.
@@ -98,14 +103,26 @@ impl Services {
             Ok(Some(strike)) => return Posted::Warned { strike, client_id },
             Err(_) => return Posted::refused("message could not be checked; send it again", client_id),
         }
-        let message = NewMessage {
+        let verdict = self.classify(body.as_str());
+        let mut message = NewMessage {
             sender_id: sender.id,
             username: sender.username.clone(),
             room_id,
             room,
             content: body.into_inner(),
             client_id: client_id.filter(|id| !id.is_empty()),
+            review: None,
         };
+        match verdict {
+            Verdict::Pass => {}
+            Verdict::Flag(score) => message.review = Some(Review::Flagged { score }),
+            Verdict::Hold(score) => {
+                return match self.hold(&message, score).await {
+                    Ok(_) => Posted::Held { client_id: message.client_id, room_id },
+                    Err(_) => Posted::refused("message could not be checked; send it again", message.client_id),
+                };
+            }
+        }
         if self.hub.submit(message, reply).await {
             Posted::Queued
         } else {

@@ -77,7 +77,7 @@ impl CsvRow for PublicUser {
 
 impl CsvRow for AdminMessage {
     const HEADER: &'static [&'static str] =
-        &["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind"];
+        &["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed"];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
@@ -88,6 +88,7 @@ impl CsvRow for AdminMessage {
             self.room.clone(),
             self.room_id.to_string(),
             self.room_kind.as_str().to_owned(),
+            self.removed.to_string(),
         ]
     }
     fn key(&self) -> i64 {

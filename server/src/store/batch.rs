@@ -32,6 +32,7 @@ impl Store {
                     room: message.room.clone(),
                     room_id: message.room_id,
                     client_id: message.client_id.clone(),
+                    removed: false,
                 }),
                 None => self.original_of(message).await,
             });

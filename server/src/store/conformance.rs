@@ -5,7 +5,10 @@
 //! `store::conformance::postgres::CASE`. What only one engine has (SQLite's statement chunks and
 //! read pool, PostgreSQL's concurrent migrations and query plans) is tested apart.
 
-use super::{Change, Created, IgnoreAdded, Invited, Joined, NewMessage, RoomChange, Store, StoreError, Stored, View};
+use super::{
+    Change, Created, IgnoreAdded, Invited, Joined, NewMessage, Removal, Reported, ReviewFilter, RoomChange, Store,
+    StoreError, Stored, View,
+};
 use app::models::{ChatMessage, RoomKind};
 use app::protocol::GENERAL_ROOM_ID;
 use std::collections::{HashMap, HashSet};
@@ -108,6 +111,9 @@ on_both! {
         invitations_wait_for_an_answer,
         owners_may_create_only_so_many_rooms,
         a_client_id_used_elsewhere_acknowledges_nothing,
+        a_removed_message_keeps_its_place_without_its_text,
+        reports_open_one_item_per_message_in_queue_order,
+        held_messages_wait_in_the_queue_until_linked,
     ],
     databases: [
         ids_are_gapless_and_visible_in_commit_order_with_two_stores,
@@ -145,6 +151,7 @@ fn in_room(sender_id: i64, room_id: i64, content: &str, client_id: Option<&str>)
         room: if room_id == GENERAL_ROOM_ID { "general".into() } else { format!("room {room_id}") },
         content: content.into(),
         client_id: client_id.map(Into::into),
+        review: None,
     }
 }
 
@@ -739,14 +746,14 @@ fn contents_of_admin(messages: &[app::models::AdminMessage]) -> Vec<&str> {
 async fn violations_warn_then_block_but_never_an_admin(store: Store) {
     let admin = user(&store, "root").await;
     let bob = user(&store, "bob").await;
-    assert_eq!(store.record_violation(bob, "word", "bad 1", 3).await.unwrap(), (1, false));
-    assert_eq!(store.record_violation(bob, "word", "bad 2", 3).await.unwrap(), (2, false));
-    assert_eq!(store.record_violation(bob, "word", "bad 3", 3).await.unwrap(), (3, true));
-    assert_eq!(store.record_violation(bob, "word", "bad 4", 3).await.unwrap(), (4, true));
+    assert_eq!(store.record_violation(bob, "word", "bad 1", None, 3).await.unwrap(), (1, false));
+    assert_eq!(store.record_violation(bob, "word", "bad 2", None, 3).await.unwrap(), (2, false));
+    assert_eq!(store.record_violation(bob, "word", "bad 3", None, 3).await.unwrap(), (3, true));
+    assert_eq!(store.record_violation(bob, "word", "bad 4", None, 3).await.unwrap(), (4, true));
     let record = store.user_by_id(bob).await.unwrap().unwrap();
     assert_eq!((record.public.is_blocked, record.public.warning_count, record.token_version), (true, 4, 1));
     for n in 1..=4 {
-        assert_eq!(store.record_violation(admin, "word", "mine", 3).await.unwrap(), (n, false));
+        assert_eq!(store.record_violation(admin, "word", "mine", None, 3).await.unwrap(), (n, false));
     }
     assert!(!store.user_by_id(admin).await.unwrap().unwrap().public.is_blocked);
     let log = store.moderation_log(None, 100).await.unwrap();
@@ -769,7 +776,7 @@ async fn blocks_revocations_and_role_changes_are_fed_whoever_makes_them(store: S
     store.set_password_hash("alice", "h2").await.unwrap();
     store.block_user(bob).await.unwrap();
     // Not a change of authority: nothing is fed.
-    store.record_violation(alice, "word", "bad", 100).await.unwrap();
+    store.record_violation(alice, "word", "bad", None, 100).await.unwrap();
     store.setting_or_insert("k", "v").await.unwrap();
     let changes = store.account_changes_after(start, 100).await.unwrap();
     assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![bob, alice, bob]);
@@ -1508,4 +1515,137 @@ async fn slow_reads_filling_the_pool_of_requests_leave_the_writer_and_the_feeds_
         .execute(store.for_writer().as_postgres().unwrap().pool())
         .await
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trust and safety
+
+async fn a_removed_message_keeps_its_place_without_its_text(store: Store) {
+    let admin = user(&store, "root").await;
+    let alice = user(&store, "alice").await;
+    let batch =
+        store.insert_batch(&[message(alice, "keep", None), message(alice, "remove me", Some("c2"))]).await.unwrap();
+    let (kept, removed) = (new_id(&batch.stored[0]), new_id(&batch.stored[1]));
+    let before = store.latest_room_change().await.unwrap();
+
+    let Removal::Removed { room, seq } = store.remove_message(removed, admin, "spam").await.unwrap() else {
+        panic!("not removed")
+    };
+    assert_eq!((room, seq), (GENERAL_ROOM_ID, before + 1));
+    let entry = store.room_changes_after(before, 10).await.unwrap();
+    assert_eq!(entry.len(), 1);
+    assert_eq!(entry[0].change, Some(Change::MessageRemoved { room: GENERAL_ROOM_ID, message: removed }));
+    assert_eq!(store.remove_message(removed, admin, "again").await.unwrap(), Removal::Already { room });
+    assert_eq!(store.remove_message(removed + 100, admin, "none").await.unwrap(), Removal::NotFound);
+    assert_eq!(store.latest_room_change().await.unwrap(), seq, "nothing else was fed");
+
+    // Every history keeps its place, with no text; the other message is untouched.
+    let all = all_messages(&store).await;
+    let shown: Vec<(i64, &str, bool)> = all.iter().map(|m| (m.id, m.content.as_str(), m.removed)).collect();
+    assert_eq!(shown, [(kept, "keep", false), (removed, "", true)]);
+    let latest = store.latest_messages(View::room(GENERAL_ROOM_ID, alice), 10).await.unwrap();
+    assert!(latest.iter().any(|m| m.id == removed && m.removed && m.content.is_empty()));
+    let admin_view = store.admin_messages(None, 10).await.unwrap();
+    assert!(admin_view.iter().any(|m| m.id == removed && m.removed && m.content.is_empty()));
+    let export = store.admin_messages_after(0, 10).await.unwrap();
+    assert!(export.iter().any(|m| m.id == removed && m.removed && m.content.is_empty()));
+    // A retry of its client id acknowledges the removed message as it now is.
+    let retried = store.insert_batch(&[message(alice, "remove me", Some("c2"))]).await.unwrap();
+    match &retried.stored[0] {
+        Stored::Duplicate(original) => assert!(original.removed && original.content.is_empty()),
+        _ => panic!("a retry of a stored client id"),
+    }
+}
+
+async fn reports_open_one_item_per_message_in_queue_order(store: Store) {
+    let admin = user(&store, "root").await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let carol = user(&store, "carol").await;
+    let dave = user(&store, "dave").await;
+    let room = created(store.create_room(alice, RoomKind::Private, "den", "", 500, 100).await.unwrap());
+    store.add_member(room, bob, 500).await.unwrap();
+    let batch = store
+        .insert_batch(&[
+            message(alice, "first", None),
+            message(alice, "second", None),
+            in_room(alice, room, "private", None),
+        ])
+        .await
+        .unwrap();
+    let (first, second, private) = (new_id(&batch.stored[0]), new_id(&batch.stored[1]), new_id(&batch.stored[2]));
+    let open = || store.review_items(ReviewFilter::Open { before: None, limit: 100 });
+
+    assert_eq!(store.report_message(private, carol, "", 1.0, 3.0).await.unwrap(), Reported::Unreadable);
+    assert_eq!(store.report_message(first + 1000, bob, "", 1.0, 3.0).await.unwrap(), Reported::Unreadable);
+    assert_eq!(store.report_message(first, alice, "", 1.0, 3.0).await.unwrap(), Reported::Own);
+    let Reported::Recorded { item: first_item } = store.report_message(first, bob, "rude", 1.0, 3.0).await.unwrap()
+    else {
+        panic!("recorded")
+    };
+    assert_eq!(store.report_message(first, bob, "again", 1.0, 3.0).await.unwrap(), Reported::Already);
+    assert!(matches!(store.report_message(private, bob, "", 1.0, 3.0).await.unwrap(), Reported::Recorded { .. }));
+    assert!(matches!(store.report_message(second, bob, "", 1.0, 3.0).await.unwrap(), Reported::Recorded { .. }));
+    let order = |items: Vec<super::ReviewRecord>| items.into_iter().map(|r| r.message_id.unwrap()).collect::<Vec<_>>();
+    assert_eq!(order(open().await.unwrap()), [second, private, first], "newest item first");
+
+    // The first item's reports reach 3: it moves to the front; its reports come with it.
+    store.report_message(first, carol, "", 1.0, 3.0).await.unwrap();
+    assert_eq!(order(open().await.unwrap()), [second, private, first], "2 of 3");
+    store.report_message(first, dave, "", 1.0, 3.0).await.unwrap();
+    let items = open().await.unwrap();
+    assert_eq!(order(items.clone()), [first, second, private]);
+    let front = &items[0].item;
+    assert_eq!(front.id, first_item);
+    let reporters: Vec<&str> = front.reports.iter().map(|r| r.username.as_str()).collect();
+    assert_eq!(reporters.len(), 3);
+    assert!(reporters.contains(&"bob") && reporters.contains(&"carol") && reporters.contains(&"dave"));
+    assert_eq!(front.sources, ["report"]);
+    assert_eq!(front.content, "first");
+    let context: Vec<&str> = front.context.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(context, ["second"], "the room's messages around it");
+    // Paging behind an item follows the queue's order.
+    let behind = store.review_items(ReviewFilter::Open { before: Some(first_item), limit: 1 }).await.unwrap();
+    assert_eq!(order(behind), [second]);
+
+    // Resolved once; an approved item reopens on a new report.
+    assert_eq!(store.resolve_review(first_item, admin, "approved", "fine").await.unwrap(), Some(true));
+    assert_eq!(store.resolve_review(first_item, admin, "removed", "").await.unwrap(), Some(false));
+    assert_eq!(store.resolve_review(first_item + 1000, admin, "removed", "").await.unwrap(), None);
+    assert_eq!(order(open().await.unwrap()), [second, private]);
+    let one = store.review_items(ReviewFilter::One(first_item)).await.unwrap();
+    assert_eq!(one[0].item.state, "approved");
+    assert_eq!(one[0].item.resolved_by.as_deref(), Some("root"));
+    let eve = user(&store, "eve").await;
+    store.report_message(first, eve, "", 0.5, 3.0).await.unwrap();
+    let reopened = store.review_items(ReviewFilter::One(first_item)).await.unwrap();
+    assert_eq!((reopened[0].item.state.as_str(), reopened[0].item.resolved_by.as_deref()), ("open", None));
+
+    // Flagged by the classifier too: one item, both sources, the score kept.
+    store.flag_message(second, GENERAL_ROOM_ID, 0.93).await.unwrap();
+    let second_item = open().await.unwrap().into_iter().find(|r| r.message_id == Some(second)).unwrap();
+    assert_eq!(second_item.item.sources, ["classifier", "report"]);
+    assert_eq!(second_item.item.score, Some(0.93));
+}
+
+async fn held_messages_wait_in_the_queue_until_linked(store: Store) {
+    let alice = user(&store, "alice").await;
+    store.insert_batch(&[message(alice, "before", None)]).await.unwrap();
+    let held = message(alice, "held text", Some("h1"));
+    let item = store.hold(&held, 0.91).await.unwrap();
+    assert_eq!(store.hold(&held, 0.91).await.unwrap(), item, "a retry of its client id is the same item");
+    assert_eq!(contents(&all_messages(&store).await), ["before"], "not a message");
+    let open = store.review_items(ReviewFilter::Open { before: None, limit: 10 }).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let record = &open[0];
+    assert_eq!((record.message_id, record.item.held, record.item.message.id), (None, true, 0));
+    assert_eq!(record.item.message.content, "held text");
+    assert_eq!(record.item.message.client_id.as_deref(), Some("h1"));
+    assert_eq!(record.item.message.room, "general");
+    assert_eq!(record.item.context.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["before"]);
+    let stored = store.insert_batch(&[held]).await.unwrap();
+    let id = new_id(&stored.stored[0]);
+    store.link_review(item, id).await.unwrap();
+    let linked = store.review_items(ReviewFilter::One(item)).await.unwrap();
+    assert_eq!((linked[0].message_id, linked[0].item.message.id), (Some(id), id));
 }

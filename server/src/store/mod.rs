@@ -18,15 +18,17 @@ mod batch;
 mod conformance;
 mod history;
 pub mod postgres;
+mod review;
 mod rows;
 pub mod sqlite;
 mod types;
 
 pub use postgres::{PgSession, PgStore};
+pub use review::CONTEXT_EACH_SIDE;
 pub use sqlite::SqliteStore;
 pub use types::{
-    now_rfc3339, within_bytes, Change, Created, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage, RoomChange,
-    RoomRecord, Stored, StoredBatch, UserRecord, View,
+    now_rfc3339, within_bytes, Change, Created, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage, Removal, Reported,
+    Resolution, Review, ReviewFilter, ReviewRecord, RoomChange, RoomRecord, Stored, StoredBatch, UserRecord, View,
 };
 pub(crate) use types::{room_kind, with_members, Budget};
 
@@ -167,7 +169,14 @@ forward! {
     fn setting_or_insert(&self, key: &str, value: &str) -> String;
     /// Counts a violation atomically, blocking at `max_warnings` (never an admin); the new count
     /// and whether the account is now blocked.
-    fn record_violation(&self, user_id: i64, rule: &str, content: &str, max_warnings: i64) -> (i64, bool);
+    fn record_violation(
+        &self,
+        user_id: i64,
+        rule: &str,
+        content: &str,
+        room_id: Option<i64>,
+        max_warnings: i64
+    ) -> (i64, bool);
 
     /// The newest `limit` messages of `view`, oldest first.
     fn latest_messages(&self, view: View, limit: i64) -> Vec<ChatMessage>;
@@ -253,6 +262,43 @@ forward! {
     fn overview(&self) -> AdminOverview;
     fn users_after(&self, after: i64, limit: i64) -> Vec<PublicUser>;
     fn admin_messages_after(&self, after: i64, limit: i64) -> Vec<AdminMessage>;
+    /// Removes a message for everyone (its text emptied, kept for admins), audited, with the
+    /// feed entry that tells its members on every node.
+    fn remove_message(&self, id: i64, admin: i64, reason: &str) -> Removal;
+    /// A message by id, as members see it now.
+    fn message_by_id(&self, id: i64) -> Option<ChatMessage>;
+    /// Records a report (see [`Store::report_message`]); `context`: the JSON its item keeps.
+    fn report_rows(
+        &self,
+        message: i64,
+        reporter: i64,
+        reason: &str,
+        weight: f64,
+        front_at: f64,
+        context: &str
+    ) -> Reported;
+    /// Queues a stored message the classifier flagged (see [`Store::flag_message`]).
+    fn queue_flagged(&self, message: i64, score: f64, context: &str) -> ();
+    /// Holds a message for review (see [`Store::hold`]).
+    fn hold_message(&self, message: &NewMessage, score: f64, context: &str) -> i64;
+    /// Review items, their reports not attached (see [`Store::review_items`]).
+    fn review_rows(&self, filter: ReviewFilter) -> Vec<ReviewRecord>;
+    /// The reports of `messages`, oldest first: `(message id, report)`.
+    fn reports_of(&self, messages: &[i64]) -> Vec<(i64, app::models::ReviewReport)>;
+    /// Resolves an open item: `None` for an unknown one, `Some(false)` if resolved already.
+    fn resolve_review(&self, id: i64, admin: i64, state: &str, reason: &str) -> Option<bool>;
+    /// A held item was approved and delivered as `message`.
+    fn link_review(&self, id: i64, message: i64) -> ();
+    /// `user`'s violations, newest first, each saying whether it still counts.
+    fn standing_history(&self, user: i64) -> Vec<app::models::StandingEntry>;
+    /// The appeal of `user`'s present block, `(state, reason)`.
+    fn current_appeal(&self, user: i64) -> Option<(String, Option<String>)>;
+    /// Opens an appeal of `user`'s present block; `None` when it has one.
+    fn create_appeal(&self, user: i64, text: &str) -> Option<i64>;
+    /// Appeals in `state` (all with `None`), newest first, older than `before`.
+    fn appeals(&self, state: Option<&str>, before: Option<i64>, limit: i64) -> Vec<app::models::Appeal>;
+    /// Decides an open appeal (accepting unblocks); `None`: unknown, `Some(Err(()))`: decided already.
+    fn decide_appeal(&self, id: i64, admin: i64, accept: bool, reason: &str) -> Option<Result<app::models::Appeal, ()>>;
 
     /// The sequence number of the newest account change (0 when there is none).
     fn latest_account_change(&self) -> i64;

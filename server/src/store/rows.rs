@@ -5,7 +5,8 @@
 
 /// Defines `user_from_row`, `message_from_row`, `record_from_row`, `room_from_row`,
 /// `member_from_row`, `admin_room_from_row`, `admin_message_from_row`, `moderation_from_row`,
-/// `feed_entry_from_row` and `invitation_from_row` for the row type `$row`.
+/// `feed_entry_from_row`, `invitation_from_row`, `review_from_row` and `appeal_from_row` for the
+/// row type `$row`.
 macro_rules! readers {
     ($row:ty) => {
         #[allow(unused_imports)]
@@ -37,6 +38,7 @@ macro_rules! readers {
                 room: row.try_get("room")?,
                 room_id: row.try_get("room_id")?,
                 client_id: row.try_get("client_id")?,
+                removed: row.try_get("removed")?,
             })
         }
 
@@ -110,6 +112,7 @@ macro_rules! readers {
                 room: row.try_get("room")?,
                 room_id: row.try_get("room_id")?,
                 room_kind: $crate::store::room_kind(row.try_get("room_kind")?)?,
+                removed: row.try_get("removed")?,
             })
         }
 
@@ -133,6 +136,74 @@ macro_rules! readers {
         /// An invitation: the room as its invitee sees it, and `inviter`.
         pub(crate) fn invitation_from_row(row: &$row) -> Result<app::models::Invitation, sqlx::Error> {
             Ok(app::models::Invitation { room: room_from_row(row)?, inviter: row.try_get("inviter")? })
+        }
+
+        /// A review item (its reports not attached): the item's columns, `username` (the
+        /// sender's), `room`, and the message as it is now (`message_content`, `message_removed`,
+        /// `message_time`, `message_client_id`: NULL while held) and `resolver`.
+        pub(crate) fn review_from_row(row: &$row) -> Result<$crate::store::ReviewRecord, sqlx::Error> {
+            let message_id: Option<i64> = row.try_get("message_id")?;
+            let content: String = row.try_get("content")?;
+            let (shown, removed, timestamp, client_id) = match message_id {
+                Some(_) => (
+                    row.try_get::<Option<String>, _>("message_content")?.unwrap_or_default(),
+                    row.try_get::<Option<bool>, _>("message_removed")?.unwrap_or(false),
+                    row.try_get::<Option<String>, _>("message_time")?.unwrap_or_default(),
+                    row.try_get::<Option<String>, _>("message_client_id")?,
+                ),
+                None => (content.clone(), false, row.try_get("sent_at")?, row.try_get("client_id")?),
+            };
+            let mut sources = Vec::new();
+            if row.try_get::<bool, _>("from_classifier")? {
+                sources.push("classifier".to_owned());
+            }
+            if row.try_get::<bool, _>("from_reports")? {
+                sources.push("report".to_owned());
+            }
+            let context: String = row.try_get("context")?;
+            Ok($crate::store::ReviewRecord {
+                item: app::models::ReviewItem {
+                    id: row.try_get("id")?,
+                    message: app::models::ChatMessage {
+                        id: message_id.unwrap_or(0),
+                        sender_id: row.try_get("sender_id")?,
+                        username: row.try_get("username")?,
+                        content: shown,
+                        timestamp,
+                        room: row.try_get("room")?,
+                        room_id: row.try_get("room_id")?,
+                        client_id,
+                        removed,
+                    },
+                    sources,
+                    score: row.try_get("score")?,
+                    reports: Vec::new(),
+                    held: row.try_get("held")?,
+                    created_at: row.try_get("created_at")?,
+                    content,
+                    context: serde_json::from_str(&context).unwrap_or_default(),
+                    state: row.try_get("state")?,
+                    resolved_by: row.try_get("resolver")?,
+                    resolved_at: row.try_get("resolved_at")?,
+                    reason: row.try_get("reason")?,
+                },
+                message_id,
+            })
+        }
+
+        /// An appeal: `appeal_id`, `text`, `state`, `appeal_created_at`, `decided_at`, `reason`,
+        /// `decider`, and its account's user columns.
+        pub(crate) fn appeal_from_row(row: &$row) -> Result<app::models::Appeal, sqlx::Error> {
+            Ok(app::models::Appeal {
+                id: row.try_get("appeal_id")?,
+                user: user_from_row(row)?.public,
+                text: row.try_get("text")?,
+                state: row.try_get("state")?,
+                created_at: row.try_get("appeal_created_at")?,
+                decided_by: row.try_get("decider")?,
+                decided_at: row.try_get("decided_at")?,
+                reason: row.try_get("reason")?,
+            })
         }
 
         pub(crate) fn moderation_from_row(row: &$row) -> Result<app::models::ModerationEntry, sqlx::Error> {

@@ -20,6 +20,17 @@ pub struct NewMessage {
     pub room: String,
     pub content: String,
     pub client_id: Option<String>,
+    /// What the review queue does once it is stored (`None`: nothing).
+    pub review: Option<Review>,
+}
+
+/// What the review queue does with a message once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Review {
+    /// The classifier flagged it (`score`): delivered, and queued for review.
+    Flagged { score: f64 },
+    /// A held message an admin approved: its review item `item` now names it.
+    Approved { item: i64 },
 }
 
 /// Which messages a history read sees.
@@ -151,6 +162,67 @@ pub enum IgnoreAdded {
     Full,
 }
 
+/// What reporting a message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// Recorded, on review item `item`.
+    Recorded { item: i64 },
+    /// This reporter reported it before, or it is removed already: nothing changed.
+    Already,
+    /// No such message, or one of a conversation the reporter is not in.
+    Unreadable,
+    /// The reporter's own message.
+    Own,
+}
+
+/// How an admin resolved a review item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Approved,
+    Removed,
+    Struck,
+}
+
+impl Resolution {
+    /// As the item's `state` stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Approved => "approved",
+            Resolution::Removed => "removed",
+            Resolution::Struck => "struck",
+        }
+    }
+}
+
+/// Which review items a read wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewFilter {
+    /// Open items, front of the queue first: those behind item `before` (all when `None`), at
+    /// most `limit`.
+    Open { before: Option<i64>, limit: i64 },
+    /// One item, whatever its state.
+    One(i64),
+}
+
+/// A review item as stored: what the queue shows (its reports not attached yet), and the
+/// message it is about (`None` while held).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewRecord {
+    pub item: app::models::ReviewItem,
+    pub message_id: Option<i64>,
+}
+
+/// What removing a message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed now, in `room`; the feed entry that tells its members.
+    Removed { room: i64, seq: i64 },
+    /// It was removed before (nothing changed).
+    Already { room: i64 },
+    /// No such message.
+    NotFound,
+}
+
 /// One change of the room-change feed (`room_changes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -168,6 +240,8 @@ pub enum Change {
     Invited { room: i64, user: i64, inviter: i64 },
     /// `user` started (`on`) or stopped ignoring `ignored`.
     Ignored { user: i64, ignored: i64, on: bool },
+    /// An admin removed `message` of `room`.
+    MessageRemoved { room: i64, message: i64 },
 }
 
 impl Change {
@@ -183,6 +257,7 @@ impl Change {
             Change::Invited { room, user, inviter } => ("invited", Some(room), Some(user), Some(inviter)),
             Change::Ignored { user, ignored, on: true } => ("ignored", None, Some(user), Some(ignored)),
             Change::Ignored { user, ignored, on: false } => ("unignored", None, Some(user), Some(ignored)),
+            Change::MessageRemoved { room, message } => ("message_removed", Some(room), None, Some(message)),
         }
     }
 
@@ -198,6 +273,7 @@ impl Change {
             "invited" => Change::Invited { room: room?, user: user?, inviter: other? },
             "ignored" => Change::Ignored { user: user?, ignored: other?, on: true },
             "unignored" => Change::Ignored { user: user?, ignored: other?, on: false },
+            "message_removed" => Change::MessageRemoved { room: room?, message: other? },
             _ => return None,
         })
     }

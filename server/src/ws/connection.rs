@@ -322,6 +322,10 @@ impl Connection {
                 self.reply(frames::warning(strike, client_id));
                 Ok(())
             }
+            Posted::Held { client_id, room_id } => {
+                self.reply(frames::text(&ServerFrame::Held { client_id, room_id }));
+                Ok(())
+            }
             Posted::Blocked => Err(End::Close(close_code::POLICY, "account blocked")),
             Posted::ShuttingDown => Err(End::Close(close_code::AWAY, SHUTTING_DOWN)),
         }

@@ -19,6 +19,7 @@ mod faults;
 mod http_contract;
 mod moderation;
 mod perf_bounds;
+mod safety;
 mod security;
 mod sessions;
 mod throttles;

@@ -28,6 +28,7 @@ mod authority;
 mod feed;
 mod messages;
 mod rooms;
+mod safety;
 
 #[cfg(test)]
 pub(crate) use messages::since_sql;
@@ -357,6 +358,7 @@ impl PgStore {
         user_id: i64,
         rule: &str,
         content: &str,
+        room_id: Option<i64>,
         max_warnings: i64,
     ) -> Result<(i64, bool), StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -375,8 +377,8 @@ impl PgStore {
         let count: i64 = row.try_get("warning_count")?;
         let blocked: bool = row.try_get("is_blocked")?;
         sqlx::query(
-            "INSERT INTO moderation_log (user_id, created_at, rule, content, warning_count, blocked) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO moderation_log (user_id, created_at, rule, content, warning_count, blocked, room_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(user_id)
         .bind(now_rfc3339())
@@ -384,6 +386,7 @@ impl PgStore {
         .bind(content)
         .bind(count)
         .bind(blocked)
+        .bind(room_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -130,8 +130,8 @@ async fn insert_chunk(
     Ok(())
 }
 
-const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
-                              CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id \
+pub(super) const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+                              CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed \
                               FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
 
 impl SqliteStore {
@@ -168,7 +168,7 @@ impl SqliteStore {
         client_id: &str,
     ) -> Result<(ChatMessage, bool), sqlx::Error> {
         let sql = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
-                   CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, \
+                   CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
                    EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = m.sender_id) \
                      AS still_member \
                    FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
@@ -248,6 +248,7 @@ mod tests {
             room: "general".into(),
             content: content.into(),
             client_id: client_id.map(Into::into),
+            review: None,
         }
     }
 
