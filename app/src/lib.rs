@@ -17,7 +17,11 @@ pub mod backend;
 #[cfg(feature = "hydrate")]
 pub mod chat_client;
 #[cfg(feature = "hydrate")]
+pub mod rest_client;
+#[cfg(feature = "hydrate")]
 pub mod rooms_client;
+#[cfg(feature = "hydrate")]
+pub mod safety_client;
 #[cfg(feature = "ssr")]
 pub mod session;
 

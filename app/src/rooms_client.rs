@@ -7,11 +7,10 @@
 use crate::chat_state::{ChatState, Feedback};
 use crate::models::{ChatMessage, CreateRoom, Invitation, Member, ReadMarker, Room, RoomKind, UsernameBody};
 use crate::protocol::{MEMBERS_PAGE, PUBLIC_ROOMS_PAGE};
-use gloo_net::http::{Request, Response};
+use crate::rest_client::{answer, get, no_content, post};
+use gloo_net::http::Request;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -19,46 +18,6 @@ use std::collections::HashMap;
 const MEMBER_PAGES: usize = 5;
 /// A read marker waits this long so a burst of messages moves it once.
 const READ_DEBOUNCE_MS: u32 = 300;
-
-/// The text to show for a refused or failed call: the server's `error`, else the status.
-async fn error_of(response: Response) -> String {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        error: String,
-    }
-    match response.json::<Body>().await {
-        Ok(body) => body.error,
-        Err(_) => format!("the server answered {} {}", response.status(), response.status_text()),
-    }
-}
-
-const OFFLINE: &str = "could not reach the server; try again";
-
-async fn answer<T: DeserializeOwned>(request: Result<Response, gloo_net::Error>) -> Result<T, String> {
-    let response = request.map_err(|_| OFFLINE.to_owned())?;
-    if !response.ok() {
-        return Err(error_of(response).await);
-    }
-    response.json::<T>().await.map_err(|_| "the server's answer could not be read".to_owned())
-}
-
-async fn no_content(request: Result<Response, gloo_net::Error>) -> Result<(), String> {
-    let response = request.map_err(|_| OFFLINE.to_owned())?;
-    if response.ok() {
-        Ok(())
-    } else {
-        Err(error_of(response).await)
-    }
-}
-
-async fn get<T: DeserializeOwned>(url: &str) -> Result<T, String> {
-    answer(Request::get(url).send().await).await
-}
-
-async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, String> {
-    let request = Request::post(url).json(body).map_err(|_| "the request could not be made".to_owned())?;
-    answer(request.send().await).await
-}
 
 /// `GET /rooms`: my conversations.
 pub async fn list() -> Result<Vec<Room>, String> {

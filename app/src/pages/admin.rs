@@ -1,9 +1,12 @@
 //! `/admin`: the admin console. Server-rendered for admins only (anyone else gets a 403 page and
 //! no data: every server function below re-checks the role in the database), then hydrated:
-//! overview counts, users (paged: a "More users" button) with search / blocked filter / block and
-//! unblock, a live message monitor (the same WebSocket feed as the chat), the moderation log, and
+//! overview counts, the review queue (`review_panel`) and appeals (`appeals_panel`), users
+//! (paged: a "More users" button) with search / blocked filter / block and unblock, a live
+//! message monitor (the same WebSocket feed as the chat), the moderation log, and
 //! CSV downloads.
 
+use super::appeals_panel::AppealsPanel;
+use super::review_panel::ReviewPanel;
 use crate::api::{
     admin_moderation_log, admin_recent_messages, admin_rooms, admin_stats, admin_users, current_user, AdminArchiveRoom,
     AdminSetBlocked,
@@ -84,6 +87,8 @@ fn Console(user: PublicUser) -> impl IntoView {
                     <a class="button" id="download-users" href="/admin/download/users" download="chatterbox-users.csv">"Download users (CSV)"</a>
                     <a class="button" id="download-messages" href="/admin/download/messages" download="chatterbox-messages.csv">"Download messages (CSV)"</a>
                 </section>
+                <ReviewPanel/>
+                <AppealsPanel/>
                 <section class="panel">
                     <h2>"Users"</h2>
                     <div class="filters">
@@ -240,7 +245,7 @@ fn Monitor(initial: Vec<AdminMessage>, me: PublicUser) -> impl IntoView {
                     m.id,
                     m.timestamp.clone(),
                     m.username.clone(),
-                    m.content.clone(),
+                    shown_content(&m.content, m.removed),
                     conversation_label(&m.room, m.room_kind),
                 )
             })
@@ -248,7 +253,8 @@ fn Monitor(initial: Vec<AdminMessage>, me: PublicUser) -> impl IntoView {
         let newest = rows.iter().map(|row| row.0).max().unwrap_or(0);
         rows.extend(feed.messages.get().into_iter().filter(|m| m.id > newest).map(|m| {
             let label = conversation_label(&m.room, RoomKind::Public);
-            (m.id, m.timestamp, m.username, m.content, label)
+            let content = shown_content(&m.content, m.removed);
+            (m.id, m.timestamp, m.username, content, label)
         }));
         rows.sort_by_key(|row| std::cmp::Reverse(row.0));
         rows.truncate(200);
@@ -304,5 +310,14 @@ fn RoomsTable(list: Vec<AdminRoom>, archive: ServerAction<AdminArchiveRoom>) -> 
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// A message's text as the monitor shows it (a removed one says so).
+fn shown_content(content: &str, removed: bool) -> String {
+    if removed {
+        "(removed)".to_owned()
+    } else {
+        content.to_owned()
     }
 }

@@ -1,6 +1,8 @@
 //! `/login` and `/register`: plain HTML forms posting to server functions, so they work with
-//! JavaScript off; once hydrated they submit without a page load and show errors inline.
+//! JavaScript off; once hydrated they submit without a page load and show errors inline. A
+//! blocked account's login shows where its appeal stands, or the appeal form (`appeal_form`).
 
+use super::appeal_form::AppealSection;
 use crate::api::{Login, Register};
 use crate::error::ApiError;
 use leptos::prelude::*;
@@ -29,6 +31,14 @@ pub fn LoginPage() -> impl IntoView {
     let error = form_error(Signal::derive(move || login.value().get().and_then(Result::err)));
     let query = use_query_map();
     let registered = move || query.read().get("registered").is_some();
+    // A blocked account (the right password): where its appeal stands, from the login's answer,
+    // or (JavaScript off, redirected with `?error=blocked`) unknown, so the form is offered.
+    let blocked = move || match login.value().get() {
+        Some(Err(ApiError::BlockedLogin { appeal, reason })) => Some((appeal, reason)),
+        Some(Err(ApiError::Blocked)) => Some(("none".to_owned(), None)),
+        Some(_) => None,
+        None => (query.read().get("error").as_deref() == Some("blocked")).then(|| ("none".to_owned(), None)),
+    };
     view! {
         <main class="centered">
             <section class="card">
@@ -50,6 +60,7 @@ pub fn LoginPage() -> impl IntoView {
                     <button type="submit" disabled=move || login.pending().get()>"Log in"</button>
                 </ActionForm>
                 <p class="switch">"New here? " <a href="/register">"Create an account"</a></p>
+                {move || blocked().map(|(appeal, reason)| view! { <AppealSection appeal reason/> })}
             </section>
         </main>
     }

@@ -7,6 +7,8 @@
 //! behind the top bar's toggle.
 
 use super::invitations::Invitations;
+use super::report_button::ReportButton;
+use super::standing_panel::StandingPanel;
 use crate::api::{current_user, Logout};
 use crate::chat_state::{sidebar_groups, unread_label, ChatState, Feedback, Link};
 use crate::models::{ChatMessage, Member, PublicUser, Room, RoomKind};
@@ -157,7 +159,7 @@ fn Chat(user: PublicUser) -> impl IntoView {
                         <Show when=move || room().loading_older.get()>
                             <li class="older">"Loading older messages…"</li>
                         </Show>
-                        <For each=move || room().messages.get() key=|m| m.id let:message>
+                        <For each=move || room().messages.get() key=|m| (m.id, m.removed) let:message>
                             <MessageItem mine=state.is_mine(&message) message />
                         </For>
                         <For each=move || room().pending.get() key=|p| p.client_id.clone() let:pending>
@@ -272,6 +274,7 @@ fn Sidebar(state: ChatState, open: RwSignal<bool>) -> impl IntoView {
                     <li class="sidebar-empty">"No direct messages yet."</li>
                 </Show>
             </ul>
+            <StandingPanel/>
         </aside>
     }
 }
@@ -697,7 +700,12 @@ fn MessageItem(message: ChatMessage, mine: bool) -> impl IntoView {
                 " · "
                 <time datetime=message.timestamp.clone()>{time}</time>
             </span>
-            <div class="bubble">{message.content.clone()}</div>
+            {if message.removed {
+                view! { <div class="bubble removed">"Message removed by a moderator"</div> }.into_any()
+            } else {
+                view! { <div class="bubble">{message.content.clone()}</div> }.into_any()
+            }}
+            {(!mine && !message.removed).then(|| view! { <ReportButton id=message.id/> })}
         </li>
     }
 }

@@ -1,9 +1,14 @@
 //! The pages of the app: server-rendered, then hydrated.
 
 mod admin;
+mod appeal_form;
+mod appeals_panel;
 mod auth_forms;
 pub mod chat;
 mod invitations;
+mod report_button;
+mod review_panel;
+mod standing_panel;
 
 pub use admin::AdminPage;
 pub use auth_forms::{LoginPage, RegisterPage};
