@@ -11,8 +11,8 @@
 //! * a chunk with a letter is a word chunk; its digits are read as leet
 //!   letters if it has at least as many letters and symbols as digits ("sh1t",
 //!   "5h1t"), or if it is short (at most [`SHORT_WORD`] word characters:
-//!   "a55", "5h17") and not shaped like a model number (capital letters, then
-//!   only digits: the phone "A55", "S10", "B12"); a chunk with digits but no
+//!   "a55") and not shaped like a model number (capital letters, then only
+//!   digits: the phone "A55", "S10", "B12"); a chunk with digits but no
 //!   letter is a number and never a word ("5", "$5", "1990"); a chunk of only
 //!   leet symbols is a word ("@$$");
 //!   a chunk without word characters (e.g. "-", "😀") is ignored;
@@ -70,8 +70,9 @@ pub(crate) enum Item<'a> {
 }
 
 /// A word of at most this many word characters reads its digits as leet
-/// letters even when they outnumber its letters ("a55", "5h17").
-pub(crate) const SHORT_WORD: usize = 5;
+/// letters even when they outnumber its letters ("a55"). Longer ones do not:
+/// "n1664" (an id, a counter) must not read as a slur.
+pub(crate) const SHORT_WORD: usize = 3;
 
 /// Folded text with the class of every character.
 pub(crate) struct Folded {
@@ -212,7 +213,7 @@ struct Chunk {
     has_letter: bool,
     /// Digits are read as letters: the chunk has a letter, and at least as
     /// many letters and symbols as digits ("sh1t", "5h1t"), or it is short
-    /// and not a model number ("a55", "5h17"; not "A55").
+    /// and not a model number ("a55"; not "A55").
     leet_digits: bool,
 }
 
@@ -352,9 +353,9 @@ mod tests {
         assert_eq!(show("5 h 1 t"), "s~h~[il]~t");
         assert_eq!(show("a55 s10"), "ass|s[il]o");
         assert_eq!(show("A55 S10 B12"), "a55|s10|b12");
-        assert_eq!(show("5h17"), "sh[il]t");
-        assert_eq!(show("a5555"), "assss");
-        assert_eq!(show("a55555"), "a55555");
+        assert_eq!(show("5h17"), "5h17");
+        assert_eq!(show("a555"), "a555");
+        assert_eq!(show("n1664"), "n1664", "a counter is not a word");
         assert_eq!(show("a5s"), "ass");
     }
 
