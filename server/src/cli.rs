@@ -1,6 +1,8 @@
 //! Command line: `server` serves; `server admin promote NAME`, `server admin demote NAME` and
 //! `server admin set-password NAME` (new password on stdin) and `server admin unblock NAME`
-//! manage accounts offline.
+//! manage accounts offline; `server admin classifier retrain [--yes]` fits the classifier on this
+//! server's review decisions and switches to it once an admin confirms, and
+//! `server admin classifier reset` goes back to the shipped one.
 
 use crate::auth::PasswordHasher;
 use crate::config::Config;
@@ -13,6 +15,11 @@ pub enum Command {
     Demote(String),
     SetPassword(String),
     Unblock(String),
+    /// Fit the classifier on the review decisions; `yes`: switch without asking.
+    ClassifierRetrain {
+        yes: bool,
+    },
+    ClassifierReset,
     Help,
 }
 
@@ -21,11 +28,24 @@ pub const USAGE: &str = "usage:
   server admin promote USERNAME       make USERNAME an admin
   server admin demote USERNAME        remove USERNAME's admin role
   server admin set-password USERNAME  set USERNAME's password (read from stdin); revokes its tokens
-  server admin unblock USERNAME       unblock USERNAME and reset its warnings (it logs in again)";
+  server admin unblock USERNAME       unblock USERNAME and reset its warnings (it logs in again)
+  server admin classifier retrain     fit the classifier on the admins' review decisions, compare it
+                                      with the shipped one on decisions kept aside, and switch to it
+                                      if you confirm (--yes: without asking); nodes use it from
+                                      their next start
+  server admin classifier reset       go back to the shipped classifier (from the next start)";
 
 pub fn parse(args: &[String]) -> Command {
     match args {
         [] => Command::Serve,
+        [a, c, verb] if a == "admin" && c == "classifier" => match verb.as_str() {
+            "retrain" => Command::ClassifierRetrain { yes: false },
+            "reset" => Command::ClassifierReset,
+            _ => Command::Help,
+        },
+        [a, c, verb, yes] if a == "admin" && c == "classifier" && verb == "retrain" && yes == "--yes" => {
+            Command::ClassifierRetrain { yes: true }
+        }
         [a, verb, name] if a == "admin" => match verb.as_str() {
             "promote" => Command::Promote(name.clone()),
             "demote" => Command::Demote(name.clone()),
@@ -42,6 +62,22 @@ pub async fn run_admin(command: Command, config: &Config) -> Result<i32, Box<dyn
     let store =
         Store::open(&config.database_url, &StoreOptions { read_pool_size: 1, ..config.store_options() }).await?;
     let (name, found) = match command {
+        Command::ClassifierRetrain { yes } => {
+            return retrain(&store, config.safety.classifier_threshold, yes, || {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).ok();
+                line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes")
+            })
+            .await;
+        }
+        Command::ClassifierReset => {
+            if crate::moderation::reset_classifier(&store).await? {
+                println!("done: the shipped classifier is used from each node's next start");
+            } else {
+                println!("the shipped classifier is in use already");
+            }
+            return Ok(0);
+        }
         Command::Promote(name) => {
             let found = store.set_admin(&name, true).await?;
             (name, found)
@@ -74,6 +110,43 @@ pub async fn run_admin(command: Command, config: &Config) -> Result<i32, Box<dyn
     }
 }
 
+/// `server admin classifier retrain`: fits, prints both models' figures on the decisions kept
+/// aside, and switches when `yes` or `confirm()` says so. Exit code 1 when there are too few
+/// decisions to learn from.
+async fn retrain(
+    store: &Store,
+    threshold: f64,
+    yes: bool,
+    confirm: impl FnOnce() -> bool,
+) -> Result<i32, Box<dyn std::error::Error>> {
+    let found = match crate::moderation::retrain(store, threshold).await {
+        Ok(found) => found,
+        Err(crate::moderation::RetrainError::TooFew { total, abusive, fine }) => {
+            eprintln!("{}", crate::moderation::RetrainError::TooFew { total, abusive, fine });
+            return Ok(1);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    println!(
+        "fitted on {} review decisions; measured on {} kept aside, at threshold {threshold}:",
+        found.fitted_on, found.held_out
+    );
+    println!("| model | precision | recall | F1 |\n|---|---|---|---|");
+    for (name, e) in [("shipped", found.shipped), ("retrained", found.retrained)] {
+        println!("| {name} | {:.3} | {:.3} | {:.3} |", e.precision(), e.recall(), e.f1());
+    }
+    if !yes {
+        println!("Switch to the retrained classifier? [y/N]");
+    }
+    if yes || confirm() {
+        crate::moderation::switch_classifier(store, &found.model).await?;
+        println!("done: the retrained classifier is used from each node's next start");
+    } else {
+        println!("nothing changed");
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +159,13 @@ mod tests {
         assert!(matches!(parse(&args(&["admin", "unblock"])), Command::Help));
         assert!(matches!(parse(&args(&["admin", "frobnicate", "bob"])), Command::Help));
         assert!(USAGE.contains("server admin unblock USERNAME"));
+        assert!(matches!(parse(&args(&["admin", "classifier", "retrain"])), Command::ClassifierRetrain { yes: false }));
+        assert!(matches!(
+            parse(&args(&["admin", "classifier", "retrain", "--yes"])),
+            Command::ClassifierRetrain { yes: true }
+        ));
+        assert!(matches!(parse(&args(&["admin", "classifier", "reset"])), Command::ClassifierReset));
+        assert!(matches!(parse(&args(&["admin", "classifier", "retrain", "-y"])), Command::Help));
     }
 
     #[tokio::test]
@@ -105,7 +185,7 @@ mod tests {
         store.create_user("root", "root@x.io", "h").await.unwrap();
         let bob = store.create_user("Bob", "bob@x.io", "h").await.unwrap();
         for _ in 0..3 {
-            store.record_violation(bob.id, "word", "bad", None, 3).await.unwrap();
+            store.record_violation(bob.id, "word", "bad", None, 3, None).await.unwrap();
         }
         let blocked = store.user_by_id(bob.id).await.unwrap().unwrap();
         assert!(blocked.public.is_blocked);
@@ -117,5 +197,92 @@ mod tests {
         assert_eq!(after.public.warning_count, 0);
         assert_eq!(after.token_version, blocked.token_version, "tokens revoked by the block stay revoked");
         assert_eq!(run_admin(Command::Unblock("nobody".into()), &config).await.unwrap(), 1);
+    }
+
+    /// Review decisions of a server whose admins remove "potato" used as an insult.
+    async fn decide(store: &Store, count: usize) {
+        let admin = store.create_user("root", "root@x.io", "h").await.unwrap().id;
+        let alice = store.create_user("alice", "alice@x.io", "h").await.unwrap().id;
+        let bob = store.create_user("bob", "bob@x.io", "h").await.unwrap().id;
+        let texts = [
+            ("you are such a potato", true),
+            ("shut up, potato brain", true),
+            ("nice game today", false),
+            ("thanks, see you tomorrow", false),
+        ];
+        for i in 0..count {
+            let (text, abusive) = texts[i % texts.len()];
+            let message = crate::store::NewMessage {
+                sender_id: alice,
+                username: "alice".into(),
+                room_id: app::protocol::GENERAL_ROOM_ID,
+                room: "general".into(),
+                content: format!("{text} {i}"),
+                client_id: None,
+                review: None,
+            };
+            let stored = store.insert_batch(&[message]).await.unwrap();
+            let crate::store::Stored::New(message) = &stored.stored[0] else { panic!("stored") };
+            let crate::store::Reported::Recorded { item } =
+                store.report_message(message.id, bob, "", 1.0, 3.0).await.unwrap()
+            else {
+                panic!("reported")
+            };
+            let state = if abusive { "removed" } else { "approved" };
+            assert_eq!(store.resolve_review(item, admin, state, "").await.unwrap(), Some(true));
+        }
+    }
+
+    #[tokio::test]
+    async fn retrain_learns_from_decisions_and_switches_only_when_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let config = Config { database_url, sqlite_synchronous: "NORMAL".into(), ..Config::default() };
+        let store = Store::open(&config.database_url, &StoreOptions::new(1, "NORMAL")).await.unwrap();
+        decide(&store, 12).await;
+        assert_eq!(retrain(&store, 0.7, false, || panic!("nothing to confirm")).await.unwrap(), 1, "too few");
+        // 40 decisions in all.
+        let admin = store.user_by_username("root").await.unwrap().unwrap().public.id;
+        let alice = store.user_by_username("alice").await.unwrap().unwrap().public.id;
+        let bob = store.user_by_username("bob").await.unwrap().unwrap().public.id;
+        for i in 12..40 {
+            let (text, abusive) =
+                if i % 2 == 0 { ("what a potato you are", true) } else { ("good luck on the exam", false) };
+            let message = crate::store::NewMessage {
+                sender_id: alice,
+                username: "alice".into(),
+                room_id: app::protocol::GENERAL_ROOM_ID,
+                room: "general".into(),
+                content: format!("{text} {i}"),
+                client_id: None,
+                review: None,
+            };
+            let stored = store.insert_batch(&[message]).await.unwrap();
+            let crate::store::Stored::New(message) = &stored.stored[0] else { panic!("stored") };
+            let crate::store::Reported::Recorded { item } =
+                store.report_message(message.id, bob, "", 1.0, 3.0).await.unwrap()
+            else {
+                panic!("reported")
+            };
+            store.resolve_review(item, admin, if abusive { "struck" } else { "approved" }, "").await.unwrap();
+        }
+
+        // Declined: nothing changes.
+        assert_eq!(retrain(&store, 0.7, false, || false).await.unwrap(), 0);
+        assert_eq!(store.setting(crate::moderation::CLASSIFIER_MODEL_SETTING).await.unwrap(), None);
+        let shipped = crate::moderation::load_classifier(&store).await;
+        assert!(shipped.score_message("you are a potato") < 0.7);
+
+        // Confirmed: the next start uses it.
+        let found = crate::moderation::retrain(&store, 0.7).await.unwrap();
+        assert_eq!((found.fitted_on, found.held_out), (32, 8));
+        assert!(found.retrained.f1() > found.shipped.f1(), "{:?} vs {:?}", found.retrained, found.shipped);
+        assert_eq!(run_admin(Command::ClassifierRetrain { yes: true }, &config).await.unwrap(), 0);
+        let used = crate::moderation::load_classifier(&store).await;
+        assert!(used.score_message("you are a potato") > 0.7);
+        assert!(used.score_message("you are an idiot") > 0.7, "it still knows what the shipped model knew");
+
+        assert_eq!(run_admin(Command::ClassifierReset, &config).await.unwrap(), 0);
+        assert!(crate::moderation::load_classifier(&store).await.score_message("you are a potato") < 0.7);
     }
 }

@@ -393,6 +393,7 @@ impl Config {
         parse_env(&var, "CHATTERBOX_REPORTS_BURST", &mut self.safety.reports_burst)?;
         parse_env(&var, "CHATTERBOX_REPORTS_PER_MIN", &mut self.safety.reports_per_min)?;
         parse_env(&var, "CHATTERBOX_TRUSTED_ACCOUNT_AGE_HOURS", &mut self.safety.trusted_account_age_hours)?;
+        parse_env(&var, "CHATTERBOX_STRIKE_EXPIRY_DAYS", &mut self.safety.strike_expiry_days)?;
         if let Some(v) = var("CHATTERBOX_TRUSTED_PROXIES") {
             self.trusted_proxies = v
                 .split(',')
@@ -737,6 +738,12 @@ mod tests {
         assert_eq!(config.safety.classifier, ClassifierPolicy::Hold);
         assert_eq!((config.safety.classifier_threshold, config.safety.reports_burst), (0.9, 3));
         assert_eq!(config.safety.trusted_account_age_hours, 0);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-10T12:00:00.000Z").unwrap().to_utc();
+        assert_eq!(config.safety.strikes_count_since(now), None, "strikes never expire by default");
+        config.apply_env(env(&[("CHATTERBOX_STRIKE_EXPIRY_DAYS", "30")])).unwrap();
+        assert_eq!(config.safety.strikes_count_since(now).as_deref(), Some("2026-11-10T12:00:00.000Z"));
+        config.apply_env(env(&[("CHATTERBOX_STRIKE_EXPIRY_DAYS", "18446744073709551615")])).unwrap();
+        assert!(config.safety.strikes_count_since(now).is_some(), "a huge value does not overflow");
         for (name, value) in [
             ("CHATTERBOX_CLASSIFIER", "maybe"),
             ("CHATTERBOX_CLASSIFIER_THRESHOLD", "1.5"),

@@ -230,8 +230,10 @@ impl Services {
         crate::fanout::authority::start(store.for_feeds(), &hub, feed_start);
         let throttles = Throttles::new(&config, redis.as_ref());
         let exports = Arc::new(tokio::sync::Semaphore::new(config.max_exports));
-        let classifier = (config.safety.classifier != crate::config::ClassifierPolicy::Off)
-            .then(moderation::classifier::Classifier::shipped);
+        let classifier = match config.safety.classifier {
+            crate::config::ClassifierPolicy::Off => None,
+            _ => Some(crate::moderation::load_classifier(&store).await),
+        };
         Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, classifier, exports }))
     }
 
@@ -377,7 +379,14 @@ impl Services {
         };
         let (warning_count, blocked) = self
             .store
-            .record_violation(user_id, &violation.rule, content, Some(room_id), MAX_WARNINGS)
+            .record_violation(
+                user_id,
+                &violation.rule,
+                content,
+                Some(room_id),
+                MAX_WARNINGS,
+                self.strikes_count_since().as_deref(),
+            )
             .await
             .map_err(internal)?;
         tracing::info!(user_id, warning_count, blocked, "moderation violation");

@@ -8,7 +8,8 @@
 //!
 //! * `model.rs`: the file format and its parser;
 //! * `tokenize.rs`: scikit-learn's default tokens (Python's `\w`, not Rust's);
-//! * `reading.rs`: the second, de-obfuscated reading of a message.
+//! * `reading.rs`: the second, de-obfuscated reading of a message;
+//! * `train.rs`: a model fitted on this server's own moderation decisions.
 //!
 //! [`Classifier::score`] reproduces the Python library's `predict_prob` for one string (checked
 //! against the library's own answers in `tests/classifier.rs`); [`Classifier::score_message`] is
@@ -20,6 +21,7 @@
 mod model;
 mod reading;
 mod tokenize;
+pub mod train;
 
 use std::sync::{Arc, OnceLock};
 

@@ -29,6 +29,18 @@ impl std::str::FromStr for ClassifierPolicy {
     }
 }
 
+impl SafetyConfig {
+    /// With strikes expiring, the time (RFC 3339 UTC) before which violations no longer count.
+    pub fn strikes_count_since(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        if self.strike_expiry_days == 0 {
+            return None;
+        }
+        let days = i64::try_from(self.strike_expiry_days).unwrap_or(i64::MAX / 86_400_000).min(36_500);
+        let since = now - chrono::Duration::days(days);
+        Some(since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    }
+}
+
 /// The default threshold: chosen from the measurement in docs/moderation.md (the filter and the
 /// classifier together peak there on chat, and stay within 0.005 of their best on the 2012
 /// insults set).
@@ -48,6 +60,9 @@ pub struct SafetyConfig {
     /// How old an account must be (hours) for its reports to count in full
     /// (`CHATTERBOX_TRUSTED_ACCOUNT_AGE_HOURS`).
     pub trusted_account_age_hours: u64,
+    /// Days after which a strike stops counting (`CHATTERBOX_STRIKE_EXPIRY_DAYS`); 0, the
+    /// default: never (three strikes stay three strikes).
+    pub strike_expiry_days: u64,
 }
 
 impl Default for SafetyConfig {
@@ -58,6 +73,7 @@ impl Default for SafetyConfig {
             reports_burst: 10,
             reports_per_min: 10.0,
             trusted_account_age_hours: 72,
+            strike_expiry_days: 0,
         }
     }
 }

@@ -149,7 +149,14 @@ impl Services {
         if resolution == Resolution::Struck {
             let (warning_count, blocked) = self
                 .store
-                .record_violation(sender, "admin review", &item.content, Some(item.message.room_id), MAX_WARNINGS)
+                .record_violation(
+                    sender,
+                    "admin review",
+                    &item.content,
+                    Some(item.message.room_id),
+                    MAX_WARNINGS,
+                    self.strikes_count_since().as_deref(),
+                )
                 .await
                 .map_err(internal)?;
             let strike = Strike { warning_count, blocked };
@@ -201,10 +208,21 @@ impl Services {
         }
     }
 
+    /// With strikes expiring (`strike_expiry_days`), when counting starts now.
+    pub(crate) fn strikes_count_since(&self) -> Option<String> {
+        self.config.safety.strikes_count_since(chrono::Utc::now())
+    }
+
     /// Where `user`'s account stands: warnings, the cap, and every violation (newest first).
+    /// With strikes expiring, the warnings are those that count today.
     pub async fn my_standing(&self, user: &PublicUser) -> Result<Standing, ApiError> {
-        let history = self.store.standing_history(user.id).await.map_err(internal)?;
-        Ok(Standing { warnings: user.warning_count, max_warnings: MAX_WARNINGS, blocked: user.is_blocked, history })
+        let since = self.strikes_count_since();
+        let history = self.store.standing_history(user.id, since.as_deref()).await.map_err(internal)?;
+        let warnings = match since {
+            Some(_) => history.iter().filter(|entry| entry.counted).count() as i64,
+            None => user.warning_count,
+        };
+        Ok(Standing { warnings, max_warnings: MAX_WARNINGS, blocked: user.is_blocked, history })
     }
 
     /// A blocked person appeals their block: the same checks and answer as a login (401 for a

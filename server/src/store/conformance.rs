@@ -114,6 +114,7 @@ on_both! {
         a_removed_message_keeps_its_place_without_its_text,
         reports_open_one_item_per_message_in_queue_order,
         held_messages_wait_in_the_queue_until_linked,
+        expired_strikes_stop_counting,
     ],
     databases: [
         ids_are_gapless_and_visible_in_commit_order_with_two_stores,
@@ -746,14 +747,14 @@ fn contents_of_admin(messages: &[app::models::AdminMessage]) -> Vec<&str> {
 async fn violations_warn_then_block_but_never_an_admin(store: Store) {
     let admin = user(&store, "root").await;
     let bob = user(&store, "bob").await;
-    assert_eq!(store.record_violation(bob, "word", "bad 1", None, 3).await.unwrap(), (1, false));
-    assert_eq!(store.record_violation(bob, "word", "bad 2", None, 3).await.unwrap(), (2, false));
-    assert_eq!(store.record_violation(bob, "word", "bad 3", None, 3).await.unwrap(), (3, true));
-    assert_eq!(store.record_violation(bob, "word", "bad 4", None, 3).await.unwrap(), (4, true));
+    assert_eq!(store.record_violation(bob, "word", "bad 1", None, 3, None).await.unwrap(), (1, false));
+    assert_eq!(store.record_violation(bob, "word", "bad 2", None, 3, None).await.unwrap(), (2, false));
+    assert_eq!(store.record_violation(bob, "word", "bad 3", None, 3, None).await.unwrap(), (3, true));
+    assert_eq!(store.record_violation(bob, "word", "bad 4", None, 3, None).await.unwrap(), (4, true));
     let record = store.user_by_id(bob).await.unwrap().unwrap();
     assert_eq!((record.public.is_blocked, record.public.warning_count, record.token_version), (true, 4, 1));
     for n in 1..=4 {
-        assert_eq!(store.record_violation(admin, "word", "mine", None, 3).await.unwrap(), (n, false));
+        assert_eq!(store.record_violation(admin, "word", "mine", None, 3, None).await.unwrap(), (n, false));
     }
     assert!(!store.user_by_id(admin).await.unwrap().unwrap().public.is_blocked);
     let log = store.moderation_log(None, 100).await.unwrap();
@@ -776,7 +777,7 @@ async fn blocks_revocations_and_role_changes_are_fed_whoever_makes_them(store: S
     store.set_password_hash("alice", "h2").await.unwrap();
     store.block_user(bob).await.unwrap();
     // Not a change of authority: nothing is fed.
-    store.record_violation(alice, "word", "bad", None, 100).await.unwrap();
+    store.record_violation(alice, "word", "bad", None, 100, None).await.unwrap();
     store.setting_or_insert("k", "v").await.unwrap();
     let changes = store.account_changes_after(start, 100).await.unwrap();
     assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![bob, alice, bob]);
@@ -1648,4 +1649,28 @@ async fn held_messages_wait_in_the_queue_until_linked(store: Store) {
     store.link_review(item, id).await.unwrap();
     let linked = store.review_items(ReviewFilter::One(item)).await.unwrap();
     assert_eq!((linked[0].message_id, linked[0].item.message.id), (Some(id), id));
+}
+
+async fn expired_strikes_stop_counting(store: Store) {
+    user(&store, "root").await;
+    let bob = user(&store, "bob").await;
+    assert_eq!(store.record_violation(bob, "word", "a", Some(1), 3, None).await.unwrap(), (1, false));
+    assert_eq!(store.record_violation(bob, "word", "b", Some(1), 3, None).await.unwrap(), (2, false));
+    // Counting from a time after both: they have expired; this one is the first that counts.
+    let later = "2999-01-01T00:00:00.000Z";
+    assert_eq!(store.record_violation(bob, "word", "c", Some(1), 3, Some(later)).await.unwrap(), (1, false));
+    let history = store.standing_history(bob, Some(later)).await.unwrap();
+    assert_eq!(history.iter().map(|h| h.counted).collect::<Vec<_>>(), [false, false, false]);
+    // Counting from long before: all three count, and this fourth blocks.
+    let earlier = "2000-01-01T00:00:00.000Z";
+    assert_eq!(store.record_violation(bob, "word", "d", Some(1), 3, Some(earlier)).await.unwrap(), (4, true));
+    let history = store.standing_history(bob, Some(earlier)).await.unwrap();
+    assert_eq!(history.len(), 4);
+    assert!(history.iter().all(|h| h.counted));
+    assert_eq!(history[0].rule, "word");
+    assert_eq!(history[0].room_id, Some(1));
+    // An unblock resets the count: what came before no longer counts, whatever the expiry.
+    assert!(store.unblock_by_username("bob").await.unwrap());
+    let history = store.standing_history(bob, None).await.unwrap();
+    assert!(history.iter().all(|h| !h.counted));
 }

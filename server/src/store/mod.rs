@@ -167,15 +167,21 @@ forward! {
     fn setting(&self, key: &str) -> Option<String>;
     /// Stores `value` under `key` unless a value is already there; returns the value in force.
     fn setting_or_insert(&self, key: &str, value: &str) -> String;
+    /// Stores `value` under `key`, replacing what was there.
+    fn set_setting(&self, key: &str, value: &str) -> ();
+    /// Forgets `key`; false when it was not set.
+    fn delete_setting(&self, key: &str) -> bool;
     /// Counts a violation atomically, blocking at `max_warnings` (never an admin); the new count
-    /// and whether the account is now blocked.
+    /// and whether the account is now blocked. With `counts_since` (strikes expire), the count
+    /// is the violations since then (and since the last reset) plus this one.
     fn record_violation(
         &self,
         user_id: i64,
         rule: &str,
         content: &str,
         room_id: Option<i64>,
-        max_warnings: i64
+        max_warnings: i64,
+        counts_since: Option<&str>
     ) -> (i64, bool);
 
     /// The newest `limit` messages of `view`, oldest first.
@@ -289,8 +295,10 @@ forward! {
     fn resolve_review(&self, id: i64, admin: i64, state: &str, reason: &str) -> Option<bool>;
     /// A held item was approved and delivered as `message`.
     fn link_review(&self, id: i64, message: i64) -> ();
+    /// The review decisions made, oldest first: `(text as sent, judged abusive)`.
+    fn review_decisions(&self) -> Vec<(String, bool)>;
     /// `user`'s violations, newest first, each saying whether it still counts.
-    fn standing_history(&self, user: i64) -> Vec<app::models::StandingEntry>;
+    fn standing_history(&self, user: i64, counts_since: Option<&str>) -> Vec<app::models::StandingEntry>;
     /// The appeal of `user`'s present block, `(state, reason)`.
     fn current_appeal(&self, user: i64) -> Option<(String, Option<String>)>;
     /// Opens an appeal of `user`'s present block; `None` when it has one.

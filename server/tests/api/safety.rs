@@ -487,7 +487,7 @@ async fn block(app: &TestApp, name: &str) {
     let store = app.services.store();
     let id = store.user_by_username(name).await.unwrap().unwrap().public.id;
     for _ in 0..3 {
-        store.record_violation(id, "word", "bad", Some(1), 3).await.unwrap();
+        store.record_violation(id, "word", "bad", Some(1), 3, None).await.unwrap();
     }
 }
 

@@ -348,6 +348,24 @@ impl PgStore {
         Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
     }
 
+    /// Stores `value` under `key`, replacing what was there.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets `key`; false when it was not set.
+    pub async fn delete_setting(&self, key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(self.pool()).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Counts a violation atomically: bumps the warning count, blocks at `max_warnings`
     /// (revoking tokens once, never twice), and logs it, in one transaction. The UPDATE reads
     /// the row it locks, so simultaneous violations count one after the other. Admins are
@@ -360,18 +378,28 @@ impl PgStore {
         content: &str,
         room_id: Option<i64>,
         max_warnings: i64,
+        counts_since: Option<&str>,
     ) -> Result<(i64, bool), StoreError> {
         let mut tx = self.pool().begin().await?;
+        // Locked first: the count below then sees every violation committed before this one.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE").bind(user_id).execute(&mut *tx).await?;
         let row = sqlx::query(
             "UPDATE users SET \
-               warning_count = warning_count + 1, \
-               token_version = CASE WHEN warning_count + 1 >= $2 AND NOT is_blocked AND NOT is_admin \
+               warning_count = (CASE WHEN $3 IS NULL THEN warning_count ELSE (SELECT COUNT(*) FROM moderation_log l \
+                 WHERE l.user_id = users.id AND l.created_at >= $3 \
+                   AND l.created_at > COALESCE(users.warnings_reset_at, '')) END) + 1, \
+               token_version = CASE WHEN (CASE WHEN $3 IS NULL THEN warning_count ELSE (SELECT COUNT(*) FROM moderation_log l \
+                 WHERE l.user_id = users.id AND l.created_at >= $3 \
+                   AND l.created_at > COALESCE(users.warnings_reset_at, '')) END) + 1 >= $2 AND NOT is_blocked AND NOT is_admin \
                                     THEN token_version + 1 ELSE token_version END, \
-               is_blocked = CASE WHEN warning_count + 1 >= $2 AND NOT is_admin THEN TRUE ELSE is_blocked END \
+               is_blocked = CASE WHEN (CASE WHEN $3 IS NULL THEN warning_count ELSE (SELECT COUNT(*) FROM moderation_log l \
+                 WHERE l.user_id = users.id AND l.created_at >= $3 \
+                   AND l.created_at > COALESCE(users.warnings_reset_at, '')) END) + 1 >= $2 AND NOT is_admin THEN TRUE ELSE is_blocked END \
              WHERE id = $1 RETURNING warning_count, is_blocked",
         )
         .bind(user_id)
         .bind(max_warnings)
+        .bind(counts_since)
         .fetch_one(&mut *tx)
         .await?;
         let count: i64 = row.try_get("warning_count")?;

@@ -333,15 +333,21 @@ impl PgStore {
         Ok(())
     }
     /// `user`'s violations, newest first, each saying whether it still counts (after the last
-    /// reset of the account's warnings).
-    pub async fn standing_history(&self, user: i64) -> Result<Vec<StandingEntry>, StoreError> {
+    /// reset of the account's warnings, and since `counts_since` when strikes expire).
+    pub async fn standing_history(
+        &self,
+        user: i64,
+        counts_since: Option<&str>,
+    ) -> Result<Vec<StandingEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT l.created_at, l.rule, l.room_id, l.created_at > COALESCE(u.warnings_reset_at, '') AS counted \
+            "SELECT l.created_at, l.rule, l.room_id, \
+                    (l.created_at > COALESCE(u.warnings_reset_at, '') AND ($3::TEXT IS NULL OR l.created_at >= $3)) AS counted \
              FROM moderation_log l JOIN users u ON u.id = l.user_id \
              WHERE l.user_id = $1 ORDER BY l.id DESC LIMIT $2",
         )
         .bind(user)
         .bind(STANDING_HISTORY_MAX)
+        .bind(counts_since)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -446,5 +452,19 @@ impl PgStore {
         let appeal = appeal_from_row(&row)?;
         tx.commit().await?;
         Ok(Some(Ok(appeal)))
+    }
+    /// The review decisions admins made, oldest first: the text as sent, and whether it was
+    /// judged abusive (removed or struck) or not (approved).
+    pub async fn review_decisions(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT content, state <> 'approved' AS abusive FROM review_items \
+             WHERE state IN ('approved', 'removed', 'struck') ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("content")?, row.try_get("abusive")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
     }
 }
