@@ -1,25 +1,11 @@
 import { test, expect, Page } from "@playwright/test";
-import { createRoom, loginViaPage, registerViaPage, sendMessage, signedInUser, uniqueName, waitForHydration, PASSWORD } from "./helpers";
+import { adminConsole, createRoom, loginViaPage, registerViaPage, sendMessage, signedInUser, uniqueName, waitForHydration, PASSWORD } from "./helpers";
 import * as fs from "fs";
-
-// The first account of the e2e database is the admin; make sure it exists whatever ran before.
-const ADMIN = "e2eadmin";
-
-async function adminPage(page: Page): Promise<void> {
-  await page.goto("/register");
-  await page.fill('input[name="username"]', ADMIN);
-  await page.fill('input[name="email"]', `${ADMIN}@example.com`);
-  await page.fill('input[name="password"]', PASSWORD);
-  await page.click('button[type="submit"]');
-  await loginViaPage(page, ADMIN);
-  await page.goto("/admin");
-  await waitForHydration(page);
-}
 
 test("a normal user visiting /admin sees the 403 page", async ({ page, browser }) => {
   // Ensure the admin exists first so this user is not the first account.
   const adminContext = await browser.newContext();
-  await adminPage(await adminContext.newPage());
+  await adminConsole(await adminContext.newPage());
   const name = uniqueName("hal");
   await registerViaPage(page, name);
   await loginViaPage(page, name);
@@ -30,7 +16,7 @@ test("a normal user visiting /admin sees the 403 page", async ({ page, browser }
 });
 
 test("the admin blocks and unblocks a user from the page", async ({ page, browser }) => {
-  await adminPage(page);
+  await adminConsole(page);
   await expect(page.locator("h1, .brand").first()).toBeVisible();
   const victimContext = await browser.newContext();
   const victim = await victimContext.newPage();
@@ -59,7 +45,7 @@ test("the admin blocks and unblocks a user from the page", async ({ page, browse
 });
 
 test("the live monitor shows new messages and the download buttons deliver CSV", async ({ page, browser }) => {
-  await adminPage(page);
+  await adminConsole(page);
   const other = await (await browser.newContext()).newPage();
   const name = uniqueName("jon");
   await registerViaPage(other, name);
@@ -85,7 +71,7 @@ test("the live monitor shows new messages and the download buttons deliver CSV",
 });
 
 test("the users table pages through every account with More users", async ({ page }) => {
-  await adminPage(page);
+  await adminConsole(page);
   // At least 101 accounts: more than one page of 100.
   for (let i = 0; i < 101; i++) {
     const name = uniqueName("pg");
@@ -108,7 +94,7 @@ test("the users table pages through every account with More users", async ({ pag
 });
 
 test("moving between the chat and the admin console keeps one socket, not one per visit", async ({ page }) => {
-  await adminPage(page);
+  await adminConsole(page);
   // Counted from here: the sockets in-app navigation opens, less those it closes. The console's
   // own socket (opened before) is closed but not counted, so one stays open: the current one.
   let open = 0;
@@ -135,7 +121,7 @@ test("moving between the chat and the admin console keeps one socket, not one pe
 });
 
 test("the console lists private rooms, shows their messages with the conversation, and archives them", async ({ page, browser }) => {
-  await adminPage(page);
+  await adminConsole(page);
   const { page: owner, name } = await signedInUser(browser, "ros");
   const room = `den ${name}`;
   await createRoom(owner, room, { private: true });

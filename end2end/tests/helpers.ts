@@ -90,3 +90,18 @@ export async function openConversation(page: Page, name: string): Promise<void> 
   await conversationItem(page, name).click();
   await expect(page.getByTestId("room-name")).toHaveText(name);
 }
+
+/** The first account of the e2e database is the admin: whichever spec ran first made it. */
+export const ADMIN = "e2eadmin";
+
+/** Makes sure the admin exists, signs in as the admin and opens the hydrated console. */
+export async function adminConsole(page: Page): Promise<void> {
+  await page.goto("/register");
+  await page.fill('input[name="username"]', ADMIN);
+  await page.fill('input[name="email"]', `${ADMIN}@example.com`);
+  await page.fill('input[name="password"]', PASSWORD);
+  await page.click('button[type="submit"]');
+  await loginViaPage(page, ADMIN);
+  await page.goto("/admin");
+  await waitForHydration(page);
+}

@@ -1,24 +1,10 @@
 import { test, expect, Page } from "@playwright/test";
-import { loginViaPage, registerViaPage, sendMessage, signedInUser, uniqueName, waitForHydration, PASSWORD } from "./helpers";
-
-// The first account of the e2e database is the admin (whichever spec ran first made it).
-const ADMIN = "e2eadmin";
-
-async function adminPage(page: Page): Promise<void> {
-  await page.goto("/register");
-  await page.fill('input[name="username"]', ADMIN);
-  await page.fill('input[name="email"]', `${ADMIN}@example.com`);
-  await page.fill('input[name="password"]', PASSWORD);
-  await page.click('button[type="submit"]');
-  await loginViaPage(page, ADMIN);
-  await page.goto("/admin");
-  await waitForHydration(page);
-}
+import { adminConsole, loginViaPage, registerViaPage, sendMessage, signedInUser, uniqueName, waitForHydration, PASSWORD } from "./helpers";
 
 test("a member reports a message and an admin removes it from the review queue", async ({ browser }) => {
   const adminContext = await browser.newContext();
   const admin = await adminContext.newPage();
-  await adminPage(admin);
+  await adminConsole(admin);
   const sender = await signedInUser(browser, "rex");
   const reader = await signedInUser(browser, "ria");
   const text = `buy cheap followers at ${uniqueName("spam")}`;
@@ -50,7 +36,7 @@ test("a member reports a message and an admin removes it from the review queue",
 test("a blocked user appeals from the login page and an admin accepts", async ({ page, browser }) => {
   const adminContext = await browser.newContext();
   const admin = await adminContext.newPage();
-  await adminPage(admin);
+  await adminConsole(admin);
   const name = uniqueName("abe");
   await registerViaPage(page, name);
   await loginViaPage(page, name);

@@ -5,33 +5,10 @@
 //! replaced by the character they name, so invisible characters stay visible
 //! in the files.
 
-use moderation::{normalize, Filter};
+mod common;
 
-/// Replaces `\u{XXXX}` escapes; anything malformed is kept as written.
-fn unescape(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(pos) = rest.find("\\u{") {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 3..];
-        let decoded = after.find('}').and_then(|end| {
-            let c = u32::from_str_radix(&after[..end], 16).ok().and_then(char::from_u32)?;
-            Some((c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str("\\u{");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+use common::unescape;
+use moderation::{normalize, Filter};
 
 fn corpus(text: &str) -> Vec<String> {
     text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(unescape).collect()

@@ -4,8 +4,13 @@
 //! when a figure falls below the one recorded here and in docs/moderation.md.
 #![cfg(feature = "classifier")]
 
+mod common;
+
+use common::unescape;
+
 use std::time::Instant;
 
+use moderation::classifier::train::Evaluation;
 use moderation::classifier::Classifier;
 use moderation::Filter;
 
@@ -39,46 +44,14 @@ struct Example {
     abusive: bool,
 }
 
-#[derive(Default, Clone, Copy)]
-struct Counts {
-    tp: u32,
-    fp: u32,
-    false_negatives: u32,
-}
-
-impl Counts {
-    fn add(&mut self, said: bool, truth: bool) {
-        match (said, truth) {
-            (true, true) => self.tp += 1,
-            (true, false) => self.fp += 1,
-            (false, true) => self.false_negatives += 1,
-            (false, false) => {}
-        }
-    }
-
-    fn precision(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp)
-    }
-
-    fn recall(&self) -> f64 {
-        ratio(self.tp, self.tp + self.false_negatives)
-    }
-
-    fn f1(&self) -> f64 {
-        let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
-    }
-}
-
-fn ratio(a: u32, b: u32) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        f64::from(a) / f64::from(b)
+/// Counts one opinion against the truth.
+fn add(counts: &mut Evaluation, said: bool, truth: bool) {
+    counts.examples += 1;
+    match (said, truth) {
+        (true, true) => counts.true_positives += 1,
+        (true, false) => counts.false_positives += 1,
+        (false, true) => counts.false_negatives += 1,
+        (false, false) => {}
     }
 }
 
@@ -142,21 +115,6 @@ fn chat_set() -> Vec<Example> {
         .collect()
 }
 
-/// Replaces `\u{XXXX}` escapes.
-fn unescape(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(pos) = rest.find("\\u{") {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 3..];
-        let end = after.find('}').expect("a closed escape");
-        out.push(u32::from_str_radix(&after[..end], 16).ok().and_then(char::from_u32).expect("a character"));
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 struct Scored {
     abusive: bool,
     filter: bool,
@@ -182,16 +140,16 @@ fn score(set: &[Example], filter: &Filter, classifier: &Classifier) -> (Vec<Scor
     (scored, micros_per_message)
 }
 
-fn opinions(scored: &[Scored], threshold: f64) -> Vec<(&'static str, Counts)> {
-    let mut filter = Counts::default();
-    let mut bare = Counts::default();
-    let mut classifier = Counts::default();
-    let mut both = Counts::default();
+fn opinions(scored: &[Scored], threshold: f64) -> Vec<(&'static str, Evaluation)> {
+    let mut filter = Evaluation::default();
+    let mut bare = Evaluation::default();
+    let mut classifier = Evaluation::default();
+    let mut both = Evaluation::default();
     for s in scored {
-        filter.add(s.filter, s.abusive);
-        bare.add(s.raw >= 0.5, s.abusive);
-        classifier.add(s.message >= threshold, s.abusive);
-        both.add(s.filter || s.message >= threshold, s.abusive);
+        add(&mut filter, s.filter, s.abusive);
+        add(&mut bare, s.raw >= 0.5, s.abusive);
+        add(&mut classifier, s.message >= threshold, s.abusive);
+        add(&mut both, s.filter || s.message >= threshold, s.abusive);
     }
     vec![
         ("word filter", filter),

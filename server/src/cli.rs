@@ -199,18 +199,12 @@ mod tests {
         assert_eq!(run_admin(Command::Unblock("nobody".into()), &config).await.unwrap(), 1);
     }
 
-    /// Review decisions of a server whose admins remove "potato" used as an insult.
-    async fn decide(store: &Store, count: usize) {
-        let admin = store.create_user("root", "root@x.io", "h").await.unwrap().id;
-        let alice = store.create_user("alice", "alice@x.io", "h").await.unwrap().id;
-        let bob = store.create_user("bob", "bob@x.io", "h").await.unwrap().id;
-        let texts = [
-            ("you are such a potato", true),
-            ("shut up, potato brain", true),
-            ("nice game today", false),
-            ("thanks, see you tomorrow", false),
-        ];
-        for i in 0..count {
+    /// Review decisions of a server whose admins remove "potato" used as an insult: message `i`
+    /// of `range` is `texts[i % len]`, reported, then removed or struck (abusive) or approved.
+    async fn decide(store: &Store, texts: &[(&str, bool)], range: std::ops::Range<usize>) {
+        let id = |name: &'static str| async move { store.user_by_username(name).await.unwrap().unwrap().public.id };
+        let (admin, alice, bob) = (id("root").await, id("alice").await, id("bob").await);
+        for i in range {
             let (text, abusive) = texts[i % texts.len()];
             let message = crate::store::NewMessage {
                 sender_id: alice,
@@ -228,7 +222,11 @@ mod tests {
             else {
                 panic!("reported")
             };
-            let state = if abusive { "removed" } else { "approved" };
+            let state = match (abusive, (i / 2) % 2) {
+                (false, _) => "approved",
+                (true, 0) => "removed",
+                (true, _) => "struck",
+            };
             assert_eq!(store.resolve_review(item, admin, state, "").await.unwrap(), Some(true));
         }
     }
@@ -239,33 +237,18 @@ mod tests {
         let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
         let config = Config { database_url, sqlite_synchronous: "NORMAL".into(), ..Config::default() };
         let store = Store::open(&config.database_url, &StoreOptions::new(1, "NORMAL")).await.unwrap();
-        decide(&store, 12).await;
-        assert_eq!(retrain(&store, 0.7, false, || panic!("nothing to confirm")).await.unwrap(), 1, "too few");
-        // 40 decisions in all.
-        let admin = store.user_by_username("root").await.unwrap().unwrap().public.id;
-        let alice = store.user_by_username("alice").await.unwrap().unwrap().public.id;
-        let bob = store.user_by_username("bob").await.unwrap().unwrap().public.id;
-        for i in 12..40 {
-            let (text, abusive) =
-                if i % 2 == 0 { ("what a potato you are", true) } else { ("good luck on the exam", false) };
-            let message = crate::store::NewMessage {
-                sender_id: alice,
-                username: "alice".into(),
-                room_id: app::protocol::GENERAL_ROOM_ID,
-                room: "general".into(),
-                content: format!("{text} {i}"),
-                client_id: None,
-                review: None,
-            };
-            let stored = store.insert_batch(&[message]).await.unwrap();
-            let crate::store::Stored::New(message) = &stored.stored[0] else { panic!("stored") };
-            let crate::store::Reported::Recorded { item } =
-                store.report_message(message.id, bob, "", 1.0, 3.0).await.unwrap()
-            else {
-                panic!("reported")
-            };
-            store.resolve_review(item, admin, if abusive { "struck" } else { "approved" }, "").await.unwrap();
+        for name in ["root", "alice", "bob"] {
+            store.create_user(name, &format!("{name}@x.io"), "h").await.unwrap();
         }
+        let texts = [
+            ("you are such a potato", true),
+            ("thanks, see you tomorrow", false),
+            ("shut up, potato brain", true),
+            ("nice game today", false),
+        ];
+        decide(&store, &texts, 0..12).await;
+        assert_eq!(retrain(&store, 0.7, false, || panic!("nothing to confirm")).await.unwrap(), 1, "too few");
+        decide(&store, &texts, 12..40).await;
 
         // Declined: nothing changes.
         assert_eq!(retrain(&store, 0.7, false, || false).await.unwrap(), 0);
