@@ -55,9 +55,18 @@ pub struct Strike {
 
 /// The text of the warning frame for a strike.
 pub fn warning_text(strike: Strike) -> String {
+    strike_text(strike, "was not sent")
+}
+
+/// The text of the warning frame for an admin's strike on a delivered message.
+pub fn removal_warning_text(strike: Strike) -> String {
+    strike_text(strike, "was removed")
+}
+
+fn strike_text(strike: Strike, what_happened: &str) -> String {
     let left = MAX_WARNINGS - strike.warning_count;
     format!(
-        "Your message was not sent: it breaks the chat rules. {left} more violation{} will block your account.",
+        "Your message {what_happened}: it breaks the chat rules. {left} more violation{} will block your account.",
         if left == 1 { "" } else { "s" }
     )
 }

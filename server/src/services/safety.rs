@@ -137,11 +137,7 @@ impl Services {
             (Resolution::Approved, Some(_)) => {}
             (Resolution::Removed | Resolution::Struck, Some(message)) => {
                 let why = if reason.is_empty() { "review" } else { reason.as_str() };
-                if let Removal::Removed { seq, .. } =
-                    self.store.remove_message(message, admin_id, why).await.map_err(internal)?
-                {
-                    self.hub.changed(seq).await;
-                }
+                self.remove_and_tell(message, admin_id, why).await?;
             }
             // A held message removed is simply never delivered.
             (Resolution::Removed | Resolution::Struck, None) => {}
@@ -163,7 +159,7 @@ impl Services {
             if blocked {
                 self.hub.disconnect_user(sender);
             } else {
-                let text = crate::moderation::warning_text(strike).replace("was not sent", "was removed");
+                let text = crate::moderation::removal_warning_text(strike);
                 let frame =
                     ServerFrame::Warning { warning_count, max_warnings: MAX_WARNINGS, message: text, client_id: None };
                 self.hub.tell(Some(&[sender]), &[], &frame);
@@ -287,16 +283,21 @@ impl Services {
     /// id; removing a removed message changes nothing. Returns once this node told its members.
     pub async fn remove_message(&self, admin: &Admin, id: i64, given_reason: Option<&str>) -> Result<(), ApiError> {
         let reason = reason(given_reason, true)?;
-        let admin_id = admin.user().id;
-        match self.store.remove_message(id, admin_id, &reason).await.map_err(internal)? {
+        match self.remove_and_tell(id, admin.user().id, &reason).await? {
             Removal::NotFound => Err(ApiError::NotFound),
-            Removal::Already { .. } => Ok(()),
-            Removal::Removed { room, seq } => {
-                tracing::info!(admin_id, message_id = id, room_id = room, "admin removed a message");
-                self.hub.changed(seq).await;
-                Ok(())
-            }
+            Removal::Already { .. } | Removal::Removed { .. } => Ok(()),
         }
+    }
+
+    /// Removes message `id` in the store and, when it was removed now, returns once this node
+    /// has told its members (every other node tells its own from the feed).
+    async fn remove_and_tell(&self, id: i64, admin_id: i64, reason: &str) -> Result<Removal, ApiError> {
+        let removal = self.store.remove_message(id, admin_id, reason).await.map_err(internal)?;
+        if let Removal::Removed { room, seq } = removal {
+            tracing::info!(admin_id, message_id = id, room_id = room, "admin removed a message");
+            self.hub.changed(seq).await;
+        }
+        Ok(removal)
     }
 }
 
