@@ -293,6 +293,11 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
             state.banner.set(Some((message, true)));
             return true;
         }
+        // Message changes (edits, deletions, reactions): shown by the message actions work.
+        ServerFrame::Edited { .. }
+        | ServerFrame::Deleted { .. }
+        | ServerFrame::Reaction { .. }
+        | ServerFrame::Changes { .. } => {}
     }
     false
 }
@@ -413,6 +418,7 @@ fn frame_for(room_id: i64, pending: &Pending) -> String {
         content: pending.content.clone(),
         client_id: Some(pending.client_id.clone()),
         room_id: Some(room_id),
+        reply_to: None,
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }

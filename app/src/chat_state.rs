@@ -475,7 +475,7 @@ mod tests {
             room: "general".into(),
             room_id,
             client_id: Some(format!("c{id}")),
-            removed: false,
+            ..Default::default()
         }
     }
 
@@ -565,6 +565,7 @@ mod tests {
             owner: None,
             archived: false,
             peer: (kind == RoomKind::Dm).then(|| name.to_owned()),
+            mentions: 0,
         }
     }
 

@@ -75,7 +75,7 @@ impl std::fmt::Debug for LoginResponse {
 }
 
 /// One stored chat message as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: i64,
     /// The sender's user id (how a client tells its own messages, whatever the names).
@@ -93,6 +93,82 @@ pub struct ChatMessage {
     /// Removed by an admin: `content` is empty for everyone (present only when true).
     #[serde(default, skip_serializing_if = "is_false")]
     pub removed: bool,
+    /// When its sender last edited it (RFC 3339 UTC), `null` if never.
+    #[serde(default)]
+    pub edited_at: Option<String>,
+    /// Deleted by its sender or an admin: `content` is empty for everyone.
+    #[serde(default)]
+    pub deleted: bool,
+    /// The message it answers, `null` when none.
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
+    /// Reactions, in the order each emoji was first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// The usernames of the members it mentions (`@username`), in the order written.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// Search results only: the matching excerpt, HTML-escaped, matches in `<mark>`…`</mark>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highlight: Option<String>,
+}
+
+/// The message a reply answers, as it is now (the excerpt follows edits; empty once deleted or
+/// removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    pub id: i64,
+    pub username: String,
+    /// At most [`crate::protocol::REPLY_EXCERPT_CHARS`] characters of its text.
+    pub excerpt: String,
+    /// Deleted or removed since (the excerpt is then empty).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gone: bool,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether I am among them.
+    pub me: bool,
+}
+
+/// `PATCH /messages/{id}` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EditMessage {
+    pub content: String,
+}
+
+/// `GET /search` answer: newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SearchResults {
+    pub results: Vec<ChatMessage>,
+}
+
+/// One version of a message, as admins see it (`GET /admin/messages/{id}/versions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageVersion {
+    /// `original`, `edit`, `delete` or `removal`.
+    pub kind: String,
+    /// The text of this version (the text a deletion or removal took away, for those).
+    pub content: String,
+    /// Who made it.
+    pub username: String,
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+    /// A removal's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `GET /admin/messages/{id}/versions` answer: the message as members see it now, and every
+/// version of it, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageVersions {
+    pub message: ChatMessage,
+    pub versions: Vec<MessageVersion>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -156,6 +232,9 @@ pub struct Room {
     /// For a DM: the other person's username.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
+    /// Unread messages that mention me (counted like `unread`); 0 in a room I am not in.
+    #[serde(default)]
+    pub mentions: i64,
 }
 
 /// An invitation to a private room waiting for its invitee's answer (`GET /invitations`, the
@@ -242,6 +321,9 @@ pub enum ClientFrame {
         /// The conversation (absent: `general`).
         #[serde(default)]
         room_id: Option<i64>,
+        /// The message of the same conversation this one answers.
+        #[serde(default)]
+        reply_to: Option<i64>,
     },
     /// "I am typing" in a conversation (absent: `general`); never stored.
     Typing {
@@ -324,6 +406,10 @@ pub enum ServerFrame {
         /// only me and the people I share a conversation other than `general` with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         online_count: Option<usize>,
+        /// The newest message change when the connection started: reconnect with
+        /// `changes=` the newest of this and every later frame's `change`.
+        #[serde(default)]
+        changes: i64,
     },
     /// Someone I share a conversation with came online or went offline.
     Presence {
@@ -366,6 +452,37 @@ pub enum ServerFrame {
         id: i64,
         room_id: i64,
     },
+    /// A message of a conversation I am in was edited: it as it is now. `change`: the position
+    /// of this change in the order of message changes (reconnect with `changes=`).
+    Edited {
+        message: ChatMessage,
+        change: i64,
+    },
+    /// A message of a conversation I am in was deleted: show it as deleted (the frame never
+    /// carries its text).
+    Deleted {
+        id: i64,
+        room_id: i64,
+        change: i64,
+    },
+    /// Someone added (or took back) a reaction; `count`: that emoji's reactions now.
+    Reaction {
+        id: i64,
+        room_id: i64,
+        emoji: String,
+        username: String,
+        added: bool,
+        count: i64,
+        change: i64,
+    },
+    /// After a reconnect with `since` and `changes`: the messages I hold (ids up to `since`)
+    /// that were edited, deleted, removed or reacted to after change `changes`, as they are now,
+    /// in change order; `change` is the new cursor. `more`: too many to send, reload history.
+    Changes {
+        messages: Vec<ChatMessage>,
+        change: i64,
+        more: bool,
+    },
     /// My message was held for review instead of delivered: no `message` frame acknowledges
     /// it; if an admin approves it, it arrives then, with its `client_id`, like any message.
     Held {
@@ -391,6 +508,12 @@ pub struct AdminMessage {
     /// Removed by an admin: `content` is empty (present only when true).
     #[serde(default, skip_serializing_if = "is_false")]
     pub removed: bool,
+    /// When its sender last edited it (`null`: never).
+    #[serde(default)]
+    pub edited_at: Option<String>,
+    /// Deleted by its sender or an admin: `content` is empty (the text is in its versions).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// A report of a message, as the review queue shows it.
@@ -551,7 +674,7 @@ mod tests {
     #[test]
     fn client_frames_parse_or_explain() {
         let ok = ClientFrame::parse(r#"{"type":"message","content":"hi","client_id":"c"}"#).unwrap();
-        let ClientFrame::Message { content, client_id, room_id } = ok else { panic!("a message") };
+        let ClientFrame::Message { content, client_id, room_id, .. } = ok else { panic!("a message") };
         assert_eq!((content.as_str(), client_id.as_deref(), room_id), ("hi", Some("c"), None));
         assert!(matches!(ClientFrame::parse(r#"{"type":"typing"}"#), Ok(ClientFrame::Typing { room_id: None })));
         assert!(matches!(

@@ -25,7 +25,7 @@ pub const MAX_JSON_CHAR_BYTES: usize = 12;
 /// The longest legal `message` frame: 4000 characters of content and a 64-character
 /// `client_id`, every character escaped as a surrogate pair, the keys, and the longest room id.
 pub const LONGEST_MESSAGE_FRAME: usize =
-    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808}"#.len()
+    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808}"#.len()
         + (crate::domain::MAX_MESSAGE_CHARS + MAX_CLIENT_ID_CHARS) * MAX_JSON_CHAR_BYTES;
 const _: () = assert!(LONGEST_MESSAGE_FRAME <= MAX_FRAME_BYTES, "a legal message must fit in a WebSocket message");
 // Still a bound: a few hundred bytes of whitespace at most, not room for another message.
@@ -63,6 +63,23 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// The longest appeal of a block, in characters.
 pub const MAX_APPEAL_CHARS: usize = 1000;
 
+/// Characters of the answered message a reply shows (`reply_to.excerpt`).
+pub const REPLY_EXCERPT_CHARS: usize = 100;
+/// Distinct emoji one message may carry as reactions.
+pub const MAX_REACTIONS_PER_MESSAGE: i64 = 20;
+/// The longest emoji a reaction may be, in bytes of UTF-8 (a family or a flag sequence fits).
+pub const MAX_EMOJI_BYTES: usize = 64;
+/// Most people one message may mention (later `@names` are plain text).
+pub const MAX_MENTIONS_PER_MESSAGE: usize = 50;
+/// The longest search query (`q`), in characters.
+pub const MAX_SEARCH_QUERY_CHARS: usize = 256;
+/// Most words and phrases one search query may hold.
+pub const MAX_SEARCH_TERMS: usize = 16;
+/// Characters of text around the first match a search result's `highlight` shows.
+pub const HIGHLIGHT_CONTEXT_CHARS: usize = 60;
+/// Most changed messages in the `changes` frame of a reconnect; more say `more: true`.
+pub const CHANGES_MAX: i64 = 500;
+
 /// A page rule: how many rows a list gives by default, and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRule {
@@ -76,6 +93,8 @@ pub const HISTORY_PAGE: PageRule = PageRule { default: 50, max: 200 };
 pub const MEMBERS_PAGE: PageRule = PageRule { default: 200, max: 1000 };
 /// `GET /rooms/public`, by id.
 pub const PUBLIC_ROOMS_PAGE: PageRule = PageRule { default: 100, max: 1000 };
+/// `GET /search`, newest first.
+pub const SEARCH_PAGE: PageRule = PageRule { default: 20, max: 100 };
 /// Every admin list (`/admin/users`, `/admin/messages`, `/admin/moderation` and the admin server
 /// functions).
 pub const ADMIN_PAGE: PageRule = PageRule { default: 100, max: 1000 };
@@ -102,18 +121,20 @@ mod tests {
     fn the_longest_legal_message_however_escaped_fits_in_a_websocket_message() {
         let escaped = |chars: usize| "\\uD83D\\uDE00".repeat(chars);
         let frame = format!(
-            r#"{{"type":"message","content":"{}","client_id":"{}","room_id":{}}}"#,
+            r#"{{"type":"message","content":"{}","client_id":"{}","room_id":{},"reply_to":{}}}"#,
             escaped(crate::domain::MAX_MESSAGE_CHARS),
             escaped(MAX_CLIENT_ID_CHARS),
+            i64::MIN,
             i64::MIN
         );
         assert_eq!(frame.len(), LONGEST_MESSAGE_FRAME);
         assert!(frame.len() <= MAX_FRAME_BYTES);
-        let Ok(ClientFrame::Message { content, client_id, room_id }) = ClientFrame::parse(&frame) else {
+        let Ok(ClientFrame::Message { content, client_id, room_id, reply_to }) = ClientFrame::parse(&frame) else {
             panic!("the longest legal frame parses");
         };
         assert_eq!(content.chars().count(), crate::domain::MAX_MESSAGE_CHARS);
         assert_eq!(client_id.map(|id| id.chars().count()), Some(MAX_CLIENT_ID_CHARS));
         assert_eq!(room_id, Some(i64::MIN));
+        assert_eq!(reply_to, Some(i64::MIN));
     }
 }
