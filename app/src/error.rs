@@ -43,6 +43,9 @@ pub enum ApiError {
     /// A well-formed request whose body does not have the expected fields or types.
     #[error("invalid input: {message}")]
     InvalidInput { message: String },
+    /// Refused by the word filter, at the cost of a warning (the body says how many).
+    #[error("{message}")]
+    Warned { message: String, warning_count: i64, max_warnings: i64 },
     #[error("too many requests, retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("internal server error")]
@@ -62,7 +65,7 @@ impl ApiError {
     /// HTTP status code of this error on REST routes.
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Validation { .. } | ApiError::InvalidInput { .. } => 422,
+            ApiError::Validation { .. } | ApiError::InvalidInput { .. } | ApiError::Warned { .. } => 422,
             ApiError::UsernameTaken | ApiError::EmailTaken | ApiError::RoomNameTaken | ApiError::Conflict { .. } => 409,
             ApiError::BadCredentials | ApiError::Unauthenticated => 401,
             ApiError::Blocked | ApiError::BlockedLogin { .. } | ApiError::AdminOnly | ApiError::Forbidden { .. } => 403,
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::InvalidInput { .. } => "invalid_input",
+            ApiError::Warned { .. } => "warned",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal | ApiError::Transport { .. } => "internal",
         }
@@ -128,6 +132,10 @@ impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         let status = http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = serde_json::json!({ "error": self.to_string() });
+        if let ApiError::Warned { warning_count, max_warnings, .. } = &self {
+            body["warning_count"] = (*warning_count).into();
+            body["max_warnings"] = (*max_warnings).into();
+        }
         if let ApiError::BlockedLogin { appeal, reason } = &self {
             body["appeal"] = appeal.clone().into();
             if let Some(reason) = reason {

@@ -9,8 +9,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod messages;
 mod safety;
 
+pub use messages::MessagesConfig;
 pub use safety::{ClassifierPolicy, SafetyConfig, DEFAULT_CLASSIFIER_THRESHOLD};
 
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants a key as long as its 32-byte output).
@@ -145,6 +147,9 @@ pub struct Config {
     /// Trust and safety: the classifier, reports (`safety.rs`).
     #[serde(flatten)]
     pub safety: SafetyConfig,
+    /// Message actions: the edit window (`messages.rs`).
+    #[serde(flatten)]
+    pub messages: MessagesConfig,
 }
 
 impl Default for Config {
@@ -193,6 +198,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
             safety: SafetyConfig::default(),
+            messages: MessagesConfig::default(),
         }
     }
 }
@@ -245,6 +251,7 @@ impl std::fmt::Debug for Config {
             request_timeout_secs,
             moderation_words,
             safety,
+            messages,
         } = self;
         f.debug_struct("Config")
             .field("database_url", &redact_password(database_url))
@@ -290,6 +297,7 @@ impl std::fmt::Debug for Config {
             .field("request_timeout_secs", request_timeout_secs)
             .field("moderation_words", moderation_words)
             .field("safety", safety)
+            .field("messages", messages)
             .finish()
     }
 }
@@ -394,6 +402,7 @@ impl Config {
         parse_env(&var, "CHATTERBOX_REPORTS_PER_MIN", &mut self.safety.reports_per_min)?;
         parse_env(&var, "CHATTERBOX_TRUSTED_ACCOUNT_AGE_HOURS", &mut self.safety.trusted_account_age_hours)?;
         parse_env(&var, "CHATTERBOX_STRIKE_EXPIRY_DAYS", &mut self.safety.strike_expiry_days)?;
+        parse_env(&var, "CHATTERBOX_EDIT_WINDOW_SECS", &mut self.messages.edit_window_secs)?;
         if let Some(v) = var("CHATTERBOX_TRUSTED_PROXIES") {
             self.trusted_proxies = v
                 .split(',')

@@ -11,6 +11,7 @@ pub mod fanout;
 pub mod http;
 pub mod limits;
 pub mod moderation;
+pub mod search;
 pub mod services;
 pub mod serving;
 pub mod state;
@@ -22,7 +23,7 @@ use ::http::header::{HeaderName, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_
 use ::http::HeaderValue;
 use ::http::Request;
 use app::backend::BackendHandle;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -100,7 +101,13 @@ pub fn app(state: AppState) -> Router {
         .route("/session/renew", post(http::rest::renew_session))
         .route("/logout", post(http::rest::logout))
         .route("/messages", get(http::messages::messages))
+        .route("/messages/{id}", patch(http::message_actions::edit).delete(http::message_actions::delete))
         .route("/messages/{id}/report", post(http::messages::report))
+        .route(
+            "/messages/{id}/reactions/{emoji}",
+            put(http::message_actions::react).delete(http::message_actions::unreact),
+        )
+        .route("/search", get(http::message_actions::search))
         .route("/rooms", get(http::rooms::mine).post(http::rooms::create))
         .route("/rooms/public", get(http::rooms::public))
         .route("/rooms/{id}", get(http::rooms::one).patch(http::rooms::update))
@@ -121,6 +128,7 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/users/{id}/unblock", post(http::admin::unblock))
         .route("/admin/messages", get(http::admin::messages))
         .route("/admin/messages/{id}/remove", post(http::admin::remove_message))
+        .route("/admin/messages/{id}/versions", get(http::message_actions::versions))
         .route("/admin/review", get(http::admin::review))
         .route("/admin/review/{id}", post(http::admin::decide))
         .route("/admin/appeals", get(http::admin::appeals))

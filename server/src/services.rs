@@ -7,6 +7,7 @@ pub mod admin;
 pub mod chat;
 pub mod conversations;
 pub mod export;
+pub mod message_actions;
 pub mod paging;
 pub mod safety;
 

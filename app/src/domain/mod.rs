@@ -5,12 +5,14 @@
 //! server functions, WebSocket) and the client may use them to warn early.
 
 mod email;
+mod emoji;
 mod message_body;
 mod password;
 mod room_name;
 mod username;
 
 pub use email::{Email, MAX_EMAIL_LEN};
+pub use emoji::Emoji;
 pub use message_body::{MessageBody, MAX_MESSAGE_CHARS};
 pub use password::{Password, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 pub use room_name::{RoomName, RoomTopic, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS};
@@ -46,10 +48,12 @@ pub enum ValidationError {
     InvalidTopic,
     #[error("that text contains a word that is not allowed here")]
     NotAllowed,
+    #[error("a reaction is exactly one emoji")]
+    InvalidEmoji,
 }
 
 impl ValidationError {
-    pub const ALL: [ValidationError; 9] = [
+    pub const ALL: [ValidationError; 10] = [
         Self::InvalidUsername,
         Self::InvalidEmail,
         Self::PasswordTooShort,
@@ -59,6 +63,7 @@ impl ValidationError {
         Self::InvalidRoomName,
         Self::InvalidTopic,
         Self::NotAllowed,
+        Self::InvalidEmoji,
     ];
 
     pub fn code(self) -> &'static str {
@@ -72,6 +77,7 @@ impl ValidationError {
             Self::InvalidRoomName => "invalid_room_name",
             Self::InvalidTopic => "invalid_topic",
             Self::NotAllowed => "not_allowed",
+            Self::InvalidEmoji => "invalid_emoji",
         }
     }
 

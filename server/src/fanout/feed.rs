@@ -1,7 +1,8 @@
 //! Following the room-change feed (`room_changes`): how a node learns, in commit order, every
 //! change to a conversation, its members and who ignores whom, whichever node (or process) made
 //! it, and what it does about each: it changes the [`Directory`] (who gets which message) and
-//! tells its own connected users (`room`, `room_left`, `member`, `invitation`, `removed` frames). The node
+//! tells its own connected users (`room`, `room_left`, `member`, `invitation`, and the message
+//! changes: `removed`, `edited`, `deleted`, `reaction` frames). The node
 //! that made a change learns of it the same way as every other node, so a frame is sent once per
 //! node and the cluster bus only hints that there is something to read: a lost hint costs
 //! latency, never privacy.
@@ -179,13 +180,79 @@ async fn apply(entry: &FeedEntry, store: &Store, registry: &Registry) -> Result<
         }
         Change::Ignored { user, ignored, on } => directory.set_ignore(user, ignored, on),
         Change::MessageRemoved { room, message } => {
-            let frame = frames::text(&ServerFrame::Removed { id: message, room_id: room });
-            if room == GENERAL_ROOM_ID {
-                registry.send_live(None, &[], &frame);
-            } else if let Some(members) = directory.members(room) {
-                registry.send_live(Some(&members), &[], &frame);
-            }
+            tell_room_members(registry, room, &frames::text(&ServerFrame::Removed { id: message, room_id: room }));
         }
+        Change::MessageEdited { room, message, .. } => tell_edited(store, registry, room, message, entry.seq).await?,
+        Change::MessageDeleted { room, message, .. } => {
+            let frame = ServerFrame::Deleted { id: message, room_id: room, change: entry.seq };
+            tell_room_members(registry, room, &frames::text(&frame));
+        }
+        Change::Reacted { room, message, added, .. } => {
+            let (Some(emoji), Some(username)) = (&entry.detail, &entry.username) else { return Ok(()) };
+            if room != GENERAL_ROOM_ID && directory.members(room).is_none() {
+                return Ok(());
+            }
+            let count = store.reaction_count(message, emoji).await?;
+            let frame = ServerFrame::Reaction {
+                id: message,
+                room_id: room,
+                emoji: emoji.clone(),
+                username: username.clone(),
+                added,
+                count,
+                change: entry.seq,
+            };
+            tell_room_members(registry, room, &frames::text(&frame));
+        }
+    }
+    Ok(())
+}
+
+/// Sends `frame` to the members of `room` connected here (everyone, for `general`).
+fn tell_room_members(registry: &Registry, room: i64, frame: &bytes::Bytes) {
+    if room == GENERAL_ROOM_ID {
+        registry.send_live(None, &[], frame);
+    } else if let Some(members) = registry.directory.members(room) {
+        registry.send_live(Some(&members), &[], frame);
+    }
+}
+
+/// Tells the members of `room` connected here (not those ignoring its sender) that `message`
+/// was edited: the message as it is now, each reactor's own reactions marked `me`.
+async fn tell_edited(store: &Store, registry: &Registry, room: i64, message: i64, seq: i64) -> Result<(), StoreError> {
+    let directory = &registry.directory;
+    let audience = match directory.members(room) {
+        _ if room == GENERAL_ROOM_ID => None,
+        Some(members) => Some(members),
+        None => return Ok(()),
+    };
+    let Some(edited) = store.message_by_id(message).await? else { return Ok(()) };
+    if edited.deleted || edited.removed {
+        // Deleted since: its own entry tells.
+        return Ok(());
+    }
+    let ignorers = directory.ignorers_of(edited.sender_id);
+    let mut reactions_of: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    if !edited.reactions.is_empty() {
+        for (user, emoji) in store.reactors(message).await? {
+            reactions_of.entry(user).or_default().push(emoji);
+        }
+    }
+    let mut except = ignorers.clone();
+    except.extend(reactions_of.keys().copied());
+    let frame = ServerFrame::Edited { message: edited.clone(), change: seq };
+    registry.send_live(audience.as_deref(), &except, &frames::text(&frame));
+    for (user, emojis) in reactions_of {
+        let hears = audience.as_ref().is_none_or(|members| members.contains(&user));
+        if ignorers.contains(&user) || !hears || !registry.is_connected(user) {
+            continue;
+        }
+        let mut theirs = edited.clone();
+        for reaction in &mut theirs.reactions {
+            reaction.me = emojis.contains(&reaction.emoji);
+        }
+        let frame = ServerFrame::Edited { message: theirs, change: seq };
+        registry.send_live(Some(&[user]), &[], &frames::text(&frame));
     }
     Ok(())
 }

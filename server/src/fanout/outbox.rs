@@ -174,16 +174,20 @@ impl Outbox {
     }
 
     /// Sends the history frame, whose newest message is `last_id`, then the frame `then` makes
-    /// (made now: a snapshot taken after this connection stopped skipping live frames), then the
+    /// (made now: a snapshot taken after this connection stopped skipping live frames), then
+    /// `changes` (the messages it holds that changed), then the
     /// live messages that came while the history was being read (those it does not already
     /// hold), and goes live.
-    pub fn go_live(&self, history: Bytes, last_id: i64, then: impl FnOnce() -> Bytes) {
+    pub fn go_live(&self, history: Bytes, last_id: i64, changes: Option<Bytes>, then: impl FnOnce() -> Bytes) {
         let mut state = self.lock();
         if state.end.is_some() {
             return;
         }
         self.write_or_queue(&mut state, &history, 1);
         self.write_or_queue(&mut state, &then(), 1);
+        if let Some(changes) = changes {
+            self.write_or_queue(&mut state, &changes, 1);
+        }
         state.last_sent = last_id;
         for wave in state.joining.take().unwrap_or_default() {
             self.deliver_locked(&mut state, &wave);
@@ -561,7 +565,7 @@ mod tests {
         outbox.deliver(&Arc::new(Wave::new([big(2)]).unwrap()));
         assert_eq!(outbox.end(), Some(End::Close(close_code::AGAIN, TOO_SLOW)));
         // Going live after that writes nothing: the client reconnects with `since`.
-        outbox.go_live(Bytes::from_static(b"history"), 0, || Bytes::from_static(b"rooms"));
+        outbox.go_live(Bytes::from_static(b"history"), 0, None, || Bytes::from_static(b"rooms"));
         assert!(outbox.lock().backlog.is_empty());
     }
 

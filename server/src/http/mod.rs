@@ -9,6 +9,7 @@ pub mod assets;
 pub mod csrf;
 pub mod errors;
 pub mod extract;
+pub mod message_actions;
 pub mod messages;
 pub mod pages;
 pub mod rest;

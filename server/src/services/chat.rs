@@ -61,15 +61,16 @@ pub struct RoomHistory {
 }
 
 impl Services {
-    /// Posts `content` as `sender` in the conversation `room_id` (absent: `general`):
-    /// validated, flood-limited per account, run through the word filter, then queued for the
-    /// writer, which answers on `reply`.
+    /// Posts `content` as `sender` in the conversation `room_id` (absent: `general`), answering
+    /// `reply_to` if given: validated, flood-limited per account, run through the word filter,
+    /// its mentions resolved, then queued for the writer, which answers on `reply`.
     pub async fn post(
         &self,
         sender: &PublicUser,
         room_id: Option<i64>,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
         reply: Arc<Outbox>,
     ) -> Posted {
         let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
@@ -103,6 +104,16 @@ impl Services {
             Ok(Some(strike)) => return Posted::Warned { strike, client_id },
             Err(_) => return Posted::refused("message could not be checked; send it again", client_id),
         }
+        let reply_to = match reply_to {
+            Some(id) => match self.reply_target(sender.id, room_id, id).await {
+                Ok(target) => Some(target),
+                Err(reason) => return Posted::refused(reason, client_id),
+            },
+            None => None,
+        };
+        let Ok(mentions) = self.mentions_in(room_id, sender.id, body.as_str()).await else {
+            return Posted::refused("message could not be checked; send it again", client_id);
+        };
         let verdict = self.classify(body.as_str());
         let mut message = NewMessage {
             sender_id: sender.id,
@@ -112,6 +123,8 @@ impl Services {
             content: body.into_inner(),
             client_id: client_id.filter(|id| !id.is_empty()),
             review: None,
+            reply_to,
+            mentions,
         };
         match verdict {
             Verdict::Pass => {}

@@ -77,7 +77,7 @@ impl CsvRow for PublicUser {
 
 impl CsvRow for AdminMessage {
     const HEADER: &'static [&'static str] =
-        &["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed"];
+        &["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed", "edited_at", "deleted"];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
@@ -89,6 +89,8 @@ impl CsvRow for AdminMessage {
             self.room_id.to_string(),
             self.room_kind.as_str().to_owned(),
             self.removed.to_string(),
+            self.edited_at.clone().unwrap_or_default(),
+            self.deleted.to_string(),
         ]
     }
     fn key(&self) -> i64 {

@@ -188,6 +188,8 @@ impl Services {
                 None => return Ok(()),
             }
         };
+        // Its mentions as the conversation's members are now (a held message keeps no reply).
+        let mentions = self.mentions_in(room_id, item.message.sender_id, &item.content).await?;
         let message = NewMessage {
             sender_id: item.message.sender_id,
             username: item.message.username.clone(),
@@ -196,6 +198,8 @@ impl Services {
             content: item.content.clone(),
             client_id: item.message.client_id.clone(),
             review: Some(Review::Approved { item: id }),
+            reply_to: None,
+            mentions,
         };
         if self.hub.submit_detached(message).await {
             Ok(())

@@ -32,7 +32,9 @@ impl Store {
                     room: message.room.clone(),
                     room_id: message.room_id,
                     client_id: message.client_id.clone(),
-                    removed: false,
+                    reply_to: message.reply_to.clone(),
+                    mentions: message.mentions.iter().map(|(_, name)| name.clone()).collect(),
+                    ..Default::default()
                 }),
                 None => self.original_of(message).await,
             });

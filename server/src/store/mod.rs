@@ -27,10 +27,10 @@ pub use postgres::{PgSession, PgStore};
 pub use review::CONTEXT_EACH_SIDE;
 pub use sqlite::SqliteStore;
 pub use types::{
-    now_rfc3339, within_bytes, Change, Created, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage, Removal, Reported,
+    now_rfc3339, within_bytes, Change, Created, Deletion, Edit, FeedEntry, Reacting, SearchRequest, IgnoreAdded, Invited, Joined, NewMessage, Removal, Reported,
     Resolution, Review, ReviewFilter, ReviewRecord, RoomChange, RoomRecord, Stored, StoredBatch, UserRecord, View,
 };
-pub(crate) use types::{room_kind, with_members, Budget};
+pub(crate) use types::{attach_reactions, complete_versions, past_window, room_kind, search_columns, with_members, Budget};
 
 use app::models::{
     AdminMessage, AdminOverview, AdminRoom, ChatMessage, Invitation, Member, ModerationEntry, PublicUser, Room,
@@ -83,14 +83,36 @@ impl Store {
     /// Opens the database `url` names (creating an SQLite file if needed) and runs that backend's
     /// migrations, connecting as `options` says.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            let store = SqliteStore::open(url, options.read_pool_size, &options.sqlite_synchronous).await?;
-            return Ok(Self::Sqlite(store));
+        let store = if url.starts_with("sqlite:") {
+            Self::Sqlite(SqliteStore::open(url, options.read_pool_size, &options.sqlite_synchronous).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres(PgStore::open(url, options.read_pool_size, options.pg).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        store.index_older_messages().await?;
+        Ok(store)
+    }
+
+    /// Indexes for search the messages stored before search existed: the last step of the
+    /// migration that added it (its folding is Rust's, `crate::search`, so SQL cannot do it).
+    /// Nothing to do on a database created since.
+    async fn index_older_messages(&self) -> Result<(), StoreError> {
+        let mut indexed = 0;
+        loop {
+            let done = self.index_for_search(2_000).await?;
+            if done == 0 {
+                break;
+            }
+            indexed += done;
+            if indexed % 100_000 < 2_000 {
+                tracing::info!(indexed, "indexing older messages for search");
+            }
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(PgStore::open(url, options.read_pool_size, options.pg).await?));
+        if indexed > 0 {
+            tracing::info!(indexed, "older messages indexed for search");
         }
-        Err(StoreError::UnsupportedUrl)
+        Ok(())
     }
 
     /// This store, for the message writer (its commits, gap reads and probes, and whatever else
@@ -307,6 +329,33 @@ forward! {
     fn appeals(&self, state: Option<&str>, before: Option<i64>, limit: i64) -> Vec<app::models::Appeal>;
     /// Decides an open appeal (accepting unblocks); `None`: unknown, `Some(Err(()))`: decided already.
     fn decide_appeal(&self, id: i64, admin: i64, accept: bool, reason: &str) -> Option<Result<app::models::Appeal, ()>>;
+
+    /// The members of `room` among `names` (lowercase usernames): `(id, username)` each.
+    fn mention_targets(&self, room: i64, names: &[String]) -> Vec<(i64, String)>;
+    /// A message as `viewer` sees it (their reactions), if they are in its conversation.
+    fn message_for(&self, id: i64, viewer: i64) -> Option<ChatMessage>;
+    /// Who reacted to a message with what: `(user id, emoji)`.
+    fn reactors(&self, id: i64) -> Vec<(i64, String)>;
+    /// How many reacted to a message with `emoji`.
+    fn reaction_count(&self, id: i64, emoji: &str) -> i64;
+    /// Edits a message as `editor` (the new text, its mentions), within `window_secs` of its
+    /// sending (0: any time); every version kept.
+    fn edit_message(&self, id: i64, editor: i64, edit: &NewMessage, window_secs: u64) -> Edit;
+    /// Deletes a message for everyone as `actor` (its sender, or an admin anywhere).
+    fn delete_message(&self, id: i64, actor: i64, admin: bool) -> Deletion;
+    /// Adds (`add`) or takes back `user`'s reaction `emoji`; at most `max_distinct` emoji a message.
+    fn react(&self, id: i64, user: i64, emoji: &str, add: bool, max_distinct: i64) -> Reacting;
+    /// Every version of a message, oldest first (`None`: no such message).
+    fn message_versions(&self, id: i64) -> Option<app::models::MessageVersions>;
+    /// The messages `viewer` holds (ids up to `since`) changed after feed entry `changes`, in
+    /// change order, at most `limit`; `true` when more remain.
+    fn changes_since(&self, viewer: i64, changes: i64, since: i64, limit: i64) -> (Vec<ChatMessage>, bool);
+    /// The newest feed entry that changed a message (0 when none has).
+    fn latest_message_change(&self) -> i64;
+    /// Searches, newest first.
+    fn search(&self, request: &SearchRequest) -> Vec<ChatMessage>;
+    /// Indexes for search up to `limit` messages older than search; how many (0: all done).
+    fn index_for_search(&self, limit: i64) -> u64;
 
     /// The sequence number of the newest account change (0 when there is none).
     fn latest_account_change(&self) -> i64;

@@ -28,7 +28,21 @@ macro_rules! readers {
             })
         }
 
+        /// A message: its columns, `room`, and the message it answers (`reply_id`,
+        /// `reply_username`, `reply_excerpt`, `reply_gone`; NULL when none). Its reactions are
+        /// read apart (they depend on the viewer).
         pub(crate) fn message_from_row(row: &$row) -> Result<app::models::ChatMessage, sqlx::Error> {
+            let reply_id: Option<i64> = row.try_get("reply_id")?;
+            let reply_to = match reply_id {
+                Some(id) => Some(app::models::ReplyTo {
+                    id,
+                    username: row.try_get::<Option<String>, _>("reply_username")?.unwrap_or_default(),
+                    excerpt: row.try_get::<Option<String>, _>("reply_excerpt")?.unwrap_or_default(),
+                    gone: row.try_get::<Option<bool>, _>("reply_gone")?.unwrap_or(false),
+                }),
+                None => None,
+            };
+            let mentions: String = row.try_get("mentions")?;
             Ok(app::models::ChatMessage {
                 id: row.try_get("id")?,
                 sender_id: row.try_get("sender_id")?,
@@ -39,6 +53,12 @@ macro_rules! readers {
                 room_id: row.try_get("room_id")?,
                 client_id: row.try_get("client_id")?,
                 removed: row.try_get("removed")?,
+                edited_at: row.try_get("edited_at")?,
+                deleted: row.try_get("deleted")?,
+                reply_to,
+                reactions: Vec::new(),
+                mentions: mentions.split_whitespace().map(str::to_owned).collect(),
+                highlight: None,
             })
         }
 
@@ -76,6 +96,7 @@ macro_rules! readers {
                 owner: row.try_get("owner")?,
                 archived: row.try_get("archived")?,
                 peer,
+                mentions: row.try_get("mention_count")?,
             })
         }
 
@@ -113,6 +134,8 @@ macro_rules! readers {
                 room_id: row.try_get("room_id")?,
                 room_kind: $crate::store::room_kind(row.try_get("room_kind")?)?,
                 removed: row.try_get("removed")?,
+                edited_at: row.try_get("edited_at")?,
+                deleted: row.try_get("deleted")?,
             })
         }
 
@@ -130,6 +153,7 @@ macro_rules! readers {
                 ),
                 username: row.try_get("user_name")?,
                 other_username: row.try_get("other_name")?,
+                detail: row.try_get("detail")?,
             })
         }
 
@@ -174,6 +198,7 @@ macro_rules! readers {
                         room_id: row.try_get("room_id")?,
                         client_id,
                         removed,
+                        ..Default::default()
                     },
                     sources,
                     score: row.try_get("score")?,

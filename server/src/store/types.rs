@@ -12,6 +12,7 @@ pub struct UserRecord {
 }
 
 /// A message accepted for storage.
+#[derive(Default)]
 pub struct NewMessage {
     pub sender_id: i64,
     pub username: String,
@@ -22,6 +23,29 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// What the review queue does once it is stored (`None`: nothing).
     pub review: Option<Review>,
+    /// The message of the same conversation it answers, as it was when checked.
+    pub reply_to: Option<app::models::ReplyTo>,
+    /// The members it mentions: `(user id, username)`, in the order written.
+    pub mentions: Vec<(i64, String)>,
+}
+
+impl NewMessage {
+    /// The usernames it mentions, as stored (space-separated).
+    pub(crate) fn mention_names(&self) -> String {
+        self.mentions.iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Its text as search reads it: folded, and its words.
+    pub(crate) fn search_columns(&self) -> (String, String) {
+        search_columns(&self.content)
+    }
+}
+
+/// `content` as search reads it (`search_text`, `search_words`): folded, and its words.
+pub(crate) fn search_columns(content: &str) -> (String, String) {
+    let folded = crate::search::text::normalize(content);
+    let words = crate::search::text::words(&folded);
+    (folded, words)
 }
 
 /// What the review queue does with a message once it is stored.
@@ -242,6 +266,13 @@ pub enum Change {
     Ignored { user: i64, ignored: i64, on: bool },
     /// An admin removed `message` of `room`.
     MessageRemoved { room: i64, message: i64 },
+    /// `user` edited `message` of `room`.
+    MessageEdited { room: i64, message: i64, user: i64 },
+    /// `user` (its sender or an admin) deleted `message` of `room`.
+    MessageDeleted { room: i64, message: i64, user: i64 },
+    /// `user` added (`added`) or took back a reaction to `message`; the emoji is the entry's
+    /// `detail`.
+    Reacted { room: i64, message: i64, user: i64, added: bool },
 }
 
 impl Change {
@@ -258,6 +289,16 @@ impl Change {
             Change::Ignored { user, ignored, on: true } => ("ignored", None, Some(user), Some(ignored)),
             Change::Ignored { user, ignored, on: false } => ("unignored", None, Some(user), Some(ignored)),
             Change::MessageRemoved { room, message } => ("message_removed", Some(room), None, Some(message)),
+            Change::MessageEdited { room, message, user } => ("message_edited", Some(room), Some(user), Some(message)),
+            Change::MessageDeleted { room, message, user } => {
+                ("message_deleted", Some(room), Some(user), Some(message))
+            }
+            Change::Reacted { room, message, user, added: true } => {
+                ("reaction_added", Some(room), Some(user), Some(message))
+            }
+            Change::Reacted { room, message, user, added: false } => {
+                ("reaction_removed", Some(room), Some(user), Some(message))
+            }
         }
     }
 
@@ -274,6 +315,10 @@ impl Change {
             "ignored" => Change::Ignored { user: user?, ignored: other?, on: true },
             "unignored" => Change::Ignored { user: user?, ignored: other?, on: false },
             "message_removed" => Change::MessageRemoved { room: room?, message: other? },
+            "message_edited" => Change::MessageEdited { room: room?, message: other?, user: user? },
+            "message_deleted" => Change::MessageDeleted { room: room?, message: other?, user: user? },
+            "reaction_added" => Change::Reacted { room: room?, message: other?, user: user?, added: true },
+            "reaction_removed" => Change::Reacted { room: room?, message: other?, user: user?, added: false },
             _ => return None,
         })
     }
@@ -290,6 +335,67 @@ pub struct FeedEntry {
     pub username: Option<String>,
     /// The username of its `other_id` (the inviter, the ignored).
     pub other_username: Option<String>,
+    /// A reaction's emoji.
+    pub detail: Option<String>,
+}
+
+/// What editing a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// Edited now: the message as it is now (no viewer's reactions), and the feed entry.
+    Edited { message: ChatMessage, seq: i64 },
+    /// The text was the same: nothing changed.
+    Unchanged(ChatMessage),
+    /// Unknown, or not readable by the editor (not a member), or deleted or removed.
+    NotFound,
+    /// Someone else's message.
+    NotSender,
+    /// Its conversation is archived.
+    Archived,
+    /// Past the edit window.
+    TooLate,
+}
+
+/// What deleting a message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted now, in `room`; the feed entry.
+    Deleted { room: i64, seq: i64 },
+    /// Deleted (or removed) before: nothing changed.
+    Already,
+    /// Unknown, or not readable by the one deleting.
+    NotFound,
+    /// Someone else's message, and not an admin.
+    Forbidden,
+}
+
+/// What adding or taking back a reaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reacting {
+    /// Changed: the feed entry.
+    Changed { seq: i64 },
+    /// It already was so (idempotent).
+    Unchanged,
+    /// Unknown, not readable, deleted or removed.
+    NotFound,
+    /// Its conversation is archived.
+    Archived,
+    /// The message has as many distinct emoji as it may.
+    TooMany,
+}
+
+/// A search as the store runs it: the parsed query and where to look.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: crate::search::Query,
+    /// The searcher: only conversations they are in (and with `public`, public rooms they
+    /// could join), never people they ignore.
+    pub viewer: i64,
+    pub room: Option<i64>,
+    pub public: bool,
+    /// Results older than this message id.
+    pub before: Option<i64>,
+    pub limit: i64,
 }
 
 /// Rooms with their members' ids, from the `(room, member)` pairs read beside them.
@@ -345,4 +451,63 @@ impl Budget {
 /// Now as RFC 3339 UTC with milliseconds, the format of every stored timestamp.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Gives `messages` their reactions from rows `(message id, emoji, count, me)` in each message's
+/// order of first use.
+pub(crate) fn attach_reactions(messages: &mut [ChatMessage], rows: impl IntoIterator<Item = (i64, String, i64, bool)>) {
+    let mut by_message: std::collections::HashMap<i64, Vec<app::models::Reaction>> = std::collections::HashMap::new();
+    for (message, emoji, count, me) in rows {
+        by_message.entry(message).or_default().push(app::models::Reaction { emoji, count, me });
+    }
+    for message in messages {
+        message.reactions = by_message.remove(&message.id).unwrap_or_default();
+    }
+}
+
+/// The versions of `message` as admins see them: `versions` as kept (none for a message never
+/// edited or deleted: its text now is its original), then a removal's.
+pub(crate) fn complete_versions(
+    message: ChatMessage,
+    versions: &mut Vec<app::models::MessageVersion>,
+    removal: Option<app::models::MessageVersion>,
+) -> app::models::MessageVersions {
+    if versions.is_empty() {
+        let content = match &removal {
+            Some(removal) if message.removed => removal.content.clone(),
+            _ => message.content.clone(),
+        };
+        versions.push(app::models::MessageVersion {
+            kind: "original".into(),
+            content,
+            username: message.username.clone(),
+            timestamp: message.timestamp.clone(),
+            reason: None,
+        });
+    }
+    versions.extend(removal);
+    app::models::MessageVersions { message, versions: std::mem::take(versions) }
+}
+
+/// Whether a message sent at `created_at` (RFC 3339) is past an edit window of `window_secs`.
+pub(crate) fn past_window(created_at: &str, window_secs: u64) -> bool {
+    if window_secs == 0 {
+        return false;
+    }
+    let Ok(sent) = chrono::DateTime::parse_from_rfc3339(created_at) else { return false };
+    let window = chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 1000));
+    chrono::Utc::now().signed_duration_since(sent) > window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::past_window;
+
+    #[test]
+    fn the_edit_window_is_off_at_zero_and_counts_from_the_send() {
+        let long_ago = "2020-01-01T00:00:00.000Z";
+        assert!(!past_window(long_ago, 0));
+        assert!(past_window(long_ago, 60));
+        assert!(!past_window(&super::now_rfc3339(), 60));
+    }
 }

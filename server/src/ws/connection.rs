@@ -35,6 +35,8 @@ pub struct Granted {
     pub user: PublicUser,
     pub session: TokenSession,
     pub since: Option<i64>,
+    /// With `since`: the newest message change the client saw (it is sent what changed after).
+    pub changes: Option<i64>,
     pub admission: Admission,
 }
 
@@ -57,7 +59,7 @@ pub struct Connection {
 
 impl Connection {
     pub async fn run(socket: TcpStream, read: Bytes, services: Arc<Services>, granted: Granted) {
-        let Granted { user, session, since, admission } = granted;
+        let Granted { user, session, since, changes, admission } = granted;
         let hub = services.hub().clone();
         let outbox = Arc::new(Outbox::new(socket, hub.backlog_limits));
         let authority =
@@ -88,7 +90,7 @@ impl Connection {
         };
         // Boxed, like every large and short-lived future of this task: inline, the store's
         // futures would be part of the task's state for the connection's whole life.
-        let started = Box::pin(connection.start(authority, since)).await;
+        let started = Box::pin(connection.start(authority, since, changes)).await;
         let end = match started {
             Ok(()) => connection.serve().await,
             Err(end) => end,
@@ -117,7 +119,7 @@ impl Connection {
     /// Checks the account once more now that the connection is registered (a change committed
     /// during the handshake is seen here, a later one reaches it through the hub), then sends
     /// the first history.
-    async fn start(&mut self, authority: Authority, since: Option<i64>) -> Result<(), End> {
+    async fn start(&mut self, authority: Authority, since: Option<i64>, changes: Option<i64>) -> Result<(), End> {
         // The account and session checked again once registered: a change committed during the
         // handshake is seen here, a later one reaches this connection through the hub.
         match self.services.revocation_of(self.user.id, &authority).await {
@@ -131,12 +133,13 @@ impl Connection {
                 self.outbox.close(close_code::ERROR, "account unavailable");
             }
         }
-        self.send_history(since).await
+        self.send_history(since, changes).await
     }
 
-    /// Sends the first history frame, then the `rooms` frame (my conversations, and who is
-    /// online), and goes live.
-    async fn send_history(&mut self, since: Option<i64>) -> Result<(), End> {
+    /// Sends the first history frame, then the `rooms` frame (my conversations, who is online,
+    /// and the newest message change), then the messages I hold that changed meanwhile (a
+    /// `changes` frame), and goes live.
+    async fn send_history(&mut self, since: Option<i64>, changes: Option<i64>) -> Result<(), End> {
         let unavailable = |error: crate::store::StoreError| {
             tracing::error!(%error, "history query failed");
             End::Close(close_code::ERROR, "history unavailable")
@@ -149,17 +152,28 @@ impl Connection {
         if let Some(end) = self.outbox.end() {
             return Err(end);
         }
+        // Read before the history: every message change after it is in the history, in the
+        // `changes` frame, or live.
+        let head = self.services.store().latest_room_change().await.map_err(unavailable)?;
         let history = self.services.first_history(&self.user, since).await.map_err(unavailable)?;
         let frame = frames::text(&ServerFrame::History {
             room_id: history.room_id,
             messages: history.messages,
             more: history.more,
         });
+        // What changed among the messages the client holds: after its cursor when it gave one
+        // (the messages up to `since`), and for everyone what changed while the history was read.
+        let (after, upto) = match (since, changes) {
+            (Some(since), Some(changes)) => (changes, since.min(history.last_id)),
+            _ => (head, history.last_id),
+        };
+        let changed = self.services.changed_messages(&self.user, after, upto).await.map_err(unavailable)?;
+        let changed = (changes.is_some() || !changed.messages.is_empty()).then(|| frames::text(&changed.frame(head)));
         let hub = self.services.hub().clone();
         let user = self.user.id;
-        self.outbox.go_live(frame, history.last_id, move || {
+        self.outbox.go_live(frame, history.last_id, changed, move || {
             let (online, online_count) = hub.online_for(user);
-            frames::text(&ServerFrame::Rooms { rooms, online, online_count })
+            frames::text(&ServerFrame::Rooms { rooms, online, online_count, changes: head })
         });
         Ok(())
     }
@@ -287,8 +301,8 @@ impl Connection {
 
     async fn on_text(&self, text: String) -> Result<(), End> {
         self.check_expiry(Instant::now())?;
-        let (room_id, content, client_id) = match ClientFrame::parse(&text) {
-            Ok(ClientFrame::Message { content, client_id, room_id }) => (room_id, content, client_id),
+        let (room_id, content, client_id, reply_to) = match ClientFrame::parse(&text) {
+            Ok(ClientFrame::Message { content, client_id, room_id, reply_to }) => (room_id, content, client_id, reply_to),
             Ok(ClientFrame::Typing { room_id }) => {
                 if let Err(reason) = self.services.typing(&self.user, room_id) {
                     self.reply(frames::error(reason, None));
@@ -312,7 +326,7 @@ impl Connection {
                 return Ok(());
             }
         };
-        match self.services.post(&self.user, room_id, &content, client_id, self.outbox.clone()).await {
+        match self.services.post(&self.user, room_id, &content, client_id, reply_to, self.outbox.clone()).await {
             Posted::Queued => Ok(()),
             Posted::Refused { reason, client_id } => {
                 self.reply(frames::error(reason, client_id));

@@ -38,6 +38,14 @@ pub async fn handler(
         Some(Ok(id)) if id >= 0 => Some(id),
         Some(_) => return ApiError::BadRequest { message: "since must be a message id".into() }.into_response(),
     };
+    let changes = match params.get("changes").map(|s| s.parse::<i64>()) {
+        None => None,
+        Some(Ok(seq)) if seq >= 0 => Some(seq),
+        Some(_) => {
+            return ApiError::BadRequest { message: "changes must be a change number (the rooms frame's changes)".into() }
+                .into_response()
+        }
+    };
     let accept = match websocket_accept(request.headers()) {
         Ok(accept) => accept,
         Err(bad) => return bad.into_response(),
@@ -55,7 +63,7 @@ pub async fn handler(
     tokio::spawn(
         async move {
             let Some((socket, read)) = raw_socket(on_upgrade).await else { return };
-            Box::pin(Connection::run(socket, read, services, Granted { user, session, since, admission })).await;
+            Box::pin(Connection::run(socket, read, services, Granted { user, session, since, changes, admission })).await;
         }
         .instrument(span),
     );

@@ -177,7 +177,7 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
     let mut reader = csv::Reader::from_reader(body.as_bytes());
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed"]
+        ["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed", "edited_at", "deleted"]
     );
     let contents: Vec<String> = reader.records().map(|r| r.unwrap()[3].to_string()).collect();
     let expected: Vec<String> = tricky

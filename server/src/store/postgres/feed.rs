@@ -12,17 +12,23 @@ use sqlx::postgres::PgConnection;
 
 /// Appends `change` to the feed inside the transaction `tx`; its sequence number.
 pub(super) async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::Error> {
+    record_detail(tx, change, None).await
+}
+
+/// Appends `change` with its `detail` (a reaction's emoji) to the feed inside `tx`.
+pub(super) async fn record_detail(tx: &mut PgConnection, change: Change, detail: Option<&str>) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT 1 FROM counters WHERE name = 'messages' FOR UPDATE").execute(&mut *tx).await?;
     let (kind, room, user, other) = change.columns();
     sqlx::query_scalar(
         "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'room_changes' RETURNING value) \
-         INSERT INTO room_changes (seq, kind, room_id, user_id, other_id) SELECT value, $1, $2, $3, $4 FROM n \
-         RETURNING seq",
+         INSERT INTO room_changes (seq, kind, room_id, user_id, other_id, detail) SELECT value, $1, $2, $3, $4, $5 \
+         FROM n RETURNING seq",
     )
     .bind(kind)
     .bind(room)
     .bind(user)
     .bind(other)
+    .bind(detail)
     .fetch_one(tx)
     .await
 }
@@ -38,7 +44,7 @@ impl PgStore {
     /// Room changes after `seq`, oldest first, at most `limit`, with the usernames they name.
     pub async fn room_changes_after(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT c.seq, c.kind, c.room_id, c.user_id, c.other_id, u.username AS user_name, \
+            "SELECT c.seq, c.kind, c.room_id, c.user_id, c.other_id, c.detail, u.username AS user_name, \
                     o.username AS other_name \
              FROM room_changes c LEFT JOIN users u ON u.id = c.user_id LEFT JOIN users o ON o.id = c.other_id \
              WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",

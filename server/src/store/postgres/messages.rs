@@ -5,6 +5,7 @@ use super::rows::message_from_row;
 use super::PgStore;
 use crate::store::{NewMessage, StoreError, View};
 use app::models::ChatMessage;
+use app::protocol::REPLY_EXCERPT_CHARS;
 use sqlx::Row;
 
 /// The conditions that select a [`View`]'s messages (`$3` and on: [`view_binds`]).
@@ -48,8 +49,9 @@ const LOCK_COUNTER: &str = "SELECT value FROM counters WHERE name = 'messages' F
 /// commit is before this statement's snapshot, or after the batch's commit).
 const INSERT_BATCH: &str = "\
 WITH input AS (
-    SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
-        AS t(sender_id, content, client_id, room_id, ord)
+    SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $7::bigint[], $8::text[], $9::text[],
+                         $10::text[]) WITH ORDINALITY
+        AS t(sender_id, content, client_id, room_id, reply_to, mentions, search_text, search_words, ord)
 ), allowed AS (
     SELECT i.*, row_number() OVER (PARTITION BY i.sender_id, i.client_id ORDER BY i.ord) AS nth
     FROM input i
@@ -63,8 +65,11 @@ WITH input AS (
     FROM allowed a
     WHERE a.client_id IS NULL OR a.nth = 1
 ), inserted AS (
-    INSERT INTO messages (id, sender_id, content, client_id, created_at, room_id)
-    SELECT id, sender_id, content, client_id, $5, room_id FROM numbered ORDER BY id
+    INSERT INTO messages (id, sender_id, content, client_id, created_at, room_id, reply_to, mentions, search_text,
+                          search_words)
+    SELECT id, sender_id, content, client_id, $5, room_id, reply_to, mentions, search_text,
+           string_to_array(search_words, ' ')
+    FROM numbered ORDER BY id
 ), counted AS (
     UPDATE counters SET value = value + (SELECT count(*) FROM numbered) WHERE name = 'messages'
 )
@@ -72,12 +77,23 @@ SELECT ord, id, (SELECT value FROM counters WHERE name = 'room_changes') AS feed
 
 /// The catch-up read of `view`: `$1` the cursor, `$2` the limit, then [`view_binds`].
 pub(crate) fn since_sql(view: View) -> String {
-    format!("{SELECT_MESSAGE} WHERE m.id > $1{} ORDER BY m.id ASC LIMIT $2", view_conditions(view))
+    format!("{} WHERE m.id > $1{} ORDER BY m.id ASC LIMIT $2", *SELECT_MESSAGE, view_conditions(view))
 }
 
-pub(super) const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
-                              CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed \
-                              FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
+/// A message with its sender's name, its conversation's, and the message it answers as it is
+/// now (see `message_from_row`).
+pub(super) static SELECT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+           CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
+           m.edited_at, m.deleted, m.mentions, m.reply_to AS reply_id, ru.username AS reply_username, \
+           CASE WHEN rm.deleted OR rm.removed THEN '' ELSE left(rm.content, {REPLY_EXCERPT_CHARS}) END \
+             AS reply_excerpt, \
+           (rm.deleted OR rm.removed) AS reply_gone \
+         FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
+           LEFT JOIN messages rm ON rm.id = m.reply_to LEFT JOIN users ru ON ru.id = rm.sender_id"
+    )
+});
 
 impl PgStore {
     /// Commits the rows of `batch`; the id of each (`None` for one left out), and the newest
@@ -92,6 +108,10 @@ impl PgStore {
         let contents: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
         let client_ids: Vec<Option<&str>> = batch.iter().map(|m| m.client_id.as_deref()).collect();
         let rooms: Vec<i64> = batch.iter().map(|m| m.room_id).collect();
+        let replies: Vec<Option<i64>> = batch.iter().map(|m| m.reply_to.as_ref().map(|reply| reply.id)).collect();
+        let mentions: Vec<String> = batch.iter().map(NewMessage::mention_names).collect();
+        let (search_texts, search_words): (Vec<String>, Vec<String>) =
+            batch.iter().map(NewMessage::search_columns).unzip();
         let mut tx = self.writer_pool().begin().await?;
         let counter: i64 = sqlx::query_scalar(LOCK_COUNTER).fetch_one(&mut *tx).await?;
         let rows = sqlx::query(INSERT_BATCH)
@@ -101,9 +121,12 @@ impl PgStore {
             .bind(&rooms)
             .bind(created_at)
             .bind(counter + 1)
+            .bind(&replies)
+            .bind(&mentions)
+            .bind(&search_texts)
+            .bind(&search_words)
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
         let mut ids = vec![None; batch.len()];
         let mut feed = 0;
         for row in rows {
@@ -113,6 +136,12 @@ impl PgStore {
                 Some(row.try_get(1)?);
             feed = row.try_get(2)?;
         }
+        for (message, id) in batch.iter().zip(&ids) {
+            if let Some(id) = id {
+                record_mentions(&mut tx, message, *id).await?;
+            }
+        }
+        tx.commit().await?;
         Ok((ids, feed))
     }
 
@@ -123,14 +152,18 @@ impl PgStore {
         sender: i64,
         client_id: &str,
     ) -> Result<(ChatMessage, bool), sqlx::Error> {
-        let sql = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
-                   CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
-                   EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = m.sender_id) \
-                     AS still_member \
-                   FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
-                   WHERE m.sender_id = $1 AND m.client_id = $2";
-        let row = sqlx::query(sql).bind(sender).bind(client_id).fetch_one(self.pool()).await?;
-        Ok((message_from_row(&row)?, row.try_get("still_member")?))
+        let sql = format!(
+            "{} WHERE m.sender_id = $1 AND m.client_id = $2",
+            SELECT_MESSAGE.replace(
+                "m.client_id, m.removed,",
+                "m.client_id, m.removed, EXISTS (SELECT 1 FROM room_members me \
+                   WHERE me.room_id = m.room_id AND me.user_id = m.sender_id) AS still_member,"
+            )
+        );
+        let row = sqlx::query(&sql).bind(sender).bind(client_id).fetch_one(self.pool()).await?;
+        let mut message = message_from_row(&row)?;
+        self.attach_reactions(std::slice::from_mut(&mut message), Some(sender)).await?;
+        Ok((message, row.try_get("still_member")?))
     }
 
     /// The newest `limit` messages of `view`, oldest first.
@@ -161,7 +194,8 @@ impl PgStore {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.id < $1{} ORDER BY m.id DESC LIMIT $2", view_conditions(view));
+        let sql =
+            format!("{} WHERE m.id < $1{} ORDER BY m.id DESC LIMIT $2", *SELECT_MESSAGE, view_conditions(view));
         self.fetch_messages(&sql, &[before.unwrap_or(i64::MAX), limit], view).await
     }
 
@@ -177,6 +211,53 @@ impl PgStore {
             query = query.bind(value);
         }
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(message_from_row).collect::<Result<_, _>>().map_err(Into::into)
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        self.attach_reactions(&mut messages, view.viewer).await?;
+        Ok(messages)
     }
+
+    /// Gives each of `messages` its reactions, `me` as `viewer` sees them (none: `me` false).
+    pub(super) async fn attach_reactions(
+        &self,
+        messages: &mut [ChatMessage],
+        viewer: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+        let rows: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
+            "SELECT message_id, emoji, COUNT(*)::bigint, bool_or(user_id = $2), MIN(id) AS first \
+             FROM message_reactions WHERE message_id = ANY($1) GROUP BY message_id, emoji \
+             ORDER BY message_id, first",
+        )
+        .bind(&ids)
+        .bind(viewer.unwrap_or(0))
+        .fetch_all(self.pool())
+        .await?;
+        crate::store::attach_reactions(messages, rows.into_iter().map(|(m, e, n, me, _)| (m, e, n, me)));
+        Ok(())
+    }
+}
+
+/// Records who message `id` mentions (what their rooms' `mentions` counts read).
+pub(super) async fn record_mentions(
+    connection: &mut sqlx::PgConnection,
+    message: &NewMessage,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    if message.mentions.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<i64> = message.mentions.iter().map(|(user, _)| *user).collect();
+    sqlx::query(
+        "INSERT INTO message_mentions (user_id, room_id, message_id) SELECT u, $2, $3 FROM UNNEST($1::bigint[]) AS u \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&users)
+    .bind(message.room_id)
+    .bind(id)
+    .execute(connection)
+    .await?;
+    Ok(())
 }

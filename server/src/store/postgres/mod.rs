@@ -23,6 +23,7 @@
 //! whatever the handle. Every session carries the timeouts of [`PgSession`] (a node stalled in a
 //! transaction loses it, and the locks it held, after `idle_in_transaction_timeout`).
 
+mod actions;
 mod admin;
 mod authority;
 mod feed;

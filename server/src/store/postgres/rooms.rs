@@ -30,7 +30,13 @@ fn viewer_select(filter: &str, order: &str) -> String {
              (SELECT COUNT(*) FROM (SELECT 1 FROM messages m \
                WHERE m.room_id = r.id AND m.id > me.last_read_id AND m.sender_id != $1 \
                  AND m.sender_id NOT IN (SELECT ignored_id FROM ignores WHERE user_id = $1) \
-               LIMIT {UNREAD_MAX}) AS unread) END AS unread \
+               LIMIT {UNREAD_MAX}) AS unread) END AS unread, \
+           CASE WHEN me.user_id IS NULL THEN 0 ELSE \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM message_mentions mm JOIN messages m ON m.id = mm.message_id \
+               WHERE mm.user_id = $1 AND mm.room_id = r.id AND mm.message_id > me.last_read_id \
+                 AND NOT m.deleted AND NOT m.removed \
+                 AND m.sender_id NOT IN (SELECT ignored_id FROM ignores WHERE user_id = $1) \
+               LIMIT {UNREAD_MAX}) AS mentioned) END AS mention_count \
          FROM rooms r LEFT JOIN users o ON o.id = r.owner_id \
            LEFT JOIN room_members me ON me.room_id = r.id AND me.user_id = $1 \
          WHERE {filter}) AS v {order}"

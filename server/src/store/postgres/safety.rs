@@ -64,10 +64,7 @@ impl PgStore {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE messages SET content = '', removed = TRUE WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+
         sqlx::query(
             "INSERT INTO audit_log (admin_id, action, target_user_id, room_id, created_at, reason, message_id) \
              VALUES ($1, 'remove_message', $2, $3, $4, $5, $6)",
@@ -81,15 +78,27 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         let seq = record(&mut tx, Change::MessageRemoved { room, message: id }).await?;
+        sqlx::query(
+            "UPDATE messages SET content = '', removed = TRUE, mentions = '', search_text = '', search_words = '{}', \
+             change_seq = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM message_mentions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Removal::Removed { room, seq })
     }
 
     /// A message by id, as members see it now.
     pub async fn message_by_id(&self, id: i64) -> Result<Option<ChatMessage>, StoreError> {
-        let sql = format!("{} WHERE m.id = $1", super::messages::SELECT_MESSAGE);
+        let sql = format!("{} WHERE m.id = $1", *super::messages::SELECT_MESSAGE);
         let row = sqlx::query(&sql).bind(id).fetch_optional(self.pool()).await?;
-        row.as_ref().map(message_from_row).transpose().map_err(Into::into)
+        let Some(row) = row else { return Ok(None) };
+        let mut message = message_from_row(&row)?;
+        self.attach_reactions(std::slice::from_mut(&mut message), None).await?;
+        Ok(Some(message))
     }
 
     /// Records `reporter`'s report of `message` (see `Store::report_message`); `context` is the

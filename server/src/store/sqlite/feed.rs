@@ -12,14 +12,25 @@ use std::sync::atomic::Ordering;
 
 /// Appends `change` to the feed inside the transaction `tx`; its sequence number.
 pub(super) async fn record(tx: &mut sqlx::SqliteConnection, change: Change) -> Result<i64, sqlx::Error> {
+    record_detail(tx, change, None).await
+}
+
+/// Appends `change` with its `detail` (a reaction's emoji) to the feed inside `tx`.
+pub(super) async fn record_detail(
+    tx: &mut sqlx::SqliteConnection,
+    change: Change,
+    detail: Option<&str>,
+) -> Result<i64, sqlx::Error> {
     let (kind, room, user, other) = change.columns();
     sqlx::query_scalar(
-        "INSERT INTO room_changes (kind, room_id, user_id, other_id) VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+        "INSERT INTO room_changes (kind, room_id, user_id, other_id, detail) VALUES (?1, ?2, ?3, ?4, ?5) \
+         RETURNING seq",
     )
     .bind(kind)
     .bind(room)
     .bind(user)
     .bind(other)
+    .bind(detail)
     .fetch_one(tx)
     .await
 }
@@ -45,7 +56,7 @@ impl SqliteStore {
     /// Room changes after `seq`, oldest first, at most `limit`, with the usernames they name.
     pub async fn room_changes_after(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT c.seq, c.kind, c.room_id, c.user_id, c.other_id, u.username AS user_name, \
+            "SELECT c.seq, c.kind, c.room_id, c.user_id, c.other_id, c.detail, u.username AS user_name, \
                     o.username AS other_name \
              FROM room_changes c LEFT JOIN users u ON u.id = c.user_id LEFT JOIN users o ON o.id = c.other_id \
              WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",

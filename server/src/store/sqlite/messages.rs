@@ -5,6 +5,7 @@ use super::rows::message_from_row;
 use super::SqliteStore;
 use crate::store::{NewMessage, StoreError, View};
 use app::models::ChatMessage;
+use app::protocol::REPLY_EXCERPT_CHARS;
 use sqlx::{Acquire, Row};
 
 /// The SQL side of a [`View`].
@@ -65,15 +66,17 @@ fn insert_sql(rows: usize) -> &'static str {
         (1..=EXACT_ROWS)
             .chain(LARGE_CHUNKS)
             .map(|n| {
-                let values: Vec<String> = (0..n).map(|i| format!("(?, ?, ?, ?, ?, {i})")).collect();
+                let values: Vec<String> = (0..n).map(|i| format!("(?, ?, ?, ?, ?, ?, ?, ?, ?, {i})")).collect();
                 let sql = format!(
-                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at, room_id) \
-                     SELECT column1, column2, column3, column4, column5 FROM (VALUES {}) \
+                    "INSERT OR IGNORE INTO messages (sender_id, content, client_id, created_at, room_id, reply_to, \
+                                                     mentions, search_text, search_words) \
+                     SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9 \
+                     FROM (VALUES {}) \
                      WHERE EXISTS (SELECT 1 FROM users WHERE users.id = column1 AND users.is_blocked = 0) \
                      AND EXISTS (SELECT 1 FROM room_members JOIN rooms ON rooms.id = room_members.room_id \
                                  WHERE room_members.room_id = column5 AND room_members.user_id = column1 \
                                    AND rooms.archived = 0) \
-                     ORDER BY column6 \
+                     ORDER BY column10 \
                      RETURNING id, sender_id, client_id, room_id",
                     values.join(", ")
                 );
@@ -97,12 +100,17 @@ async fn insert_chunk(
 ) -> Result<(), sqlx::Error> {
     let mut query = sqlx::query(insert_sql(chunk.len()));
     for message in chunk {
+        let (search_text, search_words) = message.search_columns();
         query = query
             .bind(message.sender_id)
             .bind(&message.content)
             .bind(&message.client_id)
             .bind(created_at)
-            .bind(message.room_id);
+            .bind(message.room_id)
+            .bind(message.reply_to.as_ref().map(|reply| reply.id))
+            .bind(message.mention_names())
+            .bind(search_text)
+            .bind(search_words);
     }
     let mut inserted = query
         .fetch_all(&mut *connection)
@@ -127,12 +135,46 @@ async fn insert_chunk(
         tracing::error!(unmatched, "inserted messages that match no message of the batch");
         debug_assert_eq!(unmatched, 0, "inserted rows out of VALUES order");
     }
+    let first = ids.len() - chunk.len();
+    for (message, id) in chunk.iter().zip(&ids[first..]) {
+        if let Some(id) = id {
+            record_mentions(connection, message, *id).await?;
+        }
+    }
     Ok(())
 }
 
-pub(super) const SELECT_MESSAGE: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
-                              CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed \
-                              FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id";
+/// Records who message `id` mentions (what their rooms' `mentions` counts read).
+pub(super) async fn record_mentions(
+    connection: &mut sqlx::SqliteConnection,
+    message: &NewMessage,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    for (user, _) in &message.mentions {
+        sqlx::query("INSERT OR IGNORE INTO message_mentions (user_id, room_id, message_id) VALUES (?1, ?2, ?3)")
+            .bind(user)
+            .bind(message.room_id)
+            .bind(id)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A message with its sender's name, its conversation's, and the message it answers as it is
+/// now (see `message_from_row`).
+pub(super) static SELECT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
+           CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
+           m.edited_at, m.deleted, m.mentions, m.reply_to AS reply_id, ru.username AS reply_username, \
+           CASE WHEN rm.deleted OR rm.removed THEN '' ELSE substr(rm.content, 1, {REPLY_EXCERPT_CHARS}) END \
+             AS reply_excerpt, \
+           (rm.deleted OR rm.removed) AS reply_gone \
+         FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
+           LEFT JOIN messages rm ON rm.id = m.reply_to LEFT JOIN users ru ON ru.id = rm.sender_id"
+    )
+});
 
 impl SqliteStore {
     /// Commits the rows of `batch`; the id of each (`None` for a retry of a stored `client_id`
@@ -145,7 +187,9 @@ impl SqliteStore {
     ) -> Result<(Vec<Option<i64>>, i64), sqlx::Error> {
         let mut ids = Vec::with_capacity(batch.len());
         let mut connection = self.writer().acquire().await?;
-        if chunk_size(batch.len()) == batch.len() {
+        // One statement commits by itself; mentions are rows of their own, in the same transaction.
+        let mentions = batch.iter().any(|message| !message.mentions.is_empty());
+        if chunk_size(batch.len()) == batch.len() && !mentions {
             insert_chunk(&mut connection, batch, created_at, &mut ids).await?;
             return Ok((ids, self.feed_head()));
         }
@@ -167,19 +211,23 @@ impl SqliteStore {
         sender: i64,
         client_id: &str,
     ) -> Result<(ChatMessage, bool), sqlx::Error> {
-        let sql = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
-                   CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
-                   EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = m.sender_id) \
-                     AS still_member \
-                   FROM messages m JOIN users u ON u.id = m.sender_id JOIN rooms r ON r.id = m.room_id \
-                   WHERE m.sender_id = ?1 AND m.client_id = ?2";
-        let row = sqlx::query(sql).bind(sender).bind(client_id).fetch_one(self.reader()).await?;
-        Ok((message_from_row(&row)?, row.try_get("still_member")?))
+        let sql = format!(
+            "SELECT * FROM ({}) WHERE sender_id = ?1 AND client_id = ?2",
+            SELECT_MESSAGE.replace(
+                "m.client_id, m.removed,",
+                "m.client_id, m.removed, EXISTS (SELECT 1 FROM room_members me \
+                   WHERE me.room_id = m.room_id AND me.user_id = m.sender_id) AS still_member,"
+            )
+        );
+        let row = sqlx::query(&sql).bind(sender).bind(client_id).fetch_one(self.reader()).await?;
+        let mut message = message_from_row(&row)?;
+        self.attach_reactions(std::slice::from_mut(&mut message), Some(sender)).await?;
+        Ok((message, row.try_get("still_member")?))
     }
 
     /// The newest `limit` messages of `view`, oldest first.
     pub async fn latest_messages(&self, view: View, limit: i64) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.id < ?1{} ORDER BY m.id DESC LIMIT ?2", view.conditions());
+        let sql = format!("{} WHERE m.id < ?1{} ORDER BY m.id DESC LIMIT ?2", *SELECT_MESSAGE, view.conditions());
         let mut messages = self.fetch_messages(&sql, &[i64::MAX, limit], view).await?;
         messages.reverse();
         Ok(messages)
@@ -193,7 +241,7 @@ impl SqliteStore {
         since: i64,
         limit: i64,
     ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.id > ?1{} ORDER BY m.id ASC LIMIT ?2", view.conditions());
+        let sql = format!("{} WHERE m.id > ?1{} ORDER BY m.id ASC LIMIT ?2", *SELECT_MESSAGE, view.conditions());
         let mut messages = self.fetch_messages(&sql, &[since, limit + 1], view).await?;
         let more = messages.len() as i64 > limit;
         messages.truncate(limit as usize);
@@ -207,7 +255,7 @@ impl SqliteStore {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!("{SELECT_MESSAGE} WHERE m.id < ?1{} ORDER BY m.id DESC LIMIT ?2", view.conditions());
+        let sql = format!("{} WHERE m.id < ?1{} ORDER BY m.id DESC LIMIT ?2", *SELECT_MESSAGE, view.conditions());
         self.fetch_messages(&sql, &[before.unwrap_or(i64::MAX), limit], view).await
     }
 
@@ -223,7 +271,32 @@ impl SqliteStore {
             query = query.bind(value);
         }
         let rows = query.fetch_all(self.reader()).await?;
-        rows.iter().map(message_from_row).collect::<Result<_, _>>().map_err(Into::into)
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        self.attach_reactions(&mut messages, view.viewer).await?;
+        Ok(messages)
+    }
+
+    /// Gives each of `messages` its reactions, `me` as `viewer` sees them (none: `me` false).
+    pub(super) async fn attach_reactions(
+        &self,
+        messages: &mut [ChatMessage],
+        viewer: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ids = serde_json::to_string(&messages.iter().map(|m| m.id).collect::<Vec<_>>()).unwrap_or_default();
+        let rows: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
+            "SELECT message_id, emoji, COUNT(*), MAX(user_id = ?2), MIN(id) AS first FROM message_reactions \
+             WHERE message_id IN (SELECT value FROM json_each(?1)) GROUP BY message_id, emoji \
+             ORDER BY message_id, first",
+        )
+        .bind(ids)
+        .bind(viewer.unwrap_or(0))
+        .fetch_all(self.reader())
+        .await?;
+        crate::store::attach_reactions(messages, rows.into_iter().map(|(m, e, n, me, _)| (m, e, n, me)));
+        Ok(())
     }
 }
 
@@ -248,7 +321,7 @@ mod tests {
             room: "general".into(),
             content: content.into(),
             client_id: client_id.map(Into::into),
-            review: None,
+            ..Default::default()
         }
     }
 

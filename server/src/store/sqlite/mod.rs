@@ -5,6 +5,7 @@
 //! instead of failing with "database is locked") and a pool of readers; WAL mode lets readers run
 //! while the writer commits. Errors are `StoreError`; callers log them and answer "internal".
 
+mod actions;
 mod admin;
 mod authority;
 mod feed;
