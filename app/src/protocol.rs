@@ -25,7 +25,8 @@ pub const MAX_JSON_CHAR_BYTES: usize = 12;
 /// The longest legal `message` frame: 4000 characters of content and a 64-character
 /// `client_id`, every character escaped as a surrogate pair, the keys, and the longest room id.
 pub const LONGEST_MESSAGE_FRAME: usize =
-    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808}"#.len()
+    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808}"#
+        .len()
         + (crate::domain::MAX_MESSAGE_CHARS + MAX_CLIENT_ID_CHARS) * MAX_JSON_CHAR_BYTES;
 const _: () = assert!(LONGEST_MESSAGE_FRAME <= MAX_FRAME_BYTES, "a legal message must fit in a WebSocket message");
 // Still a bound: a few hundred bytes of whitespace at most, not room for another message.
@@ -67,6 +68,10 @@ pub const MAX_APPEAL_CHARS: usize = 1000;
 pub const REPLY_EXCERPT_CHARS: usize = 100;
 /// Distinct emoji one message may carry as reactions.
 pub const MAX_REACTIONS_PER_MESSAGE: i64 = 20;
+/// Reactions one account may add or take back: a burst, then a sustained rate per second
+/// (past it: 429 with `Retry-After`).
+pub const REACTIONS_BURST: u32 = 30;
+pub const REACTIONS_PER_SEC: f64 = 2.0;
 /// The longest emoji a reaction may be, in bytes of UTF-8 (a family or a flag sequence fits).
 pub const MAX_EMOJI_BYTES: usize = 64;
 /// Most people one message may mention (later `@names` are plain text).

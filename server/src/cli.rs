@@ -213,7 +213,7 @@ mod tests {
                 room: "general".into(),
                 content: format!("{text} {i}"),
                 client_id: None,
-                review: None,
+                ..Default::default()
             };
             let stored = store.insert_batch(&[message]).await.unwrap();
             let crate::store::Stored::New(message) = &stored.stored[0] else { panic!("stored") };

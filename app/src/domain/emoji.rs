@@ -52,7 +52,8 @@ impl Emoji {
         let (Some(cluster), None) = (clusters.next(), clusters.next()) else {
             return Err(ValidationError::InvalidEmoji);
         };
-        let keycap = cluster.contains('\u{20E3}') && cluster.starts_with(|c: char| c.is_ascii_digit() || c == '#' || c == '*');
+        let keycap =
+            cluster.contains('\u{20E3}') && cluster.starts_with(|c: char| c.is_ascii_digit() || c == '#' || c == '*');
         let pictographic = cluster.chars().next().is_some_and(is_pictographic);
         if cluster.len() <= MAX_EMOJI_BYTES && (pictographic || keycap) {
             Ok(Self(cluster.to_owned()))
@@ -72,7 +73,8 @@ mod tests {
 
     #[test]
     fn one_emoji_of_any_shape_is_a_reaction() {
-        for ok in ["👍", "👍🏽", "❤️", "🇫🇷", "👨‍👩‍👧‍👦", "1️⃣", "🎉", "©", "☕"] {
+        for ok in ["👍", "👍🏽", "❤️", "🇫🇷", "👨‍👩‍👧‍👦", "1️⃣", "🎉", "©", "☕"]
+        {
             assert_eq!(Emoji::parse(ok).map(|e| e.as_str().to_owned()), Ok(ok.to_owned()), "{ok}");
         }
     }

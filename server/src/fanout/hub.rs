@@ -66,6 +66,8 @@ pub struct Hub {
     pub flood: SharedLimiter<i64>,
     /// `typing` frames per account (over the limit they are dropped without an answer).
     pub typing: RateLimiter<i64>,
+    /// Reactions added or taken back per account (past it: 429), shared by the cluster's nodes.
+    pub reactions: SharedLimiter<i64>,
     pub write_timeout: Duration,
     pub ping_interval: Duration,
     /// How far a connection may fall behind before it is closed with 1013.
@@ -225,6 +227,12 @@ impl Hub {
         let pacer = WavePacer::new(pacing, std::time::Instant::now(), reading);
         let bus = cluster.as_ref().map(|link| link.bus.clone());
         let flood = SharedLimiter::new("flood", config.flood_burst, config.flood_per_sec, bus.as_ref().map(Bus::link));
+        let reactions = SharedLimiter::new(
+            "reactions",
+            app::protocol::REACTIONS_BURST,
+            app::protocol::REACTIONS_PER_SEC,
+            bus.as_ref().map(Bus::link),
+        );
         let (reports_tx, reports) = mpsc::channel(64);
         let board = cluster
             .as_ref()
@@ -259,6 +267,7 @@ impl Hub {
             shutting_down: AtomicBool::new(false),
             flood,
             typing: RateLimiter::new(app::protocol::TYPING_BURST, app::protocol::TYPING_PER_SEC),
+            reactions,
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             ping_interval: Duration::from_secs(config.ping_interval_secs),
             backlog_limits: BacklogLimits { frames: config.outbound_queue, bytes: config.outbound_queue_bytes },

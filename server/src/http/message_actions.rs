@@ -59,7 +59,9 @@ pub async fn search(
         params
             .get(name)
             .filter(|value| !value.is_empty())
-            .map(|value| value.parse::<i64>().map_err(|_| ApiError::BadRequest { message: format!("{name} must be a number") }))
+            .map(|value| {
+                value.parse::<i64>().map_err(|_| ApiError::BadRequest { message: format!("{name} must be a number") })
+            })
             .transpose()
     };
     let params = SearchParams {

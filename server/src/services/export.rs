@@ -76,8 +76,19 @@ impl CsvRow for PublicUser {
 }
 
 impl CsvRow for AdminMessage {
-    const HEADER: &'static [&'static str] =
-        &["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed", "edited_at", "deleted"];
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "sender_id",
+        "username",
+        "content",
+        "timestamp",
+        "room",
+        "room_id",
+        "room_kind",
+        "removed",
+        "edited_at",
+        "deleted",
+    ];
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),

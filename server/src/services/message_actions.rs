@@ -16,7 +16,8 @@ use app::domain::{Emoji, MessageBody};
 use app::error::ApiError;
 use app::models::{ChatMessage, MessageVersions, PublicUser, ReplyTo, SearchResults, ServerFrame};
 use app::protocol::{
-    CHANGES_MAX, HIGHLIGHT_CONTEXT_CHARS, MAX_MENTIONS_PER_MESSAGE, MAX_REACTIONS_PER_MESSAGE, REPLY_EXCERPT_CHARS, SEARCH_PAGE,
+    CHANGES_MAX, HIGHLIGHT_CONTEXT_CHARS, MAX_MENTIONS_PER_MESSAGE, MAX_REACTIONS_PER_MESSAGE, REPLY_EXCERPT_CHARS,
+    SEARCH_PAGE,
 };
 
 /// What a search asks (`GET /search`).
@@ -51,7 +52,8 @@ pub fn mentioned_names(content: &str) -> Vec<String> {
         let rest = &content[at + 1..];
         let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
         let name = rest[..end].trim_end_matches(['.', '-']).to_ascii_lowercase();
-        if (app::domain::MIN_USERNAME_LEN..=app::domain::MAX_USERNAME_LEN).contains(&name.len()) && !names.contains(&name)
+        if (app::domain::MIN_USERNAME_LEN..=app::domain::MAX_USERNAME_LEN).contains(&name.len())
+            && !names.contains(&name)
         {
             names.push(name);
             if names.len() == MAX_MENTIONS_PER_MESSAGE {
@@ -85,7 +87,12 @@ impl Services {
     }
 
     /// The members of `room_id` that `content` mentions (never its sender), in the order written.
-    pub(crate) async fn mentions_in(&self, room_id: i64, sender: i64, content: &str) -> Result<Vec<(i64, String)>, ApiError> {
+    pub(crate) async fn mentions_in(
+        &self,
+        room_id: i64,
+        sender: i64,
+        content: &str,
+    ) -> Result<Vec<(i64, String)>, ApiError> {
         let names = mentioned_names(content);
         if names.is_empty() {
             return Ok(Vec::new());
@@ -100,7 +107,11 @@ impl Services {
     /// can read now (not deleted or removed, not from someone they ignore).
     pub(crate) async fn reply_target(&self, user: i64, room_id: i64, reply_to: i64) -> Result<ReplyTo, &'static str> {
         const NOT_READABLE: &str = "reply_to is not a message of this conversation you can read";
-        let target = self.store.message_for(reply_to, user).await.map_err(|_| "the reply could not be checked; send it again")?;
+        let target = self
+            .store
+            .message_for(reply_to, user)
+            .await
+            .map_err(|_| "the reply could not be checked; send it again")?;
         let Some(target) = target.filter(|m| m.room_id == room_id && !m.deleted && !m.removed) else {
             return Err(NOT_READABLE);
         };
@@ -198,7 +209,7 @@ impl Services {
     /// distinct emoji a message (409 for a new one past it).
     pub async fn react(&self, user: &PublicUser, id: i64, emoji: &str, add: bool) -> Result<(), ApiError> {
         let emoji = Emoji::parse(emoji).map_err(|error| ApiError::BadRequest { message: error.to_string() })?;
-        if !self.hub.flood.allow(&user.id).await {
+        if !self.hub.reactions.allow(&user.id).await {
             return Err(ApiError::RateLimited { retry_after: 1 });
         }
         match self.store.react(id, user.id, emoji.as_str(), add, MAX_REACTIONS_PER_MESSAGE).await.map_err(internal)? {

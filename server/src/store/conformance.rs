@@ -152,7 +152,7 @@ fn in_room(sender_id: i64, room_id: i64, content: &str, client_id: Option<&str>)
         room: if room_id == GENERAL_ROOM_ID { "general".into() } else { format!("room {room_id}") },
         content: content.into(),
         client_id: client_id.map(Into::into),
-        review: None,
+        ..Default::default()
     }
 }
 

@@ -302,7 +302,9 @@ impl Connection {
     async fn on_text(&self, text: String) -> Result<(), End> {
         self.check_expiry(Instant::now())?;
         let (room_id, content, client_id, reply_to) = match ClientFrame::parse(&text) {
-            Ok(ClientFrame::Message { content, client_id, room_id, reply_to }) => (room_id, content, client_id, reply_to),
+            Ok(ClientFrame::Message { content, client_id, room_id, reply_to }) => {
+                (room_id, content, client_id, reply_to)
+            }
             Ok(ClientFrame::Typing { room_id }) => {
                 if let Err(reason) = self.services.typing(&self.user, room_id) {
                     self.reply(frames::error(reason, None));

@@ -42,8 +42,10 @@ pub async fn handler(
         None => None,
         Some(Ok(seq)) if seq >= 0 => Some(seq),
         Some(_) => {
-            return ApiError::BadRequest { message: "changes must be a change number (the rooms frame's changes)".into() }
-                .into_response()
+            return ApiError::BadRequest {
+                message: "changes must be a change number (the rooms frame's changes)".into(),
+            }
+            .into_response()
         }
     };
     let accept = match websocket_accept(request.headers()) {
@@ -63,7 +65,8 @@ pub async fn handler(
     tokio::spawn(
         async move {
             let Some((socket, read)) = raw_socket(on_upgrade).await else { return };
-            Box::pin(Connection::run(socket, read, services, Granted { user, session, since, changes, admission })).await;
+            Box::pin(Connection::run(socket, read, services, Granted { user, session, since, changes, admission }))
+                .await;
         }
         .instrument(span),
     );

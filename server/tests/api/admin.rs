@@ -177,7 +177,19 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
     let mut reader = csv::Reader::from_reader(body.as_bytes());
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["id", "sender_id", "username", "content", "timestamp", "room", "room_id", "room_kind", "removed", "edited_at", "deleted"]
+        [
+            "id",
+            "sender_id",
+            "username",
+            "content",
+            "timestamp",
+            "room",
+            "room_id",
+            "room_kind",
+            "removed",
+            "edited_at",
+            "deleted"
+        ]
     );
     let contents: Vec<String> = reader.records().map(|r| r.unwrap()[3].to_string()).collect();
     let expected: Vec<String> = tricky
@@ -223,7 +235,7 @@ async fn a_100k_message_export_streams_in_bounded_server_memory() {
                 room: "general".into(),
                 content: format!("bulk message {chunk}-{i} {padding}"),
                 client_id: None,
-                review: None,
+                ..Default::default()
             })
             .collect();
         store.insert_batch(&batch).await.unwrap();
@@ -411,7 +423,7 @@ async fn stalled_downloads_cannot_starve_the_site() {
                 room: "general".into(),
                 content: format!("{chunk}-{i} {content}"),
                 client_id: None,
-                review: None,
+                ..Default::default()
             })
             .collect();
         app.services.store().insert_batch(&batch).await.unwrap();

@@ -281,7 +281,7 @@ async fn catch_up_is_bounded_in_bytes_and_continues_with_get_messages_after() {
             room: "general".into(),
             content: format!("{i:03} {}", "y".repeat(16_000)),
             client_id: None,
-            review: None,
+            ..Default::default()
         })
         .collect();
     app.services.store().insert_batch(&batch).await.unwrap();

@@ -135,7 +135,7 @@ async fn since_is_capped_at_500_with_more() {
             room: "general".into(),
             content: format!("b{i}"),
             client_id: None,
-            review: None,
+            ..Default::default()
         })
         .collect();
     app.services.store().insert_batch(&batch).await.unwrap();

@@ -17,6 +17,7 @@ mod conversations;
 mod crash;
 mod faults;
 mod http_contract;
+mod message_actions;
 mod moderation;
 mod perf_bounds;
 mod safety;

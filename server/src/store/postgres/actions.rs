@@ -11,8 +11,10 @@ use super::messages::{record_mentions, SELECT_MESSAGE};
 use super::rows::message_from_row;
 use super::PgStore;
 use crate::search::TermKind;
-use crate::store::{now_rfc3339, past_window, search_columns, Change, Deletion, Edit, NewMessage, Reacting, SearchRequest};
 use crate::store::StoreError;
+use crate::store::{
+    now_rfc3339, past_window, search_columns, Change, Deletion, Edit, NewMessage, Reacting, SearchRequest,
+};
 use app::models::{ChatMessage, MessageVersion, MessageVersions};
 use sqlx::Row;
 
@@ -78,22 +80,31 @@ impl PgStore {
 
     /// How many reacted to message `id` with `emoji`.
     pub async fn reaction_count(&self, id: i64, emoji: &str) -> Result<i64, StoreError> {
-        let count = sqlx::query_scalar("SELECT COUNT(*)::bigint FROM message_reactions WHERE message_id = $1 AND emoji = $2")
-            .bind(id)
-            .bind(emoji)
-            .fetch_one(self.pool())
-            .await?;
+        let count =
+            sqlx::query_scalar("SELECT COUNT(*)::bigint FROM message_reactions WHERE message_id = $1 AND emoji = $2")
+                .bind(id)
+                .bind(emoji)
+                .fetch_one(self.pool())
+                .await?;
         Ok(count)
     }
 
     /// Edits message `id` as `editor`: its text, mentions and search columns, a version kept.
-    pub async fn edit_message(&self, id: i64, editor: i64, edit: &NewMessage, window_secs: u64) -> Result<Edit, StoreError> {
+    pub async fn edit_message(
+        &self,
+        id: i64,
+        editor: i64,
+        edit: &NewMessage,
+        window_secs: u64,
+    ) -> Result<Edit, StoreError> {
         let mut tx = self.pool().begin().await?;
         let Some(row) = sqlx::query(FACTS).bind(id).bind(editor).fetch_optional(&mut *tx).await? else {
             return Ok(Edit::NotFound);
         };
         let (room, sender): (i64, i64) = (row.try_get("room_id")?, row.try_get("sender_id")?);
-        if !row.try_get::<bool, _>("member")? || row.try_get::<bool, _>("deleted")? || row.try_get::<bool, _>("removed")?
+        if !row.try_get::<bool, _>("member")?
+            || row.try_get::<bool, _>("deleted")?
+            || row.try_get::<bool, _>("removed")?
         {
             return Ok(Edit::NotFound);
         }
@@ -108,7 +119,7 @@ impl PgStore {
         }
         if row.try_get::<String, _>("content")? == edit.content {
             drop(tx);
-                let message = self.message_for(id, editor).await?;
+            let message = self.message_for(id, editor).await?;
             return Ok(message.map_or(Edit::NotFound, Edit::Unchanged));
         }
         let now = now_rfc3339();
@@ -202,13 +213,22 @@ impl PgStore {
 
     /// Adds (`add`) or takes back `user`'s reaction `emoji` to message `id`; a message carries
     /// at most `max_distinct` distinct emoji.
-    pub async fn react(&self, id: i64, user: i64, emoji: &str, add: bool, max_distinct: i64) -> Result<Reacting, StoreError> {
+    pub async fn react(
+        &self,
+        id: i64,
+        user: i64,
+        emoji: &str,
+        add: bool,
+        max_distinct: i64,
+    ) -> Result<Reacting, StoreError> {
         let mut tx = self.pool().begin().await?;
         let Some(row) = sqlx::query(FACTS).bind(id).bind(user).fetch_optional(&mut *tx).await? else {
             return Ok(Reacting::NotFound);
         };
         let room: i64 = row.try_get("room_id")?;
-        if !row.try_get::<bool, _>("member")? || row.try_get::<bool, _>("deleted")? || row.try_get::<bool, _>("removed")?
+        if !row.try_get::<bool, _>("member")?
+            || row.try_get::<bool, _>("deleted")?
+            || row.try_get::<bool, _>("removed")?
         {
             return Ok(Reacting::NotFound);
         }
@@ -318,7 +338,8 @@ impl PgStore {
              ORDER BY m.change_seq LIMIT $4",
             *SELECT_MESSAGE
         );
-        let rows = sqlx::query(&sql).bind(changes).bind(since).bind(viewer).bind(limit + 1).fetch_all(self.pool()).await?;
+        let rows =
+            sqlx::query(&sql).bind(changes).bind(since).bind(viewer).bind(limit + 1).fetch_all(self.pool()).await?;
         let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
         let more = messages.len() as i64 > limit;
         messages.truncate(usize::try_from(limit).unwrap_or(0));
@@ -352,7 +373,9 @@ impl PgStore {
                 TermKind::Words => {
                     let tokens = next(Bind::Texts(term.tokens.clone()), &mut binds);
                     let text = next(Bind::Text(term.text.clone()), &mut binds);
-                    sql.push_str(&format!(" AND m.search_words @> {tokens}::text[] AND strpos(m.search_text, {text}) > 0"));
+                    sql.push_str(&format!(
+                        " AND m.search_words @> {tokens}::text[] AND strpos(m.search_text, {text}) > 0"
+                    ));
                 }
             }
         }

@@ -16,7 +16,11 @@ pub(super) async fn record(tx: &mut PgConnection, change: Change) -> Result<i64,
 }
 
 /// Appends `change` with its `detail` (a reaction's emoji) to the feed inside `tx`.
-pub(super) async fn record_detail(tx: &mut PgConnection, change: Change, detail: Option<&str>) -> Result<i64, sqlx::Error> {
+pub(super) async fn record_detail(
+    tx: &mut PgConnection,
+    change: Change,
+    detail: Option<&str>,
+) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT 1 FROM counters WHERE name = 'messages' FOR UPDATE").execute(&mut *tx).await?;
     let (kind, room, user, other) = change.columns();
     sqlx::query_scalar(

@@ -194,8 +194,7 @@ impl PgStore {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql =
-            format!("{} WHERE m.id < $1{} ORDER BY m.id DESC LIMIT $2", *SELECT_MESSAGE, view_conditions(view));
+        let sql = format!("{} WHERE m.id < $1{} ORDER BY m.id DESC LIMIT $2", *SELECT_MESSAGE, view_conditions(view));
         self.fetch_messages(&sql, &[before.unwrap_or(i64::MAX), limit], view).await
     }
 

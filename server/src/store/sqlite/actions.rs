@@ -11,8 +11,10 @@ use super::messages::{record_mentions, SELECT_MESSAGE};
 use super::rows::message_from_row;
 use super::SqliteStore;
 use crate::search::TermKind;
-use crate::store::{now_rfc3339, past_window, search_columns, Change, Deletion, Edit, NewMessage, Reacting, SearchRequest};
 use crate::store::StoreError;
+use crate::store::{
+    now_rfc3339, past_window, search_columns, Change, Deletion, Edit, NewMessage, Reacting, SearchRequest,
+};
 use app::models::{ChatMessage, MessageVersion, MessageVersions};
 use sqlx::{Acquire, Row};
 
@@ -22,7 +24,11 @@ const FACTS: &str = "SELECT m.room_id, m.sender_id, m.content, m.created_at, m.d
                      FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.id = ?1";
 
 /// Keeps the original text of message `id` as its first version, unless it has versions already.
-async fn keep_original(tx: &mut sqlx::SqliteConnection, id: i64, row: &sqlx::sqlite::SqliteRow) -> Result<(), sqlx::Error> {
+async fn keep_original(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO message_versions (message_id, kind, content, user_id, created_at) \
          SELECT ?1, 'original', ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM message_versions WHERE message_id = ?1)",
@@ -88,14 +94,22 @@ impl SqliteStore {
     }
 
     /// Edits message `id` as `editor`: its text, mentions and search columns, a version kept.
-    pub async fn edit_message(&self, id: i64, editor: i64, edit: &NewMessage, window_secs: u64) -> Result<Edit, StoreError> {
+    pub async fn edit_message(
+        &self,
+        id: i64,
+        editor: i64,
+        edit: &NewMessage,
+        window_secs: u64,
+    ) -> Result<Edit, StoreError> {
         let mut connection = self.writer().acquire().await?;
         let mut tx = connection.begin().await?;
         let Some(row) = sqlx::query(FACTS).bind(id).bind(editor).fetch_optional(&mut *tx).await? else {
             return Ok(Edit::NotFound);
         };
         let (room, sender): (i64, i64) = (row.try_get("room_id")?, row.try_get("sender_id")?);
-        if !row.try_get::<bool, _>("member")? || row.try_get::<bool, _>("deleted")? || row.try_get::<bool, _>("removed")?
+        if !row.try_get::<bool, _>("member")?
+            || row.try_get::<bool, _>("deleted")?
+            || row.try_get::<bool, _>("removed")?
         {
             return Ok(Edit::NotFound);
         }
@@ -209,14 +223,23 @@ impl SqliteStore {
 
     /// Adds (`add`) or takes back `user`'s reaction `emoji` to message `id`; a message carries
     /// at most `max_distinct` distinct emoji.
-    pub async fn react(&self, id: i64, user: i64, emoji: &str, add: bool, max_distinct: i64) -> Result<Reacting, StoreError> {
+    pub async fn react(
+        &self,
+        id: i64,
+        user: i64,
+        emoji: &str,
+        add: bool,
+        max_distinct: i64,
+    ) -> Result<Reacting, StoreError> {
         let mut connection = self.writer().acquire().await?;
         let mut tx = connection.begin().await?;
         let Some(row) = sqlx::query(FACTS).bind(id).bind(user).fetch_optional(&mut *tx).await? else {
             return Ok(Reacting::NotFound);
         };
         let room: i64 = row.try_get("room_id")?;
-        if !row.try_get::<bool, _>("member")? || row.try_get::<bool, _>("deleted")? || row.try_get::<bool, _>("removed")?
+        if !row.try_get::<bool, _>("member")?
+            || row.try_get::<bool, _>("deleted")?
+            || row.try_get::<bool, _>("removed")?
         {
             return Ok(Reacting::NotFound);
         }
@@ -327,7 +350,8 @@ impl SqliteStore {
              ORDER BY m.change_seq LIMIT ?4",
             *SELECT_MESSAGE
         );
-        let rows = sqlx::query(&sql).bind(changes).bind(since).bind(viewer).bind(limit + 1).fetch_all(self.reader()).await?;
+        let rows =
+            sqlx::query(&sql).bind(changes).bind(since).bind(viewer).bind(limit + 1).fetch_all(self.reader()).await?;
         let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
         let more = messages.len() as i64 > limit;
         messages.truncate(usize::try_from(limit).unwrap_or(0));
@@ -420,7 +444,11 @@ impl SqliteStore {
         if query.has_reply {
             sql.push_str(" AND m.reply_to IS NOT NULL");
         }
-        sql.push_str(if from == "FROM messages m" { " ORDER BY m.id DESC LIMIT ?" } else { " ORDER BY f.rowid DESC LIMIT ?" });
+        sql.push_str(if from == "FROM messages m" {
+            " ORDER BY m.id DESC LIMIT ?"
+        } else {
+            " ORDER BY f.rowid DESC LIMIT ?"
+        });
         binds.push(Bind::Int(request.limit));
         let mut statement = sqlx::query(&sql);
         for bind in binds {
@@ -450,12 +478,14 @@ impl SqliteStore {
         let mut tx = connection.begin().await?;
         for (id, content) in &rows {
             let (text, words) = search_columns(content);
-            sqlx::query("UPDATE messages SET search_text = ?2, search_words = ?3 WHERE id = ?1 AND search_text IS NULL")
-                .bind(id)
-                .bind(text)
-                .bind(words)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE messages SET search_text = ?2, search_words = ?3 WHERE id = ?1 AND search_text IS NULL",
+            )
+            .bind(id)
+            .bind(text)
+            .bind(words)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(rows.len() as u64)

@@ -47,6 +47,21 @@ impl Endpoint {
         (status, response.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// Any method with a JSON body (none: `Value::Null`), a bearer token when given.
+    pub async fn send_as(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self.http.request(method, self.url(path));
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut request = self.http.get(self.url(path));
         if let Some(token) = token {
@@ -87,6 +102,15 @@ impl Endpoint {
     /// Connects with `?token=` and returns the client and its history frame.
     pub async fn connect(&self, token: &str) -> (Client, Value) {
         self.connect_query(&format!("token={token}")).await
+    }
+
+    /// The status a refused WebSocket handshake with `query` answers (101 if it is accepted).
+    pub async fn connect_query_status(&self, query: &str) -> u16 {
+        match tokio_tungstenite::connect_async(self.ws_url(query)).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(other) => panic!("handshake failed: {other}"),
+        }
     }
 
     pub async fn connect_query(&self, query: &str) -> (Client, Value) {
