@@ -95,7 +95,7 @@ mod tests {
             room: "general".into(),
             room_id: 1,
             client_id: None,
-            removed: false,
+            ..Default::default()
         }
     }
 

@@ -115,6 +115,9 @@ on_both! {
         reports_open_one_item_per_message_in_queue_order,
         held_messages_wait_in_the_queue_until_linked,
         expired_strikes_stop_counting,
+        search_answers_as_the_matching_rules_say,
+        older_messages_are_indexed_when_the_store_opens,
+        edits_deletions_and_reactions_feed_their_changes_in_order,
     ],
     databases: [
         ids_are_gapless_and_visible_in_commit_order_with_two_stores,
@@ -1673,4 +1676,175 @@ async fn expired_strikes_stop_counting(store: Store) {
     assert!(store.unblock_by_username("bob").await.unwrap());
     let history = store.standing_history(bob, None).await.unwrap();
     assert!(history.iter().all(|h| !h.counted));
+}
+
+/// Texts that try the matching rules: accents, case, width, punctuation, CJK runs, short words,
+/// words inside words, phrases across spaces and lines, markup, and empty-looking text.
+const SEARCH_CORPUS: &[&str] = &[
+    "The Café opens at nine",
+    "CAFE OPENS AT TEN",
+    "café-bar on the corner",
+    "Ｆｕｌｌ ｗｉｄｔｈ text",
+    "go team",
+    "a good plan, goal set",
+    "東京都に行きます",
+    "京都は美しい",
+    "서울에 갑니다",
+    "naïve résumé for the coöperative",
+    "deployment <b>finished</b> & ok",
+    "multi\nline   spaced\ttext",
+    "ÅNGSTRÖM and angstrom",
+    "it's 50% done_now",
+    "ok",
+    "😀 emoji only 😀",
+    "Straße in Köln",
+    "ﬁne print",
+];
+
+/// Queries over [`SEARCH_CORPUS`], each with its answers checked against the rules as Rust
+/// states them (`Query::matches`), the same on every backend.
+const SEARCH_QUERIES: &[&str] = &[
+    "cafe",
+    "CAFÉ",
+    "opens",
+    "\"opens at\"",
+    "\"at nine\"",
+    "go",
+    "goo",
+    "goal",
+    "東京",
+    "京都",
+    "京",
+    "서울",
+    "naive",
+    "resume coop",
+    "finished",
+    "<b>",
+    "line spaced",
+    "angstrom",
+    "50%",
+    "done_now",
+    "ok",
+    "o",
+    "strasse",
+    "straße",
+    "köln",
+    "fine",
+    "full width",
+    "ｗｉｄｔｈ",
+    "emoji",
+    "\"team\"",
+    "it's",
+];
+
+async fn search_answers_as_the_matching_rules_say(store: Store) {
+    let alice = user(&store, "alice").await;
+    let batch: Vec<NewMessage> = SEARCH_CORPUS.iter().map(|text| message(alice, text, None)).collect();
+    let stored = store.insert_batch(&batch).await.unwrap();
+    let ids: Vec<i64> = stored.stored.iter().map(new_id).collect();
+    for text in SEARCH_QUERIES {
+        let query = crate::search::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+        let mut expected: Vec<i64> =
+            SEARCH_CORPUS.iter().zip(&ids).filter(|(content, _)| query.matches(content)).map(|(_, id)| *id).collect();
+        expected.reverse();
+        let request =
+            super::SearchRequest { query, viewer: alice, room: None, public: false, before: None, limit: 100 };
+        let found: Vec<i64> = store.search(&request).await.unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(found, expected, "{text}");
+    }
+    // The rules find what a person would expect of them.
+    let count = |text: &str| SEARCH_CORPUS.iter().filter(|c| crate::search::parse(text).unwrap().matches(c)).count();
+    assert_eq!(count("cafe"), 3);
+    assert_eq!(count("go"), 1, "a short word is a whole word");
+    assert_eq!(count("京都"), 2, "inside 東京都 too");
+}
+
+async fn older_messages_are_indexed_when_the_store_opens(store: Store) {
+    let alice = user(&store, "alice").await;
+    store.insert_batch(&[message(alice, "Über older news", None), message(alice, "newer", None)]).await.unwrap();
+    // As a database from before search: nothing indexed.
+    match &store {
+        Store::Sqlite(sqlite) => {
+            sqlx::query("UPDATE messages SET search_text = NULL, search_words = NULL")
+                .execute(sqlite.writer())
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO message_trigrams (message_trigrams) VALUES ('rebuild')")
+                .execute(sqlite.writer())
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO message_words (message_words) VALUES ('rebuild')")
+                .execute(sqlite.writer())
+                .await
+                .unwrap();
+        }
+        Store::Postgres(pg) => {
+            sqlx::query("UPDATE messages SET search_text = NULL, search_words = NULL")
+                .execute(pg.pool())
+                .await
+                .unwrap();
+        }
+    }
+    let query = || super::SearchRequest {
+        query: crate::search::parse("uber").unwrap(),
+        viewer: alice,
+        room: None,
+        public: false,
+        before: None,
+        limit: 10,
+    };
+    assert!(store.search(&query()).await.unwrap().is_empty(), "not indexed yet");
+    assert_eq!(store.index_for_search(1).await.unwrap(), 1);
+    assert_eq!(store.index_for_search(10).await.unwrap(), 1);
+    assert_eq!(store.index_for_search(10).await.unwrap(), 0, "all done");
+    let found = store.search(&query()).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["Über older news"]);
+}
+
+async fn edits_deletions_and_reactions_feed_their_changes_in_order(store: Store) {
+    let admin = user(&store, "root").await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let batch = store.insert_batch(&[message(alice, "one", None), message(alice, "two", None)]).await.unwrap();
+    let (one, two) = (new_id(&batch.stored[0]), new_id(&batch.stored[1]));
+    let before = store.latest_room_change().await.unwrap();
+    let edit = NewMessage { content: "one, edited".into(), room_id: GENERAL_ROOM_ID, ..Default::default() };
+    assert_eq!(store.edit_message(one, bob, &edit, 0).await.unwrap(), super::Edit::NotSender);
+    let super::Edit::Edited { message, seq } = store.edit_message(one, alice, &edit, 0).await.unwrap() else {
+        panic!("not edited")
+    };
+    assert_eq!((message.content.as_str(), seq), ("one, edited", before + 1));
+    assert!(message.edited_at.is_some());
+    assert!(matches!(store.edit_message(one, alice, &edit, 0).await.unwrap(), super::Edit::Unchanged(_)));
+    assert_eq!(store.react(two, bob, "👍", true, 20).await.unwrap(), super::Reacting::Changed { seq: before + 2 });
+    assert_eq!(store.react(two, bob, "👍", true, 20).await.unwrap(), super::Reacting::Unchanged);
+    assert_eq!(store.react(two, alice, "🎉", true, 1).await.unwrap(), super::Reacting::TooMany);
+    assert_eq!(store.delete_message(two, bob, false).await.unwrap(), super::Deletion::Forbidden);
+    assert_eq!(
+        store.delete_message(two, admin, true).await.unwrap(),
+        super::Deletion::Deleted { room: 1, seq: before + 3 }
+    );
+    assert_eq!(store.delete_message(two, alice, false).await.unwrap(), super::Deletion::Already);
+    assert_eq!(store.react(two, alice, "🎉", true, 20).await.unwrap(), super::Reacting::NotFound);
+
+    let fed: Vec<(Option<Change>, Option<String>)> =
+        store.room_changes_after(before, 10).await.unwrap().into_iter().map(|e| (e.change, e.detail)).collect();
+    assert_eq!(
+        fed,
+        [
+            (Some(Change::MessageEdited { room: 1, message: one, user: alice }), None),
+            (Some(Change::Reacted { room: 1, message: two, user: bob, added: true }), Some("👍".into())),
+            (Some(Change::MessageDeleted { room: 1, message: two, user: admin }), None),
+        ]
+    );
+    // The catch-up gives each changed message once, as it is now, in the order of its last change.
+    let (changed, more) = store.changes_since(bob, before, two, 10).await.unwrap();
+    assert!(!more);
+    let shown: Vec<(i64, &str, bool)> = changed.iter().map(|m| (m.id, m.content.as_str(), m.deleted)).collect();
+    assert_eq!(shown, [(one, "one, edited", false), (two, "", true)]);
+    assert!(store.changes_since(bob, before + 3, two, 10).await.unwrap().0.is_empty());
+    assert!(store.changes_since(bob, before, one, 10).await.unwrap().0.iter().all(|m| m.id <= one), "only held ones");
+    let versions = store.message_versions(two).await.unwrap().unwrap();
+    let kinds: Vec<(&str, &str)> = versions.versions.iter().map(|v| (v.kind.as_str(), v.content.as_str())).collect();
+    assert_eq!(kinds, [("original", "two"), ("delete", "two")]);
 }
