@@ -25,7 +25,8 @@ pub const MAX_JSON_CHAR_BYTES: usize = 12;
 /// The longest legal `message` frame: 4000 characters of content and a 64-character
 /// `client_id`, every character escaped as a surrogate pair, the keys, and the longest room id.
 pub const LONGEST_MESSAGE_FRAME: usize =
-    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808}"#.len()
+    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808}"#
+        .len()
         + (crate::domain::MAX_MESSAGE_CHARS + MAX_CLIENT_ID_CHARS) * MAX_JSON_CHAR_BYTES;
 const _: () = assert!(LONGEST_MESSAGE_FRAME <= MAX_FRAME_BYTES, "a legal message must fit in a WebSocket message");
 // Still a bound: a few hundred bytes of whitespace at most, not room for another message.
