@@ -119,14 +119,20 @@ pub fn delete_message(state: ChatState, room_id: i64, id: i64, ui: Feedback) {
     });
 }
 
-/// Adds my reaction with `emoji`, or takes it back if it is there; shown at once (the
-/// `reaction` frame that follows gives the exact count).
+/// Adds my reaction with `emoji`, or takes it back if it is there. Shown once the server took
+/// it, unless the `reaction` frame (which carries the exact count) already showed it.
 pub fn toggle_reaction(state: ChatState, room_id: i64, id: i64, emoji: String, ui: Feedback) {
     let Some(message) = state.message(room_id, id) else { return };
     let (add, count) = toggled_reaction(&message.reactions, &emoji);
     run(ui, async move { react(id, &emoji, add).await.map(|()| emoji) }, move |emoji| {
-        let me = state.me.with_value(|me| me.username.clone());
-        state.apply_reaction(room_id, id, &emoji, &me, add, count);
+        let shown = state.message(room_id, id).is_some_and(|now| {
+            let mine = now.reactions.iter().any(|r| r.emoji == emoji && r.me);
+            mine == add
+        });
+        if !shown {
+            let me = state.me.with_value(|me| me.username.clone());
+            state.apply_reaction(room_id, id, &emoji, &me, add, count);
+        }
     });
 }
 

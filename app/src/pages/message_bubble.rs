@@ -69,7 +69,6 @@ pub fn MessageBubble(state: ChatState, room_id: i64, id: i64) -> impl IntoView {
             data-id=id
             data-testid="message"
             tabindex="0"
-            aria-label=move || message.with(|m| m.as_ref().map(|m| format!("Message from {}", m.username)))
             on:touchstart=start_press
             on:touchend=end_press
             on:touchmove=end_press
