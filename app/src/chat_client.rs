@@ -3,12 +3,15 @@
 //! `more`); sending with a `client_id` so a retry after a reconnect is stored once; the session
 //! renewed before it expires, and the close codes of an ended session or a changed role acted
 //! on; auto-scroll that leaves a reader of older messages alone; loading older history on
-//! scroll-up; and the conversations' live frames (the list, presence, members, unread counts),
-//! switching conversations and asking for a conversation's history the first time it is shown.
+//! scroll-up; and the conversations' live frames (the list, presence, members, unread and
+//! mention counts, message edits, deletions and reactions, a reconnect's `changes` resumed from
+//! the change cursor), switching conversations and asking for a conversation's history the
+//! first time it is shown, and the browser notifications of live messages.
 
 use crate::chat_state::{AfterMessage, ChatState, Link, Pending};
 use crate::error::ApiError;
 use crate::models::{ChatMessage, ClientFrame, Invitation, ServerFrame};
+use crate::notifier;
 use crate::protocol::{close_codes, GENERAL_ROOM_ID, HISTORY_PAGE, TYPING_RESEND_MS, TYPING_SHOWN_MS};
 use crate::rooms_client;
 use futures::channel::mpsc::{unbounded, UnboundedSender};
@@ -142,7 +145,7 @@ fn backoff(attempt: u32) -> std::time::Duration {
 
 async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
     let since = state.last_message_id();
-    let Ok(socket) = WebSocket::open(&socket_url(since)) else {
+    let Ok(socket) = WebSocket::open(&socket_url(since, state.change_cursor())) else {
         return Disconnect::Retry;
     };
     let (mut sink, mut stream) = socket.split();
@@ -194,12 +197,15 @@ async fn run_connection(state: ChatState, attempt: &mut u32) -> Disconnect {
     Disconnect::Retry
 }
 
-fn socket_url(since: Option<i64>) -> String {
+/// `/ws`, with `since` (the newest message held) and `changes` (the change cursor: edits,
+/// deletions and reactions to the messages held, made meanwhile, come in a `changes` frame) on a
+/// reconnect.
+fn socket_url(since: Option<i64>, changes: i64) -> String {
     let location = window().location();
     let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
     match since {
-        Some(last) => format!("{scheme}://{host}/ws?since={last}"),
+        Some(last) => format!("{scheme}://{host}/ws?since={last}&changes={changes}"),
         None => format!("{scheme}://{host}/ws"),
     }
 }
@@ -248,13 +254,17 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
             if follow {
                 scroll_to_bottom_soon(state);
             }
+            if added {
+                notify_if_wanted(state, &message);
+            }
             match state.after_live_message(&message, added) {
                 AfterMessage::MarkRead(room_id, id) => rooms_client::read_up_to(room_id, id),
                 AfterMessage::Refetch => rooms_client::refetch(state),
                 AfterMessage::Nothing => {}
             }
         }
-        ServerFrame::Rooms { rooms, online, .. } => {
+        ServerFrame::Rooms { rooms, online, changes, .. } => {
+            state.note_change(changes);
             state.set_online(online);
             state.set_rooms(rooms);
             rooms_client::mark_current_read(state);
@@ -293,13 +303,52 @@ fn on_frame(state: ChatState, text: &str, fresh: bool) -> bool {
             state.banner.set(Some((message, true)));
             return true;
         }
-        // Message changes (edits, deletions, reactions): shown by the message actions work.
-        ServerFrame::Edited { .. }
-        | ServerFrame::Deleted { .. }
-        | ServerFrame::Reaction { .. }
-        | ServerFrame::Changes { .. } => {}
+        ServerFrame::Edited { message, change } => {
+            state.note_change(change);
+            state.apply_edit(message);
+        }
+        ServerFrame::Deleted { id, room_id, change } => {
+            state.note_change(change);
+            state.apply_deletion(room_id, id);
+            notifier::close(id);
+        }
+        ServerFrame::Reaction { id, room_id, emoji, username, added, count, change } => {
+            state.note_change(change);
+            state.apply_reaction(room_id, id, &emoji, &username, added, count);
+        }
+        ServerFrame::Changes { messages, change, more } => {
+            state.note_change(change);
+            for gone in messages.iter().filter(|m| m.deleted || m.removed) {
+                notifier::close(gone.id);
+            }
+            state.apply_changes(messages);
+            if more {
+                reload_histories(state);
+            }
+        }
     }
     false
+}
+
+/// Too many changes to catch up with: the conversation on screen reads its history again (the
+/// others when next shown).
+fn reload_histories(state: ChatState) {
+    let current = state.forget_histories();
+    HISTORY_ASKED.with(|asked| asked.borrow_mut().clear());
+    ask_history(state, current);
+}
+
+/// Shows a browser notification for a live message that mentions me or arrives in a direct
+/// message, while the page is hidden and notifications are allowed; clicking it opens the
+/// conversation.
+fn notify_if_wanted(state: ChatState, message: &ChatMessage) {
+    if !notifier::can_notify() {
+        return;
+    }
+    if let Some(notice) = state.notice_for(message) {
+        let room_id = notice.room_id;
+        notifier::show(&notice, move || select(state, room_id));
+    }
 }
 
 /// Forgets a pending message the server refused (it must not be resent on reconnect).
@@ -397,9 +446,11 @@ pub fn typing(state: ChatState) {
     });
 }
 
-/// Queues a message: shown at once as pending, sent now if connected, else on reconnect.
+/// Queues a message (with the reply the composer is writing, if any): shown at once as pending,
+/// sent now if connected, else on reconnect.
 pub fn send(state: ChatState, content: String) {
-    let pending = Pending { client_id: new_client_id(), content };
+    let pending = Pending { client_id: new_client_id(), content, reply_to: state.reply_target() };
+    state.replying_to.set(None);
     let room = state.current_conversation();
     let frame = frame_for(room.room_id, &pending);
     // The next keystroke is a new message being typed.
@@ -418,7 +469,7 @@ fn frame_for(room_id: i64, pending: &Pending) -> String {
         content: pending.content.clone(),
         client_id: Some(pending.client_id.clone()),
         room_id: Some(room_id),
-        reply_to: None,
+        reply_to: pending.reply_to,
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }
@@ -439,16 +490,7 @@ pub fn on_scroll(state: ChatState) {
     let Some(oldest) = room.messages.with_untracked(|m| m.first().map(|m| m.id)) else { return };
     room.loading_older.set(true);
     spawn_local(async move {
-        let page = if room.room_id == GENERAL_ROOM_ID {
-            let url = format!("/messages?before={oldest}&limit={OLDER_PAGE}");
-            match gloo_net::http::Request::get(&url).send().await {
-                Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
-                _ => None,
-            }
-        } else {
-            rooms_client::older(room.room_id, oldest, OLDER_PAGE).await.ok()
-        };
-        if let Some(page) = page {
+        if let Some(page) = history_page(room.room_id, Some(oldest)).await {
             let list = state.list.get_untracked();
             let before_height = list.as_ref().map(|l| l.scroll_height()).unwrap_or(0);
             room.more_older.set(page.len() >= OLDER_PAGE);
@@ -466,6 +508,43 @@ pub fn on_scroll(state: ChatState) {
         }
         room.loading_older.set(false);
     });
+}
+
+/// A page of a conversation's history over HTTP: the newest messages, or those older than
+/// `before` (`GET /messages` for general, `GET /rooms/{id}/messages` for the others).
+async fn history_page(room_id: i64, before: Option<i64>) -> Option<Vec<ChatMessage>> {
+    if room_id == GENERAL_ROOM_ID {
+        let url = match before {
+            Some(before) => format!("/messages?before={before}&limit={OLDER_PAGE}"),
+            None => format!("/messages?limit={OLDER_PAGE}"),
+        };
+        match gloo_net::http::Request::get(&url).send().await {
+            Ok(response) if response.ok() => response.json::<Vec<ChatMessage>>().await.ok(),
+            _ => None,
+        }
+    } else {
+        match before {
+            Some(before) => rooms_client::older(room_id, before, OLDER_PAGE).await.ok(),
+            None => rooms_client::newest(room_id, OLDER_PAGE).await.ok(),
+        }
+    }
+}
+
+/// Loads one more page of a conversation's history (a jump to a message not loaded yet): its
+/// newest page if none is held, else the page before its oldest message. False when nothing
+/// older remains or the call failed.
+pub async fn load_more_history(state: ChatState, room_id: i64) -> bool {
+    let room = state.conversation(room_id);
+    if room.loaded.get_untracked() && !room.more_older.get_untracked() {
+        return false;
+    }
+    let oldest = room.messages.with_untracked(|m| m.first().map(|m| m.id));
+    let Some(page) = history_page(room_id, oldest).await else { return false };
+    let full = page.len() >= OLDER_PAGE;
+    room.more_older.set(full);
+    room.loaded.set(true);
+    state.merge(page);
+    full
 }
 
 /// Loads, oldest first, what a catch-up `history` frame with `more` left out (the live feed

@@ -1,11 +1,14 @@
 //! The browser's chat state, apart from the components that show it (`pages::chat`) and the
 //! connection that feeds it (`chat_client`): who I am, the link's state, the banner, each
 //! conversation's messages, pending sends and paging flags, keyed by the conversation's room id,
-//! and the sidebar's list of conversations with their unread counts, who is online, and the
-//! members of the conversation on screen.
+//! and the sidebar's list of conversations with their unread and mention counts, who is online,
+//! and the members of the conversation on screen; and the message actions' state (the reply
+//! being written, the message being edited, the one flashed after a jump) with the live changes
+//! to messages (edits, deletions, reactions) and the change cursor a reconnect resumes from.
 
-use crate::models::{ChatMessage, Invitation, Member, PublicUser, Room, RoomKind};
-use crate::protocol::{GENERAL_ROOM_ID, UNREAD_MAX};
+use crate::message_text::truncate_chars;
+use crate::models::{ChatMessage, Invitation, Member, PublicUser, Reaction, Room, RoomKind};
+use crate::protocol::{GENERAL_ROOM_ID, REPLY_EXCERPT_CHARS, UNREAD_MAX};
 use leptos::html;
 use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -33,6 +36,8 @@ impl Link {
 pub struct Pending {
     pub client_id: String,
     pub content: String,
+    /// The message it answers, sent again with it after a reconnect.
+    pub reply_to: Option<i64>,
 }
 
 /// The signed-in user, as the page needs them.
@@ -40,7 +45,33 @@ pub struct Pending {
 pub struct Me {
     pub id: i64,
     pub username: String,
+    /// Admins may delete anyone's message.
+    pub is_admin: bool,
 }
+
+/// The message a reply being written answers, as the composer's reply bar shows it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReplyDraft {
+    pub id: i64,
+    pub room_id: i64,
+    pub username: String,
+    pub excerpt: String,
+}
+
+/// A browser notification to show for a live message.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Notice {
+    /// `NAME in ROOM`.
+    pub title: String,
+    /// The text, at most [`NOTICE_BODY_CHARS`] characters.
+    pub body: String,
+    /// The message id (a deletion closes the notification of that message).
+    pub tag: String,
+    pub room_id: i64,
+}
+
+/// The longest text a notification shows.
+pub const NOTICE_BODY_CHARS: usize = 100;
 
 /// One conversation's messages (sorted by id, no duplicates), the sends waiting for their
 /// acknowledgement, and whether older messages may be loaded.
@@ -118,6 +149,8 @@ pub struct ChatState {
     pub link: RwSignal<Link>,
     pub banner: RwSignal<Option<(String, bool)>>,
     pub list: NodeRef<html::Ul>,
+    /// The composer's text box (a reply or a finished edit puts the focus back there).
+    pub composer: NodeRef<html::Textarea>,
     /// My conversations (the sidebar), as the server last told and live frames since changed.
     pub rooms: RwSignal<Vec<Room>>,
     /// Whether the first `rooms` frame has arrived.
@@ -128,6 +161,15 @@ pub struct ChatState {
     pub members: RwSignal<Option<(i64, Vec<Member>)>>,
     /// Invitations to private rooms waiting for my answer.
     pub invitations: RwSignal<Vec<Invitation>>,
+    /// The message the composer's next send answers.
+    pub replying_to: RwSignal<Option<ReplyDraft>>,
+    /// The message of mine being edited in place, if any.
+    pub editing: RwSignal<Option<i64>>,
+    /// The message flashed after a jump to it (a search result, a reply's quote).
+    pub flashing: RwSignal<Option<i64>>,
+    /// The newest message change seen (the `rooms` frame's `changes` and every frame's
+    /// `change`): a reconnect asks for the changes after it.
+    change_cursor: StoredValue<i64>,
 }
 
 /// A form's feedback: the error text to show, and whether its call is under way.
@@ -163,17 +205,22 @@ impl ChatState {
     pub fn new(me: &PublicUser) -> Self {
         let general = Conversation::new(GENERAL_ROOM_ID);
         Self {
-            me: StoredValue::new(Me { id: me.id, username: me.username.clone() }),
+            me: StoredValue::new(Me { id: me.id, username: me.username.clone(), is_admin: me.is_admin }),
             conversations: StoredValue::new(HashMap::from([(GENERAL_ROOM_ID, general)])),
             current: RwSignal::new(GENERAL_ROOM_ID),
             link: RwSignal::new(Link::Connecting),
             banner: RwSignal::new(None),
             list: NodeRef::new(),
+            composer: NodeRef::new(),
             rooms: RwSignal::new(Vec::new()),
             rooms_loaded: RwSignal::new(false),
             online: RwSignal::new(HashSet::new()),
             members: RwSignal::new(None),
             invitations: RwSignal::new(Vec::new()),
+            replying_to: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            flashing: RwSignal::new(None),
+            change_cursor: StoredValue::new(0),
         }
     }
 
@@ -298,9 +345,10 @@ impl ChatState {
         self.rooms.update(|rooms| match rooms.iter_mut().find(|r| r.id == room.id) {
             Some(known) => {
                 let unread = known.unread.max(room.unread);
+                let mentions = known.mentions.max(room.mentions);
                 let last_message_id = known.last_message_id.max(room.last_message_id);
                 let last_read_id = known.last_read_id.max(room.last_read_id);
-                *known = Room { unread, last_message_id, last_read_id, ..room };
+                *known = Room { unread, mentions, last_message_id, last_read_id, ..room };
             }
             None => rooms.push(room),
         });
@@ -372,12 +420,13 @@ impl ChatState {
         let newest_here = self.conversation(current).newest_id();
         let room = self.room(current)?;
         let newest = room.last_message_id.max(newest_here)?;
-        if !room.joined || (room.unread == 0 && newest <= room.last_read_id) {
+        if !room.joined || (room.unread == 0 && room.mentions == 0 && newest <= room.last_read_id) {
             return None;
         }
         self.rooms.update(|rooms| {
             if let Some(room) = rooms.iter_mut().find(|r| r.id == current) {
                 room.unread = 0;
+                room.mentions = 0;
                 room.last_read_id = room.last_read_id.max(newest);
                 room.last_message_id = room.last_message_id.max(Some(newest));
             }
@@ -386,7 +435,8 @@ impl ChatState {
     }
 
     /// Counts a live message (`added`: it was new here): the conversation on screen is read on,
-    /// another one gains an unread message (not mine); one not in my list is fetched.
+    /// another one gains an unread message (not mine), and a mention when it mentions me; one
+    /// not in my list is fetched.
     pub fn after_live_message(&self, message: &ChatMessage, added: bool) -> AfterMessage {
         if !self.rooms_loaded.get_untracked() {
             return AfterMessage::Nothing;
@@ -396,11 +446,15 @@ impl ChatState {
         };
         let on_screen = self.current.get_untracked() == room.id;
         let counts = added && !self.is_mine(message) && message.id > room.last_read_id && !on_screen;
+        let mentions_me = self.mentions_me(message);
         self.rooms.update(|rooms| {
             if let Some(room) = rooms.iter_mut().find(|r| r.id == message.room_id) {
                 room.last_message_id = room.last_message_id.max(Some(message.id));
                 if counts {
                     room.unread = (room.unread + 1).min(UNREAD_MAX);
+                    if mentions_me {
+                        room.mentions = (room.mentions + 1).min(UNREAD_MAX);
+                    }
                 }
             }
         });
@@ -411,6 +465,149 @@ impl ChatState {
             Some((room_id, id)) => AfterMessage::MarkRead(room_id, id),
             None => AfterMessage::Nothing,
         }
+    }
+}
+
+/// Message actions: changes to messages already shown (edits, deletions, reactions, a
+/// reconnect's `changes`), the change cursor, mentions of me, and what a live message notifies.
+impl ChatState {
+    /// Whether a message mentions me (the server lists the canonical usernames it mentions).
+    pub fn mentions_me(&self, message: &ChatMessage) -> bool {
+        self.me.with_value(|me| message.mentions.iter().any(|name| name.eq_ignore_ascii_case(&me.username)))
+    }
+
+    /// Whether I may delete a message: my own, or anyone's for an admin.
+    pub fn can_delete(&self, message: &ChatMessage) -> bool {
+        self.is_mine(message) || self.me.with_value(|me| me.is_admin)
+    }
+
+    /// Whether I may edit a message: my own, still there.
+    pub fn can_edit(&self, message: &ChatMessage) -> bool {
+        self.is_mine(message) && !message.deleted && !message.removed
+    }
+
+    /// Replaces a message with the version an `edited` frame (or an edit's answer) carries, in
+    /// whatever conversation holds it; false when it is not loaded here.
+    pub fn apply_edit(&self, message: ChatMessage) -> bool {
+        let mut found = false;
+        self.conversation(message.room_id).messages.update(|list| found = replace_message(list, message));
+        found
+    }
+
+    /// Message `id` of `room_id` was deleted: shown as deleted, its text gone.
+    pub fn apply_deletion(&self, room_id: i64, id: i64) -> bool {
+        let mut found = false;
+        self.conversation(room_id).messages.update(|list| found = mark_deleted(list, id));
+        if self.editing.get_untracked() == Some(id) {
+            self.editing.set(None);
+        }
+        if self.replying_to.with_untracked(|reply| reply.as_ref().is_some_and(|r| r.id == id)) {
+            self.replying_to.set(None);
+        }
+        found
+    }
+
+    /// A `reaction` frame: `emoji` of message `id` now has `count` reactions; whether I am among
+    /// them changes only when `username` is me.
+    pub fn apply_reaction(&self, room_id: i64, id: i64, emoji: &str, username: &str, added: bool, count: i64) {
+        let mine = self.me.with_value(|me| me.username.eq_ignore_ascii_case(username)).then_some(added);
+        self.conversation(room_id).messages.update(|list| {
+            if let Ok(at) = list.binary_search_by_key(&id, |m| m.id) {
+                set_reaction(&mut list[at].reactions, emoji, count, mine);
+            }
+        });
+    }
+
+    /// A `changes` frame: each message it carries replaces the copy held here (messages not
+    /// loaded here are skipped). Returns how many were replaced.
+    pub fn apply_changes(&self, messages: Vec<ChatMessage>) -> usize {
+        messages.into_iter().filter(|message| self.apply_edit(message.clone())).count()
+    }
+
+    /// Notes a frame's `change` (or the `rooms` frame's `changes`): the cursor keeps the highest.
+    pub fn note_change(&self, change: i64) {
+        self.change_cursor.update_value(|cursor| *cursor = (*cursor).max(change));
+    }
+
+    /// The newest change seen: a reconnect sends it as `changes=`.
+    pub fn change_cursor(&self) -> i64 {
+        self.change_cursor.get_value()
+    }
+
+    /// A `changes` frame said `more` (too many changes to send): every conversation's history
+    /// is read again; returns the one on screen, whose history is to be asked for now (the
+    /// others are asked for when next shown).
+    pub fn forget_histories(&self) -> i64 {
+        self.conversations.with_value(|all| {
+            for conversation in all.values() {
+                conversation.messages.set(Vec::new());
+                conversation.more_older.set(true);
+                conversation.loaded.set(false);
+            }
+        });
+        self.current.get_untracked()
+    }
+
+    /// My newest message of a conversation that can still be edited (Up in an empty composer).
+    pub fn last_editable_of_mine(&self, room_id: i64) -> Option<i64> {
+        self.conversation(room_id)
+            .messages
+            .with_untracked(|list| list.iter().rev().find(|m| self.can_edit(m)).map(|m| m.id))
+    }
+
+    /// A message of a loaded conversation (untracked).
+    pub fn message(&self, room_id: i64, id: i64) -> Option<ChatMessage> {
+        self.conversation(room_id)
+            .messages
+            .with_untracked(|list| list.binary_search_by_key(&id, |m| m.id).ok().map(|at| list[at].clone()))
+    }
+
+    /// Starts a reply to a message: the composer shows it in its reply bar.
+    pub fn reply_to(&self, message: &ChatMessage) {
+        self.editing.set(None);
+        self.replying_to.set(Some(ReplyDraft {
+            id: message.id,
+            room_id: message.room_id,
+            username: message.username.clone(),
+            excerpt: truncate_chars(&message.content, REPLY_EXCERPT_CHARS),
+        }));
+    }
+
+    /// Puts the focus back in the composer (after starting a reply, or leaving an edit).
+    pub fn focus_composer(&self) {
+        if let Some(composer) = self.composer.get_untracked() {
+            let _ = composer.focus();
+        }
+    }
+
+    /// The reply being written in the conversation on screen, as the id the sent frame carries.
+    pub fn reply_target(&self) -> Option<i64> {
+        let current = self.current.get_untracked();
+        self.replying_to.with_untracked(|reply| reply.as_ref().filter(|r| r.room_id == current).map(|r| r.id))
+    }
+
+    /// The browser notification a live message deserves: one that mentions me or arrives in a
+    /// direct message, not mine and still there (people I ignore are never delivered).
+    pub fn notice_for(&self, message: &ChatMessage) -> Option<Notice> {
+        if self.is_mine(message) || message.deleted || message.removed {
+            return None;
+        }
+        let room = self.room(message.room_id);
+        let in_dm = room.as_ref().is_some_and(|r| r.kind == RoomKind::Dm);
+        if !in_dm && !self.mentions_me(message) {
+            return None;
+        }
+        let place = match &room {
+            Some(room) if room.kind == RoomKind::Dm => "a direct message".to_owned(),
+            Some(room) => room.name.clone(),
+            None => message.room.clone(),
+        };
+        Some(Notice {
+            title: format!("{} in {place}", message.username),
+            body: truncate_chars(&message.content, NOTICE_BODY_CHARS),
+            tag: message.id.to_string(),
+            room_id: message.room_id,
+        })
     }
 }
 
@@ -442,7 +639,9 @@ pub fn merge_sorted(list: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) -> 
                 list.insert(at, message);
                 added += 1;
             }
-            Ok(at) if message.removed && !list[at].removed => list[at] = message,
+            Ok(at) if (message.removed && !list[at].removed) || (message.deleted && !list[at].deleted) => {
+                list[at] = message
+            }
             Ok(_) => {}
         }
     }
@@ -458,6 +657,59 @@ pub fn mark_removed(list: &mut [ChatMessage], id: i64) -> bool {
             true
         }
         Err(_) => false,
+    }
+}
+
+/// Replaces the message of the same id in `list` (sorted by id); false when it is not there.
+pub fn replace_message(list: &mut [ChatMessage], message: ChatMessage) -> bool {
+    match list.binary_search_by_key(&message.id, |m| m.id) {
+        Ok(at) => {
+            list[at] = message;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Shows message `id` of `list` as deleted (its text, reply and reactions gone); false when it
+/// is not there. A removed message keeps showing its removal.
+pub fn mark_deleted(list: &mut [ChatMessage], id: i64) -> bool {
+    match list.binary_search_by_key(&id, |m| m.id) {
+        Ok(at) => {
+            let message = &mut list[at];
+            message.content.clear();
+            message.deleted = true;
+            message.reactions.clear();
+            message.mentions.clear();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Sets one emoji's reactions to `count` (the chip goes at 0; a new emoji is appended, keeping
+/// the order of first use); `mine`: whether I am among them now, `None` to leave that as it is.
+pub fn set_reaction(reactions: &mut Vec<Reaction>, emoji: &str, count: i64, mine: Option<bool>) {
+    match reactions.iter().position(|r| r.emoji == emoji) {
+        Some(_) if count <= 0 => reactions.retain(|r| r.emoji != emoji),
+        Some(at) => {
+            reactions[at].count = count;
+            if let Some(mine) = mine {
+                reactions[at].me = mine;
+            }
+        }
+        None if count > 0 => reactions.push(Reaction { emoji: emoji.to_owned(), count, me: mine.unwrap_or(false) }),
+        None => {}
+    }
+}
+
+/// A reaction chip's next state when I click it: I take mine back, or add it (the count moves
+/// by one; the server's `reaction` frame then gives the exact count).
+pub fn toggled_reaction(reactions: &[Reaction], emoji: &str) -> (bool, i64) {
+    match reactions.iter().find(|r| r.emoji == emoji) {
+        Some(r) if r.me => (false, r.count - 1),
+        Some(r) => (true, r.count + 1),
+        None => (true, 1),
     }
 }
 
@@ -518,10 +770,11 @@ mod tests {
         let owner = Owner::new();
         owner.with(|| {
             let state = ChatState::new(&me());
-            state
-                .conversation(GENERAL_ROOM_ID)
-                .pending
-                .set(vec![Pending { client_id: "c3".into(), content: "m3".into() }]);
+            state.conversation(GENERAL_ROOM_ID).pending.set(vec![Pending {
+                client_id: "c3".into(),
+                content: "m3".into(),
+                reply_to: None,
+            }]);
             // Someone else named "me" would not count as me: only the id does.
             state.merge(vec![msg(3, 7, GENERAL_ROOM_ID), msg(4, 8, 9), msg(2, 8, GENERAL_ROOM_ID)]);
             let general = state.conversation(GENERAL_ROOM_ID);
@@ -652,6 +905,192 @@ mod tests {
             state.current.set(8);
             state.set_rooms(vec![room(GENERAL_ROOM_ID, RoomKind::Public, "general")]);
             assert_eq!(state.current.get_untracked(), GENERAL_ROOM_ID);
+        });
+    }
+
+    fn reaction(emoji: &str, count: i64, me: bool) -> Reaction {
+        Reaction { emoji: emoji.into(), count, me }
+    }
+
+    #[test]
+    fn a_reaction_frame_sets_the_count_and_mine_only_when_it_was_me() {
+        let mut chips = vec![reaction("👍", 1, false)];
+        set_reaction(&mut chips, "👍", 2, Some(true));
+        set_reaction(&mut chips, "🎉", 1, None);
+        assert_eq!(chips, vec![reaction("👍", 2, true), reaction("🎉", 1, false)], "a new emoji goes last");
+        set_reaction(&mut chips, "👍", 3, None);
+        assert_eq!(chips[0], reaction("👍", 3, true), "someone else's reaction leaves mine");
+        set_reaction(&mut chips, "👍", 0, Some(false));
+        set_reaction(&mut chips, "😮", 0, None);
+        assert_eq!(chips, vec![reaction("🎉", 1, false)], "a chip at 0 goes; a 0 for an unknown one adds none");
+        assert_eq!(toggled_reaction(&chips, "🎉"), (true, 2));
+        assert_eq!(toggled_reaction(&[reaction("🎉", 2, true)], "🎉"), (false, 1));
+        assert_eq!(toggled_reaction(&[], "👀"), (true, 1));
+    }
+
+    #[test]
+    fn live_changes_reach_the_message_in_whichever_conversation_holds_it() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            state.merge(vec![msg(1, 8, 9), msg(2, 7, 9), msg(3, 8, 4)]);
+            let mut edited = msg(1, 8, 9);
+            edited.content = "fixed".into();
+            edited.edited_at = Some("2026-01-01T00:01:00.000Z".into());
+            assert!(state.apply_edit(edited.clone()));
+            assert!(!state.apply_edit(msg(99, 8, 9)), "a message not loaded here is skipped");
+            assert_eq!(state.message(9, 1), Some(edited));
+            assert_eq!(state.conversation(9).messages.get_untracked().len(), 2, "an edit adds nothing");
+
+            state.apply_reaction(9, 2, "👍", "someone", true, 1);
+            state.apply_reaction(9, 2, "👍", "ME", true, 2);
+            state.apply_reaction(9, 2, "❤️", "someone", true, 1);
+            assert_eq!(state.message(9, 2).unwrap().reactions, vec![reaction("👍", 2, true), reaction("❤️", 1, false)]);
+            state.apply_reaction(9, 2, "👍", "me", false, 1);
+            assert_eq!(state.message(9, 2).unwrap().reactions[0], reaction("👍", 1, false));
+
+            state.editing.set(Some(2));
+            state.reply_to(&state.message(9, 2).unwrap());
+            assert!(state.apply_deletion(9, 2));
+            let deleted = state.message(9, 2).unwrap();
+            assert!(deleted.deleted && deleted.content.is_empty() && deleted.reactions.is_empty());
+            assert_eq!((state.editing.get_untracked(), state.replying_to.get_untracked()), (None, None));
+
+            let mut changed = msg(3, 8, 4);
+            changed.deleted = true;
+            changed.content.clear();
+            assert_eq!(state.apply_changes(vec![changed, msg(50, 8, 4)]), 1);
+            assert!(state.message(4, 3).unwrap().deleted);
+            // A stale copy in a history page never brings deleted text back.
+            state.merge(vec![msg(3, 8, 4)]);
+            assert!(state.message(4, 3).unwrap().deleted);
+        });
+    }
+
+    #[test]
+    fn the_change_cursor_keeps_the_highest_change_seen() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            assert_eq!(state.change_cursor(), 0);
+            state.note_change(12);
+            state.note_change(5);
+            assert_eq!(state.change_cursor(), 12, "a late frame never moves it back");
+            state.note_change(13);
+            assert_eq!(state.change_cursor(), 13);
+        });
+    }
+
+    #[test]
+    fn too_many_changes_reload_every_history() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            state.merge(vec![msg(1, 8, 9), msg(2, 8, GENERAL_ROOM_ID)]);
+            state.conversation(9).loaded.set(true);
+            state.conversation(9).more_older.set(false);
+            state.current.set(9);
+            assert_eq!(state.forget_histories(), 9);
+            let room = state.conversation(9);
+            assert!(room.messages.get_untracked().is_empty() && !room.loaded.get_untracked());
+            assert!(room.more_older.get_untracked());
+            assert!(state.conversation(GENERAL_ROOM_ID).messages.get_untracked().is_empty());
+        });
+    }
+
+    #[test]
+    fn mentions_of_me_count_elsewhere_and_reading_clears_them() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            state.set_rooms(vec![room(GENERAL_ROOM_ID, RoomKind::Public, "general"), room(9, RoomKind::Public, "x")]);
+            let mut mention = msg(2, 8, 9);
+            mention.mentions = vec!["Me".into()];
+            let mut other = msg(3, 8, 9);
+            other.mentions = vec!["someone".into()];
+            let mut mine = msg(4, 7, 9);
+            mine.mentions = vec!["me".into()];
+            for message in [mention.clone(), other, mine] {
+                let added = state.merge(vec![message.clone()]) > 0;
+                state.after_live_message(&message, added);
+            }
+            state.after_live_message(&mention, false);
+            let counted = state.room(9).unwrap();
+            assert_eq!((counted.unread, counted.mentions), (2, 1), "a duplicate and my own are not counted");
+            // A `room` frame with older counts keeps what this page counted.
+            state.upsert_room(room(9, RoomKind::Public, "x"));
+            assert_eq!(state.room(9).unwrap().mentions, 1);
+            state.current.set(9);
+            assert_eq!(state.read_current(), Some((9, 4)));
+            assert_eq!(state.room(9).unwrap().mentions, 0);
+            // A mention in the conversation on screen is read at once.
+            let mut seen = msg(5, 8, 9);
+            seen.mentions = vec!["me".into()];
+            state.merge(vec![seen.clone()]);
+            assert_eq!(state.after_live_message(&seen, true), AfterMessage::MarkRead(9, 5));
+            assert_eq!(state.room(9).unwrap().mentions, 0);
+        });
+    }
+
+    #[test]
+    fn a_room_with_only_mentions_left_is_still_read() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            let mut mentioned = room(9, RoomKind::Public, "x");
+            (mentioned.mentions, mentioned.last_message_id, mentioned.last_read_id) = (1, Some(4), 4);
+            state.set_rooms(vec![mentioned]);
+            state.current.set(9);
+            assert_eq!(state.read_current(), Some((9, 4)));
+            assert_eq!(state.room(9).unwrap().mentions, 0);
+        });
+    }
+
+    #[test]
+    fn notifications_are_for_mentions_of_me_and_direct_messages_from_others() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            state.set_rooms(vec![room(3, RoomKind::Public, "plans"), room(8, RoomKind::Dm, "amy")]);
+            let mut mention = msg(1, 8, 3);
+            mention.mentions = vec!["me".into()];
+            mention.content = "x".repeat(150);
+            let notice = state.notice_for(&mention).unwrap();
+            assert_eq!((notice.title.as_str(), notice.tag.as_str(), notice.room_id), ("u8 in plans", "1", 3));
+            assert_eq!(notice.body.chars().count(), NOTICE_BODY_CHARS);
+            let direct = msg(2, 8, 8);
+            assert_eq!(state.notice_for(&direct).unwrap().title, "u8 in a direct message");
+            assert_eq!(state.notice_for(&msg(3, 8, 3)), None, "a plain room message");
+            assert_eq!(state.notice_for(&msg(4, 7, 8)), None, "my own");
+            let mut gone = direct.clone();
+            gone.deleted = true;
+            assert_eq!(state.notice_for(&gone), None);
+        });
+    }
+
+    #[test]
+    fn up_edits_my_last_message_and_a_reply_belongs_to_its_conversation() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let state = ChatState::new(&me());
+            let mut deleted = msg(4, 7, 9);
+            deleted.deleted = true;
+            state.merge(vec![msg(1, 7, 9), msg(2, 7, 9), msg(3, 8, 9), deleted]);
+            assert_eq!(state.last_editable_of_mine(9), Some(2));
+            assert_eq!(state.last_editable_of_mine(5), None);
+            assert!(state.can_delete(&msg(2, 7, 9)) && !state.can_delete(&msg(3, 8, 9)));
+            let mut long = msg(3, 8, 9);
+            long.content = "y".repeat(300);
+            state.reply_to(&long);
+            let draft = state.replying_to.get_untracked().unwrap();
+            assert_eq!((draft.id, draft.username.as_str()), (3, "u8"));
+            assert_eq!(draft.excerpt.chars().count(), REPLY_EXCERPT_CHARS);
+            state.current.set(9);
+            assert_eq!(state.reply_target(), Some(3));
+            state.current.set(GENERAL_ROOM_ID);
+            assert_eq!(state.reply_target(), None, "never sent into another conversation");
+            let admin = ChatState::new(&PublicUser { is_admin: true, ..me() });
+            assert!(admin.can_delete(&msg(3, 8, 9)) && !admin.can_edit(&msg(3, 8, 9)));
         });
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod chat_state;
 pub mod domain;
 pub mod error;
+pub mod message_text;
 pub mod models;
 pub mod pages;
 pub mod protocol;
@@ -16,6 +17,10 @@ pub mod assets;
 pub mod backend;
 #[cfg(feature = "hydrate")]
 pub mod chat_client;
+#[cfg(feature = "hydrate")]
+pub mod message_client;
+#[cfg(feature = "hydrate")]
+pub mod notifier;
 #[cfg(feature = "hydrate")]
 pub mod rest_client;
 #[cfg(feature = "hydrate")]

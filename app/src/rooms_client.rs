@@ -100,6 +100,11 @@ pub async fn mark_read(room_id: i64, last_read_id: i64) -> Result<(), String> {
     no_content(request.send().await).await
 }
 
+/// `GET /rooms/{id}/messages`: the newest messages of a conversation (newest first).
+pub async fn newest(room_id: i64, limit: usize) -> Result<Vec<ChatMessage>, String> {
+    get(&format!("/rooms/{room_id}/messages?limit={limit}")).await
+}
+
 /// `GET /rooms/{id}/messages?before=`: older messages of a conversation (newest first).
 pub async fn older(room_id: i64, before: i64, limit: usize) -> Result<Vec<ChatMessage>, String> {
     get(&format!("/rooms/{room_id}/messages?before={before}&limit={limit}")).await

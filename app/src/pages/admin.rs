@@ -2,10 +2,11 @@
 //! no data: every server function below re-checks the role in the database), then hydrated:
 //! overview counts, the review queue (`review_panel`) and appeals (`appeals_panel`), users
 //! (paged: a "More users" button) with search / blocked filter / block and unblock, a live
-//! message monitor (the same WebSocket feed as the chat), the moderation log, and
-//! CSV downloads.
+//! message monitor (the same WebSocket feed as the chat; edited and deleted messages marked, each
+//! message's versions a click away), the moderation log, and CSV downloads.
 
 use super::appeals_panel::AppealsPanel;
+use super::message_versions::VersionsButton;
 use super::review_panel::ReviewPanel;
 use crate::api::{
     admin_moderation_log, admin_recent_messages, admin_rooms, admin_stats, admin_users, current_user, AdminArchiveRoom,
@@ -13,7 +14,7 @@ use crate::api::{
 };
 use crate::chat_state::ChatState;
 use crate::error::ApiError;
-use crate::models::{AdminMessage, AdminRoom, PublicUser, RoomKind};
+use crate::models::{AdminMessage, AdminRoom, ChatMessage, PublicUser, RoomKind};
 use leptos::prelude::*;
 
 #[component]
@@ -238,45 +239,82 @@ fn Monitor(initial: Vec<AdminMessage>, me: PublicUser) -> impl IntoView {
         }
     });
     let rows = move || {
-        let mut rows: Vec<(i64, String, String, String, String)> = initial
-            .iter()
-            .map(|m| {
-                (
-                    m.id,
-                    m.timestamp.clone(),
-                    m.username.clone(),
-                    shown_content(&m.content, m.removed),
-                    conversation_label(&m.room, m.room_kind),
-                )
-            })
-            .collect();
-        let newest = rows.iter().map(|row| row.0).max().unwrap_or(0);
-        rows.extend(feed.messages.get().into_iter().filter(|m| m.id > newest).map(|m| {
-            let label = conversation_label(&m.room, RoomKind::Public);
-            let content = shown_content(&m.content, m.removed);
-            (m.id, m.timestamp, m.username, content, label)
-        }));
-        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+        let mut rows: Vec<MonitorRow> = initial.iter().map(MonitorRow::from_admin).collect();
+        feed.messages.with(|live| {
+            for message in live {
+                let row = MonitorRow::from_live(message);
+                // The feed's copy is the newer one: it follows edits and deletions.
+                match rows.iter_mut().find(|known| known.id == row.id) {
+                    Some(known) => *known = MonitorRow { conversation: known.conversation.clone(), ..row },
+                    None => rows.push(row),
+                }
+            }
+        });
+        rows.sort_by_key(|row| std::cmp::Reverse(row.id));
         rows.truncate(200);
         rows
     };
     view! {
         <div class="table-wrap monitor">
             <table id="monitor">
-                <thead><tr><th>"Id"</th><th>"Time (UTC)"</th><th>"Conversation"</th><th>"User"</th><th>"Message"</th></tr></thead>
+                <thead><tr><th>"Id"</th><th>"Time (UTC)"</th><th>"Conversation"</th><th>"User"</th><th>"Message"</th><th>""</th></tr></thead>
                 <tbody>
-                    <For each=rows key=|row| row.0 let:row>
-                        <tr>
-                            <td>{row.0}</td>
-                            <td>{row.1.get(..19).unwrap_or(&row.1).replace('T', " ")}</td>
-                            <td class="conversation">{row.4.clone()}</td>
-                            <td>{row.2.clone()}</td>
-                            <td class="text">{row.3.clone()}</td>
+                    <For each=rows key=|row| (row.id, row.content.clone(), row.edited, row.deleted) let:row>
+                        <tr data-id=row.id class:deleted=row.deleted>
+                            <td>{row.id}</td>
+                            <td>{row.timestamp.get(..19).unwrap_or(&row.timestamp).replace('T', " ")}</td>
+                            <td class="conversation">{row.conversation.clone()}</td>
+                            <td>{row.username.clone()}</td>
+                            <td class="text">
+                                {row.content.clone()}
+                                {row.edited.then(|| view! { <small class="mark edited-mark" data-testid="monitor-edited">" edited"</small> })}
+                                {row.deleted.then(|| view! { <small class="mark deleted-mark" data-testid="monitor-deleted">" deleted"</small> })}
+                            </td>
+                            <td><VersionsButton id=row.id/></td>
                         </tr>
                     </For>
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// One row of the monitor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MonitorRow {
+    id: i64,
+    timestamp: String,
+    username: String,
+    content: String,
+    conversation: String,
+    edited: bool,
+    deleted: bool,
+}
+
+impl MonitorRow {
+    fn from_admin(message: &AdminMessage) -> Self {
+        Self {
+            id: message.id,
+            timestamp: message.timestamp.clone(),
+            username: message.username.clone(),
+            content: shown_content(&message.content, message.removed, message.deleted),
+            conversation: conversation_label(&message.room, message.room_kind),
+            edited: message.edited_at.is_some(),
+            deleted: message.deleted,
+        }
+    }
+
+    /// A message of the live feed (general's).
+    fn from_live(message: &ChatMessage) -> Self {
+        Self {
+            id: message.id,
+            timestamp: message.timestamp.clone(),
+            username: message.username.clone(),
+            content: shown_content(&message.content, message.removed, message.deleted),
+            conversation: conversation_label(&message.room, RoomKind::Public),
+            edited: message.edited_at.is_some(),
+            deleted: message.deleted,
+        }
     }
 }
 
@@ -313,10 +351,13 @@ fn RoomsTable(list: Vec<AdminRoom>, archive: ServerAction<AdminArchiveRoom>) -> 
     }
 }
 
-/// A message's text as the monitor shows it (a removed one says so).
-fn shown_content(content: &str, removed: bool) -> String {
+/// A message's text as the monitor shows it (a removed or deleted one says so; its text is in
+/// its versions).
+fn shown_content(content: &str, removed: bool, deleted: bool) -> String {
     if removed {
         "(removed)".to_owned()
+    } else if deleted {
+        "(deleted)".to_owned()
     } else {
         content.to_owned()
     }

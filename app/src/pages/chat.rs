@@ -3,15 +3,20 @@
 //! `/ws` with the session cookie, fills the list from the history frame and the sidebar from the
 //! `rooms` frame, and keeps both live (`chat_client`, WASM only). The sidebar lists my rooms and
 //! direct messages with unread badges and presence dots, and starts new ones (`rooms_client`);
-//! the header shows the conversation's topic and members. On a phone the sidebar folds away
-//! behind the top bar's toggle.
+//! the header shows the conversation's topic and members, and the message search. Messages
+//! (`message_bubble`) carry their actions; the composer (`composer`) writes replies and
+//! completes mentions; mentions of me get their own badge in the sidebar. On a phone the
+//! sidebar folds away behind the top bar's toggle.
 
+use super::composer::Composer;
 use super::invitations::Invitations;
-use super::report_button::ReportButton;
+use super::message_bubble::MessageBubble;
+use super::notifications::EnableNotifications;
+use super::search_panel::SearchPanel;
 use super::standing_panel::StandingPanel;
 use crate::api::{current_user, Logout};
 use crate::chat_state::{sidebar_groups, unread_label, ChatState, Feedback, Link};
-use crate::models::{ChatMessage, Member, PublicUser, Room, RoomKind};
+use crate::models::{Member, PublicUser, Room, RoomKind};
 use crate::protocol::GENERAL_ROOM_ID;
 use leptos::prelude::*;
 
@@ -24,8 +29,6 @@ mod client {
     use crate::chat_state::ChatState;
 
     pub fn select(_state: ChatState, _room_id: i64) {}
-    pub fn send(_state: ChatState, _content: String) {}
-    pub fn typing(_state: ChatState) {}
     pub fn on_scroll(_state: ChatState) {}
 }
 
@@ -71,7 +74,6 @@ fn Chat(user: PublicUser) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let state = ChatState::new(&user);
     let room = move || state.conversation(state.current.get());
-    let draft = RwSignal::new(String::new());
     let sidebar_open = RwSignal::new(false);
 
     #[cfg(feature = "hydrate")]
@@ -93,25 +95,11 @@ fn Chat(user: PublicUser) -> impl IntoView {
         client::leave();
     };
 
-    let send = move || {
-        let text = draft.get_untracked();
-        if text.trim().is_empty() {
-            return;
-        }
-        client::send(state, text);
-        draft.set(String::new());
-    };
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-            ev.prevent_default();
-            send();
-        }
-    };
     let on_scroll = move |_| client::on_scroll(state);
-    // Unread messages elsewhere, for the toggle of a folded sidebar.
+    // Unread messages (or mentions) elsewhere, for the toggle of a folded sidebar.
     let unread_elsewhere = move || {
         let current = state.current.get();
-        state.rooms.with(|rooms| rooms.iter().any(|r| r.id != current && r.unread > 0))
+        state.rooms.with(|rooms| rooms.iter().any(|r| r.id != current && (r.unread > 0 || r.mentions > 0)))
     };
 
     view! {
@@ -139,6 +127,7 @@ fn Chat(user: PublicUser) -> impl IntoView {
                         Link::Closed => "Offline, retrying…",
                     }}
                 </span>
+                <EnableNotifications/>
                 {user.is_admin.then(|| view! { <a class="admin-link" href="/admin">"Admin"</a> })}
                 <span class="whoami">"Signed in as " <strong class="username">{user.username.clone()}</strong></span>
                 <ActionForm action=logout attr:class="logout-form">
@@ -159,8 +148,8 @@ fn Chat(user: PublicUser) -> impl IntoView {
                         <Show when=move || room().loading_older.get()>
                             <li class="older">"Loading older messages…"</li>
                         </Show>
-                        <For each=move || room().messages.get() key=|m| (m.id, m.removed) let:message>
-                            <MessageItem mine=state.is_mine(&message) message />
+                        <For each=move || room().messages.get() key=|m| m.id let:message>
+                            <MessageBubble state room_id=message.room_id id=message.id/>
                         </For>
                         <For each=move || room().pending.get() key=|p| p.client_id.clone() let:pending>
                             <li class="message mine pending" data-client-id=pending.client_id.clone()>
@@ -173,23 +162,7 @@ fn Chat(user: PublicUser) -> impl IntoView {
                         </For>
                     </ul>
                     <p class="typing" data-testid="typing" aria-live="polite">{move || room().typing_line()}</p>
-                    <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
-                        <textarea
-                            id="composer"
-                            name="content"
-                            rows="1"
-                            maxlength="4000"
-                            placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
-                            aria-label="Message"
-                            prop:value=move || draft.get()
-                            on:input=move |ev| {
-                                draft.set(event_target_value(&ev));
-                                client::typing(state);
-                            }
-                            on:keydown=on_keydown
-                        ></textarea>
-                        <button type="submit">"Send"</button>
-                    </form>
+                    <Composer state/>
                 </main>
             </div>
         </div>
@@ -286,6 +259,7 @@ fn ConversationItem(state: ChatState, id: i64, show: Callback<i64>) -> impl Into
     let room = Memo::new(move |_| state.rooms.with(|rooms| rooms.iter().find(|r| r.id == id).cloned()));
     let name = move || room.with(|r| r.as_ref().map(|r| r.name.clone()).unwrap_or_default());
     let unread = move || room.with(|r| r.as_ref().map_or(0, |r| r.unread));
+    let mentions = move || room.with(|r| r.as_ref().map_or(0, |r| r.mentions));
     let kind = move || room.with(|r| r.as_ref().map(|r| r.kind));
     let peer = move || room.with(|r| r.as_ref().and_then(|r| r.peer.clone().or_else(|| Some(r.name.clone()))));
     let active = move || state.current.get() == id;
@@ -300,6 +274,7 @@ fn ConversationItem(state: ChatState, id: i64, show: Callback<i64>) -> impl Into
                 data-room-id=id
                 data-kind=move || kind().map(RoomKind::as_str)
                 data-unread=unread
+                data-mentions=mentions
                 aria-current=move || active().then_some("true")
                 on:click=move |_| show.run(id)
             >
@@ -311,6 +286,15 @@ fn ConversationItem(state: ChatState, id: i64, show: Callback<i64>) -> impl Into
                     kind => view! { <RoomIcon private=kind == Some(RoomKind::Private)/> }.into_any(),
                 }}
                 <span class="conversation-name" data-testid="conversation-name">{name}</span>
+                {move || (mentions() > 0).then(|| view! {
+                    <span
+                        class="badge mention-badge"
+                        data-testid="mention-badge"
+                        aria-label=format!("{} mentioning you", mentions())
+                    >
+                        "@"{unread_label(mentions())}
+                    </span>
+                })}
                 {move || (unread() > 0).then(|| view! {
                     <span class="badge" data-testid="unread-badge" aria-label=format!("{} unread", unread())>
                         {unread_label(unread())}
@@ -634,6 +618,9 @@ fn RoomHeader(state: ChatState) -> impl IntoView {
                     >"Leave"</button>
                 </Show>
             </div>
+            <div class="room-search">
+                <SearchPanel state/>
+            </div>
         </div>
         <PanelError ui/>
         <Show when=members_open>
@@ -686,42 +673,5 @@ fn MemberItem(state: ChatState, member: Member) -> impl IntoView {
             <span class="member-name">{username.clone()}</span>
             {member.is_owner.then(|| view! { <small class="owner">"owner"</small> })}
         </li>
-    }
-}
-
-#[component]
-fn MessageItem(message: ChatMessage, mine: bool) -> impl IntoView {
-    let side = if mine { "message mine" } else { "message theirs" };
-    let time = local_time(&message.timestamp);
-    view! {
-        <li class=side data-id=message.id>
-            <span class="meta">
-                <span class="author">{message.username.clone()}</span>
-                " · "
-                <time datetime=message.timestamp.clone()>{time}</time>
-            </span>
-            {if message.removed {
-                view! { <div class="bubble removed">"Message removed by a moderator"</div> }.into_any()
-            } else {
-                view! { <div class="bubble">{message.content.clone()}</div> }.into_any()
-            }}
-            {(!mine && !message.removed).then(|| view! { <ReportButton id=message.id/> })}
-        </li>
-    }
-}
-
-/// The message time in the reader's local time zone (browser only; the server shows UTC).
-fn local_time(timestamp: &str) -> String {
-    #[cfg(feature = "hydrate")]
-    {
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(timestamp));
-        let options = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
-        let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
-        date.to_locale_time_string_with_options("default", &options).into()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        timestamp.get(11..16).unwrap_or(timestamp).to_owned()
     }
 }

@@ -5,9 +5,17 @@ mod appeal_form;
 mod appeals_panel;
 mod auth_forms;
 pub mod chat;
+mod composer;
 mod invitations;
+mod mention_complete;
+mod message_actions;
+mod message_bubble;
+mod message_editor;
+mod message_versions;
+mod notifications;
 mod report_button;
 mod review_panel;
+mod search_panel;
 mod standing_panel;
 
 pub use admin::AdminPage;
