@@ -10,7 +10,7 @@ ALTER TABLE messages ADD COLUMN reply_to INTEGER REFERENCES messages (id);
 ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
 -- What search reads (server/src/search): the text with case and accents folded, and its words
--- (CJK characters one word each) space-separated. NULL: not indexed yet; the store indexes such
+-- shorter than a trigram (CJK characters one word each) space-separated. NULL: not indexed yet; the store indexes such
 -- rows (every message older than this migration) when it opens. Empty once deleted or removed.
 ALTER TABLE messages ADD COLUMN search_text TEXT;
 ALTER TABLE messages ADD COLUMN search_words TEXT;
@@ -47,27 +47,29 @@ CREATE TABLE message_mentions (
 ) WITHOUT ROWID;
 CREATE INDEX message_mentions_message ON message_mentions (message_id);
 
--- Search: a trigram index (any part of a word, any script) and a word index (short words, CJK
--- characters), both over `messages` (external content) and kept in step by triggers in the
--- transaction that writes the message.
+-- Search: a trigram index (any part of a word, any script) and a word index (the words shorter
+-- than a trigram: short words, CJK characters), both over `messages` (external content) and kept
+-- in step by triggers in the transaction that writes the message. Neither keeps positions
+-- (`detail = none`, a fraction of the cost of writing a message): a term is looked up as all of
+-- its trigrams (or words), and the folded text itself says whether it holds the term.
 CREATE VIRTUAL TABLE message_trigrams USING fts5 (
-    search_text, content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 1'
+    search_text, content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 1',
+    detail = none, columnsize = 0
 );
 CREATE VIRTUAL TABLE message_words USING fts5 (
-    search_words, content = 'messages', content_rowid = 'id', tokenize = 'ascii'
+    search_words, content = 'messages', content_rowid = 'id', tokenize = 'ascii', detail = none, columnsize = 0
 );
-CREATE TRIGGER messages_search_insert AFTER INSERT ON messages WHEN new.search_text IS NOT NULL BEGIN
-    INSERT INTO message_trigrams (rowid, search_text) VALUES (new.id, new.search_text);
-    INSERT INTO message_words (rowid, search_words) VALUES (new.id, new.search_words);
-END;
--- Every update of `search_text` sets `search_words` with it.
+-- A batch of new messages is indexed by the store, one statement per index for the whole batch,
+-- in the batch's transaction (a trigger per row costs several times more). Changes to a stored
+-- message (an edit, a deletion, a removal, indexing an older one) go through this trigger; every
+-- update of `search_text` sets `search_words` with it.
 CREATE TRIGGER messages_search_update AFTER UPDATE OF search_text ON messages BEGIN
     INSERT INTO message_trigrams (message_trigrams, rowid, search_text)
         SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;
     INSERT INTO message_words (message_words, rowid, search_words)
-        SELECT 'delete', old.id, old.search_words WHERE old.search_text IS NOT NULL;
+        SELECT 'delete', old.id, old.search_words WHERE old.search_words != '';
     INSERT INTO message_trigrams (rowid, search_text) SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL;
-    INSERT INTO message_words (rowid, search_words) SELECT new.id, new.search_words WHERE new.search_text IS NOT NULL;
+    INSERT INTO message_words (rowid, search_words) SELECT new.id, new.search_words WHERE new.search_words != '';
 END;
 
 -- The room-change feed gains the message changes (room_id: the room, user_id: who, other_id: the

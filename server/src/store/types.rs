@@ -41,10 +41,18 @@ impl NewMessage {
     }
 }
 
-/// `content` as search reads it (`search_text`, `search_words`): folded, and its words.
+/// `content` as search reads it (`search_text`, `search_words`): folded, and its words shorter
+/// than a trigram, once each (a longer term is found through the text's trigrams).
 pub(crate) fn search_columns(content: &str) -> (String, String) {
     let folded = crate::search::text::normalize(content);
-    let words = crate::search::text::words(&folded);
+    let mut short: Vec<&str> = Vec::new();
+    let all = crate::search::text::words(&folded);
+    for word in all.split(' ') {
+        if !word.is_empty() && word.chars().count() < crate::search::MIN_SUBSTRING_CHARS && !short.contains(&word) {
+            short.push(word);
+        }
+    }
+    let words = short.join(" ");
     (folded, words)
 }
 

@@ -370,12 +370,18 @@ impl SqliteStore {
     /// Searches as `request` says, newest first (matching rules: `crate::search`).
     pub async fn search(&self, request: &SearchRequest) -> Result<Vec<ChatMessage>, StoreError> {
         let query = &request.query;
-        let substrings: Vec<String> = query
-            .terms
-            .iter()
-            .filter(|term| term.kind == TermKind::Substring)
-            .map(|term| crate::search::fts5_phrase(&term.text))
-            .collect();
+        // The indexes keep no positions: a term is looked up as all of its trigrams (or words),
+        // and `instr` on the folded text says whether the row holds it.
+        let mut substrings: Vec<String> = Vec::new();
+        for term in query.terms.iter().filter(|term| term.kind == TermKind::Substring) {
+            let chars: Vec<char> = term.text.chars().collect();
+            for trigram in chars.windows(3) {
+                let trigram = crate::search::fts5_phrase(&trigram.iter().collect::<String>());
+                if !substrings.contains(&trigram) {
+                    substrings.push(trigram);
+                }
+            }
+        }
         let words: Vec<String> = query
             .terms
             .iter()
@@ -400,7 +406,7 @@ impl SqliteStore {
             sql.push_str(" AND m.id IN (SELECT rowid FROM message_words WHERE message_words MATCH ?)");
             binds.push(Bind::Text(words.join(" AND ")));
         }
-        for term in query.terms.iter().filter(|term| term.kind == TermKind::Words) {
+        for term in &query.terms {
             sql.push_str(" AND instr(m.search_text, ?) > 0");
             binds.push(Bind::Text(term.text.clone()));
         }

@@ -45,8 +45,8 @@ impl ViewSql for View {
 
 /// Rows per INSERT statement for a large batch; a remainder of at most [`EXACT_ROWS`] rows gets
 /// a statement of its own size. A batch of up to `EXACT_ROWS` messages (every batch at ordinary
-/// rates) is therefore one statement, which SQLite commits by itself: no BEGIN and COMMIT round
-/// trips to the connection's worker thread. Few distinct statements, so all stay prepared.
+/// rates) is therefore one INSERT (then one per search index, in one transaction). Few distinct
+/// statements, so all stay prepared.
 const LARGE_CHUNKS: [usize; 2] = [256, 64];
 const EXACT_ROWS: usize = 16;
 
@@ -187,18 +187,33 @@ impl SqliteStore {
     ) -> Result<(Vec<Option<i64>>, i64), sqlx::Error> {
         let mut ids = Vec::with_capacity(batch.len());
         let mut connection = self.writer().acquire().await?;
-        // One statement commits by itself; mentions are rows of their own, in the same transaction.
-        let mentions = batch.iter().any(|message| !message.mentions.is_empty());
-        if chunk_size(batch.len()) == batch.len() && !mentions {
-            insert_chunk(&mut connection, batch, created_at, &mut ids).await?;
-            return Ok((ids, self.feed_head()));
-        }
         let mut tx = connection.begin().await?;
         let mut rest = batch;
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(chunk_size(rest.len()));
             insert_chunk(&mut tx, chunk, created_at, &mut ids).await?;
             rest = tail;
+        }
+        // The batch's ids are consecutive (one writer): both search indexes take them in one
+        // statement each, in the batch's transaction.
+        let inserted = ids.iter().flatten();
+        if let (Some(first), Some(last)) = (inserted.clone().min(), inserted.max()) {
+            sqlx::query(
+                "INSERT INTO message_trigrams (rowid, search_text) \
+                 SELECT id, search_text FROM messages WHERE id BETWEEN ?1 AND ?2",
+            )
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO message_words (rowid, search_words) \
+                 SELECT id, search_words FROM messages WHERE id BETWEEN ?1 AND ?2 AND search_words != ''",
+            )
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok((ids, self.feed_head()))
