@@ -147,12 +147,13 @@ start_node() {
     NODE_PID=$!
     NODE_PIDS+=("$NODE_PID")
     [ -n "$SERVER_PID" ] || SERVER_PID=$NODE_PID
-    for _ in $(seq 300); do
+    # START_WAIT: tenths of a second to wait (a server indexing seeded messages takes longer).
+    for _ in $(seq "${START_WAIT:-300}"); do
         if port_in_use "$port"; then return 0; fi
         kill -0 "$NODE_PID" 2>/dev/null || { tail -20 "$WORK/server.log" >&2; exit 1; }
         sleep 0.1
     done
-    echo "server did not start listening on port $port within 30 s" >&2
+    echo "server did not start listening on port $port within $(( ${START_WAIT:-300} / 10 )) s" >&2
     exit 1
 }
 
@@ -216,6 +217,64 @@ INSERT INTO messages (sender_id, room, content, client_id, created_at)
     FROM n;
 COMMIT;
 SQL
+}
+
+# The seeded search vocabulary (loadgen's scenario/search.rs spells the same): word i is three
+# syllables of this string; a message is 8 words, word i drawn with a skew to the small i (the
+# product of two uniform draws), so a few words are common and most are rare.
+SYLLABLES=kalominerusativozupedagohijakulemonuripo
+# search_word_sql RANDOM: the SQL of one word, RANDOM giving a non-negative random integer.
+search_word_sql() {
+    local i="((($1) % 2000) * (($1) % 2000) / 2000)"
+    echo "substr('$SYLLABLES', ($i % 20) * 2 + 1, 2) || substr('$SYLLABLES', ($i / 20 % 20) * 2 + 1, 2) || substr('$SYLLABLES', ($i / 400 % 20) * 2 + 1, 2)"
+}
+# search_text_sql RANDOM: 8 words separated by spaces.
+search_text_sql() {
+    local text="" k
+    for k in 1 2 3 4 5 6 7 8; do text+="${text:+ || ' ' || }$(search_word_sql "$1")"; done
+    echo "$text"
+}
+
+# seed_search_sqlite DB COUNT: COUNT messages of the search vocabulary in `general`, sent by `seed`
+# (written directly, as a database from before search: the server indexes them when it starts).
+seed_search_sqlite() {
+    local db=$1 count=$2
+    sqlite3 "$db" <<SQL
+.timeout 5000
+BEGIN;
+INSERT INTO users (username, email, password_hash, created_at)
+    VALUES ('seed', 'seed@loadgen.example.com', '!', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $count)
+INSERT INTO messages (sender_id, room, content, client_id, created_at)
+    SELECT (SELECT id FROM users WHERE username = 'seed'), 'general', $(search_text_sql 'abs(random())'), NULL,
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    FROM n;
+COMMIT;
+SQL
+}
+
+# seed_search_postgres URL COUNT: the same on PostgreSQL (ids from the messages counter).
+seed_search_postgres() {
+    local url=$1 count=$2
+    "$PSQL" -q "$url" <<SQL
+BEGIN;
+INSERT INTO users (username, email, password_hash, created_at)
+    VALUES ('seed', 'seed@loadgen.example.com', '!', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+INSERT INTO messages (id, sender_id, room_id, content, created_at)
+    SELECT (SELECT value FROM counters WHERE name = 'messages') + g, (SELECT id FROM users WHERE username = 'seed'), 1,
+           $(search_text_sql '(random() * 2147483647)::bigint'),
+           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    FROM generate_series(1, $count) AS g;
+UPDATE counters SET value = value + $count WHERE name = 'messages';
+COMMIT;
+SQL
+}
+
+# timed_start COMMAND...: runs it (a server start) and says how long it took.
+timed_start() {
+    local started=$SECONDS
+    "$@"
+    echo "  started (indexing the seeded messages for search) in $((SECONDS - started)) s"
 }
 
 describe_machine() {
@@ -299,6 +358,22 @@ echo "== seeding $SEED messages"
 time seed_messages "$WORK/history/bench.db" "$SEED"
 start_server_on "$WORK/history/bench.db"
 loadgen history "$HISTORY_LABEL" --samples "$SAMPLES" --warmup 20
+stop_server
+
+# 5b. Search over SEED stored messages (1M; 100k with --quick): seeded as a database from before
+#     search, so the server indexes them when it starts (its start is timed), then K searches.
+start_server search
+stop_server
+echo
+echo "== seeding $SEED messages for search"
+time seed_search_sqlite "$WORK/search/bench.db" "$SEED"
+START_WAIT=6000 timed_start start_server_on "$WORK/search/bench.db"
+loadgen search "search-${HISTORY_LABEL#history-}" --samples "$SAMPLES" --warmup 20
+stop_server
+
+# 5c. An edit and a reaction to BIG listeners, next to a new message.
+start_server actions
+loadgen actions "actions-${BIG}" --listeners "$BIG" --rounds 20
 stop_server
 
 # 6. Catch-up storm: STORM_SEED messages of ~7.5 KB sent within the default flood limit, then
@@ -388,6 +463,17 @@ else
     loadgen ingest ingest-postgres --senders 4 --window 256 --duration "$((DURATION / 2))"
     stop_server
     fanout_2nodes "fanout-2nodes-${BIG}x100" "$BIG" 100
+    # Search on PostgreSQL: the same seeded messages, ANALYZEd as autovacuum would soon do.
+    url=$(create_database search_postgres)
+    start_node "$PORT" DATABASE_URL="$url"
+    stop_server
+    echo
+    echo "== seeding $SEED messages for search on PostgreSQL"
+    time seed_search_postgres "$url" "$SEED"
+    START_WAIT=6000 timed_start start_node "$PORT" DATABASE_URL="$url"
+    "$PSQL" -q "$url" -c "ANALYZE messages"
+    loadgen search "search-postgres-${HISTORY_LABEL#history-}" --samples "$SAMPLES" --warmup 20
+    stop_server
     stop_cluster_services
 fi
 

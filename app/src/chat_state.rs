@@ -144,6 +144,8 @@ impl Conversation {
 pub struct ChatState {
     pub me: StoredValue<Me>,
     conversations: StoredValue<HashMap<i64, Conversation>>,
+    /// The reactive owner the state was made under: every conversation's signals live there.
+    owner: StoredValue<Option<Owner>>,
     /// The conversation on screen.
     pub current: RwSignal<i64>,
     pub link: RwSignal<Link>,
@@ -207,6 +209,7 @@ impl ChatState {
         Self {
             me: StoredValue::new(Me { id: me.id, username: me.username.clone(), is_admin: me.is_admin }),
             conversations: StoredValue::new(HashMap::from([(GENERAL_ROOM_ID, general)])),
+            owner: StoredValue::new(Owner::current()),
             current: RwSignal::new(GENERAL_ROOM_ID),
             link: RwSignal::new(Link::Connecting),
             banner: RwSignal::new(None),
@@ -229,7 +232,12 @@ impl ChatState {
         if let Some(known) = self.conversations.with_value(|all| all.get(&room_id).copied()) {
             return known;
         }
-        let made = Conversation::new(room_id);
+        // Under the page's owner, not whichever component asked first (a search result, gone
+        // once the panel closes, would take the conversation's signals with it).
+        let made = match self.owner.get_value() {
+            Some(owner) => owner.with(|| Conversation::new(room_id)),
+            None => Conversation::new(room_id),
+        };
         self.conversations.update_value(|all| {
             all.insert(room_id, made);
         });

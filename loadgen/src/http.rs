@@ -1,6 +1,6 @@
 //! The few REST calls the load generator needs (`POST /register`, `POST /login`, and with a
-//! bearer token `POST /rooms`, `POST /rooms/{id}/join`), hand-rolled over a `TcpStream`: one
-//! request per connection (`Connection: close`), JSON in and out.
+//! bearer token `POST /rooms`, `POST /rooms/{id}/join`, `GET /search`), hand-rolled over a
+//! `TcpStream`: one request per connection (`Connection: close`), JSON in and out.
 
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -34,7 +34,20 @@ pub async fn post(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<Response> {
-    let request = post_request(&addr.to_string(), path, body.map(|b| b.to_string()).as_deref(), token);
+    send("POST", addr, path, body, token, timeout).await
+}
+
+/// Sends a `method` request (`POST`, `PATCH`, `PUT`, `DELETE`) with `body` (JSON, or nothing) to
+/// `path`, with `Authorization: Bearer <token>` when given; gives up after `timeout`.
+pub async fn send(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Response> {
+    let request = request_text(method, &addr.to_string(), path, body.map(|b| b.to_string()).as_deref(), token);
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
         stream.write_all(request.as_bytes()).await?;
@@ -42,12 +55,37 @@ pub async fn post(
         stream.read_to_end(&mut raw).await?;
         parse_response(&raw)
     };
-    tokio::time::timeout(timeout, exchange).await.with_context(|| format!("POST {path} timed out"))?
+    tokio::time::timeout(timeout, exchange).await.with_context(|| format!("{method} {path} timed out"))?
 }
 
-/// The text of a `POST` request (a JSON body, or an empty one).
-fn post_request(host: &str, path: &str, body: Option<&str>, token: Option<&str>) -> String {
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+/// GETs `path` (its query already percent-encoded) with `Authorization: Bearer <token>`; gives up
+/// after `timeout`.
+pub async fn get(addr: SocketAddr, path: &str, token: &str, timeout: Duration) -> Result<Response> {
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        parse_response(&raw)
+    };
+    tokio::time::timeout(timeout, exchange).await.with_context(|| format!("GET {path} timed out"))?
+}
+
+/// `text` percent-encoded for a query string (every byte but unreserved ASCII).
+pub fn encode_query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The text of a `method` request (a JSON body, or an empty one).
+fn request_text(method: &str, host: &str, path: &str, body: Option<&str>, token: Option<&str>) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
@@ -105,14 +143,19 @@ mod tests {
     }
 
     #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode_query_value("a b:\"c\"é"), "a%20b%3A%22c%22%C3%A9");
+    }
+
+    #[test]
     fn requests_with_and_without_body_and_token() {
-        let plain = post_request("h:1", "/login", Some("{}"), None);
+        let plain = request_text("POST", "h:1", "/login", Some("{}"), None);
         assert_eq!(
             plain,
             "POST /login HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\nContent-Type: application/json\r\n\
              Content-Length: 2\r\n\r\n{}"
         );
-        let join = post_request("h:1", "/rooms/7/join", None, Some("t0k"));
+        let join = request_text("POST", "h:1", "/rooms/7/join", None, Some("t0k"));
         assert!(join.contains("\r\nAuthorization: Bearer t0k\r\n"), "{join}");
         assert!(join.ends_with("Content-Length: 0\r\n\r\n") && !join.contains("Content-Type"), "{join}");
     }

@@ -23,7 +23,7 @@ mod ws;
 
 use anyhow::{bail, Result};
 use args::Args;
-use scenario::{fanout, history, idle, ingest, login, rooms, storm, Common};
+use scenario::{actions, fanout, history, idle, ingest, login, rooms, search, storm, Common};
 
 const USAGE: &str = "\
 loadgen: load generator for ChatterBox (public HTTP + WebSocket protocol, loopback only)
@@ -53,6 +53,12 @@ commands:
              --connections N (1000)  --hold S (25)
   history  K sequential connects, each timed until the history frame is complete
              --samples K (1000)  --warmup K (20)
+  actions  N listeners in general; R rounds of a message, its edit and a reaction to it, each
+           waited for at every listener: delivery latency of each (per delivery, and to all)
+             --listeners N (1000)  --rounds R (20, at most 25)
+  search   K searches one after the other (GET /search), alternating one word and operators
+           (a phrase, from:, in:, before:/after:), over a seeded database: latency of each kind
+             --samples K (1000)  --warmup K (20)  --from USERNAME (seed)
   login    a fanout with a burst of logins after a quiet phase: fanout p99 burst vs quiet
              --listeners N (1000)  --senders S (4)  --rate R (20)  --quiet S (10)
              --burst B (50)  --after S (3)  --burst-limit S (90)  --drain S (10)
@@ -113,6 +119,8 @@ enum Job {
     Ingest(ingest::Params),
     Idle(idle::Params),
     History(history::Params),
+    Search(search::Params),
+    Actions(actions::Params),
     Login(login::Params),
     Storm(storm::Params),
     Rss,
@@ -142,6 +150,8 @@ fn run(args: &Args) -> Result<()> {
             Job::Ingest(params) => ingest::run(&common, params).await,
             Job::Idle(params) => idle::run(&common, params).await,
             Job::History(params) => history::run(&common, params).await,
+            Job::Search(params) => search::run(&common, params).await,
+            Job::Actions(params) => actions::run(&common, params).await,
             Job::Login(params) => login::run(&common, params).await,
             Job::Storm(params) => storm::run(&common, params).await,
             Job::Rss => rss(&common),
@@ -176,6 +186,12 @@ fn parse_job(args: &Args) -> Result<(Job, usize)> {
             (Job::Idle(p), n)
         }
         "history" => (Job::History(history::Params::from_args(args)?), 1),
+        "search" => (Job::Search(search::Params::from_args(args)?), 1),
+        "actions" => {
+            let p = actions::Params::from_args(args)?;
+            let n = p.listeners;
+            (Job::Actions(p), n)
+        }
         "login" => {
             let p = login::Params::from_args(args)?;
             let n = p.fanout.listeners + p.fanout.senders + p.burst;

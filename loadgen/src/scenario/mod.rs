@@ -3,6 +3,7 @@
 //! JSON line (stdout, and appended to `--json FILE`). The open-loop engine of the scenarios that
 //! send on a schedule is in `paced`.
 
+pub mod actions;
 pub mod fanout;
 pub mod history;
 pub mod idle;
@@ -10,6 +11,7 @@ pub mod ingest;
 pub mod login;
 pub mod paced;
 pub mod rooms;
+pub mod search;
 pub mod storm;
 
 use crate::accounts::Accounts;

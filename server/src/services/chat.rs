@@ -125,7 +125,10 @@ impl Services {
             review: None,
             reply_to,
             mentions,
+            search: None,
         };
+        // Folded for search here, on the sender's task, rather than on the writer's.
+        message.search = Some(crate::store::search_columns(&message.content));
         match verdict {
             Verdict::Pass => {}
             Verdict::Flag(score) => message.review = Some(Review::Flagged { score }),

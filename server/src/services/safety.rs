@@ -200,6 +200,7 @@ impl Services {
             review: Some(Review::Approved { item: id }),
             reply_to: None,
             mentions,
+            search: None,
         };
         if self.hub.submit_detached(message).await {
             Ok(())

@@ -26,13 +26,11 @@ mod types;
 pub use postgres::{PgSession, PgStore};
 pub use review::CONTEXT_EACH_SIDE;
 pub use sqlite::SqliteStore;
-pub(crate) use types::{
-    attach_reactions, complete_versions, past_window, room_kind, search_columns, with_members, Budget,
-};
+pub(crate) use types::{attach_reactions, complete_versions, past_window, room_kind, with_members, Budget};
 pub use types::{
-    now_rfc3339, within_bytes, Change, Created, Deletion, Edit, FeedEntry, IgnoreAdded, Invited, Joined, NewMessage,
-    Reacting, Removal, Reported, Resolution, Review, ReviewFilter, ReviewRecord, RoomChange, RoomRecord, SearchRequest,
-    Stored, StoredBatch, UserRecord, View,
+    now_rfc3339, search_columns, within_bytes, Change, Created, Deletion, Edit, FeedEntry, IgnoreAdded, Invited,
+    Joined, NewMessage, Reacting, Removal, Reported, Resolution, Review, ReviewFilter, ReviewRecord, RoomChange,
+    RoomRecord, SearchRequest, Stored, StoredBatch, UserRecord, View,
 };
 
 use app::models::{

@@ -27,6 +27,9 @@ pub struct NewMessage {
     pub reply_to: Option<app::models::ReplyTo>,
     /// The members it mentions: `(user id, username)`, in the order written.
     pub mentions: Vec<(i64, String)>,
+    /// Its text as search reads it, when the door computed it already (off the writer's task);
+    /// `None`: the store computes it.
+    pub search: Option<(String, String)>,
 }
 
 impl NewMessage {
@@ -37,13 +40,13 @@ impl NewMessage {
 
     /// Its text as search reads it: folded, and its words.
     pub(crate) fn search_columns(&self) -> (String, String) {
-        search_columns(&self.content)
+        self.search.clone().unwrap_or_else(|| search_columns(&self.content))
     }
 }
 
 /// `content` as search reads it (`search_text`, `search_words`): folded, and its words shorter
 /// than a trigram, once each (a longer term is found through the text's trigrams).
-pub(crate) fn search_columns(content: &str) -> (String, String) {
+pub fn search_columns(content: &str) -> (String, String) {
     let folded = crate::search::text::normalize(content);
     let mut short: Vec<&str> = Vec::new();
     let all = crate::search::text::words(&folded);

@@ -444,17 +444,19 @@ impl PgStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool().begin().await?;
-        for (id, content) in &rows {
-            let (text, words) = search_columns(content);
-            sqlx::query("UPDATE messages SET search_text = $2, search_words = string_to_array($3, ' ') WHERE id = $1 AND search_text IS NULL")
-                .bind(id)
-                .bind(text)
-                .bind(words)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let (texts, words): (Vec<String>, Vec<String>) =
+            rows.iter().map(|(_, content)| search_columns(content)).unzip();
+        sqlx::query(
+            "UPDATE messages m SET search_text = v.text, search_words = string_to_array(v.words, ' ') \
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS v(id, text, words) \
+             WHERE m.id = v.id AND m.search_text IS NULL",
+        )
+        .bind(&ids)
+        .bind(&texts)
+        .bind(&words)
+        .execute(self.pool())
+        .await?;
         Ok(rows.len() as u64)
     }
 }
