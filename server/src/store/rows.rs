@@ -5,7 +5,7 @@
 
 /// Defines `user_from_row`, `message_from_row`, `record_from_row`, `room_from_row`,
 /// `member_from_row`, `admin_room_from_row`, `admin_message_from_row`, `moderation_from_row`,
-/// `feed_entry_from_row`, `invitation_from_row`, `review_from_row` and `appeal_from_row` for the
+/// `feed_entry_from_row`, `invitation_from_row`, `review_from_row`, `appeal_from_row` and `version_from_row` for the
 /// row type `$row`.
 macro_rules! readers {
     ($row:ty) => {
@@ -136,6 +136,18 @@ macro_rules! readers {
                 removed: row.try_get("removed")?,
                 edited_at: row.try_get("edited_at")?,
                 deleted: row.try_get("deleted")?,
+            })
+        }
+
+        /// A version of a message: `kind`, `content`, `username` (who made it), `created_at`,
+        /// `reason` (a removal's; NULL otherwise).
+        pub(crate) fn version_from_row(row: &$row) -> Result<app::models::MessageVersion, sqlx::Error> {
+            Ok(app::models::MessageVersion {
+                kind: row.try_get("kind")?,
+                content: row.try_get("content")?,
+                username: row.try_get("username")?,
+                timestamp: row.try_get("created_at")?,
+                reason: row.try_get("reason")?,
             })
         }
 

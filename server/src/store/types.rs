@@ -476,28 +476,28 @@ pub(crate) fn attach_reactions(messages: &mut [ChatMessage], rows: impl IntoIter
     }
 }
 
-/// The versions of `message` as admins see them: `versions` as kept (none for a message never
-/// edited or deleted: its text now is its original), then a removal's.
+/// The versions of `message` as admins see them: `versions` as kept, oldest first, a removal's
+/// last. A message never edited or deleted has no version kept: its original is its text now
+/// (or, removed, the text the removal kept).
 pub(crate) fn complete_versions(
     message: ChatMessage,
-    versions: &mut Vec<app::models::MessageVersion>,
-    removal: Option<app::models::MessageVersion>,
+    mut versions: Vec<app::models::MessageVersion>,
 ) -> app::models::MessageVersions {
-    if versions.is_empty() {
-        let content = match &removal {
+    if versions.iter().all(|version| version.kind == "removal") {
+        let content = match versions.first() {
             Some(removal) if message.removed => removal.content.clone(),
             _ => message.content.clone(),
         };
-        versions.push(app::models::MessageVersion {
+        let original = app::models::MessageVersion {
             kind: "original".into(),
             content,
             username: message.username.clone(),
             timestamp: message.timestamp.clone(),
             reason: None,
-        });
+        };
+        versions.insert(0, original);
     }
-    versions.extend(removal);
-    app::models::MessageVersions { message, versions: std::mem::take(versions) }
+    app::models::MessageVersions { message, versions }
 }
 
 /// Whether a message sent at `created_at` (RFC 3339) is past an edit window of `window_secs`.

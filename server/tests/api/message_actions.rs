@@ -41,19 +41,6 @@ async fn frames_before(client: &mut Client, client_id: &str) -> Vec<Value> {
     }
 }
 
-/// A private room of `owner` with `members` added; its id.
-async fn private_room(app: &TestApp, owner: &str, name: &str, members: &[&str]) -> i64 {
-    let (status, room) = app.post_as("/rooms", Some(owner), &json!({"name": name, "kind": "private"})).await;
-    assert_eq!(status, 201, "{room}");
-    let room = room["id"].as_i64().unwrap();
-    for member in members {
-        let (status, body) =
-            app.post_as(&format!("/rooms/{room}/members"), Some(owner), &json!({"username": member})).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    room
-}
-
 /// The message `id` as `token` finds it in its conversation's history.
 async fn in_history(app: &TestApp, token: &str, room: i64, id: i64) -> Value {
     let (status, page) = app.get_json(&format!("/rooms/{room}/messages"), Some(token)).await;
@@ -84,7 +71,7 @@ async fn an_edit_reaches_members_keeps_its_versions_and_is_only_its_senders() {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let room = private_room(&app, &alice, "den", &["bob"]).await;
+    let room = app.private_room(&alice, "den", &["bob"]).await;
     let (mut alice_ws, _) = app.connect(&alice).await;
     let (mut bob_ws, _) = app.connect(&bob).await;
     let id = post(&mut alice_ws, room, "helo wrold", "a1", None).await["id"].as_i64().unwrap();
@@ -173,7 +160,7 @@ async fn a_deletion_empties_the_message_everywhere_and_never_sends_its_text() {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let room = private_room(&app, &alice, "den", &["bob"]).await;
+    let room = app.private_room(&alice, "den", &["bob"]).await;
     let (mut alice_ws, _) = app.connect(&alice).await;
     let (mut bob_ws, _) = app.connect(&bob).await;
     let secret = "my phone number is 555 0100";
@@ -220,7 +207,7 @@ async fn reactions_are_one_emoji_idempotent_bounded_and_counted_for_each_viewer(
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let room = private_room(&app, &alice, "den", &["bob"]).await;
+    let room = app.private_room(&alice, "den", &["bob"]).await;
     let (mut alice_ws, _) = app.connect(&alice).await;
     let (mut bob_ws, _) = app.connect(&bob).await;
     let id = post(&mut alice_ws, room, "lunch?", "a1", None).await["id"].as_i64().unwrap();
@@ -278,7 +265,7 @@ async fn a_reply_quotes_a_readable_message_of_its_conversation_and_follows_its_e
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let room = private_room(&app, &alice, "den", &["bob"]).await;
+    let room = app.private_room(&alice, "den", &["bob"]).await;
     let (mut alice_ws, _) = app.connect(&alice).await;
     let (mut bob_ws, _) = app.connect(&bob).await;
     let original = post(&mut alice_ws, room, "who brings the cake?", "a1", None).await["id"].as_i64().unwrap();
@@ -318,7 +305,7 @@ async fn mentions_mark_members_only_and_count_until_read_or_deleted() {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let room = private_room(&app, &alice, "den", &["bob"]).await;
+    let room = app.private_room(&alice, "den", &["bob"]).await;
     let (mut bob_ws, _) = app.connect(&bob).await;
     let ack = post(&mut bob_ws, room, "@Alice and @carol, see @nobody", "b1", None).await;
     assert_eq!(ack["mentions"], json!(["alice"]), "carol is not a member: {ack}");
@@ -352,8 +339,8 @@ async fn search_finds_words_parts_phrases_and_cjk_with_operators_within_read_acc
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let eve = app.user("eve").await;
-    let den = private_room(&app, &bob, "den", &["alice"]).await;
-    let secret = private_room(&app, &bob, "secret", &[]).await;
+    let den = app.private_room(&bob, "den", &["alice"]).await;
+    let secret = app.private_room(&bob, "secret", &[]).await;
     let (status, public) = app.post_as("/rooms", Some(&bob), &json!({"name": "lounge", "kind": "public"})).await;
     assert_eq!(status, 201);
     let lounge = public["id"].as_i64().unwrap();

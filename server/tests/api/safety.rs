@@ -149,19 +149,6 @@ async fn a_removal_made_through_one_node_reaches_a_socket_on_the_other() {
 // ---------------------------------------------------------------------------------------------
 // Reports and the review queue
 
-/// A private room of `owner` with `members`; its id.
-async fn private_room(app: &TestApp, owner: &str, name: &str, members: &[&str]) -> i64 {
-    let (status, room) = app.post_as("/rooms", Some(owner), &json!({"name": name, "kind": "private"})).await;
-    assert_eq!(status, 201, "{room}");
-    let room = room["id"].as_i64().unwrap();
-    for member in members {
-        let (status, body) =
-            app.post_as(&format!("/rooms/{room}/members"), Some(owner), &json!({"username": member})).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    room
-}
-
 /// The open review items.
 async fn queue(app: &TestApp, admin: &str) -> Vec<Value> {
     let (status, items) = app.get_json("/admin/review", Some(admin)).await;
@@ -190,7 +177,7 @@ async fn a_report_counts_once_and_never_reveals_a_conversation_it_cannot_read() 
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let room = private_room(&app, &alice, "den", &["bob"]).await;
+    let room = app.private_room(&alice, "den", &["bob"]).await;
     let (mut alice_ws, _) = app.connect(&alice).await;
     for i in 0..3 {
         let frame = json!({"type": "message", "room_id": room, "content": format!("context {i}"), "client_id": format!("c{i}")});

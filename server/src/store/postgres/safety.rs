@@ -2,6 +2,7 @@
 //! before the counters (lock order: a row, then `messages`, then `room_changes`); the queue's
 //! ranks come from the `review_rank` sequence.
 
+use super::actions::{empty_message, Gone};
 use super::feed::record;
 use super::rows::{appeal_from_row, message_from_row, review_from_row};
 use super::PgStore;
@@ -78,15 +79,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         let seq = record(&mut tx, Change::MessageRemoved { room, message: id }).await?;
-        sqlx::query(
-            "UPDATE messages SET content = '', removed = TRUE, mentions = '', search_text = '', search_words = '{}', \
-             change_seq = $2 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM message_mentions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+        empty_message(&mut tx, id, seq, Gone::Removed).await?;
         tx.commit().await?;
         Ok(Removal::Removed { room, seq })
     }

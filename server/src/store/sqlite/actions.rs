@@ -8,14 +8,14 @@
 
 use super::feed::record_detail;
 use super::messages::{record_mentions, SELECT_MESSAGE};
-use super::rows::message_from_row;
+use super::rows::{message_from_row, version_from_row};
 use super::SqliteStore;
 use crate::search::TermKind;
 use crate::store::StoreError;
 use crate::store::{
     now_rfc3339, past_window, search_columns, Change, Deletion, Edit, NewMessage, Reacting, SearchRequest,
 };
-use app::models::{ChatMessage, MessageVersion, MessageVersions};
+use app::models::{ChatMessage, MessageVersions};
 use sqlx::{Acquire, Row};
 
 /// A message's facts that decide what may be done with it, as `user` stands towards it.
@@ -39,6 +39,34 @@ async fn keep_original(
     .bind(row.try_get::<String, _>("created_at")?)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Why a message lost its text.
+#[derive(Clone, Copy)]
+pub(super) enum Gone {
+    Deleted,
+    Removed,
+}
+
+/// Empties message `id` in place for everyone (`deleted` or `removed`, as `gone` says), takes it
+/// out of search and of its mentions' counts, and stamps it with its change, feed entry `seq`.
+pub(super) async fn empty_message(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    seq: i64,
+    gone: Gone,
+) -> Result<(), sqlx::Error> {
+    let flag = match gone {
+        Gone::Deleted => "deleted",
+        Gone::Removed => "removed",
+    };
+    let sql = format!(
+        "UPDATE messages SET content = '', {flag} = 1, mentions = '', search_text = '', search_words = '', \
+         change_seq = ?2 WHERE id = ?1"
+    );
+    sqlx::query(&sql).bind(id).bind(seq).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM message_mentions WHERE message_id = ?1").bind(id).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -206,15 +234,7 @@ impl SqliteStore {
             .await?;
         }
         let seq = record_detail(&mut tx, Change::MessageDeleted { room, message: id, user: actor }, None).await?;
-        sqlx::query(
-            "UPDATE messages SET content = '', deleted = 1, mentions = '', search_text = '', search_words = '', \
-             change_seq = ?2 WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM message_mentions WHERE message_id = ?1").bind(id).execute(&mut *tx).await?;
+        empty_message(&mut tx, id, seq, Gone::Deleted).await?;
         sqlx::query("DELETE FROM message_reactions WHERE message_id = ?1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         self.feed_committed(seq);
@@ -294,43 +314,19 @@ impl SqliteStore {
     pub async fn message_versions(&self, id: i64) -> Result<Option<MessageVersions>, StoreError> {
         let Some(message) = self.message_by_id(id).await? else { return Ok(None) };
         let rows = sqlx::query(
-            "SELECT v.kind, v.content, u.username, v.created_at FROM message_versions v \
-             JOIN users u ON u.id = v.user_id WHERE v.message_id = ?1 ORDER BY v.id",
+            "SELECT kind, content, username, created_at, reason FROM ( \
+               SELECT v.id AS ord, v.kind, v.content, u.username, v.created_at, NULL AS reason \
+               FROM message_versions v JOIN users u ON u.id = v.user_id WHERE v.message_id = ?1 \
+               UNION ALL \
+               SELECT 9223372036854775807, 'removal', r.content, u.username, r.created_at, r.reason \
+               FROM message_removals r JOIN users u ON u.id = r.admin_id WHERE r.message_id = ?1) AS all_versions \
+             ORDER BY ord",
         )
         .bind(id)
         .fetch_all(self.reader())
         .await?;
-        let removal = sqlx::query(
-            "SELECT r.content, r.reason, r.created_at, u.username FROM message_removals r \
-             JOIN users u ON u.id = r.admin_id WHERE r.message_id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(self.reader())
-        .await?;
-        let mut versions = rows
-            .iter()
-            .map(|row| {
-                Ok(MessageVersion {
-                    kind: row.try_get("kind")?,
-                    content: row.try_get("content")?,
-                    username: row.try_get("username")?,
-                    timestamp: row.try_get("created_at")?,
-                    reason: None,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let removed = removal
-            .map(|row| {
-                Ok::<_, sqlx::Error>(MessageVersion {
-                    kind: "removal".into(),
-                    content: row.try_get("content")?,
-                    username: row.try_get("username")?,
-                    timestamp: row.try_get("created_at")?,
-                    reason: row.try_get("reason")?,
-                })
-            })
-            .transpose()?;
-        Ok(Some(crate::store::complete_versions(message, &mut versions, removed)))
+        let versions = rows.iter().map(version_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(crate::store::complete_versions(message, versions)))
     }
 
     /// The messages `viewer` holds (ids up to `since`, in their conversations, not of people

@@ -3,6 +3,7 @@
 //! room-change feed tells every member's node, in the removal's own transaction); reports and
 //! the review queue (`reports`, `review_items`), held messages among them.
 
+use super::actions::{empty_message, Gone};
 use super::feed::record;
 use super::rows::{appeal_from_row, message_from_row, review_from_row};
 use super::SqliteStore;
@@ -79,15 +80,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         let seq = record(&mut tx, Change::MessageRemoved { room, message: id }).await?;
-        sqlx::query(
-            "UPDATE messages SET content = '', removed = 1, mentions = '', search_text = '', search_words = '', \
-             change_seq = ?2 WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM message_mentions WHERE message_id = ?1").bind(id).execute(&mut *tx).await?;
+        empty_message(&mut tx, id, seq, Gone::Removed).await?;
         tx.commit().await?;
         self.feed_committed(seq);
         Ok(Removal::Removed { room, seq })

@@ -95,6 +95,19 @@ impl Endpoint {
         self.login(username).await
     }
 
+    /// A private room of `owner` (a token) named `name`, with `members` (usernames) added; its id.
+    pub async fn private_room(&self, owner: &str, name: &str, members: &[&str]) -> i64 {
+        let (status, room) = self.post_as("/rooms", Some(owner), &json!({"name": name, "kind": "private"})).await;
+        assert_eq!(status, 201, "{room}");
+        let room = room["id"].as_i64().unwrap();
+        for member in members {
+            let (status, body) =
+                self.post_as(&format!("/rooms/{room}/members"), Some(owner), &json!({"username": member})).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        room
+    }
+
     pub fn ws_url(&self, query: &str) -> String {
         format!("ws://{}/ws?{}", self.addr, query)
     }
