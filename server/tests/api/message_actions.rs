@@ -491,3 +491,30 @@ async fn changes_made_through_one_node_reach_a_socket_on_the_other() {
     let (_, results) = b.get_json("/search?q=nodes", Some(&bob)).await;
     assert_eq!(results["results"][0]["reply_to"]["gone"], true);
 }
+
+#[tokio::test]
+async fn someone_ignored_is_not_quoted_edited_or_found_for_the_one_ignoring() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let (mut alice_ws, _) = app.connect(&alice).await;
+    let (mut bob_ws, _) = app.connect(&bob).await;
+    let said = say(&mut bob_ws, "bob's unwanted opinion", "b1").await;
+    until(&mut alice_ws, |f| f["type"] == "message" && f["id"] == said).await;
+    assert_eq!(app.post_as("/ignores", Some(&alice), &json!({"username": "bob"})).await.0, 204);
+
+    // Alice can no longer answer or react to what she no longer sees...
+    let refused = post(&mut alice_ws, 1, "answering", "a1", Some(said)).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    // ...bob's edit reaches everyone but her, and search leaves him out for her.
+    let (status, _) =
+        app.send_as("PATCH", &format!("/messages/{said}"), Some(&bob), &json!({"content": "edited opinion"})).await;
+    assert_eq!(status, 200);
+    until(&mut bob_ws, |f| f["type"] == "edited").await;
+    say(&mut bob_ws, "a marker after the edit", "b2").await;
+    alice_ws.send_json(&json!({"type": "message", "content": "alice's marker", "client_id": "a2"})).await;
+    let seen = frames_before(&mut alice_ws, "a2").await;
+    assert!(seen.iter().all(|f| f["type"] != "edited"), "{seen:?}");
+    assert!(found(&app, &alice, "opinion").await.is_empty());
+    assert_eq!(found(&app, &bob, "opinion").await, ["edited opinion"]);
+}
