@@ -223,16 +223,24 @@ SQL
 # syllables of this string; a message is 8 words, word i drawn with a skew to the small i (the
 # product of two uniform draws), so a few words are common and most are rare.
 SYLLABLES=kalominerusativozupedagohijakulemonuripo
-# search_word_sql RANDOM: the SQL of one word, RANDOM giving a non-negative random integer.
+# search_word_sql I: the SQL of word I (a column holding the word's index).
 search_word_sql() {
-    local i="((($1) % 2000) * (($1) % 2000) / 2000)"
-    echo "substr('$SYLLABLES', ($i % 20) * 2 + 1, 2) || substr('$SYLLABLES', ($i / 20 % 20) * 2 + 1, 2) || substr('$SYLLABLES', ($i / 400 % 20) * 2 + 1, 2)"
+    local at="CAST($1 % 20 * 2 + 1 AS INTEGER)" at2="CAST($1 / 20 % 20 * 2 + 1 AS INTEGER)"
+    local at3="CAST($1 / 400 % 20 * 2 + 1 AS INTEGER)"
+    echo "substr('$SYLLABLES', $at, 2) || substr('$SYLLABLES', $at2, 2) || substr('$SYLLABLES', $at3, 2)"
 }
-# search_text_sql RANDOM: 8 words separated by spaces.
+# search_text_sql: 8 words (the columns i1 .. i8), separated by spaces.
 search_text_sql() {
     local text="" k
-    for k in 1 2 3 4 5 6 7 8; do text+="${text:+ || ' ' || }$(search_word_sql "$1")"; done
+    for k in 1 2 3 4 5 6 7 8; do text+="${text:+ || ' ' || }$(search_word_sql "i$k")"; done
     echo "$text"
+}
+# search_indexes_sql DRAW: the columns i1 .. i8, each a word index: the product of two uniform
+# draws (DRAW gives one, 0 to 1999) over 2000, so small indexes are common and large ones rare.
+search_indexes_sql() {
+    local columns="" k
+    for k in 1 2 3 4 5 6 7 8; do columns+="${columns:+, }($1) * ($1) / 2000 AS i$k"; done
+    echo "$columns"
 }
 
 # seed_search_sqlite DB COUNT: COUNT messages of the search vocabulary in `general`, sent by `seed`
@@ -241,14 +249,16 @@ seed_search_sqlite() {
     local db=$1 count=$2
     sqlite3 "$db" <<SQL
 .timeout 5000
+.bail on
 BEGIN;
 INSERT INTO users (username, email, password_hash, created_at)
     VALUES ('seed', 'seed@loadgen.example.com', '!', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $count)
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $count),
+    drawn AS MATERIALIZED (SELECT x, $(search_indexes_sql 'abs(random()) % 2000') FROM n)
 INSERT INTO messages (sender_id, room, content, client_id, created_at)
-    SELECT (SELECT id FROM users WHERE username = 'seed'), 'general', $(search_text_sql 'abs(random())'), NULL,
+    SELECT (SELECT id FROM users WHERE username = 'seed'), 'general', $(search_text_sql), NULL,
            strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    FROM n;
+    FROM drawn;
 COMMIT;
 SQL
 }
@@ -256,15 +266,17 @@ SQL
 # seed_search_postgres URL COUNT: the same on PostgreSQL (ids from the messages counter).
 seed_search_postgres() {
     local url=$1 count=$2
-    "$PSQL" -q "$url" <<SQL
+    "$PSQL" -q -v ON_ERROR_STOP=1 "$url" <<SQL
 BEGIN;
 INSERT INTO users (username, email, password_hash, created_at)
     VALUES ('seed', 'seed@loadgen.example.com', '!', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+WITH drawn AS MATERIALIZED (
+    SELECT g, $(search_indexes_sql 'floor(random() * 2000)::bigint') FROM generate_series(1, $count) AS g
+)
 INSERT INTO messages (id, sender_id, room_id, content, created_at)
     SELECT (SELECT value FROM counters WHERE name = 'messages') + g, (SELECT id FROM users WHERE username = 'seed'), 1,
-           $(search_text_sql '(random() * 2147483647)::bigint'),
-           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    FROM generate_series(1, $count) AS g;
+           $(search_text_sql), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    FROM drawn;
 UPDATE counters SET value = value + $count WHERE name = 'messages';
 COMMIT;
 SQL
