@@ -368,7 +368,7 @@ stop_server
 echo
 echo "== seeding $SEED messages"
 time seed_messages "$WORK/history/bench.db" "$SEED"
-start_server_on "$WORK/history/bench.db"
+START_WAIT=6000 timed_start start_server_on "$WORK/history/bench.db"
 loadgen history "$HISTORY_LABEL" --samples "$SAMPLES" --warmup 20
 stop_server
 

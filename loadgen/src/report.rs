@@ -205,10 +205,29 @@ fn render_others(out: &mut String, results: &[Value]) {
                 r["accounts_s"], r["rooms_s"], r["connect_s"]
             ),
             Some("rss") => format!("server RSS: **{} KiB** ({:.1} MiB)", r["server_rss_kib"], num(r, "server_rss_kib") / 1024.0),
+            Some("search") => format!(
+                "{} + {} sequential searches after {} warm-up ones ({} found something): one word p50 {} ms, **p99 {} ms**, \
+                 max {} ms; with operators p50 {} ms, **p99 {} ms**, max {} ms; server CPU {} us/search; steal {}%",
+                r["word_samples"], r["operators_samples"], r["warmup"], r["with_results"], r["word_p50_ms"],
+                r["word_p99_ms"], r["word_max_ms"], r["operators_p50_ms"], r["operators_p99_ms"], r["operators_max_ms"],
+                r["server_cpu_us_per_search"], r["steal_pct"]
+            ),
+            Some("actions") => format!(
+                "{} listeners, {} rounds: a message p50 {} ms, p99 {} ms (all listeners p99 {} ms); its edit p50 {} ms, \
+                 **p99 {} ms** (all {} ms); a reaction p50 {} ms, **p99 {} ms** (all {} ms)",
+                r["listeners"], r["rounds"], r["message_p50_ms"], r["message_p99_ms"], r["message_all_p99_ms"],
+                r["edited_p50_ms"], r["edited_p99_ms"], r["edited_all_p99_ms"], r["reaction_p50_ms"], r["reaction_p99_ms"],
+                r["reaction_all_p99_ms"]
+            ),
             _ => continue,
         };
         let _ = writeln!(out, "- **{}**: {line}", text(&r["label"]));
     }
+}
+
+/// A latency against its target: the measured figure and the verdict.
+fn latency_check(ms: f64, target: f64) -> (String, String) {
+    (format!("{ms} ms"), verdict(ms <= target, || format!("{:.2}x the target", ms / target)))
 }
 
 /// The run whose `key` is the median of `runs` (the upper median for an even count).
@@ -447,6 +466,50 @@ const TARGETS: &[TargetRow] = &[
         label: "ingest-postgres",
         key: "persisted_per_s",
         check: |r, _| ingest_check(r, 20_000.0),
+    },
+    TargetRow {
+        figure: "search over 1,000,000 messages, one word (SQLite; issue 24)",
+        target: "p99 <= 50 ms",
+        label: "search-1m",
+        key: "word_p99_ms",
+        check: |r, _| latency_check(num(r, "word_p99_ms"), 50.0),
+    },
+    TargetRow {
+        figure: "search over 1,000,000 messages, with operators (SQLite)",
+        target: "p99 <= 100 ms",
+        label: "search-1m",
+        key: "operators_p99_ms",
+        check: |r, _| latency_check(num(r, "operators_p99_ms"), 100.0),
+    },
+    TargetRow {
+        figure: "search over 1,000,000 messages, one word (PostgreSQL)",
+        target: "p99 <= 50 ms",
+        label: "search-postgres-1m",
+        key: "word_p99_ms",
+        check: |r, _| latency_check(num(r, "word_p99_ms"), 50.0),
+    },
+    TargetRow {
+        figure: "search over 1,000,000 messages, with operators (PostgreSQL)",
+        target: "p99 <= 100 ms",
+        label: "search-postgres-1m",
+        key: "operators_p99_ms",
+        check: |r, _| latency_check(num(r, "operators_p99_ms"), 100.0),
+    },
+    TargetRow {
+        figure: "an edit and a reaction reach 1000 members as fast as a new message (issue 24)",
+        target: "p99 within 10% of the message's, or 1 ms",
+        label: "actions-1000",
+        key: "edited_p99_ms",
+        check: |r, _| {
+            let message = num(r, "message_p99_ms");
+            let slowest = num(r, "edited_p99_ms").max(num(r, "reaction_p99_ms"));
+            let measured = format!(
+                "edit p99 {} ms, reaction p99 {} ms, message p99 {message} ms",
+                r["edited_p99_ms"], r["reaction_p99_ms"]
+            );
+            let bound = (message * 1.1).max(message + 1.0);
+            (measured, verdict(slowest <= bound, || format!("{:.2}x the message's p99", slowest / message)))
+        },
     },
     TargetRow {
         figure: "idle connections held",

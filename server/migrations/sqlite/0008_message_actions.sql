@@ -59,13 +59,13 @@ CREATE VIRTUAL TABLE message_trigrams USING fts5 (
 CREATE VIRTUAL TABLE message_words USING fts5 (
     search_words, content = 'messages', content_rowid = 'id', tokenize = 'ascii', detail = none, columnsize = 0
 );
--- A batch of new messages is indexed by the store, one statement per index for the whole batch,
--- in the batch's transaction (a trigger per row costs several times more). Changes to a stored
--- message (an edit, a deletion, a removal, indexing an older one) go through this trigger; every
--- update of `search_text` sets `search_words` with it.
-CREATE TRIGGER messages_search_update AFTER UPDATE OF search_text ON messages BEGIN
-    INSERT INTO message_trigrams (message_trigrams, rowid, search_text)
-        SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;
+-- New messages, and older ones indexed for the first time, are indexed by the store, one
+-- statement per index for a whole batch, in the batch's transaction (a trigger per row costs
+-- several times more). Changes to an indexed message (an edit, a deletion, a removal) go through
+-- this trigger; every update of `search_text` sets `search_words` with it.
+CREATE TRIGGER messages_search_update AFTER UPDATE OF search_text ON messages
+WHEN old.search_text IS NOT NULL BEGIN
+    INSERT INTO message_trigrams (message_trigrams, rowid, search_text) VALUES ('delete', old.id, old.search_text);
     INSERT INTO message_words (message_words, rowid, search_words)
         SELECT 'delete', old.id, old.search_words WHERE old.search_words != '';
     INSERT INTO message_trigrams (rowid, search_text) SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL;

@@ -476,19 +476,40 @@ impl SqliteStore {
         if rows.is_empty() {
             return Ok(0);
         }
+        let indexed: Vec<(i64, String, String)> = rows
+            .iter()
+            .map(|(id, content)| {
+                let (text, words) = search_columns(content);
+                (*id, text, words)
+            })
+            .collect();
+        let ids = serde_json::to_string(&rows.iter().map(|(id, _)| id).collect::<Vec<_>>()).unwrap_or_default();
+        let values = serde_json::to_string(&indexed).unwrap_or_default();
         let mut connection = self.writer().acquire().await?;
         let mut tx = connection.begin().await?;
-        for (id, content) in &rows {
-            let (text, words) = search_columns(content);
-            sqlx::query(
-                "UPDATE messages SET search_text = ?2, search_words = ?3 WHERE id = ?1 AND search_text IS NULL",
-            )
-            .bind(id)
-            .bind(text)
-            .bind(words)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // One statement per step for the whole batch (the update trigger leaves rows that were
+        // never indexed to this).
+        sqlx::query(
+            "UPDATE messages SET search_text = v.value ->> 1, search_words = v.value ->> 2 \
+             FROM json_each(?1) AS v WHERE messages.id = v.value ->> 0 AND messages.search_text IS NULL",
+        )
+        .bind(&values)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO message_trigrams (rowid, search_text) \
+             SELECT id, search_text FROM messages WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO message_words (rowid, search_words) \
+             SELECT id, search_words FROM messages WHERE id IN (SELECT value FROM json_each(?1)) AND search_words != ''",
+        )
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
     }
