@@ -352,76 +352,29 @@ impl PgStore {
     }
 
     /// Searches as `request` says, newest first (matching rules: `crate::search`).
-    ///
-    /// In two steps, because no single plan suits both a common word and a rare one: PostgreSQL
-    /// either walks the messages from the newest (fast when matches are many, a whole-table
-    /// walk when they are few) or gathers every match through the text indexes and sorts them
-    /// (fast when they are few, slow for a word in every tenth message). So the newest
-    /// [`RECENT_WINDOW`] messages below the cursor are walked first; only when they hold fewer
-    /// than `limit` results are the older ones searched through the indexes (a materialised
-    /// set of matching ids, joined back). Both steps apply every condition: the answer is the
-    /// same as one query's.
     pub async fn search(&self, request: &SearchRequest) -> Result<Vec<ChatMessage>, StoreError> {
-        let newest: i64 =
-            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'messages'").fetch_one(self.pool()).await?;
-        let top = request.before.map_or(newest, |before| before.saturating_sub(1).min(newest));
-        let floor = top.saturating_sub(RECENT_WINDOW);
-        let mut messages = self.search_step(request, Step::Recent { floor }, request.limit).await?;
-        let missing = request.limit - messages.len() as i64;
-        if missing > 0 && floor > 0 {
-            messages.extend(self.search_step(request, Step::Indexed { floor }, missing).await?);
-        }
-        self.attach_reactions(&mut messages, Some(request.viewer)).await?;
-        Ok(messages)
-    }
-
-    /// One step of [`PgStore::search`]: at most `limit` results, newest first.
-    async fn search_step(
-        &self,
-        request: &SearchRequest,
-        step: Step,
-        limit: i64,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
         let query = &request.query;
         let mut binds: Vec<Bind> = Vec::new();
         let next = |bind: Bind, binds: &mut Vec<Bind>| {
             binds.push(bind);
             format!("${}", binds.len())
         };
-        // The text conditions, on the table `alias`.
-        let mut text = String::new();
-        let alias = match step {
-            Step::Recent { .. } => "m",
-            Step::Indexed { .. } => "t",
-        };
+        let mut sql = format!("{} WHERE NOT m.deleted AND NOT m.removed", *SELECT_MESSAGE);
         for term in &query.terms {
             match term.kind {
                 TermKind::Substring => {
                     let pattern = next(Bind::Text(crate::search::like_contains(&term.text)), &mut binds);
-                    text.push_str(&format!(" AND {alias}.search_text LIKE {pattern}"));
+                    sql.push_str(&format!(" AND m.search_text LIKE {pattern}"));
                 }
                 TermKind::Words => {
                     let tokens = next(Bind::Texts(term.tokens.clone()), &mut binds);
-                    let folded = next(Bind::Text(term.text.clone()), &mut binds);
-                    text.push_str(&format!(
-                        " AND {alias}.search_words @> {tokens}::text[] AND strpos({alias}.search_text, {folded}) > 0"
+                    let text = next(Bind::Text(term.text.clone()), &mut binds);
+                    sql.push_str(&format!(
+                        " AND m.search_words @> {tokens}::text[] AND strpos(m.search_text, {text}) > 0"
                     ));
                 }
             }
         }
-        let floor = match step {
-            Step::Recent { floor } | Step::Indexed { floor } => next(Bind::Int(floor), &mut binds),
-        };
-        let mut sql = match step {
-            Step::Recent { .. } => {
-                format!("{} WHERE NOT m.deleted AND NOT m.removed AND m.id > {floor}{text}", *SELECT_MESSAGE)
-            }
-            Step::Indexed { .. } => format!(
-                "WITH hits AS MATERIALIZED (SELECT t.id FROM messages t WHERE t.id <= {floor}{text}) \
-                 {} JOIN hits ON hits.id = m.id WHERE NOT m.deleted AND NOT m.removed",
-                *SELECT_MESSAGE
-            ),
-        };
         // Read access in the query itself: the conversations the searcher is in now, and with
         // `public`, the public rooms they could join.
         let viewer = next(Bind::Int(request.viewer), &mut binds);
@@ -460,7 +413,7 @@ impl PgStore {
         if query.has_reply {
             sql.push_str(" AND m.reply_to IS NOT NULL");
         }
-        let limit = next(Bind::Int(limit), &mut binds);
+        let limit = next(Bind::Int(request.limit), &mut binds);
         sql.push_str(&format!(" ORDER BY m.id DESC LIMIT {limit}"));
         let mut statement = sqlx::query(&sql);
         for bind in binds {
@@ -471,7 +424,9 @@ impl PgStore {
             };
         }
         let rows = statement.fetch_all(self.pool()).await?;
-        rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        self.attach_reactions(&mut messages, Some(request.viewer)).await?;
+        Ok(messages)
     }
 
     /// Indexes for search up to `limit` messages stored before search existed (migration 0008);
@@ -502,20 +457,7 @@ impl PgStore {
     }
 }
 
-/// How many of the newest messages below the cursor a search walks before it turns to the
-/// text indexes (see [`PgStore::search`]). A few in the unit tests, so that the store's
-/// conformance cases take both steps.
-const RECENT_WINDOW: i64 = if cfg!(test) { 4 } else { 10_000 };
-
-/// A step of a search: the newest messages above `floor`, walked; or those up to it, through
-/// the text indexes.
-#[derive(Clone, Copy)]
-enum Step {
-    Recent { floor: i64 },
-    Indexed { floor: i64 },
-}
-
-/// A value bound to a search query's next `$n`.
+/// A value bound to a search query's next `?`.
 enum Bind {
     Int(i64),
     Text(String),
