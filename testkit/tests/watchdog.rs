@@ -1,7 +1,7 @@
 //! Servers stop, and their files go, when the test process is killed with SIGKILL.
 //!
 //! `servers_outlive_no_test_process` runs this test binary again, restricted to `killed_child`, which
-//! starts both servers, prints their ports and directories, and SIGKILLs itself (no `Drop` runs).
+//! starts the servers, prints their ports and directories, and SIGKILLs itself (no `Drop` runs).
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use testkit::{postgres, RedisServer};
+use testkit::{postgres, RedisServer, S3Server};
 
 const CHILD: &str = "TESTKIT_KILLED_CHILD";
 
@@ -23,9 +23,10 @@ fn servers_outlive_no_test_process() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report = stdout.lines().find_map(|line| line.split_once("servers: ").map(|(_, report)| report));
     let report = report.unwrap_or_else(|| panic!("no report from the child: {output:?}"));
-    let [pg_port, pg_data, redis_port] = report.split(' ').collect::<Vec<_>>().try_into().unwrap();
+    let [pg_port, pg_data, redis_port, s3_endpoint] = report.split(' ').collect::<Vec<_>>().try_into().unwrap();
+    let s3_port = s3_endpoint.rsplit(':').next().unwrap();
 
-    for port in [pg_port, redis_port] {
+    for port in [pg_port, redis_port, s3_port] {
         let port: u16 = port.parse().unwrap();
         eventually(|| TcpStream::connect(("127.0.0.1", port)).is_err(), "a server still listens");
     }
@@ -40,8 +41,9 @@ fn killed_child() {
     }
     let pg = postgres();
     let redis = RedisServer::start();
+    let s3 = S3Server::start();
     let data = pg.psql("postgres", "SHOW data_directory");
-    println!("servers: {} {data} {}", pg.port(), redis.port());
+    println!("servers: {} {data} {} {}", pg.port(), redis.port(), s3.endpoint());
     Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status().unwrap();
     sleep(Duration::from_secs(60));
     unreachable!("SIGKILL did not kill the child");
