@@ -82,6 +82,7 @@ start_nodes() {
     fi
     DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/chatterbox" \
       CHATTERBOX_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
+      CHATTERBOX_FILES_URL="file://$DIR/files" CHATTERBOX_FILES_SHARED=true \
       JWT_SECRET="$secret" \
       LEPTOS_SITE_ADDR="127.0.0.1:$port" \
       LEPTOS_SITE_ROOT=target/site \

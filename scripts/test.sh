@@ -32,9 +32,9 @@ step "moderation measured: word filter and classifier on the insults test set an
 scripts/moderation-eval.sh
 step "unit tests: app (ssr)"
 cargo test -p app --features ssr
-step "test harness: throwaway PostgreSQL and Redis (testkit)"
+step "test harness: throwaway PostgreSQL, Redis and S3 (testkit)"
 cargo test -p testkit
-step "unit + integration tests: server (SQLite; the store conformance suite and the cluster tests on PostgreSQL and Redis)"
+step "unit + integration tests: server (SQLite; the store conformance suite and the cluster tests on PostgreSQL and Redis, files on S3)"
 cargo test -p server
 step "integration tests again, every TestApp on a fresh PostgreSQL database (CHATTERBOX_TEST_DATABASE=postgres)"
 CHATTERBOX_TEST_DATABASE=postgres cargo test -p server --tests

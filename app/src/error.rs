@@ -48,6 +48,9 @@ pub enum ApiError {
     Warned { message: String, warning_count: i64, max_warnings: i64 },
     #[error("too many requests, retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// A body over a size limit or a quota (the message says which).
+    #[error("{message}")]
+    TooLarge { message: String },
     #[error("internal server error")]
     Internal,
     /// A transport failure reported by the server-function machinery.
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::UnknownUser => 404,
             ApiError::BadRequest { .. } => 400,
             ApiError::RateLimited { .. } => 429,
+            ApiError::TooLarge { .. } => 413,
             ApiError::Internal | ApiError::Transport { .. } => 500,
         }
     }
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::InvalidInput { .. } => "invalid_input",
             ApiError::Warned { .. } => "warned",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooLarge { .. } => "too_large",
             ApiError::Internal | ApiError::Transport { .. } => "internal",
         }
     }

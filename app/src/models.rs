@@ -111,6 +111,71 @@ pub struct ChatMessage {
     /// Search results only: the matching excerpt, HTML-escaped, matches in `<mark>`…`</mark>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highlight: Option<String>,
+    /// The files posted with it, in the order the sender gave them (empty when none).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file uploaded with `POST /uploads`, as its answer and every message carrying it show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Random and unguessable; what a `message` frame's `attachments` names.
+    pub id: String,
+    /// The file name as the uploader gave it (its last path component, cleaned).
+    pub name: String,
+    /// Bytes, as stored (an image's after its re-encoding).
+    pub size: i64,
+    /// Decided from the bytes: `image/jpeg`, `image/png`, `image/gif`, `image/webp`, else
+    /// `application/octet-stream`.
+    pub content_type: String,
+    /// Where to download it: `/files/{id}/{name}` (the name percent-encoded).
+    pub url: String,
+    /// Images only: pixels, after the EXIF orientation was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Images only: `/files/{id}/thumbnail`, at most [`crate::protocol::THUMBNAIL_MAX_SIDE`] px.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+}
+
+impl Attachment {
+    /// Whether it is shown inline as an image.
+    pub fn is_image(&self) -> bool {
+        self.content_type.starts_with("image/")
+    }
+}
+
+/// One account's uploads as admins see them (`GET /admin/uploads`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadUsage {
+    pub user_id: i64,
+    pub username: String,
+    /// Files stored (posted or not yet), and their bytes (thumbnails not counted).
+    pub count: i64,
+    pub bytes: i64,
+}
+
+/// `GET /admin/uploads` answer: the accounts with uploads, most bytes first, and their files,
+/// newest first, when one account was asked for (`?user=ID`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadsOverview {
+    pub users: Vec<UploadUsage>,
+    #[serde(default)]
+    pub files: Vec<AdminUpload>,
+}
+
+/// One stored file as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUpload {
+    #[serde(flatten)]
+    pub attachment: Attachment,
+    pub uploader: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The message it was posted with (`null`: not posted yet).
+    pub message_id: Option<i64>,
 }
 
 /// The message a reply answers, as it is now (the excerpt follows edits; empty once deleted or
@@ -324,6 +389,10 @@ pub enum ClientFrame {
         /// The message of the same conversation this one answers.
         #[serde(default)]
         reply_to: Option<i64>,
+        /// Ids of files the sender uploaded and has not posted yet (at most
+        /// [`crate::protocol::MAX_ATTACHMENTS_PER_MESSAGE`]); `content` may then be empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     /// "I am typing" in a conversation (absent: `general`); never stored.
     Typing {
@@ -514,6 +583,9 @@ pub struct AdminMessage {
     /// Deleted by its sender or an admin: `content` is empty (the text is in its versions).
     #[serde(default)]
     pub deleted: bool,
+    /// The files posted with it.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// A report of a message, as the review queue shows it.

@@ -15,7 +15,7 @@ pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
 /// reassembled: the JSON text exactly as sent, whitespace and escapes included); bigger closes
 /// with 1009. Room for [`LONGEST_MESSAGE_FRAME`], whatever the client's JSON library escapes,
 /// and a little whitespace; still a bound in bytes on what a connection buffers.
-pub const MAX_FRAME_BYTES: usize = 48 * 1024;
+pub const MAX_FRAME_BYTES: usize = 49 * 1024;
 /// The longest `client_id` a client may attach to a message.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
@@ -23,11 +23,16 @@ pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// surrogate pair, `\uD83D\uDE00` (what a JSON library that escapes non-ASCII writes).
 pub const MAX_JSON_CHAR_BYTES: usize = 12;
 /// The longest legal `message` frame: 4000 characters of content and a 64-character
-/// `client_id`, every character escaped as a surrogate pair, the keys, and the longest room id.
+/// `client_id`, every character escaped as a surrogate pair, the keys, the longest room id, and
+/// the most attachments (each id 32 hex digits, which no JSON library escapes).
 pub const LONGEST_MESSAGE_FRAME: usize =
-    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808}"#
+    r#"{"type":"message","content":"","client_id":"","room_id":-9223372036854775808,"reply_to":-9223372036854775808,"attachments":[]}"#
         .len()
-        + (crate::domain::MAX_MESSAGE_CHARS + MAX_CLIENT_ID_CHARS) * MAX_JSON_CHAR_BYTES;
+        + (crate::domain::MAX_MESSAGE_CHARS + MAX_CLIENT_ID_CHARS) * MAX_JSON_CHAR_BYTES
+        + MAX_ATTACHMENTS_PER_MESSAGE * (UPLOAD_ID_CHARS + 3)
+        - 1;
+/// Characters of an upload id (128 random bits in lowercase hex).
+pub const UPLOAD_ID_CHARS: usize = 32;
 const _: () = assert!(LONGEST_MESSAGE_FRAME <= MAX_FRAME_BYTES, "a legal message must fit in a WebSocket message");
 // Still a bound: a few hundred bytes of whitespace at most, not room for another message.
 const _: () = assert!(MAX_FRAME_BYTES - LONGEST_MESSAGE_FRAME < 1024, "the limit stays tight");
@@ -84,6 +89,25 @@ pub const MAX_SEARCH_TERMS: usize = 16;
 pub const HIGHLIGHT_CONTEXT_CHARS: usize = 60;
 /// Most changed messages in the `changes` frame of a reconnect; more say `more: true`.
 pub const CHANGES_MAX: i64 = 500;
+/// Files one message may carry.
+pub const MAX_ATTACHMENTS_PER_MESSAGE: usize = 10;
+/// Longest side of a thumbnail, in pixels.
+pub const THUMBNAIL_MAX_SIDE: u32 = 400;
+/// An image larger than this (width times height) is refused, whatever its file size.
+pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+/// An image wider or taller than this is refused.
+pub const MAX_IMAGE_SIDE: u32 = 10_000;
+/// A file name longer than this (UTF-8 bytes) is cut, keeping its extension.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// The upload size limit unless `CHATTERBOX_UPLOAD_MAX_BYTES` says otherwise (25 MiB).
+pub const DEFAULT_UPLOAD_MAX_BYTES: u64 = 25 * 1024 * 1024;
+/// Each account's stored bytes unless `CHATTERBOX_UPLOAD_QUOTA_BYTES` says otherwise (1 GiB).
+pub const DEFAULT_UPLOAD_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+/// Uploads per account: a burst, then a steady rate (shared by the nodes of a cluster).
+pub const UPLOADS_BURST: u32 = 20;
+pub const UPLOADS_PER_SEC: f64 = 0.5;
+/// An upload never posted is deleted this long after it was made.
+pub const UNPOSTED_UPLOAD_TTL_SECS: u64 = 24 * 3600;
 
 /// A page rule: how many rows a list gives by default, and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,19 +149,24 @@ mod tests {
     #[test]
     fn the_longest_legal_message_however_escaped_fits_in_a_websocket_message() {
         let escaped = |chars: usize| "\\uD83D\\uDE00".repeat(chars);
+        let ids = vec![format!("\"{}\"", "a".repeat(UPLOAD_ID_CHARS)); MAX_ATTACHMENTS_PER_MESSAGE];
         let frame = format!(
-            r#"{{"type":"message","content":"{}","client_id":"{}","room_id":{},"reply_to":{}}}"#,
+            r#"{{"type":"message","content":"{}","client_id":"{}","room_id":{},"reply_to":{},"attachments":[{}]}}"#,
             escaped(crate::domain::MAX_MESSAGE_CHARS),
             escaped(MAX_CLIENT_ID_CHARS),
             i64::MIN,
-            i64::MIN
+            i64::MIN,
+            ids.join(",")
         );
         assert_eq!(frame.len(), LONGEST_MESSAGE_FRAME);
         assert!(frame.len() <= MAX_FRAME_BYTES);
-        let Ok(ClientFrame::Message { content, client_id, room_id, reply_to }) = ClientFrame::parse(&frame) else {
+        let Ok(ClientFrame::Message { content, client_id, room_id, reply_to, attachments }) =
+            ClientFrame::parse(&frame)
+        else {
             panic!("the longest legal frame parses");
         };
         assert_eq!(content.chars().count(), crate::domain::MAX_MESSAGE_CHARS);
+        assert_eq!(attachments.len(), MAX_ATTACHMENTS_PER_MESSAGE);
         assert_eq!(client_id.map(|id| id.chars().count()), Some(MAX_CLIENT_ID_CHARS));
         assert_eq!(room_id, Some(i64::MIN));
         assert_eq!(reply_to, Some(i64::MIN));

@@ -9,9 +9,11 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod files;
 mod messages;
 mod safety;
 
+pub use files::FilesConfig;
 pub use messages::MessagesConfig;
 pub use safety::{ClassifierPolicy, SafetyConfig, DEFAULT_CLASSIFIER_THRESHOLD};
 
@@ -150,6 +152,9 @@ pub struct Config {
     /// Message actions: the edit window (`messages.rs`).
     #[serde(flatten)]
     pub messages: MessagesConfig,
+    /// Files and images: where they go, sizes, quotas (`files.rs`).
+    #[serde(flatten)]
+    pub files: FilesConfig,
 }
 
 impl Default for Config {
@@ -199,6 +204,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             safety: SafetyConfig::default(),
             messages: MessagesConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -252,6 +258,7 @@ impl std::fmt::Debug for Config {
             moderation_words,
             safety,
             messages,
+            files,
         } = self;
         f.debug_struct("Config")
             .field("database_url", &redact_password(database_url))
@@ -298,12 +305,15 @@ impl std::fmt::Debug for Config {
             .field("moderation_words", moderation_words)
             .field("safety", safety)
             .field("messages", messages)
+            .field("files", files)
             .finish()
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{0}")]
+    Files(String),
     #[error("cannot read config file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {source}")]
@@ -403,6 +413,28 @@ impl Config {
         parse_env(&var, "CHATTERBOX_TRUSTED_ACCOUNT_AGE_HOURS", &mut self.safety.trusted_account_age_hours)?;
         parse_env(&var, "CHATTERBOX_STRIKE_EXPIRY_DAYS", &mut self.safety.strike_expiry_days)?;
         parse_env(&var, "CHATTERBOX_EDIT_WINDOW_SECS", &mut self.messages.edit_window_secs)?;
+        if let Some(v) = var("CHATTERBOX_FILES_URL") {
+            self.files.files_url = Some(v).filter(|v| !v.is_empty());
+        }
+        parse_env(&var, "CHATTERBOX_FILES_SHARED", &mut self.files.files_shared)?;
+        parse_env(&var, "CHATTERBOX_UPLOAD_MAX_BYTES", &mut self.files.upload_max_bytes)?;
+        parse_env(&var, "CHATTERBOX_UPLOAD_QUOTA_BYTES", &mut self.files.upload_quota_bytes)?;
+        parse_env(&var, "CHATTERBOX_UNPOSTED_UPLOAD_TTL_SECS", &mut self.files.unposted_upload_ttl_secs)?;
+        parse_env(&var, "CHATTERBOX_FILES_SWEEP_SECS", &mut self.files.files_sweep_secs)?;
+        parse_env(&var, "CHATTERBOX_UPLOAD_TIMEOUT_SECS", &mut self.files.upload_timeout_secs)?;
+        parse_env(&var, "CHATTERBOX_IMAGE_WORKERS", &mut self.files.image_workers)?;
+        parse_env(&var, "CHATTERBOX_UPLOADS_BURST", &mut self.files.uploads_burst)?;
+        parse_env(&var, "CHATTERBOX_UPLOADS_PER_SEC", &mut self.files.uploads_per_sec)?;
+        for (name, slot) in [
+            ("AWS_ENDPOINT_URL", &mut self.files.s3_endpoint),
+            ("AWS_REGION", &mut self.files.s3_region),
+            ("AWS_ACCESS_KEY_ID", &mut self.files.s3_access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &mut self.files.s3_secret_access_key),
+        ] {
+            if let Some(v) = var(name).filter(|v| !v.is_empty()) {
+                *slot = Some(v);
+            }
+        }
         if let Some(v) = var("CHATTERBOX_TRUSTED_PROXIES") {
             self.trusted_proxies = v
                 .split(',')
@@ -423,6 +455,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(name) = self.files.validate() {
+            return Err(ConfigError::Env { name, value: "0".into() });
+        }
+        if let Err(message) = self.files.location(&self.database_url) {
+            return Err(ConfigError::Files(message));
+        }
         if !(4..=31).contains(&self.bcrypt_cost) {
             return Err(ConfigError::Env { name: "bcrypt_cost", value: self.bcrypt_cost.to_string() });
         }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod fanout;
+pub mod files;
 pub mod http;
 pub mod limits;
 pub mod moderation;
@@ -143,6 +144,9 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/rooms/{id}/members/{username}", delete(http::admin::remove_member))
         .route("/admin/download/users", get(http::admin::download_users))
         .route("/admin/download/messages", get(http::admin::download_messages))
+        .route("/admin/uploads", get(http::uploads::overview))
+        .route("/uploads/{id}", delete(http::uploads::delete))
+        .route("/files/{id}/{name}", get(http::uploads::file))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -163,6 +167,7 @@ pub fn app(state: AppState) -> Router {
             ::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.services.config().request_timeout_secs),
         ))
+        .merge(upload_routes(&state))
         .layer(axum::middleware::map_response(http::errors::json_layer_errors))
         .layer(axum::middleware::from_fn(http::errors::json_errors))
         // Headers every response carries (pages also get a CSP with a per-response nonce). Only
@@ -181,8 +186,24 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Largest request body accepted on any route.
+/// Largest request body accepted on any route but `POST /uploads`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `POST /uploads`, with a body limit (the largest upload and its multipart framing) and a time
+/// limit of its own; the cross-site guard as on every route.
+fn upload_routes(state: &AppState) -> Router<AppState> {
+    let files = &state.services.config().files;
+    let limit = usize::try_from(files.upload_max_bytes).unwrap_or(usize::MAX).saturating_add(MAX_BODY_BYTES);
+    Router::new()
+        .route("/uploads", post(http::uploads::upload))
+        .layer(axum::middleware::from_fn(http::csrf::refuse_cross_site))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            ::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(files.upload_timeout_secs),
+        ))
+}
 
 fn header_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

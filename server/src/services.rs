@@ -10,6 +10,7 @@ pub mod export;
 pub mod message_actions;
 pub mod paging;
 pub mod safety;
+pub mod uploads;
 
 use crate::auth::{PasswordHasher, TokenKeys, TokenSession};
 use crate::cluster::link::RedisLink;
@@ -43,6 +44,8 @@ pub struct Throttles {
     pub invitations: SharedLimiter<i64>,
     /// Reports of messages, per account.
     pub reports: SharedLimiter<i64>,
+    /// Uploads, per account.
+    pub uploads: SharedLimiter<i64>,
 }
 
 /// Whose login budget an attempt draws on.
@@ -98,6 +101,7 @@ impl Throttles {
                 config.safety.reports_per_min,
                 redis,
             ),
+            uploads: SharedLimiter::new("uploads", config.files.uploads_burst, config.files.uploads_per_sec, redis),
         }
     }
 }
@@ -115,6 +119,10 @@ pub struct Services {
     /// Permits for CSV downloads streaming at once (`config.max_exports`); each is owned by the
     /// download's producer task.
     exports: Arc<tokio::sync::Semaphore>,
+    /// Where uploads' bytes live.
+    files: crate::files::FileStore,
+    /// Permits for images decoded at once (`config.files.image_workers`).
+    images: tokio::sync::Semaphore,
 }
 
 impl Services {
@@ -156,6 +164,8 @@ impl Services {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("files: {0}")]
+    Files(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -210,6 +220,15 @@ impl Services {
     /// Opens the store and prepares the auth machinery from `config`.
     pub async fn start(config: Config) -> Result<Arc<Self>, StartError> {
         let store = Store::open(&config.database_url, &config.store_options()).await?;
+        let location = config.files.location(&config.database_url).map_err(StartError::Files)?;
+        let files = crate::files::FileStore::open(&location).map_err(|e| StartError::Files(e.to_string()))?;
+        if files.is_local() && config.redis_url.is_some() && !config.files.files_shared {
+            return Err(StartError::Files(
+                "the nodes of a cluster cannot keep files in a local directory: set CHATTERBOX_FILES_URL to \
+                 s3://BUCKET (or, for a directory every node mounts, CHATTERBOX_FILES_SHARED=true)"
+                    .into(),
+            ));
+        }
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
             None => store.setting_or_insert("jwt_secret", &crate::auth::random_hex(32)).await?,
@@ -235,7 +254,26 @@ impl Services {
             crate::config::ClassifierPolicy::Off => None,
             _ => Some(crate::moderation::load_classifier(&store).await),
         };
-        Ok(Arc::new(Self { config, throttles, store, hub, hasher, tokens, moderator, classifier, exports }))
+        uploads::start_sweeper(
+            store.clone(),
+            files.clone(),
+            std::time::Duration::from_secs(config.files.unposted_upload_ttl_secs),
+            std::time::Duration::from_secs(config.files.files_sweep_secs),
+        );
+        let images = tokio::sync::Semaphore::new(config.files.effective_image_workers());
+        Ok(Arc::new(Self {
+            config,
+            throttles,
+            store,
+            hub,
+            hasher,
+            tokens,
+            moderator,
+            classifier,
+            exports,
+            files,
+            images,
+        }))
     }
 
     /// Verifies a token and re-reads its user: blocked users, revoked tokens and sessions that

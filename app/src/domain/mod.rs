@@ -6,6 +6,7 @@
 
 mod email;
 mod emoji;
+mod file_name;
 mod message_body;
 mod password;
 mod room_name;
@@ -13,6 +14,7 @@ mod username;
 
 pub use email::{Email, MAX_EMAIL_LEN};
 pub use emoji::Emoji;
+pub use file_name::FileName;
 pub use message_body::{MessageBody, MAX_MESSAGE_CHARS};
 pub use password::{Password, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 pub use room_name::{RoomName, RoomTopic, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS};

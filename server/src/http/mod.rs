@@ -15,3 +15,4 @@ pub mod pages;
 pub mod rest;
 pub mod rooms;
 pub mod safety;
+pub mod uploads;

@@ -14,7 +14,10 @@ use crate::store::{NewMessage, Review, StoreError, View};
 use app::domain::MessageBody;
 use app::error::ApiError;
 use app::models::{ChatMessage, PublicUser, ServerFrame};
-use app::protocol::{GENERAL_ROOM_ID, HISTORY_LATEST, HISTORY_MAX_BYTES, HISTORY_SINCE_MAX, MAX_CLIENT_ID_CHARS};
+use app::protocol::{
+    GENERAL_ROOM_ID, HISTORY_LATEST, HISTORY_MAX_BYTES, HISTORY_SINCE_MAX, MAX_ATTACHMENTS_PER_MESSAGE,
+    MAX_CLIENT_ID_CHARS,
+};
 use std::sync::Arc;
 
 /// What became of a message a client posted.
@@ -51,6 +54,19 @@ pub struct FirstHistory {
     pub last_id: i64,
 }
 
+/// A message as a client sent it.
+#[derive(Debug, Default)]
+pub struct Post {
+    /// The conversation (absent: `general`).
+    pub room_id: Option<i64>,
+    pub content: String,
+    pub client_id: Option<String>,
+    /// The message of the same conversation it answers.
+    pub reply_to: Option<i64>,
+    /// Ids of the sender's uploads it posts.
+    pub attachments: Vec<String>,
+}
+
 /// A page of one conversation's history for a client's `history` frame.
 pub struct RoomHistory {
     pub room_id: i64,
@@ -62,25 +78,26 @@ pub struct RoomHistory {
 
 impl Services {
     /// Posts `content` as `sender` in the conversation `room_id` (absent: `general`), answering
-    /// `reply_to` if given: validated, flood-limited per account, run through the word filter,
-    /// its mentions resolved, then queued for the writer, which answers on `reply`.
-    pub async fn post(
-        &self,
-        sender: &PublicUser,
-        room_id: Option<i64>,
-        content: &str,
-        client_id: Option<String>,
-        reply_to: Option<i64>,
-        reply: Arc<Outbox>,
-    ) -> Posted {
+    /// `reply_to` if given, with the uploads `attachments` names: validated, flood-limited per
+    /// account, run through the word filter, its mentions resolved, its files claimed, then
+    /// queued for the writer, which answers on `reply`.
+    pub async fn post(&self, sender: &PublicUser, post: Post, reply: Arc<Outbox>) -> Posted {
+        let Post { room_id, content, client_id, reply_to, attachments } = post;
+        let content = content.as_str();
         let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
             return Posted::refused(format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"), client_id);
         }
+        if attachments.len() > MAX_ATTACHMENTS_PER_MESSAGE {
+            return Posted::refused("too many attachments: at most 10 a message", client_id);
+        }
+        // Files alone make a message: its text may then be empty.
         let body = match MessageBody::parse(content) {
-            Ok(body) => body,
+            Ok(body) => Some(body),
+            Err(_) if !attachments.is_empty() && content.trim().is_empty() => None,
             Err(error) => return Posted::refused(error.to_string(), client_id),
         };
+        let text = body.as_ref().map_or("", MessageBody::as_str);
         if !self.hub.flood.allow(&sender.id).await {
             return Posted::refused("slow down: too many messages", client_id);
         }
@@ -94,7 +111,7 @@ impl Services {
                 return Posted::refused(reason, client_id);
             }
         }
-        match self.moderate(sender.id, room_id, body.as_str()).await {
+        match self.moderate(sender.id, room_id, text).await {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
                 // Every socket of the account, the sender's included, gets `blocked` and 1008.
@@ -111,21 +128,23 @@ impl Services {
             },
             None => None,
         };
-        let Ok(mentions) = self.mentions_in(room_id, sender.id, body.as_str()).await else {
+        let Ok(mentions) = self.mentions_in(room_id, sender.id, text).await else {
             return Posted::refused("message could not be checked; send it again", client_id);
         };
-        let verdict = self.classify(body.as_str());
+        let verdict = self.classify(text);
         let mut message = NewMessage {
             sender_id: sender.id,
             username: sender.username.clone(),
             room_id,
             room,
-            content: body.into_inner(),
+            content: body.map(MessageBody::into_inner).unwrap_or_default(),
             client_id: client_id.filter(|id| !id.is_empty()),
             review: None,
             reply_to,
             mentions,
             search: None,
+            attachments: Vec::new(),
+            claim: None,
         };
         // Folded for search here, on the sender's task, rather than on the writer's.
         message.search = Some(crate::store::search_columns(&message.content));
@@ -139,10 +158,34 @@ impl Services {
                 };
             }
         }
+        // Its files last: a message refused or held above leaves them free to post again.
+        if !attachments.is_empty() {
+            match self.claim_attachments(sender.id, &attachments).await {
+                Ok((files, claim)) => {
+                    message.attachments = files;
+                    message.claim = Some(claim);
+                }
+                // A retry of a message stored already: the writer acknowledges the original.
+                Err(_) if self.is_retry(&message).await => {}
+                Err(reason) => return Posted::refused(reason, message.client_id),
+            }
+        }
+        let claim = message.claim.clone();
         if self.hub.submit(message, reply).await {
             Posted::Queued
         } else {
+            if let Some(claim) = claim {
+                self.release_claim(&claim).await;
+            }
             Posted::ShuttingDown
+        }
+    }
+
+    /// Whether `message` repeats one its sender stored under the same `client_id`.
+    async fn is_retry(&self, message: &NewMessage) -> bool {
+        match message.client_id.as_deref() {
+            Some(client_id) => self.store.client_id_stored(message.sender_id, client_id).await.unwrap_or(false),
+            None => false,
         }
     }
 

@@ -88,6 +88,7 @@ impl CsvRow for AdminMessage {
         "removed",
         "edited_at",
         "deleted",
+        "attachments",
     ];
     fn cells(&self) -> Vec<String> {
         vec![
@@ -102,6 +103,8 @@ impl CsvRow for AdminMessage {
             self.removed.to_string(),
             self.edited_at.clone().unwrap_or_default(),
             self.deleted.to_string(),
+            // Each file as `name (url)`, separated by `; `.
+            self.attachments.iter().map(|file| format!("{} ({})", file.name, file.url)).collect::<Vec<_>>().join("; "),
         ]
     }
     fn key(&self) -> i64 {

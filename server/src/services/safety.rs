@@ -201,6 +201,9 @@ impl Services {
             reply_to: None,
             mentions,
             search: None,
+            // A held message was held before its files were claimed: it carries none.
+            attachments: Vec::new(),
+            claim: None,
         };
         if self.hub.submit_detached(message).await {
             Ok(())

@@ -34,12 +34,35 @@ impl Store {
                     client_id: message.client_id.clone(),
                     reply_to: message.reply_to.clone(),
                     mentions: message.mentions.iter().map(|(_, name)| name.clone()).collect(),
+                    attachments: message.attachments.clone(),
                     ..Default::default()
                 }),
-                None => self.original_of(message).await,
+                None => {
+                    // Its files were not posted: they may be posted again at once.
+                    if let Some(claim) = &message.claim {
+                        if let Err(error) = self.release_claim(claim).await {
+                            tracing::warn!(%error, "releasing the files of a message not stored failed");
+                        }
+                    }
+                    self.original_of(message).await
+                }
             });
         }
         Ok(StoredBatch { stored: out, feed })
+    }
+
+    /// Whether `sender` has a message stored under `client_id` (a retry of it is acknowledged
+    /// with the original).
+    pub async fn client_id_stored(&self, sender: i64, client_id: &str) -> Result<bool, StoreError> {
+        let original = match self {
+            Self::Sqlite(store) => store.message_by_client_id(sender, client_id).await,
+            Self::Postgres(store) => store.message_by_client_id(sender, client_id).await,
+        };
+        match original {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::RowNotFound) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Why a message got no id: the stored message a retry duplicates, read back for its

@@ -118,6 +118,7 @@ on_both! {
         search_answers_as_the_matching_rules_say,
         older_messages_are_indexed_when_the_store_opens,
         edits_deletions_and_reactions_feed_their_changes_in_order,
+        uploads_are_claimed_posted_read_removed_and_expired,
     ],
     databases: [
         ids_are_gapless_and_visible_in_commit_order_with_two_stores,
@@ -1847,4 +1848,82 @@ async fn edits_deletions_and_reactions_feed_their_changes_in_order(store: Store)
     let versions = store.message_versions(two).await.unwrap().unwrap();
     let kinds: Vec<(&str, &str)> = versions.versions.iter().map(|v| (v.kind.as_str(), v.content.as_str())).collect();
     assert_eq!(kinds, [("original", "two"), ("delete", "two")]);
+}
+
+/// An upload of `user` created at `created_at`.
+fn upload_of(user: i64, id: &str, created_at: &str) -> super::UploadRecord {
+    super::UploadRecord {
+        id: id.into(),
+        uploader_id: user,
+        name: format!("{id}.txt"),
+        size: 10,
+        content_type: "application/octet-stream".into(),
+        width: None,
+        height: None,
+        thumbnail_type: None,
+        created_at: created_at.into(),
+        message_id: None,
+        room_id: None,
+    }
+}
+
+async fn uploads_are_claimed_posted_read_removed_and_expired(store: Store) {
+    let admin = user(&store, "root").await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let now = super::now_rfc3339();
+    let (past, fresh) = ("2000-01-01T00:00:00.000Z", "2001-01-01T00:00:00.000Z");
+    let [a, b, c, old] = ["a", "b", "c", "d"].map(|x| x.repeat(32));
+    for id in [&a, &b, &c] {
+        store.create_upload(&upload_of(alice, id, &now)).await.unwrap();
+    }
+    store.create_upload(&upload_of(alice, &old, past)).await.unwrap();
+    assert_eq!(store.upload_bytes_of(alice).await.unwrap(), 40);
+    assert!(store.readable_upload(&a, alice).await.unwrap().is_some());
+    assert!(store.readable_upload(&a, bob).await.unwrap().is_none(), "not posted: its uploader's only");
+
+    // A claim takes only the uploader's unposted, unexpired files; another claim waits.
+    let ids = vec![a.clone(), b.clone()];
+    assert!(store.claim_uploads(bob, &ids, "bob", fresh, fresh).await.unwrap().is_empty());
+    assert!(
+        store.claim_uploads(alice, std::slice::from_ref(&old), "x", fresh, fresh).await.unwrap().is_empty(),
+        "expired"
+    );
+    assert_eq!(store.claim_uploads(alice, &ids, "one", fresh, fresh).await.unwrap().len(), 2);
+    assert!(store.claim_uploads(alice, &ids, "two", fresh, &now).await.unwrap().is_empty(), "claimed");
+    assert!(matches!(store.delete_own_upload(&a, alice, fresh).await.unwrap(), super::OwnUploadDeletion::Posted));
+
+    // The message's INSERT links them and carries them.
+    let attachments: Vec<_> = [&a, &b].iter().map(|id| upload_of(alice, id, &now).attachment()).collect();
+    let posting =
+        NewMessage { attachments: attachments.clone(), claim: Some("one".into()), ..message(alice, "files", None) };
+    let batch = store.insert_batch(&[posting]).await.unwrap();
+    let id = new_id(&batch.stored[0]);
+    let read = store.message_by_id(id).await.unwrap().unwrap();
+    assert_eq!(read.attachments, attachments);
+    assert_eq!(store.readable_upload(&a, bob).await.unwrap().unwrap().message_id, Some(id), "bob is in general");
+    store.release_claim("one").await.unwrap();
+    assert!(store.claim_uploads(alice, &ids, "three", fresh, fresh).await.unwrap().is_empty(), "posted");
+
+    // An admin's removal takes one out of its message, fed as an edit.
+    let before = store.latest_room_change().await.unwrap();
+    let removal = store.remove_upload(&a, admin).await.unwrap().unwrap();
+    assert_eq!(removal.seq, Some(before + 1));
+    assert_eq!(store.message_by_id(id).await.unwrap().unwrap().attachments, attachments[1..].to_vec());
+    assert!(store.upload(&a).await.unwrap().is_none());
+    assert!(store.remove_upload(&a, admin).await.unwrap().is_none());
+
+    // Deleting the message expires its files; the sweep takes them and the old one, not `c`.
+    store.delete_message(id, alice, false).await.unwrap();
+    assert!(store.message_by_id(id).await.unwrap().unwrap().attachments.is_empty());
+    assert!(store.readable_upload(&b, alice).await.unwrap().is_none());
+    let mut swept: Vec<String> =
+        store.take_expired_uploads(fresh, 10).await.unwrap().into_iter().map(|u| u.id).collect();
+    swept.sort();
+    assert_eq!(swept, [b.clone(), old.clone()]);
+    let usage = store.upload_usage(10).await.unwrap();
+    assert_eq!((usage.len(), usage[0].count, usage[0].bytes), (1, 1, 10));
+    assert_eq!(store.uploads_of(alice, 10).await.unwrap()[0].attachment.id, c);
+    assert!(matches!(store.delete_own_upload(&c, bob, fresh).await.unwrap(), super::OwnUploadDeletion::NotFound));
+    assert!(matches!(store.delete_own_upload(&c, alice, fresh).await.unwrap(), super::OwnUploadDeletion::Deleted(_)));
 }

@@ -26,11 +26,14 @@ mod types;
 pub use postgres::{PgSession, PgStore};
 pub use review::CONTEXT_EACH_SIDE;
 pub use sqlite::SqliteStore;
-pub(crate) use types::{attach_reactions, complete_versions, past_window, room_kind, with_members, Budget};
+pub(crate) use types::{
+    attach_reactions, attachments_from_json, complete_versions, past_window, room_kind, with_members,
+    without_attachment, Budget,
+};
 pub use types::{
     now_rfc3339, search_columns, within_bytes, Change, Created, Deletion, Edit, FeedEntry, IgnoreAdded, Invited,
-    Joined, NewMessage, Reacting, Removal, Reported, Resolution, Review, ReviewFilter, ReviewRecord, RoomChange,
-    RoomRecord, SearchRequest, Stored, StoredBatch, UserRecord, View,
+    Joined, NewMessage, OwnUploadDeletion, Reacting, Removal, Reported, Resolution, Review, ReviewFilter, ReviewRecord,
+    RoomChange, RoomRecord, SearchRequest, Stored, StoredBatch, UploadRecord, UploadRemoval, UserRecord, View,
 };
 
 use app::models::{
@@ -357,6 +360,38 @@ forward! {
     fn search(&self, request: &SearchRequest) -> Vec<ChatMessage>;
     /// Indexes for search up to `limit` messages older than search; how many (0: all done).
     fn index_for_search(&self, limit: i64) -> u64;
+
+    /// Records a stored upload.
+    fn create_upload(&self, upload: &UploadRecord) -> ();
+    /// The bytes `user` has stored (their quota's use).
+    fn upload_bytes_of(&self, user: i64) -> i64;
+    fn upload(&self, id: &str) -> Option<UploadRecord>;
+    /// Upload `id` if `viewer` may read it: its uploader, or a member of the conversation it
+    /// was posted in.
+    fn readable_upload(&self, id: &str, viewer: i64) -> Option<UploadRecord>;
+    /// Claims `user`'s unposted uploads `ids` for a message under `claim` (uploads created
+    /// before `fresh_after` have expired, claims made before `claims_after` are stale); those
+    /// claimed.
+    fn claim_uploads(
+        &self,
+        user: i64,
+        ids: &[String],
+        claim: &str,
+        fresh_after: &str,
+        claims_after: &str
+    ) -> Vec<UploadRecord>;
+    /// Gives back the uploads claimed under `claim` and not posted.
+    fn release_claim(&self, claim: &str) -> ();
+    /// Deletes upload `id` for its uploader `user` unless it is posted (or being posted).
+    fn delete_own_upload(&self, id: &str, user: i64, claims_after: &str) -> OwnUploadDeletion;
+    /// Removes upload `id` as `admin`, audited, taking it out of its message.
+    fn remove_upload(&self, id: &str, admin: i64) -> Option<UploadRemoval>;
+    /// Forgets up to `limit` unposted uploads created before `created_before`.
+    fn take_expired_uploads(&self, created_before: &str, limit: i64) -> Vec<UploadRecord>;
+    /// The accounts with uploads, most bytes first.
+    fn upload_usage(&self, limit: i64) -> Vec<app::models::UploadUsage>;
+    /// `user`'s uploads, newest first.
+    fn uploads_of(&self, user: i64, limit: i64) -> Vec<app::models::AdminUpload>;
 
     /// The sequence number of the newest account change (0 when there is none).
     fn latest_account_change(&self) -> i64;

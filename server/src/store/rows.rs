@@ -43,6 +43,7 @@ macro_rules! readers {
                 None => None,
             };
             let mentions: String = row.try_get("mentions")?;
+            let attachments: Option<String> = row.try_get("attachments")?;
             Ok(app::models::ChatMessage {
                 id: row.try_get("id")?,
                 sender_id: row.try_get("sender_id")?,
@@ -59,6 +60,24 @@ macro_rules! readers {
                 reactions: Vec::new(),
                 mentions: mentions.split_whitespace().map(str::to_owned).collect(),
                 highlight: None,
+                attachments: $crate::store::attachments_from_json(attachments.as_deref()),
+            })
+        }
+
+        /// An upload's facts.
+        pub(crate) fn upload_from_row(row: &$row) -> Result<$crate::store::UploadRecord, sqlx::Error> {
+            Ok($crate::store::UploadRecord {
+                id: row.try_get("id")?,
+                uploader_id: row.try_get("uploader_id")?,
+                name: row.try_get("name")?,
+                size: row.try_get("size")?,
+                content_type: row.try_get("content_type")?,
+                width: row.try_get::<Option<i32>, _>("width")?.map(i64::from),
+                height: row.try_get::<Option<i32>, _>("height")?.map(i64::from),
+                thumbnail_type: row.try_get("thumbnail_type")?,
+                created_at: row.try_get("created_at")?,
+                message_id: row.try_get("message_id")?,
+                room_id: row.try_get("room_id")?,
             })
         }
 
@@ -136,6 +155,9 @@ macro_rules! readers {
                 removed: row.try_get("removed")?,
                 edited_at: row.try_get("edited_at")?,
                 deleted: row.try_get("deleted")?,
+                attachments: $crate::store::attachments_from_json(
+                    row.try_get::<Option<String>, _>("attachments")?.as_deref(),
+                ),
             })
         }
 

@@ -30,6 +30,25 @@ pub struct NewMessage {
     /// Its text as search reads it, when the door computed it already (off the writer's task);
     /// `None`: the store computes it.
     pub search: Option<(String, String)>,
+    /// The files it posts (claimed under `claim` by the sender), in the order given.
+    pub attachments: Vec<app::models::Attachment>,
+    pub claim: Option<String>,
+}
+
+impl NewMessage {
+    /// The `attachments` column: NULL when it has none.
+    pub(crate) fn attachments_json(&self) -> Option<String> {
+        if self.attachments.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&self.attachments).ok()
+        }
+    }
+}
+
+/// A message's `attachments` column: the JSON of its files (NULL, or unreadable: none).
+pub(crate) fn attachments_from_json(json: Option<&str>) -> Vec<app::models::Attachment> {
+    json.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
 }
 
 impl NewMessage {
@@ -520,5 +539,72 @@ mod tests {
         assert!(!past_window(long_ago, 0));
         assert!(past_window(long_ago, 60));
         assert!(!past_window(&super::now_rfc3339(), 60));
+    }
+}
+
+/// A stored upload's facts (its bytes are the file store's, under its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: String,
+    pub uploader_id: i64,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    /// Images only: the thumbnail's type.
+    pub thumbnail_type: Option<String>,
+    pub created_at: String,
+    /// The message that posted it, and its conversation (`None`: not posted).
+    pub message_id: Option<i64>,
+    pub room_id: Option<i64>,
+}
+
+/// The characters a file name keeps unescaped in a URL path segment (RFC 3986 unreserved).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+impl UploadRecord {
+    /// As clients see it.
+    pub fn attachment(&self) -> app::models::Attachment {
+        let name = percent_encoding::utf8_percent_encode(&self.name, PATH_SEGMENT);
+        app::models::Attachment {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            content_type: self.content_type.clone(),
+            url: format!("/files/{}/{name}", self.id),
+            width: self.width.and_then(|w| u32::try_from(w).ok()),
+            height: self.height.and_then(|h| u32::try_from(h).ok()),
+            thumbnail_url: self.thumbnail_type.as_ref().map(|_| format!("/files/{}/thumbnail", self.id)),
+        }
+    }
+}
+
+/// What became of an uploader deleting their own upload.
+#[derive(Debug)]
+pub enum OwnUploadDeletion {
+    Deleted(UploadRecord),
+    /// Posted already (or being posted): it goes with its message.
+    Posted,
+    NotFound,
+}
+
+/// An upload an admin removed: its facts, and the feed entry of the message it was taken out of
+/// (`None`: it was not posted).
+#[derive(Debug)]
+pub struct UploadRemoval {
+    pub record: UploadRecord,
+    pub seq: Option<i64>,
+}
+
+/// A message's `attachments` column without upload `id` (NULL when none remain).
+pub(crate) fn without_attachment(json: Option<&str>, id: &str) -> Option<String> {
+    let mut attachments = attachments_from_json(json);
+    attachments.retain(|attachment| attachment.id != id);
+    if attachments.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&attachments).ok()
     }
 }

@@ -15,7 +15,7 @@ use crate::fanout::frames;
 use crate::fanout::hub::{Admission, Authority, SHUTTING_DOWN};
 use crate::fanout::outbox::{End, Outbox};
 use crate::fanout::wire::{self, close_code, Decoder, Incoming};
-use crate::services::chat::Posted;
+use crate::services::chat::{Post, Posted};
 use crate::services::Services;
 use app::models::{ClientFrame, PublicUser, ServerFrame};
 use app::protocol::MAX_FRAME_BYTES;
@@ -301,9 +301,9 @@ impl Connection {
 
     async fn on_text(&self, text: String) -> Result<(), End> {
         self.check_expiry(Instant::now())?;
-        let (room_id, content, client_id, reply_to) = match ClientFrame::parse(&text) {
-            Ok(ClientFrame::Message { content, client_id, room_id, reply_to }) => {
-                (room_id, content, client_id, reply_to)
+        let post = match ClientFrame::parse(&text) {
+            Ok(ClientFrame::Message { content, client_id, room_id, reply_to, attachments }) => {
+                Post { room_id, content, client_id, reply_to, attachments }
             }
             Ok(ClientFrame::Typing { room_id }) => {
                 if let Err(reason) = self.services.typing(&self.user, room_id) {
@@ -328,7 +328,7 @@ impl Connection {
                 return Ok(());
             }
         };
-        match self.services.post(&self.user, room_id, &content, client_id, reply_to, self.outbox.clone()).await {
+        match self.services.post(&self.user, post, self.outbox.clone()).await {
             Posted::Queued => Ok(()),
             Posted::Refused { reason, client_id } => {
                 self.reply(frames::error(reason, client_id));

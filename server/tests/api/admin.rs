@@ -188,7 +188,8 @@ async fn csv_downloads_parse_back_and_neutralise_formulas() {
             "room_kind",
             "removed",
             "edited_at",
-            "deleted"
+            "deleted",
+            "attachments"
         ]
     );
     let contents: Vec<String> = reader.records().map(|r| r.unwrap()[3].to_string()).collect();

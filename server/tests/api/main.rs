@@ -24,3 +24,4 @@ mod safety;
 mod security;
 mod sessions;
 mod throttles;
+mod uploads;

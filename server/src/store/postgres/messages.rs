@@ -86,7 +86,7 @@ pub(super) static SELECT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyL
     format!(
         "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
            CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
-           m.edited_at, m.deleted, m.mentions, m.reply_to AS reply_id, ru.username AS reply_username, \
+           m.edited_at, m.deleted, m.mentions, m.attachments, m.reply_to AS reply_id, ru.username AS reply_username, \
            CASE WHEN rm.deleted OR rm.removed THEN '' ELSE left(rm.content, {REPLY_EXCERPT_CHARS}) END \
              AS reply_excerpt, \
            (rm.deleted OR rm.removed) AS reply_gone \
@@ -139,6 +139,7 @@ impl PgStore {
         for (message, id) in batch.iter().zip(&ids) {
             if let Some(id) = id {
                 record_mentions(&mut tx, message, *id).await?;
+                link_attachments(&mut tx, message, *id).await?;
             }
         }
         tx.commit().await?;
@@ -240,6 +241,30 @@ impl PgStore {
 }
 
 /// Records who message `id` mentions (what their rooms' `mentions` counts read).
+/// Gives message `id` its files: its `attachments` column, and each claimed upload its message
+/// (only messages posting files pay for this).
+async fn link_attachments(
+    connection: &mut sqlx::PgConnection,
+    message: &NewMessage,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    let Some(claim) = message.claim.as_deref().filter(|_| !message.attachments.is_empty()) else {
+        return Ok(());
+    };
+    sqlx::query("UPDATE messages SET attachments = $2 WHERE id = $1")
+        .bind(id)
+        .bind(message.attachments_json())
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query("UPDATE uploads SET message_id = $2, room_id = $3, claim = NULL, claimed_at = NULL WHERE claim = $1")
+        .bind(claim)
+        .bind(id)
+        .bind(message.room_id)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn record_mentions(
     connection: &mut sqlx::PgConnection,
     message: &NewMessage,

@@ -30,6 +30,7 @@ mod feed;
 mod messages;
 mod rooms;
 mod safety;
+mod uploads;
 
 #[cfg(test)]
 pub(crate) use messages::since_sql;

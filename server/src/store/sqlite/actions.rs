@@ -62,11 +62,16 @@ pub(super) async fn empty_message(
         Gone::Removed => "removed",
     };
     let sql = format!(
-        "UPDATE messages SET content = '', {flag} = 1, mentions = '', search_text = '', search_words = '', \
+        "UPDATE messages SET content = '', {flag} = 1, mentions = '', attachments = NULL, search_text = '', search_words = '', \
          change_seq = ?2 WHERE id = ?1"
     );
     sqlx::query(&sql).bind(id).bind(seq).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM message_mentions WHERE message_id = ?1").bind(id).execute(&mut *tx).await?;
+    // Its files go with it: expired at once, the sweep deletes their bytes.
+    sqlx::query("UPDATE uploads SET message_id = NULL, room_id = NULL, created_at = '' WHERE message_id = ?1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 /// A message with its conversation: a room's name, or a DM's two usernames (`alice & bob`).
 const ADMIN_MESSAGE_SELECT: &str = "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, m.removed, \
-                                    m.edited_at, m.deleted, \
+                                    m.edited_at, m.deleted, m.attachments, \
                                     r.kind AS room_kind, \
                                     COALESCE(r.name, (SELECT lo.username || ' & ' || hi.username FROM users lo, users hi \
                                                       WHERE lo.id = r.dm_low AND hi.id = r.dm_high)) AS room \

@@ -139,8 +139,33 @@ async fn insert_chunk(
     for (message, id) in chunk.iter().zip(&ids[first..]) {
         if let Some(id) = id {
             record_mentions(connection, message, *id).await?;
+            link_attachments(connection, message, *id).await?;
         }
     }
+    Ok(())
+}
+
+/// Gives message `id` its files: its `attachments` column, and each claimed upload its message
+/// (only messages posting files pay for this).
+async fn link_attachments(
+    connection: &mut sqlx::SqliteConnection,
+    message: &NewMessage,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    let Some(claim) = message.claim.as_deref().filter(|_| !message.attachments.is_empty()) else {
+        return Ok(());
+    };
+    sqlx::query("UPDATE messages SET attachments = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(message.attachments_json())
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query("UPDATE uploads SET message_id = ?2, room_id = ?3, claim = NULL, claimed_at = NULL WHERE claim = ?1")
+        .bind(claim)
+        .bind(id)
+        .bind(message.room_id)
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
 
@@ -167,7 +192,7 @@ pub(super) static SELECT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyL
     format!(
         "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.room_id, \
            CASE r.kind WHEN 'dm' THEN 'dm' ELSE r.name END AS room, m.client_id, m.removed, \
-           m.edited_at, m.deleted, m.mentions, m.reply_to AS reply_id, ru.username AS reply_username, \
+           m.edited_at, m.deleted, m.mentions, m.attachments, m.reply_to AS reply_id, ru.username AS reply_username, \
            CASE WHEN rm.deleted OR rm.removed THEN '' ELSE substr(rm.content, 1, {REPLY_EXCERPT_CHARS}) END \
              AS reply_excerpt, \
            (rm.deleted OR rm.removed) AS reply_gone \

@@ -12,6 +12,7 @@ mod feed;
 mod messages;
 mod rooms;
 mod safety;
+mod uploads;
 
 /// The values read out of SQLite's rows.
 mod rows {

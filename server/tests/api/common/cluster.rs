@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Cluster {
     pub redis: testkit::RedisServer,
     pub database_url: String,
+    /// The files of every node: one directory they all see (as a shared mount would be).
+    pub files: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -20,6 +22,7 @@ impl Cluster {
         tokio::task::spawn_blocking(|| Self {
             redis: testkit::RedisServer::start(),
             database_url: testkit::postgres().fresh_database(),
+            files: tempfile::tempdir().unwrap(),
         })
         .await
         .unwrap()
@@ -36,6 +39,8 @@ impl Cluster {
             ("JWT_SECRET", "cluster-test-secret-cluster-test-secret".to_string()),
             // What cargo-leptos would bake in (the crash tests check the binary starts without).
             ("LEPTOS_OUTPUT_NAME", "chatterbox".to_string()),
+            ("CHATTERBOX_FILES_URL", format!("file://{}", self.files.path().display())),
+            ("CHATTERBOX_FILES_SHARED", "true".to_string()),
         ];
         env.extend(extra.iter().cloned());
         Node::start(&env).await
@@ -180,6 +185,8 @@ impl Cluster {
             .env("CHATTERBOX_REDIS_URL", self.redis.url())
             .env("JWT_SECRET", "cluster-test-secret-cluster-test-secret")
             .env("LEPTOS_OUTPUT_NAME", "chatterbox")
+            .env("CHATTERBOX_FILES_URL", format!("file://{}", self.files.path().display()))
+            .env("CHATTERBOX_FILES_SHARED", "true")
             .env("CHATTERBOX_CONFIG", "/dev/null")
             .env("CHATTERBOX_BCRYPT_COST", "4")
             .env("RUST_LOG", "warn")

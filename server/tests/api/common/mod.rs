@@ -86,6 +86,10 @@ impl TestApp {
             login_ip_burst: 10_000,
             login_account_burst: 10_000,
             register_ip_burst: 10_000,
+            files: server::config::FilesConfig {
+                files_url: Some(format!("file://{}", dir.path().join("files").display())),
+                ..Default::default()
+            },
             ..Config::default()
         };
         adjust(&mut config);

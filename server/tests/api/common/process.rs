@@ -12,6 +12,8 @@ pub struct Node {
     /// Its address and an HTTP client (`node.addr`, `node.register(...)`, ...).
     endpoint: Endpoint,
     log: tempfile::NamedTempFile,
+    /// Its files, unless the test names a place (a cluster's shared directory, S3).
+    _files: tempfile::TempDir,
 }
 
 /// How many ports a start tries before giving up: each one was free a moment before the server
@@ -39,6 +41,7 @@ impl Node {
     pub async fn start_on(port: u16, env: &[(&str, String)]) -> Option<Self> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let log = tempfile::NamedTempFile::new().unwrap();
+        let files = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
         command
             .env("LEPTOS_SITE_ADDR", addr.to_string())
@@ -50,13 +53,14 @@ impl Node {
             .env("CHATTERBOX_LOGIN_ACCOUNT_BURST", "10000")
             .env("CHATTERBOX_CONFIG", "/dev/null")
             .env("RUST_LOG", "warn")
+            .env("CHATTERBOX_FILES_URL", format!("file://{}", files.path().display()))
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap());
         for (name, value) in env {
             command.env(name, value);
         }
         let child = command.spawn().expect("server binary starts");
-        let mut node = Self { child, endpoint: Endpoint::new(addr), log };
+        let mut node = Self { child, endpoint: Endpoint::new(addr), log, _files: files };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             // The exit first: a server that failed to bind must not be taken for another
