@@ -6,11 +6,12 @@
 //! scroll-up; and the conversations' live frames (the list, presence, members, unread and
 //! mention counts, message edits, deletions and reactions, a reconnect's `changes` resumed from
 //! the change cursor), switching conversations and asking for a conversation's history the
-//! first time it is shown, and the browser notifications of live messages.
+//! first time it is shown, and the browser notifications of live messages. A message's files
+//! (uploaded first, `upload_client`) go with it as their ids.
 
 use crate::chat_state::{AfterMessage, ChatState, Link, Pending};
 use crate::error::ApiError;
-use crate::models::{ChatMessage, ClientFrame, Invitation, ServerFrame};
+use crate::models::{Attachment, ChatMessage, ClientFrame, Invitation, ServerFrame};
 use crate::notifier;
 use crate::protocol::{close_codes, GENERAL_ROOM_ID, HISTORY_PAGE, TYPING_RESEND_MS, TYPING_SHOWN_MS};
 use crate::rooms_client;
@@ -446,10 +447,10 @@ pub fn typing(state: ChatState) {
     });
 }
 
-/// Queues a message (with the reply the composer is writing, if any): shown at once as pending,
-/// sent now if connected, else on reconnect.
-pub fn send(state: ChatState, content: String) {
-    let pending = Pending { client_id: new_client_id(), content, reply_to: state.reply_target() };
+/// Queues a message (with the reply the composer is writing, if any, and the files uploaded for
+/// it): shown at once as pending, sent now if connected, else on reconnect.
+pub fn send(state: ChatState, content: String, attachments: Vec<Attachment>) {
+    let pending = Pending { client_id: new_client_id(), content, reply_to: state.reply_target(), attachments };
     state.replying_to.set(None);
     let room = state.current_conversation();
     let frame = frame_for(room.room_id, &pending);
@@ -470,6 +471,7 @@ fn frame_for(room_id: i64, pending: &Pending) -> String {
         client_id: Some(pending.client_id.clone()),
         room_id: Some(room_id),
         reply_to: pending.reply_to,
+        attachments: pending.attachments.iter().map(|a| a.id.clone()).collect(),
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }

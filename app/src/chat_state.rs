@@ -7,7 +7,7 @@
 //! to messages (edits, deletions, reactions) and the change cursor a reconnect resumes from.
 
 use crate::message_text::truncate_chars;
-use crate::models::{ChatMessage, Invitation, Member, PublicUser, Reaction, Room, RoomKind};
+use crate::models::{Attachment, ChatMessage, Invitation, Member, PublicUser, Reaction, Room, RoomKind};
 use crate::protocol::{GENERAL_ROOM_ID, REPLY_EXCERPT_CHARS, UNREAD_MAX};
 use leptos::html;
 use leptos::prelude::*;
@@ -38,6 +38,8 @@ pub struct Pending {
     pub content: String,
     /// The message it answers, sent again with it after a reconnect.
     pub reply_to: Option<i64>,
+    /// The files it carries (uploaded already), sent again with it after a reconnect.
+    pub attachments: Vec<Attachment>,
 }
 
 /// The signed-in user, as the page needs them.
@@ -782,6 +784,7 @@ mod tests {
                 client_id: "c3".into(),
                 content: "m3".into(),
                 reply_to: None,
+                attachments: Vec::new(),
             }]);
             // Someone else named "me" would not count as me: only the id does.
             state.merge(vec![msg(3, 7, GENERAL_ROOM_ID), msg(4, 8, 9), msg(2, 8, GENERAL_ROOM_ID)]);

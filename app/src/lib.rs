@@ -10,6 +10,7 @@ pub mod message_text;
 pub mod models;
 pub mod pages;
 pub mod protocol;
+pub mod upload_state;
 
 #[cfg(feature = "ssr")]
 pub mod assets;
@@ -29,6 +30,8 @@ pub mod rooms_client;
 pub mod safety_client;
 #[cfg(feature = "ssr")]
 pub mod session;
+#[cfg(feature = "hydrate")]
+pub mod upload_client;
 
 pub use moderation;
 

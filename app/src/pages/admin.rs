@@ -3,11 +3,13 @@
 //! overview counts, the review queue (`review_panel`) and appeals (`appeals_panel`), users
 //! (paged: a "More users" button) with search / blocked filter / block and unblock, a live
 //! message monitor (the same WebSocket feed as the chat; edited and deleted messages marked, each
-//! message's versions a click away), the moderation log, and CSV downloads.
+//! message's versions a click away), the moderation log, CSV downloads, and uploads per account
+//! (`uploads_panel`: any file removable).
 
 use super::appeals_panel::AppealsPanel;
 use super::message_versions::VersionsButton;
 use super::review_panel::ReviewPanel;
+use super::uploads_panel::UploadsPanel;
 use crate::api::{
     admin_moderation_log, admin_recent_messages, admin_rooms, admin_stats, admin_users, current_user, AdminArchiveRoom,
     AdminSetBlocked,
@@ -90,6 +92,7 @@ fn Console(user: PublicUser) -> impl IntoView {
                 </section>
                 <ReviewPanel/>
                 <AppealsPanel/>
+                <UploadsPanel/>
                 <section class="panel">
                     <h2>"Users"</h2>
                     <div class="filters">

@@ -1,9 +1,12 @@
 //! One message of the conversation on screen: who wrote it and when ("(edited)" once edited),
 //! the quote of the message it answers (a click scrolls to it when loaded), its text with the
 //! `@name`s it mentions styled (built as text nodes, never HTML; a mention of me marks the whole
-//! message), "This message was deleted." once deleted, its reaction chips (a click toggles mine),
-//! the edit box while I edit it, and its action menu (hover, keyboard focus or a long press).
+//! message), "This message was deleted." once deleted, the files it carries (`attachment_list`:
+//! thumbnails and download chips; a message of files alone has no text bubble), its reaction
+//! chips (a click toggles mine), the edit box while I edit it, and its action menu (hover,
+//! keyboard focus or a long press).
 
+use super::attachment_list::AttachmentList;
 use super::message_actions::MessageActions;
 use super::message_editor::MessageEditor;
 use super::report_button::ReportButton;
@@ -59,6 +62,12 @@ pub fn MessageBubble(state: ChatState, room_id: i64, id: i64) -> impl IntoView {
     };
     let removed = Memo::new(move |_| field(|m| m.removed));
     let deleted = Memo::new(move |_| field(|m| m.deleted));
+    // The files of a message still shown; only a change to them draws them again.
+    let attachments = Memo::new(move |_| {
+        message.with(|m| m.as_ref().filter(|m| !m.deleted && !m.removed).map(|m| m.attachments.clone()))
+    });
+    // Files and no text: no empty text bubble above them.
+    let files_only = Memo::new(move |_| field(|m| m.content.trim().is_empty() && !m.attachments.is_empty()));
     view! {
         <li
             class=if mine { "message mine" } else { "message theirs" }
@@ -98,9 +107,14 @@ pub fn MessageBubble(state: ChatState, room_id: i64, id: i64) -> impl IntoView {
                 } else if editing.get() {
                     let text = message.with_untracked(|m| m.as_ref().map(|m| m.content.clone()).unwrap_or_default());
                     view! { <MessageEditor state id text/> }.into_any()
+                } else if files_only.get() {
+                    ().into_any()
                 } else {
                     view! { <MessageText message/> }.into_any()
                 }
+            }}
+            {move || {
+                attachments.get().filter(|list| !list.is_empty()).map(|attachments| view! { <AttachmentList attachments/> })
             }}
             <ReactionChips state room_id id message/>
             <Show when=move || !removed.get() && !deleted.get() && !editing.get()>

@@ -3,6 +3,7 @@
 mod admin;
 mod appeal_form;
 mod appeals_panel;
+mod attachment_list;
 mod auth_forms;
 pub mod chat;
 mod composer;
@@ -17,6 +18,8 @@ mod report_button;
 mod review_panel;
 mod search_panel;
 mod standing_panel;
+pub mod upload_tray;
+mod uploads_panel;
 
 pub use admin::AdminPage;
 pub use auth_forms::{LoginPage, RegisterPage};
