@@ -2,7 +2,7 @@
 # Runs the standard ChatterBox benchmark set against a release build and writes the results
 # section of docs/performance.md (method and analysis: see that file).
 #
-#   scripts/bench.sh            # full set (about 19 minutes after the build), updates docs/performance.md
+#   scripts/bench.sh            # full set (about 21 minutes after the build), updates docs/performance.md
 #   scripts/bench.sh --quick    # small numbers (about 3 minutes), to check the harness; writes
 #                               # its report into the temp directory unless --out is given
 #   options: --no-build  --out FILE  --keep (keep the temp directory)
@@ -22,6 +22,10 @@
 #   JWT_SECRET set                            no secret generated and stored at first start
 #   CHATTERBOX_MAX_SOCKETS_PER_ACCOUNT        connections share a few accounts' tokens (15,000 idle
 #     = 1000000                               sockets on 8 accounts); the storm keeps the default 20
+#   CHATTERBOX_UPLOADS_BURST/PER_SEC          files scenario (5d.) only: its one account uploads
+#     = 1000000                               dozens of files within seconds (default 20, then 0.5/s)
+#   CHATTERBOX_FILES_URL                      files scenario only: a directory named here, so that
+#                                             loadgen's disk comparison writes into the same one
 # Everything else (synchronous=FULL, outbound queue 4096, ...) is the default. The catch-up storm
 # (6.) keeps the default flood control (its seeding stays within 10 at once / 5 per s per account)
 # and the default socket caps: each account tries one socket more than the per-account cap of 20.
@@ -45,7 +49,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -306,7 +310,7 @@ Measured $(date -u '+%Y-%m-%d %H:%M UTC') on commit \`$commit\`$dirty by \`scrip
 | database file system | $(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}') |
 | toolchain | $(rustc --version 2>/dev/null || echo unknown) |
 | load average before the run | $(cut -d' ' -f1-3 /proc/loadavg) |
-| server settings | defaults (\`synchronous=FULL\`), except: flood control and the per-IP login and registration throttles raised to 1000000 (and the per-account login throttle in the login scenario), bcrypt cost 4 outside the login scenario |
+| server settings | defaults (\`synchronous=FULL\`), except: flood control and the per-IP login and registration throttles raised to 1000000 (and the per-account login throttle in the login scenario), bcrypt cost 4 outside the login scenario, the upload throttle raised to 1000000 in the files scenario |
 EOF
 }
 describe_machine > "$WORK/machine.md"
@@ -314,9 +318,11 @@ describe_machine > "$WORK/machine.md"
 if [ "$QUICK" = 1 ]; then
     DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k REPEAT=1
     STORM_ACCOUNTS=10 STORM_SEED=300 ROOMS=10 ROOMS_RATE=100 IDLE_MANY=500 IDLE_ACCOUNTS=50
+    FILES_SAMPLES=2 FILES_CLIENTS=20 FILES_DOWNLOADS=5
 else
     DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m REPEAT=3
     STORM_ACCOUNTS=50 STORM_SEED=2000 ROOMS=100 ROOMS_RATE=1000 IDLE_MANY=10000 IDLE_ACCOUNTS=1000
+    FILES_SAMPLES=5 FILES_CLIENTS=100 FILES_DOWNLOADS=20
 fi
 
 # 1. Memory at start, then idle connections (same fresh server).
@@ -388,6 +394,18 @@ start_server actions
 loadgen actions "actions-${BIG}" --listeners "$BIG" --rounds 20
 stop_server
 
+# 5d. Files (issue 25), $REPEAT runs each on a fresh server: 25 MiB uploads one after the other
+#     against the disk's write speed into the server's files directory, the server's memory with 4
+#     of them at once, a 12-megapixel JPEG's processing (decode, orientation, re-encode,
+#     thumbnail), and FILES_CLIENTS clients downloading a 1 MiB file FILES_DOWNLOADS times each.
+for run in $(seq "$REPEAT"); do
+    start_server "files-$run" CHATTERBOX_UPLOADS_BURST=1000000 CHATTERBOX_UPLOADS_PER_SEC=1000000 \
+        CHATTERBOX_FILES_URL="file://$WORK/files-$run/store"
+    loadgen files files --files-dir "$WORK/files-$run/store" --samples "$FILES_SAMPLES" --concurrent 4 \
+        --clients "$FILES_CLIENTS" --downloads "$FILES_DOWNLOADS"
+    stop_server
+done
+
 # 6. Catch-up storm: STORM_SEED messages of ~7.5 KB sent within the default flood limit, then
 #    STORM_ACCOUNTS x 21 sockets (one over the per-account cap) ask for since=0 and never read.
 start_server storm CHATTERBOX_FLOOD_BURST=10 CHATTERBOX_FLOOD_PER_SEC=5 CHATTERBOX_MAX_SOCKETS_PER_ACCOUNT=20
@@ -453,7 +471,9 @@ fanout_2nodes() {
     for run in $(seq "$REPEAT"); do
         url=$(create_database "fanout_2nodes_$run")
         redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
-        local cluster=(DATABASE_URL="$url" CHATTERBOX_REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
+        # Both nodes on this machine share one files directory.
+        local cluster=(DATABASE_URL="$url" CHATTERBOX_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+            CHATTERBOX_FILES_URL="file://$WORK/files-2nodes" CHATTERBOX_FILES_SHARED=true)
         start_node "$PORT" "${cluster[@]}"
         start_node "$PORT2" "${cluster[@]}"
         loadgen fanout "$1" --addr2 "$ADDR2" --server-pid2 "$NODE_PID" \

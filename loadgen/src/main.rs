@@ -2,9 +2,10 @@
 //!
 //! It speaks only the public contract (`docs/api.md`, `docs/protocol.md`): it registers and logs
 //! in a few accounts over REST, opens WebSocket connections with `?token=`, sends `message`
-//! frames and reads what the server broadcasts. Scenarios: `fanout`, `rooms`, `ingest`, `idle`,
-//! `history`, `login`, `storm` (see `USAGE`), plus `rss` (the server's memory now) and `report` (writes
-//! the results section of `docs/performance.md` from the JSON lines the scenarios emit).
+//! frames and reads what the server broadcasts (and uploads and downloads files). Scenarios:
+//! `fanout`, `rooms`, `ingest`, `idle`, `history`, `search`, `actions`, `files`, `login`, `storm`
+//! (see `USAGE`), plus `rss` (the server's memory now) and `report` (writes the results section
+//! of `docs/performance.md` from the JSON lines the scenarios emit).
 //!
 //! Safety rails: loopback addresses only; every loop is bounded in count and time, so the tool
 //! always stops by itself; it raises its own open-files limit to the hard limit and spreads
@@ -23,7 +24,7 @@ mod ws;
 
 use anyhow::{bail, Result};
 use args::Args;
-use scenario::{actions, fanout, history, idle, ingest, login, rooms, search, storm, Common};
+use scenario::{actions, fanout, files, history, idle, ingest, login, rooms, search, storm, Common};
 
 const USAGE: &str = "\
 loadgen: load generator for ChatterBox (public HTTP + WebSocket protocol, loopback only)
@@ -59,6 +60,16 @@ commands:
   search   K searches one after the other (GET /search), alternating one word and operators
            (a phrase, from:, in:, before:/after:), over a seeded database: latency of each kind
              --samples K (1000)  --warmup K (20)  --from USERNAME (seed)
+  files    file uploads and downloads (issue 25), one account: N uploads of an M MiB file at once
+           (server RSS read every 10 ms: peak growth per upload, needs --server-pid); K of them
+           one after the other, each after writing M MiB into --files-dir as the server's local
+           store does (staging file, 1 MiB writes, rename, no fsync): upload vs disk MiB/s; K
+           uploads of a 12-megapixel JPEG (4000x3000, quality 90) against as many random bytes:
+           the server's image processing; C clients on keep-alive connections downloading a
+           file R times each: MiB/s and server CPU per MiB
+             --concurrent N (4)  --upload-mib M (25)  --samples K (5)  --clients C (100)
+             --downloads R (20)  --download-kib S (1024)  --files-dir DIR (system temp dir:
+             give the server's files directory, or one on the same file system)
   login    a fanout with a burst of logins after a quiet phase: fanout p99 burst vs quiet
              --listeners N (1000)  --senders S (4)  --rate R (20)  --quiet S (10)
              --burst B (50)  --after S (3)  --burst-limit S (90)  --drain S (10)
@@ -91,7 +102,8 @@ options of every scenario:
 
 Each scenario prints progress to stderr and one JSON result line to stdout. The server's flood
 control is per account: raise CHATTERBOX_FLOOD_BURST / CHATTERBOX_FLOOD_PER_SEC for fanout and
-ingest runs. scripts/bench.sh runs the standard set against a release build.
+ingest runs (and CHATTERBOX_UPLOADS_BURST / CHATTERBOX_UPLOADS_PER_SEC for files runs).
+scripts/bench.sh runs the standard set against a release build.
 ";
 
 fn main() {
@@ -121,6 +133,7 @@ enum Job {
     History(history::Params),
     Search(search::Params),
     Actions(actions::Params),
+    Files(files::Params),
     Login(login::Params),
     Storm(storm::Params),
     Rss,
@@ -152,6 +165,7 @@ fn run(args: &Args) -> Result<()> {
             Job::History(params) => history::run(&common, params).await,
             Job::Search(params) => search::run(&common, params).await,
             Job::Actions(params) => actions::run(&common, params).await,
+            Job::Files(params) => files::run(&common, params).await,
             Job::Login(params) => login::run(&common, params).await,
             Job::Storm(params) => storm::run(&common, params).await,
             Job::Rss => rss(&common),
@@ -191,6 +205,11 @@ fn parse_job(args: &Args) -> Result<(Job, usize)> {
             let p = actions::Params::from_args(args)?;
             let n = p.listeners;
             (Job::Actions(p), n)
+        }
+        "files" => {
+            let p = files::Params::from_args(args)?;
+            let n = p.connections();
+            (Job::Files(p), n)
         }
         "login" => {
             let p = login::Params::from_args(args)?;

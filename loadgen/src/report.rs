@@ -219,6 +219,23 @@ fn render_others(out: &mut String, results: &[Value]) {
                 r["edited_p50_ms"], r["edited_p99_ms"], r["edited_all_p99_ms"], r["reaction_p50_ms"], r["reaction_p99_ms"],
                 r["reaction_all_p99_ms"]
             ),
+            Some("files") => format!(
+                "{} x {} MiB uploaded one after the other: **{} MiB/s** (p50 {} ms) against {} MiB/s written straight \
+                 to the files directory (`{}`, no fsync, as the server writes): {}x; {} at once: server RSS {} -> peak \
+                 {} KiB, **{} MiB per upload**; a {}x{} JPEG of {} bytes: round trip p50 {} ms, max {} ms, the same \
+                 size of plain bytes {} ms, so **{} ms** (max {} ms) of processing the whole image (decode, \
+                 orientation, re-encode, thumbnail); {} clients x {} downloads of {} KiB on keep-alive connections: \
+                 **{} MiB/s** (each p50 {} ms, p99 {} ms; {} clients failed), server CPU {}% ({} us/MiB), loadgen \
+                 CPU {}%; steal {}%",
+                r["samples"], r["upload_mib"], r["upload_mib_per_s"], r["upload_p50_ms"], r["disk_write_mib_per_s"],
+                text(&r["files_dir"]), r["upload_vs_disk_ratio"], r["concurrent"], r["server_rss_before_kib"],
+                r["server_rss_peak_kib"], r["upload_peak_rss_growth_mib_per_upload"], r["jpeg_width"], r["jpeg_height"],
+                r["jpeg_bytes"], r["jpeg_upload_p50_ms"], r["jpeg_upload_max_ms"], r["plain_same_size_p50_ms"],
+                r["processing_ms"], r["processing_max_ms"], r["clients"], r["downloads_per_client"], r["download_kib"],
+                r["download_mib_per_s"], r["download_p50_ms"], r["download_p99_ms"], r["download_failed_clients"],
+                r["download_server_cpu_pct"], r["download_server_cpu_us_per_mib"], r["download_loadgen_cpu_pct"],
+                r["steal_pct"]
+            ),
             _ => continue,
         };
         let _ = writeln!(out, "- **{}**: {line}", text(&r["label"]));
@@ -256,6 +273,10 @@ fn key_name(key: &str) -> &str {
         "server_rss_per_conn_kib" => "KiB/connection",
         "burst_p99_ratio" => "ratio",
         "server_rss_kib" => "KiB",
+        "upload_vs_disk_ratio" => "upload/disk",
+        "upload_peak_rss_growth_mib_per_upload" => "MiB/upload",
+        "thumbnail_ms" => "ms",
+        "download_mib_per_s" => "MiB/s",
         other => other,
     }
 }
@@ -512,6 +533,84 @@ const TARGETS: &[TargetRow] = &[
         },
     },
     TargetRow {
+        figure: "upload 25 MiB, throughput vs disk write (issue 25)",
+        target: ">= 0.5x the disk's write speed (the same bytes written to the files directory, no fsync)",
+        label: "files",
+        key: "upload_vs_disk_ratio",
+        check: |r, _| {
+            let ratio = num(r, "upload_vs_disk_ratio");
+            let measured = format!(
+                "{} MiB/s uploading, {} MiB/s writing the files directory (page cache): {ratio}x (upload p50 {} ms); \
+                 the same bytes flushed to the device (fsync): {} MiB/s, so {}x that",
+                r["upload_mib_per_s"],
+                r["disk_write_mib_per_s"],
+                r["upload_p50_ms"],
+                r["disk_synced_write_mib_per_s"],
+                r["upload_vs_synced_disk_ratio"]
+            );
+            (measured, verdict(ratio >= 0.5, || format!("{:.0}% of the target", ratio / 0.5 * 100.0)))
+        },
+    },
+    TargetRow {
+        figure: "upload 25 MiB, peak RSS growth per concurrent upload",
+        target: "< 8 MiB per upload (4 at once)",
+        label: "files",
+        key: "upload_peak_rss_growth_mib_per_upload",
+        check: |r, _| {
+            if !r["upload_peak_rss_growth_mib_per_upload"].is_number() {
+                return ("not measured (the run had no --server-pid)".into(), "-".into());
+            }
+            let mib = num(r, "upload_peak_rss_growth_mib_per_upload");
+            let measured = format!(
+                "{mib} MiB per upload ({} at once: RSS {} -> peak {} KiB)",
+                r["concurrent"], r["server_rss_before_kib"], r["server_rss_peak_kib"]
+            );
+            (measured, verdict(mib < 8.0, || format!("{:.2}x the target", mib / 8.0)))
+        },
+    },
+    TargetRow {
+        figure: "thumbnail of a 12-megapixel JPEG (its bytes decoded, then the thumbnail made)",
+        target: "< 300 ms",
+        label: "files",
+        key: "thumbnail_ms",
+        check: |r, _| {
+            let thumbnail = num(r, "thumbnail_ms");
+            let measured = format!(
+                "{thumbnail} ms p50, {} ms max (decode {} ms + thumbnail {} ms, the server's Server-Timing); the \
+                 whole upload's processing, with the re-encoding of the image ({} ms) beside the thumbnail: {} ms p50 \
+                 (its round trip {} ms less that of as many plain bytes, {} ms)",
+                r["thumbnail_max_ms"],
+                r["decode_ms"],
+                r["thumbnail_only_ms"],
+                r["encode_ms"],
+                r["processing_ms"],
+                r["jpeg_upload_p50_ms"],
+                r["plain_same_size_p50_ms"]
+            );
+            (measured, verdict(thumbnail < 300.0, || format!("{:.2}x the target", thumbnail / 300.0)))
+        },
+    },
+    TargetRow {
+        figure: "100 clients downloading a 1 MiB file",
+        target: ">= 500 MiB/s, every download complete",
+        label: "files",
+        key: "download_mib_per_s",
+        check: |r, _| {
+            let (rate, failed) = (num(r, "download_mib_per_s"), num(r, "download_failed_clients"));
+            let measured = format!(
+                "{rate} MiB/s ({} clients x {} downloads, p99 {} ms each, {failed} clients failed; server CPU {} \
+                 us/MiB)",
+                r["clients"], r["downloads_per_client"], r["download_p99_ms"], r["download_server_cpu_us_per_mib"]
+            );
+            let miss = || {
+                let slow = (rate < 500.0).then(|| format!("{:.0}% of the target", rate / 500.0 * 100.0));
+                let failed = (failed != 0.0).then(|| format!("{failed} clients failed"));
+                slow.into_iter().chain(failed).collect::<Vec<_>>().join(", ")
+            };
+            (measured, verdict(rate >= 500.0 && failed == 0.0, miss))
+        },
+    },
+    TargetRow {
         figure: "idle connections held",
         target: "15,000 at <= 12 KiB server RSS each",
         label: "idle",
@@ -740,6 +839,48 @@ mod tests {
         assert!(!single.contains("Runs on several nodes"));
         let line = single.lines().find(|l| l.starts_with("| cross-node fanout")).unwrap();
         assert!(line.ends_with("| not measured | - |"), "{line}");
+    }
+
+    fn files_run(ratio: f64, rss: Option<f64>, thumbnail: f64, download: f64, failed: u64) -> Value {
+        let mut r = serde_json::json!({"scenario": "files", "label": "files", "samples": 5, "upload_mib": 25,
+            "upload_mib_per_s": 400.0 * ratio, "disk_write_mib_per_s": 400.0, "upload_vs_disk_ratio": ratio,
+            "upload_p50_ms": 60.0, "concurrent": 4, "jpeg_width": 4000, "jpeg_height": 3000, "jpeg_bytes": 6_000_000,
+            "jpeg_upload_p50_ms": thumbnail + 20.0, "jpeg_upload_max_ms": thumbnail + 30.0,
+            "plain_same_size_p50_ms": 20.0, "thumbnail_ms": thumbnail, "thumbnail_max_ms": thumbnail + 10.0,
+            "decode_ms": thumbnail * 0.8, "thumbnail_only_ms": thumbnail * 0.2, "encode_ms": 300.0,
+            "processing_ms": thumbnail + 200.0, "processing_max_ms": thumbnail + 210.0,
+            "disk_synced_write_mib_per_s": 200.0, "upload_vs_synced_disk_ratio": 2.0 * ratio,
+            "clients": 100, "downloads_per_client": 20, "download_kib": 1024, "download_mib_per_s": download,
+            "download_failed_clients": failed, "download_p99_ms": 400.0, "download_server_cpu_us_per_mib": 900.0,
+            "files_dir": "/tmp/x"});
+        if let Some(mib) = rss {
+            r["upload_peak_rss_growth_mib_per_upload"] = serde_json::json!(mib);
+            r["server_rss_before_kib"] = serde_json::json!(20_000);
+            r["server_rss_peak_kib"] = serde_json::json!(20_000.0 + mib * 4096.0);
+        }
+        r
+    }
+
+    fn files_verdicts(r: &Value) -> Vec<String> {
+        TARGETS.iter().filter(|t| t.label == "files").map(|t| (t.check)(r, &[]).1).collect()
+    }
+
+    #[test]
+    fn judges_files() {
+        assert_eq!(files_verdicts(&files_run(0.8, Some(3.0), 120.0, 900.0, 0)), ["met"; 4]);
+        let verdicts = files_verdicts(&files_run(0.25, Some(12.0), 450.0, 250.0, 2));
+        assert_eq!(verdicts[0], "**missed**: 50% of the target");
+        assert_eq!(verdicts[1], "**missed**: 1.50x the target");
+        assert_eq!(verdicts[2], "**missed**: 1.50x the target");
+        assert_eq!(verdicts[3], "**missed**: 50% of the target, 2 clients failed");
+        // Without --server-pid the memory row says so instead of judging NaN.
+        let row = TARGETS.iter().find(|t| t.key == "upload_peak_rss_growth_mib_per_upload").unwrap();
+        let (measured, verdict) = (row.check)(&files_run(0.8, None, 120.0, 900.0, 0), &[]);
+        assert!(measured.starts_with("not measured") && verdict == "-", "{measured}");
+        let out = render(&[files_run(0.8, Some(3.0), 120.0, 900.0, 0)], "");
+        let line = out.lines().find(|l| l.starts_with("| thumbnail of a 12-megapixel JPEG")).unwrap();
+        assert!(line.contains("the re-encoding of the image") && line.ends_with("| met |"), "{line}");
+        assert!(out.contains("- **files**: 5 x 25 MiB uploaded one after the other: **320.0 MiB/s**"), "{out}");
     }
 
     #[test]

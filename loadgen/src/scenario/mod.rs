@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod fanout;
+pub mod files;
 pub mod history;
 pub mod idle;
 pub mod ingest;
