@@ -19,6 +19,9 @@ pub enum ApiError {
     BadCredentials,
     #[error("authentication required")]
     Unauthenticated,
+    /// A signed-in account's own password, asked again (`POST /me/password`, `DELETE /me`), wrong.
+    #[error("the password is wrong")]
+    WrongPassword,
     #[error("account is blocked")]
     Blocked,
     /// A blocked account's login with the right password: where its appeal stands (`none`,
@@ -70,7 +73,7 @@ impl ApiError {
         match self {
             ApiError::Validation { .. } | ApiError::InvalidInput { .. } | ApiError::Warned { .. } => 422,
             ApiError::UsernameTaken | ApiError::EmailTaken | ApiError::RoomNameTaken | ApiError::Conflict { .. } => 409,
-            ApiError::BadCredentials | ApiError::Unauthenticated => 401,
+            ApiError::BadCredentials | ApiError::Unauthenticated | ApiError::WrongPassword => 401,
             ApiError::Blocked | ApiError::BlockedLogin { .. } | ApiError::AdminOnly | ApiError::Forbidden { .. } => 403,
             ApiError::NotFound | ApiError::UnknownUser => 404,
             ApiError::BadRequest { .. } => 400,
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::EmailTaken => "email_taken",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Unauthenticated => "unauthenticated",
+            ApiError::WrongPassword => "wrong_password",
             ApiError::Blocked | ApiError::BlockedLogin { .. } => "blocked",
             ApiError::AdminOnly => "admin_only",
             ApiError::Forbidden { .. } => "forbidden",

@@ -730,6 +730,60 @@ pub struct ModerationEntry {
     pub blocked: bool,
 }
 
+/// One entry of the audit log (`GET /admin/audit`): what an admin did, or an account deletion
+/// (`delete_account`, by the account itself, its old username and the mode in `reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Who acted (an admin, or the account that deleted itself).
+    pub actor_id: i64,
+    pub actor: String,
+    /// `block`, `unblock`, `archive_room`, `remove_message`, `delete_account`, …
+    pub action: String,
+    pub target_id: Option<i64>,
+    pub target: Option<String>,
+    pub room_id: Option<i64>,
+    pub message_id: Option<i64>,
+    pub reason: Option<String>,
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+}
+
+/// What `GET /me/export` holds: the account (without its password hash), every message it sent
+/// with its conversation, its conversations and the people it ignores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountExport {
+    pub user: PublicUser,
+    pub rooms: Vec<Room>,
+    pub ignores: Vec<String>,
+    pub messages: Vec<ChatMessage>,
+}
+
+/// `POST /me/password` body. `Debug` never shows the passwords.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct ChangePasswordRequest {
+    pub current: String,
+    pub new: String,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordRequest { .. }")
+    }
+}
+
+/// `DELETE /me` body. `Debug` never shows the password.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}
+
+impl std::fmt::Debug for DeleteAccountRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeleteAccountRequest { .. }")
+    }
+}
+
 /// The admin console's overview counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminOverview {

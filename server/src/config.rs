@@ -11,10 +11,12 @@ use std::time::Duration;
 
 mod files;
 mod messages;
+mod operations;
 mod safety;
 
 pub use files::FilesConfig;
 pub use messages::MessagesConfig;
+pub use operations::{AccountDeletion, OperationsConfig, MIN_METRICS_TOKEN_BYTES};
 pub use safety::{ClassifierPolicy, SafetyConfig, DEFAULT_CLASSIFIER_THRESHOLD};
 
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants a key as long as its 32-byte output).
@@ -155,6 +157,9 @@ pub struct Config {
     /// Files and images: where they go, sizes, quotas (`files.rs`).
     #[serde(flatten)]
     pub files: FilesConfig,
+    /// Running it: account deletion, shutdown, metrics (`operations.rs`).
+    #[serde(flatten)]
+    pub operations: OperationsConfig,
 }
 
 impl Default for Config {
@@ -205,6 +210,7 @@ impl Default for Config {
             safety: SafetyConfig::default(),
             messages: MessagesConfig::default(),
             files: FilesConfig::default(),
+            operations: OperationsConfig::default(),
         }
     }
 }
@@ -259,6 +265,7 @@ impl std::fmt::Debug for Config {
             safety,
             messages,
             files,
+            operations,
         } = self;
         f.debug_struct("Config")
             .field("database_url", &redact_password(database_url))
@@ -306,6 +313,7 @@ impl std::fmt::Debug for Config {
             .field("safety", safety)
             .field("messages", messages)
             .field("files", files)
+            .field("operations", operations)
             .finish()
     }
 }
@@ -425,6 +433,21 @@ impl Config {
         parse_env(&var, "CHATTERBOX_IMAGE_WORKERS", &mut self.files.image_workers)?;
         parse_env(&var, "CHATTERBOX_UPLOADS_BURST", &mut self.files.uploads_burst)?;
         parse_env(&var, "CHATTERBOX_UPLOADS_PER_SEC", &mut self.files.uploads_per_sec)?;
+        parse_env(&var, "CHATTERBOX_ACCOUNT_DELETION", &mut self.operations.account_deletion)?;
+        parse_env(&var, "CHATTERBOX_DELETED_USERNAME_HOLD_DAYS", &mut self.operations.deleted_username_hold_days)?;
+        parse_env(&var, "CHATTERBOX_EXPORTS_PER_DAY", &mut self.operations.exports_per_day)?;
+        parse_env(&var, "CHATTERBOX_SHUTDOWN_GRACE_SECS", &mut self.operations.shutdown_grace_secs)?;
+        if let Some(v) = var("CHATTERBOX_METRICS_TOKEN") {
+            self.operations.metrics_token = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("CHATTERBOX_METRICS_ADDR") {
+            self.operations.metrics_addr = match v.trim() {
+                "" => None,
+                addr => Some(
+                    addr.parse().map_err(|_| ConfigError::Env { name: "CHATTERBOX_METRICS_ADDR", value: v.clone() })?,
+                ),
+            };
+        }
         for (name, slot) in [
             ("AWS_ENDPOINT_URL", &mut self.files.s3_endpoint),
             ("AWS_REGION", &mut self.files.s3_region),
@@ -457,6 +480,10 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         if let Err(name) = self.files.validate() {
             return Err(ConfigError::Env { name, value: "0".into() });
+        }
+        if let Err(name) = self.operations.validate() {
+            // Never the value: it may be the metrics token.
+            return Err(ConfigError::Env { name, value: "(out of range)".into() });
         }
         if let Err(message) = self.files.location(&self.database_url) {
             return Err(ConfigError::Files(message));

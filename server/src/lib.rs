@@ -96,7 +96,11 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/register", post(http::rest::register))
         .route("/login", post(http::rest::login))
-        .route("/me", get(http::rest::me))
+        .route("/healthz", get(http::health::healthz))
+        .route("/readyz", get(http::health::readyz))
+        .route("/me", get(http::rest::me).delete(http::account::delete))
+        .route("/me/password", post(http::account::change_password))
+        .route("/me/export", get(http::account::export))
         .route("/me/standing", get(http::safety::standing))
         .route("/appeals", post(http::safety::appeal))
         .route("/session/renew", post(http::rest::renew_session))
@@ -135,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/appeals", get(http::admin::appeals))
         .route("/admin/appeals/{id}", post(http::admin::decide_appeal))
         .route("/admin/moderation", get(http::admin::moderation))
+        .route("/admin/audit", get(http::admin::audit))
         .route("/admin/overview", get(http::admin::overview))
         .route("/admin/rooms", get(http::admin::rooms))
         .route("/admin/rooms/{id}/archive", post(http::admin::archive_room))
@@ -222,7 +227,7 @@ pub async fn serve_until(
     let header_timeout = Duration::from_secs(services.config().request_timeout_secs);
     let (connections, listener) = serving::accept_until(listener, router, header_timeout, stop).await;
     tracing::info!("shutting down");
-    let grace = Duration::from_secs(5);
+    let grace = Duration::from_secs(services.config().operations.shutdown_grace_secs);
     let drained = async {
         tokio::join!(services.hub().shutdown(grace), connections.finish(grace));
     };

@@ -3,10 +3,12 @@
 //! each rule exists once: accounts and sessions here, chat in [`chat`], conversations in
 //! [`conversations`], admin in [`admin`], trust and safety in [`safety`], paging in [`paging`]. Its parts are private: doors call use cases, never the store.
 
+pub mod accounts;
 pub mod admin;
 pub mod chat;
 pub mod conversations;
 pub mod export;
+pub mod health;
 pub mod message_actions;
 pub mod paging;
 pub mod safety;
@@ -46,6 +48,8 @@ pub struct Throttles {
     pub reports: SharedLimiter<i64>,
     /// Uploads, per account.
     pub uploads: SharedLimiter<i64>,
+    /// `GET /me/export`, per account.
+    pub account_exports: SharedLimiter<i64>,
 }
 
 /// Whose login budget an attempt draws on.
@@ -102,6 +106,12 @@ impl Throttles {
                 redis,
             ),
             uploads: SharedLimiter::new("uploads", config.files.uploads_burst, config.files.uploads_per_sec, redis),
+            account_exports: SharedLimiter::per_minute(
+                "account_exports",
+                config.operations.exports_per_day,
+                f64::from(config.operations.exports_per_day) / (24.0 * 60.0),
+                redis,
+            ),
         }
     }
 }

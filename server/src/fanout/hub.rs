@@ -278,6 +278,11 @@ impl Hub {
         hub
     }
 
+    /// On a cluster, whether the bus to the other nodes is connected (`None`: a single node).
+    pub fn bus_up(&self) -> Option<bool> {
+        self.bus.as_ref().map(Bus::is_up)
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
     }

@@ -52,6 +52,17 @@ pub async fn moderation(
     state.services.moderation_page(&admin, page).await.map(Json)
 }
 
+/// `GET /admin/audit?before=ID&limit=N`: the audit log, newest first (admin actions, and
+/// accounts deleted by their owners).
+pub async fn audit(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<app::models::AuditEntry>>, ApiError> {
+    let page = Page::before_from_query(&params, ADMIN_PAGE)?;
+    state.services.audit_page(&admin, page).await.map(Json)
+}
+
 pub async fn overview(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

@@ -147,6 +147,15 @@ pub fn check_site(options: &LeptosOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the site root holds every file this binary's pages name (readiness: a node without
+/// them serves pages that never come alive).
+pub fn check_site_files(options: &LeptosOptions) -> bool {
+    match SiteAssets::resolve(options) {
+        Ok(assets) => assets.paths().into_iter().all(|path| SiteAssets::file_of(options, path).is_file()),
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_hashed;

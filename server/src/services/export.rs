@@ -49,11 +49,9 @@ pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A CSV record: one row's cells.
-pub trait CsvRow {
+pub trait CsvRow: Keyed {
     const HEADER: &'static [&'static str];
     fn cells(&self) -> Vec<String>;
-    /// The row's id: the keyset cursor of the next page.
-    fn key(&self) -> i64;
 }
 
 impl CsvRow for PublicUser {
@@ -70,6 +68,9 @@ impl CsvRow for PublicUser {
             self.created_at.clone(),
         ]
     }
+}
+
+impl Keyed for PublicUser {
     fn key(&self) -> i64 {
         self.id
     }
@@ -107,6 +108,9 @@ impl CsvRow for AdminMessage {
             self.attachments.iter().map(|file| format!("{} ({})", file.name, file.url)).collect::<Vec<_>>().join("; "),
         ]
     }
+}
+
+impl Keyed for AdminMessage {
     fn key(&self) -> i64 {
         self.id
     }
@@ -132,17 +136,89 @@ where
     T: CsvRow + Send + 'static,
     F: FnMut(i64, i64) -> BoxFuture<'static, Result<Vec<T>, StoreError>> + Send + 'static,
 {
+    let header = encode_records(std::iter::once(T::HEADER.iter().map(|h| h.to_string()).collect()));
+    let encoding = Encoding { start: header, rows: Box::new(csv_chunks::<T>), end: Bytes::new() };
+    download(services, "text/csv; charset=utf-8", filename, encoding, Box::new(next_page))
+}
+
+/// A streamed JSON attachment: `prefix` (an object opened, its other members written, ending
+/// with `"NAME":[`), every item `next_page` yields, then `]}`.
+pub fn json_download<T, F>(services: &Services, filename: &str, prefix: String, next_page: F) -> Response
+where
+    T: serde::Serialize + Keyed + Send + 'static,
+    F: FnMut(i64, i64) -> BoxFuture<'static, Result<Vec<T>, StoreError>> + Send + 'static,
+{
+    let mut first = true;
+    let rows = move |rows: Vec<T>| {
+        let mut bytes = Vec::new();
+        for row in rows {
+            if !std::mem::take(&mut first) {
+                bytes.push(b',');
+            }
+            // Serialising plain data to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut bytes, &row);
+        }
+        vec![Bytes::from(bytes)]
+    };
+    let encoding = Encoding { start: Bytes::from(prefix), rows: Box::new(rows), end: Bytes::from_static(b"]}") };
+    download(services, "application/json", filename, encoding, Box::new(next_page))
+}
+
+/// A row's keyset cursor: the id the next page starts after.
+pub trait Keyed {
+    fn key(&self) -> i64;
+}
+
+impl Keyed for app::models::ChatMessage {
+    fn key(&self) -> i64 {
+        self.id
+    }
+}
+
+/// How a download's rows become its bytes: what comes first, each page's chunks, what ends it.
+struct Encoding<T> {
+    start: Bytes,
+    rows: Box<dyn FnMut(Vec<T>) -> Vec<Bytes> + Send>,
+    end: Bytes,
+}
+
+/// A page of CSV rows in chunks of about [`CHUNK_BYTES`].
+fn csv_chunks<T: CsvRow>(rows: Vec<T>) -> Vec<Bytes> {
+    let (mut chunks, mut records, mut pending) = (Vec::new(), Vec::new(), 0usize);
+    for row in rows {
+        let cells = row.cells();
+        pending += cells.iter().map(|c| c.len() + 3).sum::<usize>();
+        records.push(cells);
+        if pending >= CHUNK_BYTES {
+            chunks.push(encode_records(records.drain(..)));
+            pending = 0;
+        }
+    }
+    if !records.is_empty() {
+        chunks.push(encode_records(records.into_iter()));
+    }
+    chunks
+}
+
+/// A streamed attachment, or 429 when `max_exports` downloads are already streaming.
+fn download<T: Keyed + Send + 'static>(
+    services: &Services,
+    content_type: &str,
+    filename: &str,
+    encoding: Encoding<T>,
+    next_page: PageReader<T>,
+) -> Response {
     let Some(permit) = services.export_permit() else {
-        tracing::info!("CSV export refused: too many exports streaming");
+        tracing::info!("export refused: too many exports streaming");
         return ApiError::RateLimited { retry_after: EXPORTS_RETRY_AFTER_SECS }.into_response();
     };
     let write_timeout = Duration::from_secs(services.config().write_timeout_secs.max(1));
     let (chunks, body) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let finished = Arc::new(AtomicBool::new(false));
-    tokio::spawn(produce(permit, chunks, finished.clone(), write_timeout, Box::new(next_page)));
+    tokio::spawn(produce(permit, chunks, finished.clone(), write_timeout, encoding, next_page));
     (
         [
-            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (CONTENT_TYPE, content_type.to_string()),
             (CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
         ],
         Body::from_stream(body_stream(body, finished)),
@@ -168,11 +244,12 @@ fn body_stream(
 
 /// Reads the pages, encodes them and hands the chunks to the body, holding the export permit
 /// until it returns. Gives up when the client takes no chunk within `write_timeout`.
-async fn produce<T: CsvRow + Send + 'static>(
+async fn produce<T: Keyed + Send + 'static>(
     permit: OwnedSemaphorePermit,
     chunks: mpsc::Sender<Bytes>,
     finished: Arc<AtomicBool>,
     write_timeout: Duration,
+    mut encoding: Encoding<T>,
     mut next_page: PageReader<T>,
 ) {
     let _permit = permit;
@@ -182,18 +259,17 @@ async fn produce<T: CsvRow + Send + 'static>(
             match tokio::time::timeout(write_timeout, chunks.send(bytes)).await {
                 Ok(Ok(())) => true,
                 Ok(Err(_)) => {
-                    tracing::debug!("CSV export: the client went away");
+                    tracing::debug!("export: the client went away");
                     false
                 }
                 Err(_) => {
-                    tracing::warn!("CSV export abandoned: the client took no data within the write timeout");
+                    tracing::warn!("export abandoned: the client took no data within the write timeout");
                     false
                 }
             }
         }
     };
-    let header = encode_records(std::iter::once(T::HEADER.iter().map(|h| h.to_string()).collect()));
-    if !send(header).await {
+    if !send(std::mem::take(&mut encoding.start)).await {
         return;
     }
     let mut after = i64::MIN;
@@ -201,31 +277,24 @@ async fn produce<T: CsvRow + Send + 'static>(
         let rows = match next_page(after, PAGE_ROWS).await {
             Ok(rows) => rows,
             Err(error) => {
-                tracing::error!(%error, "CSV export failed");
+                tracing::error!(%error, "export failed");
                 return;
             }
         };
         let Some(last) = rows.last() else { break };
         after = last.key();
         let last_page = (rows.len() as i64) < PAGE_ROWS;
-        let (mut records, mut pending) = (Vec::new(), 0usize);
-        for row in rows {
-            let cells = row.cells();
-            pending += cells.iter().map(|c| c.len() + 3).sum::<usize>();
-            records.push(cells);
-            if pending >= CHUNK_BYTES {
-                if !send(encode_records(records.drain(..))).await {
-                    return;
-                }
-                pending = 0;
+        for chunk in (encoding.rows)(rows) {
+            if !chunk.is_empty() && !send(chunk).await {
+                return;
             }
-        }
-        if !records.is_empty() && !send(encode_records(records.into_iter())).await {
-            return;
         }
         if last_page {
             break;
         }
+    }
+    if !encoding.end.is_empty() && !send(std::mem::take(&mut encoding.end)).await {
+        return;
     }
     finished.store(true, Ordering::Release);
 }

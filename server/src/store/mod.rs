@@ -31,9 +31,10 @@ pub(crate) use types::{
     without_attachment, Budget,
 };
 pub use types::{
-    now_rfc3339, search_columns, within_bytes, Change, Created, Deletion, Edit, FeedEntry, IgnoreAdded, Invited,
-    Joined, NewMessage, OwnUploadDeletion, Reacting, Removal, Reported, Resolution, Review, ReviewFilter, ReviewRecord,
-    RoomChange, RoomRecord, SearchRequest, Stored, StoredBatch, UploadRecord, UploadRemoval, UserRecord, View,
+    now_rfc3339, search_columns, within_bytes, AccountDeleted, Change, Created, Deletion, Edit, FeedEntry, IgnoreAdded,
+    Invited, Joined, NewMessage, OwnUploadDeletion, Reacting, Removal, Reported, Resolution, Review, ReviewFilter,
+    ReviewRecord, RoomChange, RoomRecord, SearchRequest, Stored, StoredBatch, UploadRecord, UploadRemoval, UserRecord,
+    View,
 };
 
 use app::models::{
@@ -407,4 +408,20 @@ forward! {
     fn session_revoked(&self, session_id: &str) -> bool;
     /// Forgets the revoked sessions that expired by `now` (Unix seconds); how many.
     fn prune_revoked_sessions(&self, now: i64) -> u64;
+
+    /// Whether every migration of this build is applied (readiness).
+    fn migrations_applied(&self) -> bool;
+    /// Replaces user `id`'s password hash and revokes its tokens; the new token version.
+    fn change_password(&self, id: i64, hash: &str) -> Option<i64>;
+    /// User `id`'s messages after `after`, oldest first, at most `limit` (an export's pages).
+    fn messages_by_sender(&self, id: i64, after: i64, limit: i64) -> Vec<ChatMessage>;
+    /// The ids of user `id`'s messages after `after` that still show their text.
+    fn standing_message_ids(&self, id: i64, after: i64, limit: i64) -> Vec<i64>;
+    /// Forgets the earlier versions of user `id`'s deleted messages (an erased account).
+    fn forget_versions_of(&self, id: i64) -> ();
+    /// Deletes account `id` (renamed, unusable, audited; its old username retired until
+    /// `username_free_at`), unless it is the only admin.
+    fn delete_account(&self, id: i64, unusable_hash: &str, mode: &str, now: &str, username_free_at: &str) -> AccountDeleted;
+    /// The audit log, newest first, below `before`.
+    fn audit_page(&self, before: Option<i64>, limit: i64) -> Vec<app::models::AuditEntry>;
 }

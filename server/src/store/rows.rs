@@ -277,6 +277,22 @@ macro_rules! readers {
                 blocked: row.try_get("blocked")?,
             })
         }
+
+        /// One audit-log entry, with its actor's and target's usernames.
+        pub(crate) fn audit_from_row(row: &$row) -> Result<app::models::AuditEntry, sqlx::Error> {
+            Ok(app::models::AuditEntry {
+                id: row.try_get("id")?,
+                actor_id: row.try_get("admin_id")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                target_id: row.try_get("target_user_id")?,
+                target: row.try_get("target")?,
+                room_id: row.try_get("room_id")?,
+                message_id: row.try_get("message_id")?,
+                reason: row.try_get("reason")?,
+                timestamp: row.try_get("created_at")?,
+            })
+        }
     };
 }
 

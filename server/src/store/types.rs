@@ -608,3 +608,14 @@ pub(crate) fn without_attachment(json: Option<&str>, id: &str) -> Option<String>
         serde_json::to_string(&attachments).ok()
     }
 }
+
+/// What deleting an account did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountDeleted {
+    /// Deleted; the username it had (retired for a while).
+    Deleted { username: String },
+    /// Refused: it is the only admin.
+    OnlyAdmin,
+    /// No such account (or deleted already).
+    NotFound,
+}

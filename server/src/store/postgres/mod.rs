@@ -23,6 +23,7 @@
 //! whatever the handle. Every session carries the timeouts of [`PgSession`] (a node stalled in a
 //! transaction loses it, and the locks it held, after `idle_in_transaction_timeout`).
 
+mod accounts;
 mod actions;
 mod admin;
 mod authority;
@@ -194,7 +195,7 @@ impl PgStore {
             ..session
         };
         let mut migrating = sqlx::PgConnection::connect_with(&connect_options(url, &unlimited, "migrations")?).await?;
-        sqlx::migrate!("./migrations/postgres").run(&mut migrating).await?;
+        accounts::MIGRATOR.run(&mut migrating).await?;
         migrating.close().await?;
         let pool = |lane: Lane, size: u32| -> Result<PgPool, sqlx::Error> {
             Ok(PgPoolOptions::new()
@@ -248,6 +249,17 @@ impl PgStore {
     ) -> Result<PublicUser, StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("SELECT 1 FROM counters WHERE name = 'users' FOR UPDATE").execute(&mut *tx).await?;
+        // A deleted account's username stays taken until its `username_free_at`.
+        let retired: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE lower(retired_username) = lower($1) AND username_free_at > $2)",
+        )
+        .bind(username)
+        .bind(now_rfc3339())
+        .fetch_one(&mut *tx)
+        .await?;
+        if retired {
+            return Err(StoreError::DuplicateUsername);
+        }
         let row = sqlx::query(&format!(
             "INSERT INTO users (username, email, password_hash, is_admin, created_at) \
              VALUES ($1, $2, $3, NOT EXISTS (SELECT 1 FROM users), $4) RETURNING {USER_COLUMNS}"

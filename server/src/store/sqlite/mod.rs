@@ -5,9 +5,11 @@
 //! instead of failing with "database is locked") and a pool of readers; WAL mode lets readers run
 //! while the writer commits. Errors are `StoreError`; callers log them and answer "internal".
 
+mod accounts;
 mod actions;
 mod admin;
 mod authority;
+pub mod backup;
 mod feed;
 mod messages;
 mod rooms;
@@ -62,7 +64,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        accounts::MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(read_pool_size.max(1))
@@ -92,9 +94,11 @@ impl SqliteStore {
         email: &str,
         password_hash: &str,
     ) -> Result<PublicUser, StoreError> {
+        // A deleted account's username stays taken until its `username_free_at`.
         let row = sqlx::query(&format!(
             "INSERT INTO users (username, email, password_hash, is_admin, created_at) \
-             VALUES (?1, ?2, ?3, NOT EXISTS (SELECT 1 FROM users), ?4) \
+             SELECT ?1, ?2, ?3, NOT EXISTS (SELECT 1 FROM users), ?4 \
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE retired_username = ?1 AND username_free_at > ?4) \
              ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
         ))
         .bind(username)
@@ -109,7 +113,8 @@ impl SqliteStore {
         let username_taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)")
             .bind(username)
             .fetch_one(&self.writer)
-            .await?;
+            .await?
+            || Self::username_retired(&self.writer, username, &now_rfc3339()).await?;
         Err(if username_taken { StoreError::DuplicateUsername } else { StoreError::DuplicateEmail })
     }
 

@@ -1,0 +1,70 @@
+//! REST handlers of "Your account" (docs/api.md): `POST /me/password`, `GET /me/export` and
+//! `DELETE /me`. Thin adapters over `services::accounts`.
+
+use super::extract::{ApiJson, AuthUser, Origin};
+use crate::state::AppState;
+use app::error::ApiError;
+use app::models::{ChangePasswordRequest, DeleteAccountRequest};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The fresh session's token for a Bearer client after a password change.
+pub const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-access-token");
+/// Its lifetime in seconds.
+pub const EXPIRES_IN_HEADER: HeaderName = HeaderName::from_static("x-expires-in");
+
+/// `POST /me/password` `{"current", "new"}`: 204. Every session and socket of the account ends
+/// (4001); the one that asked gets a fresh session: a cookie session its new cookie, a Bearer
+/// client the token in `X-Access-Token` (and its lifetime in `X-Expires-In`).
+pub async fn change_password(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Origin(origin): Origin,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<ChangePasswordRequest>,
+) -> Result<Response, ApiError> {
+    let grant = state.services.change_password(&user, &request.current, &request.new, &origin).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let fresh = if app::session::bearer_token(&headers).is_some() {
+        vec![(ACCESS_TOKEN_HEADER, grant.access_token.clone()), (EXPIRES_IN_HEADER, grant.expires_in.to_string())]
+    } else {
+        let cookie =
+            app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
+        vec![(SET_COOKIE, cookie)]
+    };
+    for (name, value) in fresh {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// `GET /me/export`: 200 `application/json` attachment `{"user", "rooms", "ignores",
+/// "messages"}`, streamed; 429 past the per-account allowance.
+pub async fn export(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Response, ApiError> {
+    state.services.export_account(&user).await
+}
+
+/// `DELETE /me` `{"password"}`: 204 (401 for a wrong password, 409 for the only admin). Every
+/// session and socket ends at once; a cookie session gets its cookie cleared.
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Origin(origin): Origin,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<DeleteAccountRequest>,
+) -> Result<Response, ApiError> {
+    state.services.delete_account(&user, &request.password, &origin).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if app::session::bearer_token(&headers).is_none() {
+        let cookie = app::session::clear_session_cookie(app::session::is_https(&headers));
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
