@@ -2,7 +2,10 @@
 //! `server admin set-password NAME` (new password on stdin) and `server admin unblock NAME`
 //! manage accounts offline; `server admin classifier retrain [--yes]` fits the classifier on this
 //! server's review decisions and switches to it once an admin confirms, and
-//! `server admin classifier reset` goes back to the shipped one.
+//! `server admin classifier reset` goes back to the shipped one; `server admin backup PATH` copies
+//! the SQLite database while it serves, `server admin restore PATH` puts a copy back while no
+//! server runs; `server healthcheck` asks the local server's `/readyz` (a container's
+//! `HEALTHCHECK`).
 
 use crate::auth::PasswordHasher;
 use crate::config::Config;
@@ -20,6 +23,12 @@ pub enum Command {
         yes: bool,
     },
     ClassifierReset,
+    /// A consistent online copy of the SQLite database into a new file.
+    Backup(String),
+    /// Replaces the SQLite database with a backup, while no server holds it.
+    Restore(String),
+    /// Exit 0 when the server on this machine is ready (`GET /readyz` answers 200).
+    Healthcheck,
     Help,
 }
 
@@ -33,11 +42,17 @@ pub const USAGE: &str = "usage:
                                       with the shipped one on decisions kept aside, and switch to it
                                       if you confirm (--yes: without asking); nodes use it from
                                       their next start
-  server admin classifier reset       go back to the shipped classifier (from the next start)";
+  server admin classifier reset       go back to the shipped classifier (from the next start)
+  server admin backup PATH            copy the SQLite database into the new file PATH while it
+                                      serves (VACUUM INTO), checked with integrity_check
+  server admin restore PATH           replace the SQLite database with the backup PATH (refused
+                                      while a server runs on it; the old file is kept beside it)
+  server healthcheck                  exit 0 if the server at LEPTOS_SITE_ADDR is ready (/readyz)";
 
 pub fn parse(args: &[String]) -> Command {
     match args {
         [] => Command::Serve,
+        [h] if h == "healthcheck" => Command::Healthcheck,
         [a, c, verb] if a == "admin" && c == "classifier" => match verb.as_str() {
             "retrain" => Command::ClassifierRetrain { yes: false },
             "reset" => Command::ClassifierReset,
@@ -51,6 +66,8 @@ pub fn parse(args: &[String]) -> Command {
             "demote" => Command::Demote(name.clone()),
             "set-password" => Command::SetPassword(name.clone()),
             "unblock" => Command::Unblock(name.clone()),
+            "backup" => Command::Backup(name.clone()),
+            "restore" => Command::Restore(name.clone()),
             _ => Command::Help,
         },
         _ => Command::Help,
@@ -59,6 +76,11 @@ pub fn parse(args: &[String]) -> Command {
 
 /// Runs an admin command; returns the process exit code.
 pub async fn run_admin(command: Command, config: &Config) -> Result<i32, Box<dyn std::error::Error>> {
+    match &command {
+        Command::Backup(path) => return backup(config, std::path::Path::new(path)).await,
+        Command::Restore(path) => return restore(config, std::path::Path::new(path)).await,
+        _ => {}
+    }
     let store =
         Store::open(&config.database_url, &StoreOptions { read_pool_size: 1, ..config.store_options() }).await?;
     let (name, found) = match command {
@@ -99,7 +121,9 @@ pub async fn run_admin(command: Command, config: &Config) -> Result<i32, Box<dyn
             let found = store.set_password_hash(&name, &hash).await?;
             (name, found)
         }
-        Command::Serve | Command::Help => return Ok(2),
+        Command::Serve | Command::Help | Command::Healthcheck | Command::Backup(_) | Command::Restore(_) => {
+            return Ok(2)
+        }
     };
     if found {
         println!("done: {name}");
@@ -107,6 +131,75 @@ pub async fn run_admin(command: Command, config: &Config) -> Result<i32, Box<dyn
     } else {
         eprintln!("no user named {name}");
         Ok(1)
+    }
+}
+
+/// What to do instead on PostgreSQL, where the database server takes the backups.
+const POSTGRES_BACKUPS: &str = "this server runs on PostgreSQL: back it up with PostgreSQL's own tools \
+(`pg_dump -Fc`, or base backups with WAL archiving for point-in-time recovery) and restore with \
+`pg_restore`; see docs/deployment.md, \"Backups\"";
+
+/// `server admin backup PATH`.
+async fn backup(config: &Config, target: &std::path::Path) -> Result<i32, Box<dyn std::error::Error>> {
+    if !config.database_url.starts_with("sqlite:") {
+        eprintln!("{POSTGRES_BACKUPS}");
+        return Ok(2);
+    }
+    let copied = crate::store::sqlite::backup::backup(&config.database_url, target).await?;
+    println!(
+        "done: {} ({} messages, newest id {}; integrity_check ok)",
+        target.display(),
+        copied.messages,
+        copied.newest_message_id
+    );
+    Ok(0)
+}
+
+/// `server admin restore PATH`.
+async fn restore(config: &Config, source: &std::path::Path) -> Result<i32, Box<dyn std::error::Error>> {
+    if !config.database_url.starts_with("sqlite:") {
+        eprintln!("{POSTGRES_BACKUPS}");
+        return Ok(2);
+    }
+    let copied = crate::store::sqlite::backup::restore(&config.database_url, source).await?;
+    println!(
+        "done: restored {} ({} messages, newest id {}); the database it replaced is kept as *.before-restore",
+        source.display(),
+        copied.messages,
+        copied.newest_message_id
+    );
+    Ok(0)
+}
+
+/// `server healthcheck`: asks `GET /readyz` of the server listening on `addr` (an unspecified
+/// address means this machine); exit 0 for 200, 1 otherwise.
+pub async fn healthcheck(mut addr: std::net::SocketAddr) -> i32 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    let asked = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+        let mut answer = Vec::new();
+        stream.take(64 * 1024).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), asked).await {
+        Ok(Ok(answer)) if answer.starts_with(b"HTTP/1.1 200") => 0,
+        Ok(Ok(answer)) => {
+            let body = String::from_utf8_lossy(&answer);
+            eprintln!("not ready: {}", body.lines().next().unwrap_or_default());
+            1
+        }
+        Ok(Err(error)) => {
+            eprintln!("not ready: {error}");
+            1
+        }
+        Err(_) => {
+            eprintln!("not ready: no answer within 5 s");
+            1
+        }
     }
 }
 
@@ -166,6 +259,10 @@ mod tests {
         ));
         assert!(matches!(parse(&args(&["admin", "classifier", "reset"])), Command::ClassifierReset));
         assert!(matches!(parse(&args(&["admin", "classifier", "retrain", "-y"])), Command::Help));
+        assert!(matches!(parse(&args(&["admin", "backup", "/tmp/b.db"])), Command::Backup(p) if p == "/tmp/b.db"));
+        assert!(matches!(parse(&args(&["admin", "restore", "/tmp/b.db"])), Command::Restore(p) if p == "/tmp/b.db"));
+        assert!(matches!(parse(&args(&["healthcheck"])), Command::Healthcheck));
+        assert!(matches!(parse(&args(&["admin", "backup"])), Command::Help));
     }
 
     #[tokio::test]

@@ -18,6 +18,13 @@ async fn main() {
     };
     let code = match cli::parse(&args) {
         Command::Serve => run_server(config).await,
+        Command::Healthcheck => match leptos_options() {
+            Ok(options) => cli::healthcheck(options.site_addr).await,
+            Err(e) => {
+                eprintln!("configuration error: {e}");
+                2
+            }
+        },
         Command::Help => {
             eprintln!("{}", cli::USAGE);
             2
@@ -50,6 +57,15 @@ async fn run_server(config: Config) -> i32 {
             return 1;
         }
     };
+    // One server per SQLite file, and no restore under a running server: taken once the store
+    // opened (so a bad path is reported as such), before anything is served.
+    let _database_lock = match lock_sqlite_database(&services.config().database_url) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("database error: {e}");
+            return 2;
+        }
+    };
     reload_word_list_on_sighup(services.clone());
     let router = app(AppState { leptos_options, services: services.clone() });
     let listener = match server::serving::listen(addr) {
@@ -65,6 +81,25 @@ async fn run_server(config: Config) -> i32 {
         Err(e) => {
             tracing::error!(error = %e, "server error");
             1
+        }
+    }
+}
+
+/// On SQLite, the lock a server holds on its database file for as long as it runs; refused when
+/// another server holds it. A lock file that cannot be made (a read-only directory) is no lock.
+fn lock_sqlite_database(
+    url: &str,
+) -> Result<Option<server::store::sqlite::backup::ServerLock>, server::store::sqlite::backup::BackupError> {
+    use server::store::sqlite::backup::{BackupError, ServerLock};
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    match ServerLock::take(url) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(BackupError::ServerRunning) => Err(BackupError::ServerRunning),
+        Err(error) => {
+            tracing::warn!(%error, "no lock on the database file: `server admin restore` cannot tell this server runs");
+            Ok(None)
         }
     }
 }

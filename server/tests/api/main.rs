@@ -19,6 +19,8 @@ mod faults;
 mod http_contract;
 mod message_actions;
 mod moderation;
+mod operations;
+mod own_account;
 mod perf_bounds;
 mod safety;
 mod security;
