@@ -12,6 +12,8 @@ pub mod pages;
 pub mod protocol;
 pub mod upload_state;
 
+#[cfg(feature = "hydrate")]
+pub mod account_client;
 #[cfg(feature = "ssr")]
 pub mod assets;
 #[cfg(feature = "ssr")]
@@ -89,6 +91,7 @@ pub fn App() -> impl IntoView {
                 // Async: the page is sent whole, so it also works with JavaScript off.
                 <Route path=path!("/") view=pages::ChatPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=pages::AdminPage ssr=SsrMode::Async/>
+                <Route path=path!("/settings") view=pages::SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=pages::LoginPage/>
                 <Route path=path!("/register") view=pages::RegisterPage/>
             </Routes>

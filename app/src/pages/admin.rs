@@ -7,6 +7,7 @@
 //! (`uploads_panel`: any file removable).
 
 use super::appeals_panel::AppealsPanel;
+use super::audit_panel::AuditPanel;
 use super::message_versions::VersionsButton;
 use super::review_panel::ReviewPanel;
 use super::uploads_panel::UploadsPanel;
@@ -93,6 +94,7 @@ fn Console(user: PublicUser) -> impl IntoView {
                 <ReviewPanel/>
                 <AppealsPanel/>
                 <UploadsPanel/>
+                <AuditPanel/>
                 <section class="panel">
                     <h2>"Users"</h2>
                     <div class="filters">

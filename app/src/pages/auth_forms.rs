@@ -31,6 +31,7 @@ pub fn LoginPage() -> impl IntoView {
     let error = form_error(Signal::derive(move || login.value().get().and_then(Result::err)));
     let query = use_query_map();
     let registered = move || query.read().get("registered").is_some();
+    let deleted = move || query.read().get("deleted").is_some();
     // A blocked account (the right password): where its appeal stands, from the login's answer,
     // or (JavaScript off, redirected with `?error=blocked`) unknown, so the form is offered.
     let blocked = move || match login.value().get() {
@@ -46,6 +47,9 @@ pub fn LoginPage() -> impl IntoView {
                 <h2>"Log in"</h2>
                 <Show when=registered>
                     <p class="form-notice" role="status">"Account created. You can log in now."</p>
+                </Show>
+                <Show when=deleted>
+                    <p class="form-notice" role="status" data-testid="account-deleted">"Your account was deleted."</p>
                 </Show>
                 <ErrorLine error/>
                 <ActionForm action=login attr:class="auth-form">

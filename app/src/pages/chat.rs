@@ -129,6 +129,7 @@ fn Chat(user: PublicUser) -> impl IntoView {
                 </span>
                 <EnableNotifications/>
                 {user.is_admin.then(|| view! { <a class="admin-link" href="/admin">"Admin"</a> })}
+                <a class="settings-link" href="/settings" data-testid="settings-link">"Settings"</a>
                 <span class="whoami">"Signed in as " <strong class="username">{user.username.clone()}</strong></span>
                 <ActionForm action=logout attr:class="logout-form">
                     <button type="submit" class="link-button" on:click=on_logout_click>"Log out"</button>

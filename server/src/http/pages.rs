@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use http::Method;
 
 /// Page paths that need a signed-in user.
-const PROTECTED_PAGES: &[&str] = &["/", "/admin"];
+const PROTECTED_PAGES: &[&str] = &["/", "/admin", "/settings"];
 
 pub async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let protected = request.method() == Method::GET && PROTECTED_PAGES.contains(&request.uri().path());
