@@ -11,6 +11,7 @@ pub mod fanout;
 pub mod files;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod moderation;
 pub mod search;
 pub mod services;
@@ -98,6 +99,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", post(http::rest::login))
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
+        .route("/metrics", get(http::metrics::with_token))
         .route("/me", get(http::rest::me).delete(http::account::delete))
         .route("/me/password", post(http::account::change_password))
         .route("/me/export", get(http::account::export))
@@ -233,6 +235,17 @@ pub async fn serve_until(
     };
     serving::refuse_until(listener, header_timeout, drained).await;
     Ok(())
+}
+
+/// Serves `GET /metrics` without a token on `listener` (`CHATTERBOX_METRICS_ADDR`), in a task of
+/// its own, for as long as the process runs.
+pub fn serve_metrics(listener: tokio::net::TcpListener, services: Arc<Services>) {
+    let router = http::metrics::router(services);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    });
 }
 
 /// Serves until SIGINT/SIGTERM.

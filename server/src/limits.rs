@@ -54,6 +54,8 @@ impl BucketKey for IpAddr {
 /// node's own [`RateLimiter`] without Redis, or while Redis cannot answer (degraded to a budget
 /// per node, never to none). A refund goes back to the bucket the token came from.
 pub struct SharedLimiter<K> {
+    /// Its name: in Redis, and in the metrics of its refusals.
+    name: &'static str,
     local: RateLimiter<K>,
     shared: Option<SharedBucket>,
 }
@@ -69,7 +71,7 @@ impl<K: Hash + Eq + Clone + BucketKey> SharedLimiter<K> {
     ) -> Self {
         let local = RateLimiter::new(burst, per_second);
         let shared = redis.map(|link| SharedBucket::new(link.clone(), name, local.burst, local.per_second));
-        Self { local, shared }
+        Self { name, local, shared }
     }
 
     /// Like `new`, refilled at `per_minute`.
@@ -85,12 +87,17 @@ impl<K: Hash + Eq + Clone + BucketKey> SharedLimiter<K> {
     /// Reserves one token: where it was taken from, or `Err(seconds until one is available)`
     /// when over the limit.
     pub async fn check(&self, key: &K) -> Result<Taken, u64> {
-        if let Some(shared) = &self.shared {
-            if let Some(answer) = shared.take(&key.bucket_key()).await {
-                return answer.map(|()| Taken::Shared);
-            }
+        let answer = match &self.shared {
+            Some(shared) => match shared.take(&key.bucket_key()).await {
+                Some(answer) => answer.map(|()| Taken::Shared),
+                None => self.local.check(key).map(|()| Taken::Local),
+            },
+            None => self.local.check(key).map(|()| Taken::Local),
+        };
+        if answer.is_err() {
+            crate::metrics::throttled(self.name);
         }
-        self.local.check(key).map(|()| Taken::Local)
+        answer
     }
 
     /// Gives back a token reserved by `check`, to the bucket it came from: one taken here while

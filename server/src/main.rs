@@ -75,6 +75,18 @@ async fn run_server(config: Config) -> i32 {
             return 1;
         }
     };
+    if let Some(metrics_addr) = services.config().operations.metrics_addr {
+        match tokio::net::TcpListener::bind(metrics_addr).await {
+            Ok(listener) => {
+                tracing::info!("metrics on http://{metrics_addr}/metrics");
+                server::serve_metrics(listener, services.clone());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %metrics_addr, "cannot listen for metrics");
+                return 1;
+            }
+        }
+    }
     tracing::info!("ChatterBox listening on http://{addr}");
     match serve(listener, router, services).await {
         Ok(()) => 0,

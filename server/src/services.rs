@@ -230,6 +230,9 @@ impl Services {
     /// Opens the store and prepares the auth machinery from `config`.
     pub async fn start(config: Config) -> Result<Arc<Self>, StartError> {
         let store = Store::open(&config.database_url, &config.store_options()).await?;
+        if config.operations.metrics_enabled() {
+            crate::metrics::enable();
+        }
         let location = config.files.location(&config.database_url).map_err(StartError::Files)?;
         let files = crate::files::FileStore::open(&location).map_err(|e| StartError::Files(e.to_string()))?;
         if files.is_local() && config.redis_url.is_some() && !config.files.files_shared {

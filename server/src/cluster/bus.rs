@@ -111,7 +111,12 @@ impl Bus {
 
     /// Publishes `event` to the other nodes, best effort.
     pub fn publish(&self, event: Event) {
-        let envelope = Envelope { cluster: self.me.cluster.clone(), node: self.me.node, event };
+        let envelope = Envelope {
+            cluster: self.me.cluster.clone(),
+            node: self.me.node,
+            sent_at_ms: Some(super::events::unix_millis()),
+            event,
+        };
         match serde_json::to_vec(&envelope) {
             Ok(payload) => {
                 if self.outgoing.try_send(payload).is_err() {
@@ -181,14 +186,20 @@ fn hand_over(inbox: &Inboxes, me: &Me, payload: &[u8]) -> bool {
             true
         }
         Ok(envelope) if envelope.node == me.node => true,
-        Ok(envelope) => match inbox.for_event(&envelope.event).try_send(Incoming::Event(envelope.event)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!("cluster bus event dropped (node busy); it will be read back");
-                true
+        Ok(envelope) => {
+            if let Some(sent) = envelope.sent_at_ms {
+                let lag = super::events::unix_millis().saturating_sub(sent);
+                crate::metrics::bus_lag(std::time::Duration::from_millis(lag));
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        },
+            match inbox.for_event(&envelope.event).try_send(Incoming::Event(envelope.event)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!("cluster bus event dropped (node busy); it will be read back");
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        }
         Err(error) => {
             tracing::warn!(%error, "cluster bus: unreadable publication skipped");
             true
@@ -221,7 +232,7 @@ mod tests {
     }
 
     fn payload(cluster: &str, node: u64, event: Event) -> Vec<u8> {
-        serde_json::to_vec(&Envelope { cluster: cluster.into(), node, event }).unwrap()
+        serde_json::to_vec(&Envelope { cluster: cluster.into(), node, sent_at_ms: None, event }).unwrap()
     }
 
     #[test]

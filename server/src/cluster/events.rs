@@ -12,8 +12,17 @@ pub struct Envelope {
     pub cluster: String,
     /// The publishing node.
     pub node: u64,
+    /// When it was published (Unix milliseconds, the publisher's clock), for the bus-lag metric;
+    /// absent from older nodes' envelopes.
+    #[serde(default, rename = "t", skip_serializing_if = "Option::is_none")]
+    pub sent_at_ms: Option<u64>,
     #[serde(flatten)]
     pub event: Event,
+}
+
+/// Now, in Unix milliseconds.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +113,7 @@ mod tests {
         let envelope = Envelope {
             cluster: "blue".into(),
             node: 7,
+            sent_at_ms: Some(1_765_000_000_000),
             event: Event::Messages { lo: 1, hi: 1, m: vec![message(1, "hi")], f: 4 },
         };
         let json = serde_json::to_string(&envelope).unwrap();
@@ -119,7 +129,7 @@ mod tests {
             Event::Presence { origin: 9, user: 4, username: "dan".into(), online: true },
         ];
         for event in events {
-            let envelope = Envelope { cluster: "blue".into(), node: 7, event };
+            let envelope = Envelope { cluster: "blue".into(), node: 7, sent_at_ms: None, event };
             let json = serde_json::to_string(&envelope).unwrap();
             assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope, "{json}");
         }

@@ -583,13 +583,13 @@ impl Hub {
     /// Queues a validated message for the writer; an unusual outcome is sent to `reply`.
     /// Returns false once the hub is shutting down.
     pub async fn submit(&self, message: NewMessage, reply: Arc<Outbox>) -> bool {
-        self.submit_to_writer(Submission { message, reply: Some(reply) }).await
+        self.submit_to_writer(Submission { message, reply: Some(reply), queued_at: std::time::Instant::now() }).await
     }
 
     /// Queues a message no connection waits for (a held message an admin approved): its
     /// members' sockets, its sender's included, get it like any other.
     pub async fn submit_detached(&self, message: NewMessage) -> bool {
-        self.submit_to_writer(Submission { message, reply: None }).await
+        self.submit_to_writer(Submission { message, reply: None, queued_at: std::time::Instant::now() }).await
     }
 
     async fn submit_to_writer(&self, submission: Submission) -> bool {

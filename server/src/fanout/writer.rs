@@ -36,6 +36,8 @@ use tokio::time::Instant;
 pub struct Submission {
     pub message: NewMessage,
     pub reply: Option<Arc<Outbox>>,
+    /// When it reached the writer's queue (the start of its delivery latency).
+    pub queued_at: std::time::Instant,
 }
 
 /// Most messages stored in one commit.
@@ -178,7 +180,7 @@ pub async fn run(
                         break;
                     }
                     rx.recv_many(&mut batch, MAX_BATCH).await;
-                    let (messages, replies) = split(&mut batch);
+                    let (messages, replies, queued) = split(&mut batch);
                     let next = tokio::spawn(store_batch(store.clone(), messages));
                     deliver_own(stored, cluster.as_mut(), &mut held);
                     release_at = if out.feed_ready(&mut held, &mut follower).await {
@@ -190,7 +192,7 @@ pub async fn run(
                         Ok(done) => done,
                         Err(error) => std::panic::resume_unwind(error.into_panic()),
                     };
-                    stored = answer(&store, &out.registry, messages, replies, result);
+                    stored = (answer(&store, &out.registry, messages, replies, result), queued);
                 }
                 deliver_own(stored, cluster.as_mut(), &mut held);
             }
@@ -236,11 +238,16 @@ async fn next_incoming(cluster: &mut Option<Cluster>) -> Option<Incoming> {
 
 /// Hands this node's new messages on: straight to `held` on a single node; on a cluster, to the
 /// other nodes over the bus first, then through the sequencer.
-fn deliver_own((stored, feed): (Vec<ChatMessage>, i64), cluster: Option<&mut Cluster>, held: &mut Held) {
+fn deliver_own(
+    ((stored, feed), queued): ((Vec<ChatMessage>, i64), Option<std::time::Instant>),
+    cluster: Option<&mut Cluster>,
+    held: &mut Held,
+) {
     if stored.is_empty() {
         return;
     }
     held.needs_feed(feed);
+    held.queued_since(queued);
     let Some(cluster) = cluster else {
         held.add(stored.into_iter().map(Delivery::encode).collect());
         return;
@@ -325,6 +332,7 @@ impl Cluster {
                 // target (committed, since it was seen) has been read.
                 let up_to = if more { last } else { last.max(target) };
                 let read: Vec<Delivery> = messages.into_iter().map(Delivery::encode).collect();
+                crate::metrics::gap_read(read.len());
                 if !read.is_empty() {
                     // Read from the database: which feed entry they followed is not known, so the
                     // feed is read to its end before they go.
@@ -360,11 +368,21 @@ struct Held {
     feed_needed: i64,
     /// Some were read from the database: the feed is read to its end first.
     fresh_feed: bool,
+    /// When the oldest of this node's own messages among them reached the writer.
+    oldest_queued: Option<std::time::Instant>,
 }
 
 impl Held {
     fn needs_feed(&mut self, seq: i64) {
         self.feed_needed = self.feed_needed.max(seq);
+    }
+
+    /// This node's messages about to be added reached the writer at `queued` (the oldest).
+    fn queued_since(&mut self, queued: Option<std::time::Instant>) {
+        self.oldest_queued = match (self.oldest_queued, queued) {
+            (Some(held), Some(new)) => Some(held.min(new)),
+            (held, new) => held.or(new),
+        };
     }
 
     /// Adds the messages of one commit (or of several, read back or from the bus).
@@ -513,6 +531,7 @@ impl Out {
         }
         let deliveries: Vec<Delivery> = std::mem::take(&mut held.deliveries);
         let commits = std::mem::take(&mut held.commits);
+        let waited = held.oldest_queued.take().map(|queued| queued.elapsed());
         let who: Vec<(i64, i64)> = deliveries.iter().map(|d| (d.room_id, d.sender_id)).collect();
         let plan = self.registry.directory.plan(&who);
         let broadcast = Wave::new(deliveries.iter().filter(|d| d.room_id == GENERAL_ROOM_ID).cloned());
@@ -534,6 +553,7 @@ impl Out {
             }));
         }
         let connections = self.fanout.publish(broadcast, special);
+        crate::metrics::delivered(waited, deliveries.len());
         pacer.charge(connections, commits, std::time::Instant::now());
     }
 }
@@ -541,22 +561,37 @@ impl Out {
 /// Stores a batch in one commit and returns its new messages, in id order, for the broadcast; a
 /// duplicate is acknowledged to its sender alone, a refusal or a failure is reported to its
 /// sender (with the message's `client_id`).
-async fn commit(store: &Store, registry: &Registry, batch: &mut Vec<Submission>) -> (Vec<ChatMessage>, i64) {
-    let (messages, replies) = split(batch);
-    let result = store.insert_batch(&messages).await;
-    answer(store, registry, messages, replies, result)
+async fn commit(
+    store: &Store,
+    registry: &Registry,
+    batch: &mut Vec<Submission>,
+) -> ((Vec<ChatMessage>, i64), Option<std::time::Instant>) {
+    let (messages, replies, queued) = split(batch);
+    let result = insert_timed(store, &messages).await;
+    (answer(store, registry, messages, replies, result), queued)
 }
 
-/// The messages of a batch and their senders' outboxes (the batch is left empty).
-fn split(batch: &mut Vec<Submission>) -> (Vec<NewMessage>, Vec<Option<Arc<Outbox>>>) {
-    batch.drain(..).map(|s| (s.message, s.reply)).unzip()
+/// The messages of a batch, their senders' outboxes, and when the oldest of them reached the
+/// writer (the batch is left empty).
+fn split(batch: &mut Vec<Submission>) -> (Vec<NewMessage>, Vec<Option<Arc<Outbox>>>, Option<std::time::Instant>) {
+    let queued = batch.iter().map(|s| s.queued_at).min();
+    let (messages, replies) = batch.drain(..).map(|s| (s.message, s.reply)).unzip();
+    (messages, replies, queued)
 }
 
 /// Stores messages in one commit (see [`commit`]) in a task of its own; they come back with
 /// the outcome, for [`answer`].
 async fn store_batch(store: Store, messages: Vec<NewMessage>) -> (Vec<NewMessage>, Result<StoredBatch, StoreError>) {
-    let result = store.insert_batch(&messages).await;
+    let result = insert_timed(&store, &messages).await;
     (messages, result)
+}
+
+/// One commit, timed for the metrics.
+async fn insert_timed(store: &Store, messages: &[NewMessage]) -> Result<StoredBatch, StoreError> {
+    let started = std::time::Instant::now();
+    let result = store.insert_batch(messages).await;
+    crate::metrics::commit(started.elapsed(), messages.len());
+    result
 }
 
 /// What a commit means for each of its messages: the new ones, in id order, for the broadcast;
@@ -579,6 +614,7 @@ fn answer(
                 let message = sent;
                 match result {
                     Stored::New(message) => {
+                        crate::metrics::message_accepted(1);
                         if let Some(review) = sent.review {
                             tokio::spawn(follow_up(store.clone(), message.id, message.room_id, review));
                         }
@@ -591,11 +627,15 @@ fn answer(
                     Stored::DuplicateUnread => reply.send(frames::send_again(message.client_id.clone())),
                     // The sender left the conversation (or it was archived) before this commit,
                     // or was blocked (its sockets are being closed).
-                    Stored::Refused => reply.send(frames::error(
-                        refusal(registry, message.room_id, message.sender_id),
-                        message.client_id.clone(),
-                    )),
+                    Stored::Refused => {
+                        crate::metrics::message_refused("store_refused");
+                        reply.send(frames::error(
+                            refusal(registry, message.room_id, message.sender_id),
+                            message.client_id.clone(),
+                        ))
+                    }
                     Stored::ClientIdTaken => {
+                        crate::metrics::message_refused("client_id_taken");
                         reply.send(frames::error(frames::CLIENT_ID_TAKEN, message.client_id.clone()))
                     }
                 }

@@ -2,7 +2,7 @@
 //! and reports in `messages`, conversations in `rooms`, standing and appeals in `safety`, the
 //! admin routes and downloads in `admin`), request extractors, the page guard and middleware
 //! (cross-site refusal, JSON errors); `account` for a person's own account, `health` for
-//! liveness and readiness. Each handler parses, calls a use case of `Services`, and
+//! liveness and readiness, `metrics` for Prometheus. Each handler parses, calls a use case of `Services`, and
 //! maps its answer.
 
 pub mod account;
@@ -14,6 +14,7 @@ pub mod extract;
 pub mod health;
 pub mod message_actions;
 pub mod messages;
+pub mod metrics;
 pub mod pages;
 pub mod rest;
 pub mod rooms;

@@ -40,7 +40,9 @@ pub enum Posted {
 }
 
 impl Posted {
-    fn refused(reason: impl Into<String>, client_id: Option<String>) -> Self {
+    /// A refusal for `reason`, counted in the metrics under `kind` (one of a fixed set).
+    fn refused(kind: &'static str, reason: impl Into<String>, client_id: Option<String>) -> Self {
+        crate::metrics::message_refused(kind);
         Posted::Refused { reason: reason.into(), client_id }
     }
 }
@@ -86,50 +88,58 @@ impl Services {
         let content = content.as_str();
         let room_id = room_id.unwrap_or(GENERAL_ROOM_ID);
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS) {
-            return Posted::refused(format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"), client_id);
+            return Posted::refused(
+                "invalid",
+                format!("client_id is longer than {MAX_CLIENT_ID_CHARS} characters"),
+                client_id,
+            );
         }
         if attachments.len() > MAX_ATTACHMENTS_PER_MESSAGE {
-            return Posted::refused("too many attachments: at most 10 a message", client_id);
+            return Posted::refused("invalid", "too many attachments: at most 10 a message", client_id);
         }
         // Files alone make a message: its text may then be empty.
         let body = match MessageBody::parse(content) {
             Ok(body) => Some(body),
             Err(_) if !attachments.is_empty() && content.trim().is_empty() => None,
-            Err(error) => return Posted::refused(error.to_string(), client_id),
+            Err(error) => return Posted::refused("invalid", error.to_string(), client_id),
         };
         let text = body.as_ref().map_or("", MessageBody::as_str);
         if !self.hub.flood.allow(&sender.id).await {
-            return Posted::refused("slow down: too many messages", client_id);
+            return Posted::refused("flood", "slow down: too many messages", client_id);
         }
         let (room, peer) = match self.postable(room_id, sender.id).await {
             Postable::Yes { room, peer } => (room, peer),
-            Postable::Archived => return Posted::refused(frames::ARCHIVED, client_id),
-            Postable::No => return Posted::refused(frames::NOT_A_MEMBER, client_id),
+            Postable::Archived => return Posted::refused("archived", frames::ARCHIVED, client_id),
+            Postable::No => return Posted::refused("not_a_member", frames::NOT_A_MEMBER, client_id),
         };
         if let Some(peer) = peer {
             if let Err(reason) = self.may_message(sender.id, peer).await {
-                return Posted::refused(reason, client_id);
+                return Posted::refused("direct_message", reason, client_id);
             }
         }
         match self.moderate(sender.id, room_id, text).await {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
+                crate::metrics::moderation("blocked");
                 // Every socket of the account, the sender's included, gets `blocked` and 1008.
                 self.hub.disconnect_user(sender.id);
                 return Posted::Blocked;
             }
-            Ok(Some(strike)) => return Posted::Warned { strike, client_id },
-            Err(_) => return Posted::refused("message could not be checked; send it again", client_id),
+            Ok(Some(strike)) => {
+                crate::metrics::moderation("warned");
+                return Posted::Warned { strike, client_id };
+            }
+            Err(_) => return Posted::refused("unavailable", "message could not be checked; send it again", client_id),
         }
         let reply_to = match reply_to {
             Some(id) => match self.reply_target(sender.id, room_id, id).await {
                 Ok(target) => Some(target),
-                Err(reason) => return Posted::refused(reason, client_id),
+                Err(reason) => return Posted::refused("reply", reason, client_id),
             },
             None => None,
         };
         let Ok(mentions) = self.mentions_in(room_id, sender.id, text).await else {
-            return Posted::refused("message could not be checked; send it again", client_id);
+            return Posted::refused("unavailable", "message could not be checked; send it again", client_id);
         };
         let verdict = self.classify(text);
         let mut message = NewMessage {
@@ -149,12 +159,18 @@ impl Services {
         // Folded for search here, on the sender's task, rather than on the writer's.
         message.search = Some(crate::store::search_columns(&message.content));
         match verdict {
-            Verdict::Pass => {}
-            Verdict::Flag(score) => message.review = Some(Review::Flagged { score }),
+            Verdict::Pass => crate::metrics::moderation("passed"),
+            Verdict::Flag(score) => {
+                crate::metrics::moderation("flagged");
+                message.review = Some(Review::Flagged { score });
+            }
             Verdict::Hold(score) => {
+                crate::metrics::moderation("held");
                 return match self.hold(&message, score).await {
                     Ok(_) => Posted::Held { client_id: message.client_id, room_id },
-                    Err(_) => Posted::refused("message could not be checked; send it again", message.client_id),
+                    Err(_) => {
+                        Posted::refused("unavailable", "message could not be checked; send it again", message.client_id)
+                    }
                 };
             }
         }
@@ -167,7 +183,7 @@ impl Services {
                 }
                 // A retry of a message stored already: the writer acknowledges the original.
                 Err(_) if self.is_retry(&message).await => {}
-                Err(reason) => return Posted::refused(reason, message.client_id),
+                Err(reason) => return Posted::refused("attachments", reason, message.client_id),
             }
         }
         let claim = message.claim.clone();
@@ -177,6 +193,7 @@ impl Services {
             if let Some(claim) = claim {
                 self.release_claim(&claim).await;
             }
+            crate::metrics::message_refused("shutting_down");
             Posted::ShuttingDown
         }
     }

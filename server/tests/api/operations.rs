@@ -160,3 +160,76 @@ async fn backups_on_postgres_point_to_its_own_tools() {
     assert_eq!(code, 2);
     assert!(err.contains("pg_dump"), "{err}");
 }
+
+/// The value of the sample `name` (with its labels, as written) in a Prometheus text page.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn metrics_page(app: &TestApp, token: Option<&str>) -> (u16, String) {
+    let mut request = app.http.get(app.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+const METRICS_TOKEN: &str = "a-metrics-token-of-some-length";
+
+#[tokio::test]
+async fn metrics_need_the_token_and_count_what_happens() {
+    let app = TestApp::spawn_with(|config| config.operations.metrics_token = Some(METRICS_TOKEN.into())).await;
+    assert_eq!(metrics_page(&app, None).await.0, 401);
+    assert_eq!(metrics_page(&app, Some("a-metrics-token-of-some-lengtH")).await.0, 401);
+    let token = app.user("counted").await;
+    assert_eq!(metrics_page(&app, Some(&token)).await.0, 401, "a user's token is not the metrics token");
+    let (status, before) = metrics_page(&app, Some(METRICS_TOKEN)).await;
+    assert_eq!(status, 200);
+
+    let (mut socket, _) = app.connect(&token).await;
+    socket.say("counted once").await;
+    socket.until_type("message").await;
+    socket.say("   ").await;
+    assert_eq!(socket.until_type("error").await["type"], "error");
+    let (_, after) = metrics_page(&app, Some(METRICS_TOKEN)).await;
+    // The registry is the process's, shared by the tests running beside this one: at least.
+    assert!(sample(&after, "chatterbox_open_sockets") >= 1.0, "{after}");
+    for name in [
+        "chatterbox_messages_accepted_total",
+        "chatterbox_store_commit_seconds_count",
+        "chatterbox_commit_batch_messages_count",
+        "chatterbox_delivery_latency_seconds_count",
+        "chatterbox_messages_refused_total{reason=\"invalid\"}",
+        "chatterbox_moderation_outcomes_total{outcome=\"passed\"}",
+    ] {
+        assert!(sample(&after, name) > sample(&before, name), "{name} did not grow:\n{after}");
+    }
+    for absent in ["password", "jwt", "secret", "counted once"] {
+        assert!(!after.to_lowercase().contains(absent), "{absent} in the metrics");
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_or_an_address_there_are_no_metrics() {
+    let app = TestApp::spawn().await;
+    let (status, body) = metrics_page(&app, Some(METRICS_TOKEN)).await;
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test]
+async fn the_metrics_address_serves_them_without_a_token_and_the_site_does_not() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let server = Node::start(&[("DATABASE_URL", url), ("CHATTERBOX_METRICS_ADDR", format!("127.0.0.1:{port}"))]).await;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(response.text().await.unwrap().contains("# TYPE chatterbox_open_sockets gauge"));
+    assert_eq!(reqwest::get(format!("http://127.0.0.1:{port}/me")).await.unwrap().status().as_u16(), 404);
+    assert_eq!(server.get_json("/metrics", None).await.0, 404);
+}
