@@ -22,6 +22,7 @@ mod moderation;
 mod operations;
 mod own_account;
 mod perf_bounds;
+mod rolling_restart;
 mod safety;
 mod security;
 mod sessions;

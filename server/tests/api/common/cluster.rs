@@ -33,6 +33,16 @@ impl Cluster {
     }
 
     pub async fn node_with(&self, extra: &[(&str, String)]) -> Node {
+        Node::start(&self.env(extra)).await
+    }
+
+    /// A node on `port` (a restart on the address its clients know); `None` if the port is taken.
+    pub async fn node_on(&self, port: u16, extra: &[(&str, String)]) -> Option<Node> {
+        Node::start_on(port, &self.env(extra)).await
+    }
+
+    /// The environment of a node of this cluster, with `extra`.
+    fn env<'a>(&self, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
         let mut env = vec![
             ("DATABASE_URL", self.database_url.clone()),
             ("CHATTERBOX_REDIS_URL", self.redis.url()),
@@ -43,7 +53,7 @@ impl Cluster {
             ("CHATTERBOX_FILES_SHARED", "true".to_string()),
         ];
         env.extend(extra.iter().cloned());
-        Node::start(&env).await
+        env
     }
 }
 
