@@ -42,10 +42,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 BUILD=1 KEEP=0 OUT=""
+QUICK=0 BUILD=1 KEEP=0 OUT="" ONLY_METRICS=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
+        --only-metrics) ONLY_METRICS=1 ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
         --out) OUT=$2; shift ;;
@@ -75,7 +76,7 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 is needed to seed the history d
 WORK=$(mktemp -d /tmp/chatterbox-bench.XXXXXX)
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
-[ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT="$WORK/performance.md"; else OUT="$ROOT/docs/performance.md"; fi; }
+[ -n "$OUT" ] || { if [ "$QUICK" = 1 ] || [ "$ONLY_METRICS" = 1 ]; then OUT="$WORK/performance.md"; else OUT="$ROOT/docs/performance.md"; fi; }
 SERVER_PID=""
 NODE_PIDS=()
 PG_BIN="" PG_STARTED=0 REDIS_PID=""
@@ -318,11 +319,35 @@ describe_machine > "$WORK/machine.md"
 if [ "$QUICK" = 1 ]; then
     DURATION=3 IDLE=500 HOLD=3 BIG=100 SMALL=20 SEED=100000 SAMPLES=100 BURST=5 QUIET=3 HISTORY_LABEL=history-100k REPEAT=1
     STORM_ACCOUNTS=10 STORM_SEED=300 ROOMS=10 ROOMS_RATE=100 IDLE_MANY=500 IDLE_ACCOUNTS=50
-    FILES_SAMPLES=2 FILES_CLIENTS=20 FILES_DOWNLOADS=5
+    FILES_SAMPLES=2 FILES_CLIENTS=20 FILES_DOWNLOADS=5 METRICS_REPEAT=1
 else
     DURATION=20 IDLE=15000 HOLD=25 BIG=1000 SMALL=100 SEED=1000000 SAMPLES=1000 BURST=50 QUIET=10 HISTORY_LABEL=history-1m REPEAT=3
     STORM_ACCOUNTS=50 STORM_SEED=2000 ROOMS=100 ROOMS_RATE=1000 IDLE_MANY=10000 IDLE_ACCOUNTS=1000
-    FILES_SAMPLES=5 FILES_CLIENTS=100 FILES_DOWNLOADS=20
+    FILES_SAMPLES=5 FILES_CLIENTS=100 FILES_DOWNLOADS=20 METRICS_REPEAT=5
+fi
+
+# 8. (first, so that --only-metrics can stop after it) The cost of recording metrics (issue 26):
+#    the fanout of 2. at ${BIG} listeners x 400 msgs/s, alternately without metrics (the default)
+#    and with them (CHATTERBOX_METRICS_TOKEN set: recorded, and scraped once a second as
+#    Prometheus would, every 15 s by default), $METRICS_REPEAT times each, on a fresh server each.
+METRICS_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+for run in $(seq "$METRICS_REPEAT"); do
+    start_server "metrics-off-$run"
+    loadgen fanout "metrics-off-${BIG}x400" --listeners "$BIG" --rate 400 --senders 4 --duration "$DURATION"
+    stop_server
+    start_server "metrics-on-$run" CHATTERBOX_METRICS_TOKEN="$METRICS_TOKEN"
+    ( while curl -sf -o /dev/null -H "Authorization: Bearer $METRICS_TOKEN" "http://$ADDR/metrics"; do sleep 1; done ) &
+    scraper=$!
+    loadgen fanout "metrics-on-${BIG}x400" --listeners "$BIG" --rate 400 --senders 4 --duration "$DURATION"
+    kill "$scraper" 2>/dev/null || true
+    wait "$scraper" 2>/dev/null || true
+    stop_server
+done
+if [ "$ONLY_METRICS" = 1 ]; then
+    "$LOADGEN" report --results "$RESULTS" --machine "$WORK/machine.md" --out "$OUT"
+    grep -E "recording metrics|metrics-(on|off)" "$OUT" || true
+    echo "results: $OUT"
+    exit 0
 fi
 
 # 1. Memory at start, then idle connections (same fresh server).

@@ -364,6 +364,22 @@ fn cross_node_check(r: &Value, results: &[Value], single: &str, factor: f64) -> 
     delivery_verdict(measured, p99, factor * single_p99, &[(lost, "lost")])
 }
 
+/// Metrics on (`r`, the median run) against the median run without them, in CPU per delivery.
+fn metrics_cost_check(r: &Value, results: &[Value]) -> (String, String) {
+    let key = "server_cpu_us_per_delivery";
+    let off: Vec<&Value> = results.iter().filter(|x| x["label"] == "metrics-off-1000x400").collect();
+    let (on_us, on_p99) = (num(r, key), num(r, "p99_ms"));
+    let Some(off) = median_run(&off, key).filter(|x| num(x, key) > 0.0) else {
+        return (format!("{on_us} us"), "**not judged**: no `metrics-off-1000x400` run in this set".into());
+    };
+    let (off_us, off_p99) = (num(off, key), num(off, "p99_ms"));
+    let extra = (on_us / off_us - 1.0) * 100.0;
+    let measured = format!(
+        "{on_us} us with metrics, {off_us} us without (median runs): {extra:+.1}%; p99 {on_p99} ms against {off_p99} ms"
+    );
+    (measured, verdict(extra <= 2.0, || format!("{extra:+.1}%, past +2%")))
+}
+
 /// An ingest run: persisted (acknowledged) messages/s, with nothing refused or left unanswered.
 fn ingest_check(r: &Value, target: f64) -> (String, String) {
     let rate = num(r, "persisted_per_s");
@@ -710,6 +726,13 @@ const TARGETS: &[TargetRow] = &[
             };
             (measured, verdict(ratio <= 2.0 && failed == 0.0, miss))
         },
+    },
+    TargetRow {
+        figure: "recording metrics: server CPU per delivery at 1000 x 400, metrics on against off (issue 26)",
+        target: "at most 2% more",
+        label: "metrics-on-1000x400",
+        key: "server_cpu_us_per_delivery",
+        check: metrics_cost_check,
     },
     TargetRow {
         figure: "server RSS at start, empty database",
