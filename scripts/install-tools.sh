@@ -6,6 +6,9 @@
 #                                        and SeaweedFS (S3) servers that the test suites start (crate
 #                                        testkit), and the nightly toolchain the fuzzing step needs
 #                                        (scripts/fuzz.sh installs cargo-fuzz itself, on first use)
+#   scripts/install-tools.sh --container -> also podman, runc and debootstrap (Debian's), which
+#                                        scripts/container-test.sh builds and runs the image with
+# The two options may be given together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +22,16 @@ log() { printf '\033[1;34m[install]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
+
+WANT_TEST=0
+WANT_CONTAINER=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WANT_TEST=1 ;;
+    --container) WANT_CONTAINER=1 ;;
+    *) log "unknown option: $arg (expected --test and/or --container)"; exit 2 ;;
+  esac
+done
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
@@ -42,7 +55,7 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
   npm install -g binaryen >/dev/null
 fi
 
-if [ "${1:-}" = "--test" ]; then
+if [ "$WANT_TEST" = 1 ]; then
   if ! command -v chromium >/dev/null 2>&1; then
     log "installing Debian chromium for Playwright"
     as_root apt-get update -qq
@@ -92,6 +105,22 @@ if [ "${1:-}" = "--test" ]; then
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing end2end npm packages"
     (cd end2end && npm ci --no-audit --no-fund)
+  fi
+fi
+if [ "$WANT_CONTAINER" = 1 ]; then
+  # Debian's podman builds and runs the image without a daemon; runc because crun refuses the hybrid
+  # cgroup layout of some hosts; debootstrap makes the local base image where none can be pulled
+  # (../shared/TOOLCHAIN.md, "Containers with podman"). curl and python3 drive the test.
+  missing=()
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  [ -x /usr/sbin/runc ] || missing+=(runc)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} for the container image"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 fi
 log "tools ready"

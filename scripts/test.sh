@@ -47,5 +47,8 @@ step "end-to-end: build (debug) and run Playwright in Chromium"
 cargo leptos build
 (cd end2end && npx playwright test)
 
+step "container image: release build, then podman: build, run, chat, restart on the same volume, not root (scripts/container-test.sh; CHATTERBOX_SKIP_CONTAINER=1 skips it on purpose)"
+scripts/container-test.sh
+
 step "fuzzing: WebSocket frames and handshake, client frames, the moderation normaliser (bounded; nightly, or CHATTERBOX_SKIP_FUZZ=1)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
