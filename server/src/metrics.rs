@@ -24,7 +24,9 @@ pub struct Metrics {
     commit_messages: Histogram,
     delivery_seconds: Histogram,
     delivery_messages: Histogram,
-    moderation: IntCounterVec,
+    /// `moderation_outcomes_total`, one counter per outcome resolved once (no label lookup per
+    /// message): passed, warned, blocked, flagged, held.
+    moderation: [IntCounter; 5],
     throttled: IntCounterVec,
     bus_lag_seconds: Histogram,
     gap_reads: IntCounter,
@@ -93,11 +95,14 @@ impl Metrics {
                 LATENCY_BUCKETS,
             ),
             delivery_messages: histogram("delivery_batch_messages", "Messages per release to the sockets", BATCH_BUCKETS),
-            moderation: counters(
-                "moderation_outcomes_total",
-                "Moderation decisions on messages: passed, warned, blocked, flagged, held",
-                "outcome",
-            ),
+            moderation: {
+                let outcomes = counters(
+                    "moderation_outcomes_total",
+                    "Moderation decisions on messages: passed, warned, blocked, flagged, held",
+                    "outcome",
+                );
+                MODERATION_OUTCOMES.map(|outcome| outcomes.with_label_values(&[outcome.name()]))
+            },
             throttled: counters("throttle_refusals_total", "Requests refused by a throttle, by throttle", "throttle"),
             bus_lag_seconds: histogram(
                 "bus_lag_seconds",
@@ -144,10 +149,35 @@ pub fn delivered(waited: Option<Duration>, messages: usize) {
     }
 }
 
-/// A moderation decision: `passed`, `warned`, `blocked`, `flagged` or `held`.
-pub fn moderation(outcome: &'static str) {
+/// What moderation decided about a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderated {
+    Passed,
+    Warned,
+    Blocked,
+    Flagged,
+    Held,
+}
+
+const MODERATION_OUTCOMES: [Moderated; 5] =
+    [Moderated::Passed, Moderated::Warned, Moderated::Blocked, Moderated::Flagged, Moderated::Held];
+
+impl Moderated {
+    fn name(self) -> &'static str {
+        match self {
+            Moderated::Passed => "passed",
+            Moderated::Warned => "warned",
+            Moderated::Blocked => "blocked",
+            Moderated::Flagged => "flagged",
+            Moderated::Held => "held",
+        }
+    }
+}
+
+/// A moderation decision about a message.
+pub fn moderation(outcome: Moderated) {
     if let Some(m) = on() {
-        m.moderation.with_label_values(&[outcome]).inc();
+        m.moderation[outcome as usize].inc();
     }
 }
 

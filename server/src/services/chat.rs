@@ -120,13 +120,13 @@ impl Services {
         match self.moderate(sender.id, room_id, text).await {
             Ok(None) => {}
             Ok(Some(strike)) if strike.blocked => {
-                crate::metrics::moderation("blocked");
+                crate::metrics::moderation(crate::metrics::Moderated::Blocked);
                 // Every socket of the account, the sender's included, gets `blocked` and 1008.
                 self.hub.disconnect_user(sender.id);
                 return Posted::Blocked;
             }
             Ok(Some(strike)) => {
-                crate::metrics::moderation("warned");
+                crate::metrics::moderation(crate::metrics::Moderated::Warned);
                 return Posted::Warned { strike, client_id };
             }
             Err(_) => return Posted::refused("unavailable", "message could not be checked; send it again", client_id),
@@ -159,13 +159,13 @@ impl Services {
         // Folded for search here, on the sender's task, rather than on the writer's.
         message.search = Some(crate::store::search_columns(&message.content));
         match verdict {
-            Verdict::Pass => crate::metrics::moderation("passed"),
+            Verdict::Pass => crate::metrics::moderation(crate::metrics::Moderated::Passed),
             Verdict::Flag(score) => {
-                crate::metrics::moderation("flagged");
+                crate::metrics::moderation(crate::metrics::Moderated::Flagged);
                 message.review = Some(Review::Flagged { score });
             }
             Verdict::Hold(score) => {
-                crate::metrics::moderation("held");
+                crate::metrics::moderation(crate::metrics::Moderated::Held);
                 return match self.hold(&message, score).await {
                     Ok(_) => Posted::Held { client_id: message.client_id, room_id },
                     Err(_) => {
