@@ -749,13 +749,15 @@ pub struct AuditEntry {
     pub timestamp: String,
 }
 
-/// What `GET /me/export` holds: the account (without its password hash), every message it sent
-/// with its conversation, its conversations and the people it ignores.
+/// What `GET /me/export` holds: the account (without its password hash), its conversations, the
+/// people it ignores, its uploads (newest first, at most 10,000) and every message it sent with
+/// its conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountExport {
     pub user: PublicUser,
     pub rooms: Vec<Room>,
     pub ignores: Vec<String>,
+    pub uploads: Vec<AdminUpload>,
     pub messages: Vec<ChatMessage>,
 }
 

@@ -15,6 +15,9 @@ use futures::FutureExt;
 
 /// Messages deleted per step when an account is erased.
 const ERASE_BATCH: i64 = 500;
+/// Most uploads listed in an export (newest first; an account at the default quota of 1 GiB in
+/// files of 100 KiB has about 10,000).
+pub const EXPORT_UPLOADS_MAX: i64 = 10_000;
 
 impl Services {
     /// The password of `user`, asked again: login's throttles, and 401 when it is wrong.
@@ -52,16 +55,19 @@ impl Services {
     }
 
     /// `user`'s data as one JSON attachment, streamed: the account, its conversations, the
-    /// people it ignores, then every message it sent (`AccountExport`). Throttled per account.
+    /// people it ignores, its uploads, then every message it sent (`AccountExport`). Throttled
+    /// per account.
     pub async fn export_account(&self, user: &PublicUser) -> Result<Response, ApiError> {
         self.throttles.account_exports.check(&user.id).await.map_err(limited)?;
         let rooms = self.store.rooms_of(user.id).await.map_err(internal)?;
         let ignores = self.ignored(user).await?;
+        let uploads = self.store.uploads_of(user.id, EXPORT_UPLOADS_MAX).await.map_err(internal)?;
         let prefix = format!(
-            "{{\"user\":{},\"rooms\":{},\"ignores\":{},\"messages\":[",
+            "{{\"user\":{},\"rooms\":{},\"ignores\":{},\"uploads\":{},\"messages\":[",
             serde_json::to_string(user).map_err(internal)?,
             serde_json::to_string(&rooms).map_err(internal)?,
             serde_json::to_string(&ignores).map_err(internal)?,
+            serde_json::to_string(&uploads).map_err(internal)?,
         );
         let (store, id) = (self.store.clone(), user.id);
         let next_page = move |after: i64, limit: i64| {

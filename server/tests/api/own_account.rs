@@ -97,6 +97,7 @@ async fn the_export_holds_the_account_its_messages_rooms_and_ignores_and_is_thro
     let export: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(export["user"]["username"], "dora");
     assert_eq!(export["ignores"], json!(["eve"]));
+    assert_eq!(export["uploads"], json!([]));
     let rooms: Vec<&str> = export["rooms"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert!(rooms.contains(&"general") && rooms.contains(&"plans"), "{rooms:?}");
     let messages: Vec<(&str, &str)> = export["messages"]
