@@ -8,12 +8,14 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod asyncapi;
 pub mod csrf;
 pub mod errors;
 pub mod extract;
 pub mod health;
 pub mod message_actions;
 pub mod messages;
+pub mod openapi;
 pub mod pages;
 pub mod rest;
 pub mod rooms;
