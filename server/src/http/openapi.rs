@@ -211,11 +211,11 @@ impl Modify for Contract {
             ))),
         );
         for (path, item) in document.paths.paths.iter_mut() {
-            let integer_path_param = path.contains('{');
+            let has_path_params = path.contains('{');
             for (method, operation) in operations(item) {
                 // Unique, and readable in generated clients: `get_rooms_id_members`.
                 operation.operation_id = Some(operation_id(&method, path));
-                add_common_statuses(path, method, operation, integer_path_param);
+                add_common_statuses(path, method, operation, has_path_params);
             }
         }
     }
