@@ -34,10 +34,16 @@ step "unit tests: app (ssr)"
 cargo test -p app --features ssr
 step "test harness: throwaway PostgreSQL, Redis and S3 (testkit)"
 cargo test -p testkit
+# Both server runs record every answer of every route (`METHOD PATH STATUS`) into one fresh file;
+# the step after them fails for a status /openapi.json documents that no test produced.
+statuses="${CARGO_TARGET_DIR:-$PWD/target}/documented-statuses.txt"
+rm -f "$statuses"
 step "unit + integration tests: server (SQLite; the store conformance suite and the cluster tests on PostgreSQL and Redis, files on S3)"
-cargo test -p server
+CHATTERBOX_RECORD_STATUSES="$statuses" cargo test -p server
 step "integration tests again, every TestApp on a fresh PostgreSQL database (CHATTERBOX_TEST_DATABASE=postgres)"
-CHATTERBOX_TEST_DATABASE=postgres cargo test -p server --tests
+CHATTERBOX_RECORD_STATUSES="$statuses" CHATTERBOX_TEST_DATABASE=postgres cargo test -p server --tests
+step "every status /openapi.json documents was produced by a test of the two runs (tests/documented_statuses.rs)"
+CHATTERBOX_CHECK_STATUSES="$statuses" cargo test -p server --test documented_statuses
 step "unit tests: loadgen"
 cargo test -p loadgen
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A user as anyone but the store sees it: never a password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PublicUser {
     pub id: i64,
     pub username: String,
@@ -18,6 +19,7 @@ pub struct PublicUser {
 
 /// `POST /register` body. `Debug` never shows the password.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     pub username: String,
     pub email: String,
@@ -36,6 +38,7 @@ impl std::fmt::Debug for RegisterRequest {
 
 /// `POST /register` 201 body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     pub message: String,
     pub user: PublicUser,
@@ -44,6 +47,7 @@ pub struct RegisterResponse {
 /// `POST /login` body: `username` may also be the account's email. `Debug` never shows the
 /// password.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -57,6 +61,7 @@ impl std::fmt::Debug for LoginRequest {
 
 /// `POST /login` (and `POST /session/renew`) 200 body. Its `Debug` hides the token.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub access_token: String,
     pub token_type: String,
@@ -76,6 +81,7 @@ impl std::fmt::Debug for LoginResponse {
 
 /// One stored chat message as clients see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatMessage {
     pub id: i64,
     /// The sender's user id (how a client tells its own messages, whatever the names).
@@ -95,29 +101,36 @@ pub struct ChatMessage {
     pub removed: bool,
     /// When its sender last edited it (RFC 3339 UTC), `null` if never.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub edited_at: Option<String>,
     /// Deleted by its sender or an admin: `content` is empty for everyone.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub deleted: bool,
     /// The message it answers, `null` when none.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub reply_to: Option<ReplyTo>,
     /// Reactions, in the order each emoji was first used.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub reactions: Vec<Reaction>,
     /// The usernames of the members it mentions (`@username`), in the order written.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub mentions: Vec<String>,
     /// Search results only: the matching excerpt, HTML-escaped, matches in `<mark>`…`</mark>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highlight: Option<String>,
     /// The files posted with it, in the order the sender gave them (empty when none).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub attachments: Vec<Attachment>,
 }
 
 /// A file uploaded with `POST /uploads`, as its answer and every message carrying it show it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Attachment {
     /// Random and unguessable; what a `message` frame's `attachments` names.
     pub id: String,
@@ -149,6 +162,7 @@ impl Attachment {
 
 /// One account's uploads as admins see them (`GET /admin/uploads`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UploadUsage {
     pub user_id: i64,
     pub username: String,
@@ -160,6 +174,7 @@ pub struct UploadUsage {
 /// `GET /admin/uploads` answer: the accounts with uploads, most bytes first, and their files,
 /// newest first, when one account was asked for (`?user=ID`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UploadsOverview {
     pub users: Vec<UploadUsage>,
     #[serde(default)]
@@ -168,6 +183,7 @@ pub struct UploadsOverview {
 
 /// One stored file as admins see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AdminUpload {
     #[serde(flatten)]
     pub attachment: Attachment,
@@ -181,6 +197,7 @@ pub struct AdminUpload {
 /// The message a reply answers, as it is now (the excerpt follows edits; empty once deleted or
 /// removed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReplyTo {
     pub id: i64,
     pub username: String,
@@ -193,6 +210,7 @@ pub struct ReplyTo {
 
 /// One emoji's reactions to a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Reaction {
     pub emoji: String,
     pub count: i64,
@@ -202,18 +220,21 @@ pub struct Reaction {
 
 /// `PATCH /messages/{id}` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EditMessage {
     pub content: String,
 }
 
 /// `GET /search` answer: newest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SearchResults {
     pub results: Vec<ChatMessage>,
 }
 
 /// One version of a message, as admins see it (`GET /admin/messages/{id}/versions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MessageVersion {
     /// `original`, `edit`, `delete` or `removal`.
     pub kind: String,
@@ -231,6 +252,7 @@ pub struct MessageVersion {
 /// `GET /admin/messages/{id}/versions` answer: the message as members see it now, and every
 /// version of it, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MessageVersions {
     pub message: ChatMessage,
     pub versions: Vec<MessageVersion>,
@@ -242,6 +264,7 @@ fn is_false(value: &bool) -> bool {
 
 /// What kind of conversation a room is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoomKind {
     /// Anyone signed in can see, join and leave it.
@@ -274,6 +297,7 @@ impl RoomKind {
 /// A conversation as one user sees it (`GET /rooms`, `GET /rooms/public`, the `rooms` and
 /// `room` frames).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Room {
     pub id: i64,
     pub kind: RoomKind,
@@ -299,12 +323,14 @@ pub struct Room {
     pub peer: Option<String>,
     /// Unread messages that mention me (counted like `unread`); 0 in a room I am not in.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required))]
     pub mentions: i64,
 }
 
 /// An invitation to a private room waiting for its invitee's answer (`GET /invitations`, the
 /// `invitation` frame): the room as the invitee sees it (not joined yet), and who invited them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Invitation {
     pub room: Room,
     pub inviter: String,
@@ -312,6 +338,7 @@ pub struct Invitation {
 
 /// `POST /rooms` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreateRoom {
     pub name: String,
     pub kind: RoomKind,
@@ -322,6 +349,7 @@ pub struct CreateRoom {
 /// `PATCH /rooms/{id}` body: what to change (rename and archive: the owner or an admin; the
 /// topic: any member).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateRoom {
     #[serde(default)]
     pub name: Option<String>,
@@ -333,6 +361,7 @@ pub struct UpdateRoom {
 
 /// A body naming a user: `POST /rooms/{id}/members`, `POST /dm`, `POST /ignores`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UsernameBody {
     pub username: String,
 }
@@ -340,6 +369,7 @@ pub struct UsernameBody {
 /// A body giving a reason: `POST /admin/messages/{id}/remove` (required there),
 /// `POST /messages/{id}/report` (optional).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReasonBody {
     #[serde(default)]
     pub reason: Option<String>,
@@ -347,12 +377,14 @@ pub struct ReasonBody {
 
 /// `POST /rooms/{id}/read` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReadMarker {
     pub last_read_id: i64,
 }
 
 /// One member of a conversation (`GET /rooms/{id}/members`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Member {
     pub username: String,
     pub is_owner: bool,
@@ -361,6 +393,7 @@ pub struct Member {
 
 /// A conversation as the admin console sees it (`GET /admin/rooms`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AdminRoom {
     pub id: i64,
     pub kind: RoomKind,
@@ -377,6 +410,7 @@ pub struct AdminRoom {
 
 /// Frames a client sends on `/ws`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     Message {
@@ -431,6 +465,7 @@ impl ClientFrame {
 
 /// Frames the server sends on `/ws`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Messages, oldest first. With `room_id`: one conversation's (the first frame of a
@@ -563,6 +598,7 @@ pub enum ServerFrame {
 
 /// A message as the admin monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AdminMessage {
     pub id: i64,
     pub sender_id: i64,
@@ -590,6 +626,7 @@ pub struct AdminMessage {
 
 /// A report of a message, as the review queue shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReviewReport {
     pub username: String,
     /// Empty when the reporter gave none.
@@ -600,6 +637,7 @@ pub struct ReviewReport {
 
 /// One item of the review queue (`GET /admin/review`), or one an admin resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReviewItem {
     pub id: i64,
     /// The message as members see it now. A held message is not delivered yet: its `id` is 0
@@ -631,6 +669,7 @@ pub struct ReviewItem {
 
 /// `POST /admin/review/{id}` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReviewDecision {
     /// `approve`, `remove` or `strike`.
     pub action: String,
@@ -640,6 +679,7 @@ pub struct ReviewDecision {
 
 /// `GET /me/standing`: where my account stands with moderation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Standing {
     /// Warnings that count now (the account is blocked at `max_warnings`).
     pub warnings: i64,
@@ -651,6 +691,7 @@ pub struct Standing {
 
 /// One violation of my account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StandingEntry {
     /// RFC 3339 UTC.
     pub timestamp: String,
@@ -664,6 +705,7 @@ pub struct StandingEntry {
 
 /// `POST /appeals` body: a blocked person asks to be let back. `Debug` never shows the password.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AppealRequest {
     pub username: String,
     pub password: String,
@@ -681,6 +723,7 @@ impl std::fmt::Debug for AppealRequest {
 
 /// `POST /appeals` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AppealCreated {
     pub id: i64,
     pub state: String,
@@ -688,6 +731,7 @@ pub struct AppealCreated {
 
 /// An appeal as admins see it (`GET /admin/appeals`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Appeal {
     pub id: i64,
     pub user: PublicUser,
@@ -707,6 +751,7 @@ pub struct Appeal {
 
 /// `POST /admin/appeals/{id}` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AppealDecision {
     /// `accept` or `reject`.
     pub decision: String,
@@ -716,6 +761,7 @@ pub struct AppealDecision {
 
 /// One entry of the moderation log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ModerationEntry {
     pub id: i64,
     pub user_id: i64,
@@ -733,6 +779,7 @@ pub struct ModerationEntry {
 /// One entry of the audit log (`GET /admin/audit`): what an admin did, or an account deletion
 /// (`delete_account`, by the account itself, its old username and the mode in `reason`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
     /// Who acted (an admin, or the account that deleted itself).
@@ -753,6 +800,7 @@ pub struct AuditEntry {
 /// people it ignores, its uploads (newest first, at most 10,000) and every message it sent with
 /// its conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccountExport {
     pub user: PublicUser,
     pub rooms: Vec<Room>,
@@ -763,6 +811,7 @@ pub struct AccountExport {
 
 /// `POST /me/password` body. `Debug` never shows the passwords.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChangePasswordRequest {
     pub current: String,
     pub new: String,
@@ -776,6 +825,7 @@ impl std::fmt::Debug for ChangePasswordRequest {
 
 /// `DELETE /me` body. `Debug` never shows the password.
 #[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeleteAccountRequest {
     pub password: String,
 }
@@ -788,6 +838,7 @@ impl std::fmt::Debug for DeleteAccountRequest {
 
 /// The admin console's overview counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AdminOverview {
     pub users: i64,
     pub blocked: i64,

@@ -25,7 +25,7 @@ use ::http::header::{HeaderName, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_
 use ::http::HeaderValue;
 use ::http::Request;
 use app::backend::BackendHandle;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -94,66 +94,15 @@ pub fn app(state: AppState) -> Router {
     let assets = http::assets::site_assets(&state.leptos_options);
     let page_assets = assets.clone();
     let pkg_files = format!("/{}/{{*file}}", state.leptos_options.site_pkg_dir);
+    // Every REST route comes from its handler's description (`http::openapi`): served where it
+    // says, so that `GET /openapi.json` and the routes cannot drift apart.
+    let (rest, _) = http::openapi::rest_routes().split_for_parts();
     Router::new()
-        .route("/register", post(http::rest::register))
-        .route("/login", post(http::rest::login))
-        .route("/healthz", get(http::health::healthz))
-        .route("/readyz", get(http::health::readyz))
+        .merge(rest)
+        // Not REST (listed in `http::openapi::NOT_IN_OPENAPI`): Prometheus text, behind its token.
         .route("/metrics", get(http::metrics::with_token))
-        .route("/me", get(http::rest::me).delete(http::account::delete))
-        .route("/me/password", post(http::account::change_password))
-        .route("/me/export", get(http::account::export))
-        .route("/me/standing", get(http::safety::standing))
-        .route("/appeals", post(http::safety::appeal))
-        .route("/session/renew", post(http::rest::renew_session))
-        .route("/logout", post(http::rest::logout))
-        .route("/messages", get(http::messages::messages))
-        .route("/messages/{id}", patch(http::message_actions::edit).delete(http::message_actions::delete))
-        .route("/messages/{id}/report", post(http::messages::report))
-        .route(
-            "/messages/{id}/reactions/{emoji}",
-            put(http::message_actions::react).delete(http::message_actions::unreact),
-        )
-        .route("/search", get(http::message_actions::search))
-        .route("/rooms", get(http::rooms::mine).post(http::rooms::create))
-        .route("/rooms/public", get(http::rooms::public))
-        .route("/rooms/{id}", get(http::rooms::one).patch(http::rooms::update))
-        .route("/rooms/{id}/join", post(http::rooms::join))
-        .route("/rooms/{id}/leave", post(http::rooms::leave))
-        .route("/rooms/{id}/members", get(http::rooms::members).post(http::rooms::invite))
-        .route("/rooms/{id}/members/{username}", delete(http::rooms::remove))
-        .route("/rooms/{id}/messages", get(http::rooms::messages))
-        .route("/rooms/{id}/read", post(http::rooms::read))
-        .route("/dm", post(http::rooms::dm))
-        .route("/ignores", get(http::rooms::ignores).post(http::rooms::ignore))
-        .route("/ignores/{username}", delete(http::rooms::unignore))
-        .route("/invitations", get(http::rooms::invitations))
-        .route("/invitations/{id}", delete(http::rooms::decline))
+        // Not REST (listed in `http::openapi::NOT_IN_OPENAPI`): described by `GET /asyncapi.json`.
         .route("/ws", get(ws::upgrade::handler))
-        .route("/admin/users", get(http::admin::users))
-        .route("/admin/users/{id}/block", post(http::admin::block))
-        .route("/admin/users/{id}/unblock", post(http::admin::unblock))
-        .route("/admin/messages", get(http::admin::messages))
-        .route("/admin/messages/{id}/remove", post(http::admin::remove_message))
-        .route("/admin/messages/{id}/versions", get(http::message_actions::versions))
-        .route("/admin/review", get(http::admin::review))
-        .route("/admin/review/{id}", post(http::admin::decide))
-        .route("/admin/appeals", get(http::admin::appeals))
-        .route("/admin/appeals/{id}", post(http::admin::decide_appeal))
-        .route("/admin/moderation", get(http::admin::moderation))
-        .route("/admin/audit", get(http::admin::audit))
-        .route("/admin/overview", get(http::admin::overview))
-        .route("/admin/rooms", get(http::admin::rooms))
-        .route("/admin/rooms/{id}/archive", post(http::admin::archive_room))
-        .route("/admin/rooms/{id}/unarchive", post(http::admin::unarchive_room))
-        .route("/admin/rooms/{id}/bans", get(http::admin::room_bans))
-        .route("/admin/rooms/{id}/bans/{username}", delete(http::admin::lift_room_ban))
-        .route("/admin/rooms/{id}/members/{username}", delete(http::admin::remove_member))
-        .route("/admin/download/users", get(http::admin::download_users))
-        .route("/admin/download/messages", get(http::admin::download_messages))
-        .route("/admin/uploads", get(http::uploads::overview))
-        .route("/uploads/{id}", delete(http::uploads::delete))
-        .route("/files/{id}/{name}", get(http::uploads::file))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -201,8 +150,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 fn upload_routes(state: &AppState) -> Router<AppState> {
     let files = &state.services.config().files;
     let limit = usize::try_from(files.upload_max_bytes).unwrap_or(usize::MAX).saturating_add(MAX_BODY_BYTES);
-    Router::new()
-        .route("/uploads", post(http::uploads::upload))
+    let (uploads, _) = http::openapi::upload_routes().split_for_parts();
+    uploads
         .layer(axum::middleware::from_fn(http::csrf::refuse_cross_site))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))

@@ -2,6 +2,7 @@
 //! orchestrators. Neither needs a token, and neither says more than which check failed: no
 //! versions, no settings.
 
+use super::openapi::ErrorBody;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,6 +10,14 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 /// `GET /healthz`: 200 `{"status": "ok"}` while the process serves.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process serves: `{\"status\": \"ok\"}`", content_type = "application/json")
+    )
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -17,6 +26,15 @@ pub async fn healthz() -> Json<Value> {
 /// with `"error"` naming the failed checks. Checks: `database` (answers), `migrations` (all of
 /// this build's applied), `site` (the files pages name are present), `bus` (on a cluster only:
 /// connected to Redis), `serving` (not shutting down).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every check passes: `{\"status\": \"ready\", \"checks\": {...}}`", content_type = "application/json"),
+        (status = 503, description = "A check failed: `error` names it", body = ErrorBody)
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut checks = state.services.readiness().await;
     checks.insert(2, ("site", super::assets::check_site_files(&state.leptos_options)));

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod asyncapi;
 pub mod csrf;
 pub mod errors;
 pub mod extract;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod message_actions;
 pub mod messages;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod rest;
 pub mod rooms;

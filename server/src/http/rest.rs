@@ -2,6 +2,7 @@
 //! `Services`, the same code the server functions call.
 
 use super::extract::{ApiJson, AuthUser, Origin};
+use super::openapi::ErrorBody;
 use crate::state::AppState;
 use app::backend::Backend;
 use app::error::ApiError;
@@ -13,6 +14,18 @@ use axum::Json;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created; the first account of an empty database is an admin", body = RegisterResponse),
+        (status = 409, description = "The username or the email is already used (case-insensitive)", body = ErrorBody),
+        (status = 422, description = "An invalid field (username 3-32 of `[A-Za-z0-9_.-]`, a plausible email, password 8-72 bytes)", body = ErrorBody),
+        (status = 429, description = "Registrations per client IP", body = ErrorBody)
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     Origin(origin): Origin,
@@ -23,6 +36,18 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 401, description = "Unknown user or wrong password (the same answer)", body = ErrorBody),
+        (status = 403, description = "A blocked account, after the right password: `appeal` (and `reason` once rejected) say where its appeal stands", body = ErrorBody),
+        (status = 429, description = "Login attempts per client IP, or failed logins per account", body = ErrorBody)
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     Origin(origin): Origin,
@@ -31,6 +56,15 @@ pub async fn login(
     state.services.login(request, &origin).await.map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = PublicUser)
+    )
+)]
 pub async fn me(AuthUser(user): AuthUser) -> Json<PublicUser> {
     Json(user)
 }
@@ -39,6 +73,16 @@ pub async fn me(AuthUser(user): AuthUser) -> Json<PublicUser> {
 /// cookie), with the same login time. A Bearer client gets the token in the body; a cookie
 /// session gets the new cookie and only `{"expires_in"}`, so no script on the page ever sees the
 /// token the HttpOnly cookie keeps from it.
+#[utoipa::path(
+    post,
+    path = "/session/renew",
+    tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Renewed: a Bearer client gets the token; a cookie session gets `{expires_in}` and a new `Set-Cookie`", body = super::openapi::Renewed),
+        (status = 401, description = "No token; an invalid, expired or revoked token; the session reached its maximum age", body = ErrorBody)
+    )
+)]
 pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = app::session::token_from_headers(&headers).ok_or(ApiError::Unauthenticated)?;
     let grant = state.services.renew_session(&token).await?;
@@ -56,6 +100,16 @@ pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) ->
 /// `POST /logout`: revokes the session of the request's token (Bearer or cookie): 204. Its
 /// tokens (renewals included) are refused from then on and its sockets close with 4001, on every
 /// node. A cookie session also gets its cookie cleared.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "The session is revoked; a cookie session also gets its cookie cleared"),
+        (status = 401, description = "No token, an invalid or expired one, or a session that already ended", body = ErrorBody)
+    )
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = app::session::token_from_headers(&headers).ok_or(ApiError::Unauthenticated)?;
     state.services.logout(&token).await?;

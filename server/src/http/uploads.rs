@@ -3,6 +3,7 @@
 //! uploaded file from ever running as a page of this site), `DELETE /uploads/{id}`, and for
 //! admins `GET /admin/uploads`. Each parses, calls the uploads use case, and maps the answer.
 
+use super::openapi::ErrorBody;
 use crate::http::extract::{AdminUser, ApiPath, AuthUser};
 use crate::state::AppState;
 use app::error::ApiError;
@@ -23,6 +24,20 @@ const FILE_CACHE: &str = "private, no-cache";
 
 /// `POST /uploads`: 201 with the `Attachment`; for an image, `Server-Timing` says where its
 /// processing's time went (`decode`, `thumbnail`, `encode`, in milliseconds).
+#[utoipa::path(
+    post,
+    path = "/uploads",
+    tag = "files",
+    request_body(content = super::openapi::UploadForm, content_type = "multipart/form-data", description = "The file in the field `file`"),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Stored; an image's answer has `Server-Timing` (decode, thumbnail, encode)", body = app::models::Attachment),
+        (status = 400, description = "No `file` field, an empty file, a body that is not multipart, an upload cut short", body = ErrorBody),
+        (status = 413, description = "Over the upload size limit or my quota", body = ErrorBody),
+        (status = 422, description = "A file name the word filter refuses; an image that cannot be decoded or is too large", body = ErrorBody),
+        (status = 429, description = "Uploads per account", body = ErrorBody)
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -49,6 +64,18 @@ pub async fn upload(
 }
 
 /// `DELETE /uploads/{id}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/uploads/{id}",
+    tag = "files",
+    params(("id" = String, Path, description = "The upload id (32 hex digits)")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The file is posted (its uploader must delete its message)", body = ErrorBody),
+        (status = 404, description = "Unknown id; someone else's upload (for non-admins)", body = ErrorBody)
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -58,6 +85,17 @@ pub async fn delete(
 }
 
 /// `GET /admin/uploads[?user=ID]`.
+#[utoipa::path(
+    get,
+    path = "/admin/uploads",
+    tag = "admin",
+    params(("user" = Option<i64>, Query, description = "One account's files")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The accounts storing files, and with `user` that account's files", body = UploadsOverview),
+        (status = 400, description = "`user` is not a number", body = ErrorBody)
+    )
+)]
 pub async fn overview(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
@@ -73,6 +111,20 @@ pub async fn overview(
 }
 
 /// `GET /files/{id}/{name}`: the file; `GET /files/{id}/thumbnail`: an image's thumbnail.
+#[utoipa::path(
+    get,
+    path = "/files/{id}/{name}",
+    tag = "files",
+    params(("id" = String, Path, description = "The upload id"), ("name" = String, Path, description = "Its name (cosmetic), or `thumbnail`")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The file (or with `{name}` = `thumbnail`, an image's thumbnail): images inline with their type, anything else `application/octet-stream` as an attachment", content_type = "application/octet-stream"),
+        (status = 206, description = "One range of the file (`Range`), with `Content-Range`", content_type = "application/octet-stream"),
+        (status = 304, description = "`If-None-Match` names its `ETag`"),
+        (status = 404, description = "Unknown id; a file I may not read (the same answer)", body = ErrorBody),
+        (status = 416, description = "A range past the end: `Content-Range: bytes */SIZE`")
+    )
+)]
 pub async fn file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

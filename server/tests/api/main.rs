@@ -19,6 +19,7 @@ mod faults;
 mod http_contract;
 mod message_actions;
 mod moderation;
+mod openapi;
 mod operations;
 mod own_account;
 mod perf_bounds;

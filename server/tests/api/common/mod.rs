@@ -96,7 +96,7 @@ impl TestApp {
         let services = Services::start(config).await.expect("services start");
         let mut leptos_options = leptos_options().expect("leptos options");
         adjust_options(&mut leptos_options);
-        let router = app(AppState { leptos_options, services: services.clone() });
+        let router = record_statuses(app(AppState { leptos_options, services: services.clone() }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -127,6 +127,39 @@ impl TestApp {
     pub async fn db(&self) -> db::Db {
         db::Db::connect(&self.database_url).await
     }
+}
+
+/// The variable naming the file that [`record_statuses`] appends to.
+pub const RECORD_STATUSES: &str = "CHATTERBOX_RECORD_STATUSES";
+
+/// With `CHATTERBOX_RECORD_STATUSES=FILE`, every answer of a route (not of the fallback) is
+/// appended to FILE as `METHOD MATCHED-PATH STATUS`, over every test of every `TestApp`, so that
+/// `tests/documented_statuses.rs` can tell the documented statuses that no test produced
+/// (`scripts/test.sh` records the SQLite and the PostgreSQL runs into one fresh file). The layer
+/// sits on the routes (it sees axum's `MatchedPath`) and outside every layer `app` adds, so it
+/// records the status the client gets.
+fn record_statuses(router: axum::Router) -> axum::Router {
+    use std::io::Write;
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var_os(RECORD_STATUSES).filter(|path| !path.is_empty())?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("the statuses file opens");
+        Some(std::sync::Mutex::new(file))
+    });
+    let Some(file) = file.as_ref() else { return router };
+    router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+        let method = request.method().clone();
+        let path = request.extensions().get::<axum::extract::MatchedPath>().map(|path| path.as_str().to_owned());
+        async move {
+            let response = next.run(request).await;
+            if let Some(path) = path {
+                let line = format!("{method} {path} {}\n", response.status().as_u16());
+                let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                file.write_all(line.as_bytes()).expect("the statuses file takes a line");
+            }
+            response
+        }
+    }))
 }
 
 impl std::ops::Deref for TestApp {
