@@ -9,7 +9,6 @@ use app::models::{ChangePasswordRequest, DeleteAccountRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The fresh session's token for a Bearer client after a password change.
@@ -42,14 +41,12 @@ pub async fn change_password(
 ) -> Result<Response, ApiError> {
     let grant = state.services.change_password(&user, &request.current, &request.new, &origin).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let fresh = if app::session::bearer_token(&headers).is_some() {
-        vec![(ACCESS_TOKEN_HEADER, grant.access_token.clone()), (EXPIRES_IN_HEADER, grant.expires_in.to_string())]
-    } else {
-        let cookie =
-            app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
-        vec![(SET_COOKIE, cookie)]
-    };
-    for (name, value) in fresh {
+    if app::session::bearer_token(&headers).is_none() {
+        super::rest::set_session_cookie(&mut response, &grant, &headers);
+        return Ok(response);
+    }
+    for (name, value) in [(ACCESS_TOKEN_HEADER, grant.access_token), (EXPIRES_IN_HEADER, grant.expires_in.to_string())]
+    {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
         }
@@ -97,11 +94,6 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     state.services.delete_account(&user, &request.password, &origin).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if app::session::bearer_token(&headers).is_none() {
-        let cookie = app::session::clear_session_cookie(app::session::is_https(&headers));
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(SET_COOKIE, value);
-        }
-    }
+    super::rest::clear_cookie_session(&mut response, &headers);
     Ok(response)
 }

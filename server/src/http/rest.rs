@@ -90,10 +90,7 @@ pub async fn renew_session(State(state): State<AppState>, headers: HeaderMap) ->
         return Ok(Json(&grant).into_response());
     }
     let mut response = Json(serde_json::json!({ "expires_in": grant.expires_in })).into_response();
-    let cookie = app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(&headers));
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(SET_COOKIE, value);
-    }
+    set_session_cookie(&mut response, &grant, &headers);
     Ok(response)
 }
 
@@ -114,11 +111,25 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
     let token = app::session::token_from_headers(&headers).ok_or(ApiError::Unauthenticated)?;
     state.services.logout(&token).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if app::session::bearer_token(&headers).is_none() {
-        let cookie = app::session::clear_session_cookie(app::session::is_https(&headers));
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(SET_COOKIE, value);
-        }
-    }
+    clear_cookie_session(&mut response, &headers);
     Ok(response)
+}
+
+/// Gives `response` the session cookie of `grant` (Secure when the request came over https).
+pub(super) fn set_session_cookie(response: &mut Response, grant: &LoginResponse, headers: &HeaderMap) {
+    let cookie = app::session::session_cookie(&grant.access_token, grant.expires_in, app::session::is_https(headers));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
+}
+
+/// When the request was authenticated by the session cookie (not a Bearer token), clears it.
+pub(super) fn clear_cookie_session(response: &mut Response, headers: &HeaderMap) {
+    if app::session::bearer_token(headers).is_some() {
+        return;
+    }
+    let cookie = app::session::clear_session_cookie(app::session::is_https(headers));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
 }
