@@ -54,7 +54,7 @@ pub async fn change_password(
     Ok(response)
 }
 
-/// `GET /me/export`: 200 `application/json` attachment `{"user", "rooms", "ignores",
+/// `GET /me/export`: 200 `application/json` attachment `{"user", "rooms", "ignores", "uploads",
 /// "messages"}`, streamed; 429 past the per-account allowance.
 #[utoipa::path(
     get,
