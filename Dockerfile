@@ -6,13 +6,14 @@
 # Two final stages, the same image but for where the release build comes from:
 #
 #   runtime (the default)  compiles it in the `build` stage: the pinned toolchain (rust-toolchain.toml)
-#                          on the public Rust image, cargo-leptos and wasm-bindgen at the versions of
-#                          scripts/install-tools.sh. Needs Docker Hub (rust, node, debian images).
+#                          on the public Rust image, wasm-opt and esbuild from npm, and the workspace's
+#                          own site build (`cargo xtask build`, xtask/: no cargo-leptos to compile).
+#                          Needs Docker Hub (rust, node, debian images).
 #       docker build -t chatterbox .          (or podman build -t chatterbox .)
 #
 #   runtime-prebuilt       copies a release build already made on the host, from the build context:
 #                          target/release/server, target/release/hash.txt and target/site, made with
-#                          `LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress` on
+#                          `LEPTOS_SITE_ROOT=target/site scripts/build.sh --release --precompress` on
 #                          a system with glibc 2.36 or older (Debian 12). Needs only the runtime base.
 #       podman build --target runtime-prebuilt -t chatterbox .
 #
@@ -25,7 +26,7 @@ ARG RUST_IMAGE=docker.io/library/rust:1.95.0-bookworm
 ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim
 ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
-# --- node, for npm's binaryen (wasm-opt), which release builds need (see scripts/install-tools.sh) ---
+# --- node, for npm's binaryen (wasm-opt) and esbuild, which release builds use (scripts/install-tools.sh) ---
 FROM ${NODE_IMAGE} AS node
 
 # --- build: the release server and site, from source --------------------------------------------
@@ -41,7 +42,7 @@ RUN scripts/install-tools.sh
 COPY . .
 RUN --mount=type=cache,id=chatterbox-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=chatterbox-target,target=/src/target,sharing=locked \
-    LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress \
+    LEPTOS_SITE_ROOT=target/site cargo xtask build --release --precompress \
  && mkdir -p /out \
  && cp target/release/server target/release/hash.txt /out/ \
  && cp -a target/site /out/site

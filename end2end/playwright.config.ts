@@ -1,7 +1,7 @@
-// Playwright runs the debug server built by `cargo leptos build` on a fresh temporary database,
+// Playwright runs the debug server built by `scripts/build.sh` on a fresh temporary database,
 // in Debian's Chromium (no browser download). `scripts/test.sh` builds first. The debug build's
 // site is target/site-debug (Cargo.toml `site-root`; release builds use target/site); it is
-// precompressed here (.br/.gz beside each file) as release builds are by cargo-leptos, so the
+// precompressed here (.br/.gz beside each file) as release builds are with --precompress, so the
 // tests meet the same static-file answers as a release server.
 import { defineConfig, devices } from "@playwright/test";
 import * as fs from "fs";

@@ -58,12 +58,12 @@ done
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$BUILD" = 1 ]; then
-    # The server exactly as scripts/run.sh builds and deploys it (cargo-leptos: the release
+    # The server exactly as scripts/run.sh builds and deploys it (scripts/build.sh: the release
     # site, and the server with `--cfg erase_components`, see Cargo.toml), then the load
     # generator with the same RUSTFLAGS, so the two builds share dependencies instead of
     # rebuilding each other's (building both at once would also unify their features).
     "$ROOT/scripts/install-tools.sh"
-    LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress
+    LEPTOS_SITE_ROOT=target/site scripts/build.sh --release --precompress
     RUSTFLAGS="--cfg erase_components" cargo build --release -p loadgen
 fi
 SERVER="$ROOT/target/release/server"

@@ -138,8 +138,8 @@ case "${1:-}" in
     install_services
     scripts/install-tools.sh
     export PATH="$HOME/.cargo/bin:$PATH"
-    log "building the release (cargo leptos build --release --precompress)"
-    LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress
+    log "building the release (scripts/build.sh --release --precompress)"
+    LEPTOS_SITE_ROOT=target/site scripts/build.sh --release --precompress
     start_postgres
     start_redis
     start_nodes "$count"

@@ -75,12 +75,11 @@ trap cleanup EXIT
 if [ "${CHATTERBOX_CONTAINER_SKIP_BUILD:-0}" = 1 ]; then
   log "using the release build in target/ as it is (CHATTERBOX_CONTAINER_SKIP_BUILD=1)"
 else
-  log "building the release (LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress)"
-  export PATH="$HOME/.cargo/bin:$PATH"
-  LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress
+  log "building the release (LEPTOS_SITE_ROOT=target/site cargo xtask build --release --precompress)"
+  LEPTOS_SITE_ROOT=target/site CHATTERBOX_BUILD_WITH=xtask scripts/build.sh --release --precompress
 fi
 for f in target/release/server target/release/hash.txt target/site/pkg; do
-  [ -e "$f" ] || fail "$f is missing: build the release first (LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress)"
+  [ -e "$f" ] || fail "$f is missing: build the release first (LEPTOS_SITE_ROOT=target/site scripts/build.sh --release --precompress)"
 done
 
 # --- podman, and a base image -----------------------------------------------------------------
@@ -277,7 +276,33 @@ def login(username, password):
     return json.loads(body)["access_token"]
 
 
+def check_site():
+    """The page names the hashed JS, WASM and CSS, and each is served precompressed: the site and
+    hash.txt the release build made (cargo xtask build --release --precompress) belong together."""
+    import gzip, re
+    status, page = http("GET", "/login")
+    if status != 200:
+        die(f"GET /login: {status}")
+    names = sorted(set(re.findall(rb"/pkg/[A-Za-z0-9_-]+\.([A-Za-z0-9_-]{22})\.(js|wasm|css)", page)))
+    if sorted(kind for _, kind in names) != [b"css", b"js", b"wasm"]:
+        die(f"the page does not name one hashed JS, WASM and CSS: {names}")
+    for digest, kind in names:
+        path = re.search(rb"/pkg/[A-Za-z0-9_-]+\." + digest + rb"\." + kind, page).group().decode()
+        req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            if r.headers.get("Content-Encoding") != "gzip":
+                die(f"{path} is not served precompressed: {dict(r.headers)}")
+            content = gzip.decompress(r.read())
+        if kind == b"wasm" and not content.startswith(b"\0asm"):
+            die(f"{path} is not WebAssembly")
+        # The JS is rewritten after hashing (it names the hashed WASM); the others are hashed as served.
+        if kind != b"js" and base64.urlsafe_b64encode(hashlib.md5(content).digest()).rstrip(b"=") != digest:
+            die(f"{path}: its content does not have the hash its name carries")
+    print("the page's hashed JS, WASM and CSS are served, precompressed")
+
+
 if mode == "chat":
+    check_site()
     run = os.urandom(4).hex()
     state = {"username": f"ct_{run}", "password": f"pw-{os.urandom(8).hex()}", "client_id": f"ct-{run}",
              "content": f"hello from the container test {run}", "file_bytes": os.urandom(12).hex()}

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing ChatterBox needs, skipping whatever is already present at the
 # right version, so a warm machine pays nothing. Verified sequence: ../shared/TOOLCHAIN.md.
-#   scripts/install-tools.sh          -> build tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt)
+#   scripts/install-tools.sh          -> build tools: the wasm target, wasm-opt and esbuild (npm); the
+#                                        site is built by `cargo xtask build` (scripts/build.sh)
+#   scripts/install-tools.sh --cargo-leptos -> also cargo-leptos and the matching wasm-bindgen CLI (about
+#                                        half an hour to compile on 2 cores), for `cargo leptos build`,
+#                                        `watch` and `serve`; scripts/build.sh then uses them
 #   scripts/install-tools.sh --test   -> also Chromium, the end2end npm packages, the PostgreSQL, Redis
 #                                        and SeaweedFS (S3) servers that the test suites start (crate
 #                                        testkit), and the nightly toolchain the fuzzing step needs
 #                                        (scripts/fuzz.sh installs cargo-fuzz itself, on first use)
 #   scripts/install-tools.sh --container -> also podman, runc and debootstrap (Debian's), which
 #                                        scripts/container-test.sh builds and runs the image with
-# The two options may be given together.
+# The options may be given together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +29,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 WANT_TEST=0
 WANT_CONTAINER=0
+WANT_CARGO_LEPTOS=0
 for arg in "$@"; do
   case "$arg" in
     --test) WANT_TEST=1 ;;
     --container) WANT_CONTAINER=1 ;;
-    *) log "unknown option: $arg (expected --test and/or --container)"; exit 2 ;;
+    --cargo-leptos) WANT_CARGO_LEPTOS=1 ;;
+    *) log "unknown option: $arg (expected --test, --container and/or --cargo-leptos)"; exit 2 ;;
   esac
 done
 
@@ -38,21 +44,26 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
-if ! cargo-leptos --version 2>/dev/null | grep -q " ${CARGO_LEPTOS_VERSION}\$"; then
-  log "installing cargo-leptos ${CARGO_LEPTOS_VERSION} (about 20 minutes cold)"
-  cargo install --locked "cargo-leptos@${CARGO_LEPTOS_VERSION}"
+if [ "$WANT_CARGO_LEPTOS" = 1 ]; then
+  if ! cargo-leptos --version 2>/dev/null | grep -q " ${CARGO_LEPTOS_VERSION}\$"; then
+    log "installing cargo-leptos ${CARGO_LEPTOS_VERSION} (about 20 minutes cold)"
+    cargo install --locked "cargo-leptos@${CARGO_LEPTOS_VERSION}"
+  fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}\$"; then
+    log "installing wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (about 6 minutes cold)"
+    # Without --locked: the locked webpki-roots version is missing from the registry index here.
+    cargo install --force wasm-bindgen-cli --version "${WASM_BINDGEN_VERSION}"
+  fi
 fi
 
-if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}\$"; then
-  log "installing wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (about 6 minutes cold)"
-  # Without --locked: the locked webpki-roots version is missing from the registry index here.
-  cargo install --force wasm-bindgen-cli --version "${WASM_BINDGEN_VERSION}"
-fi
-
-if ! command -v wasm-opt >/dev/null 2>&1; then
-  # npm's binaryen (not Debian's, whose output never hydrates); release builds need it.
-  log "installing wasm-opt (npm binaryen)"
-  npm install -g binaryen >/dev/null
+npm_tools=()
+# npm's binaryen (not Debian's, whose output never hydrates): release builds run its wasm-opt.
+command -v wasm-opt >/dev/null 2>&1 || npm_tools+=(binaryen)
+# `cargo xtask build --release` minifies the JS and CSS with esbuild.
+command -v esbuild >/dev/null 2>&1 || npm_tools+=(esbuild)
+if [ "${#npm_tools[@]}" -gt 0 ]; then
+  log "installing ${npm_tools[*]} (npm)"
+  npm install -g --no-audit --no-fund "${npm_tools[@]}" >/dev/null
 fi
 
 if [ "$WANT_TEST" = 1 ]; then

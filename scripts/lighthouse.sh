@@ -9,7 +9,7 @@
 #   scripts/lighthouse.sh [--no-build] [--runs N] [--json-dir DIR]
 #
 # --no-build: use target/release/server and target/site as they are (after scripts/run.sh or
-# `LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress`). --runs: Lighthouse
+# `LEPTOS_SITE_ROOT=target/site scripts/build.sh --release --precompress`). --runs: Lighthouse
 # runs per page (default 3); the run with the median performance score is reported. --json-dir:
 # keep every Lighthouse report there. Lighthouse is installed from npm into
 # target/lighthouse-tools (pinned below); Chromium is CHROME_PATH (default /usr/bin/chromium, which
@@ -51,7 +51,7 @@ LIGHTHOUSE="$TOOLS/node_modules/.bin/lighthouse"
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$BUILD" = 1 ]; then
-    LEPTOS_SITE_ROOT=target/site cargo leptos build --release --precompress   # = $SITE_ROOT
+    LEPTOS_SITE_ROOT=target/site scripts/build.sh --release --precompress   # = $SITE_ROOT
 fi
 SERVER="$ROOT/target/release/server"
 [ -x "$SERVER" ] || { echo "missing $SERVER (run without --no-build)" >&2; exit 1; }

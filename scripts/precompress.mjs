@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Writes NAME.br and NAME.gz beside every file of a site root, as `cargo leptos build --release
+// Writes NAME.br and NAME.gz beside every file of a site root, as `scripts/build.sh --release
 // --precompress` does for release builds: the server sends them to clients that accept them
-// (server/src/http/assets.rs). For debug builds (end-to-end tests), whose cargo-leptos output is
+// (server/src/http/assets.rs). For debug builds (end-to-end tests), whose output is
 // not precompressed. Skips files whose compressed copies are newer than the file.
 // Usage: node scripts/precompress.mjs [--fast] SITE_ROOT   (--fast: brotli quality 5, not 11)
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";

@@ -24,6 +24,7 @@ cargo clippy -p server --all-targets -- -D warnings
 cargo clippy -p loadgen --all-targets -- -D warnings
 cargo clippy -p testkit --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p xtask --all-targets -- -D warnings
 
 # Test one package at a time: `app` must never be built with ssr and hydrate together.
 step "unit tests: moderation"
@@ -46,11 +47,15 @@ step "every status /openapi.json documents was produced by a test of the two run
 CHATTERBOX_CHECK_STATUSES="$statuses" cargo test -p server --test documented_statuses
 step "unit tests: loadgen"
 cargo test -p loadgen
+step "unit tests: xtask (the site build without cargo-leptos)"
+cargo test -p xtask
 
 # Debug builds go to target/site-debug (Cargo.toml `site-root`), never the release site target/site;
 # Playwright precompresses it and tests/assets.spec.ts checks the hashed, compressed, cached files.
-step "end-to-end: build (debug) and run Playwright in Chromium"
-cargo leptos build
+# Built by `cargo xtask build` on every machine (scripts/build.sh would take cargo-leptos where it is
+# installed): the tests prove the build a fresh machine runs; the container test proves its release.
+step "end-to-end: build (debug, cargo xtask build) and run Playwright in Chromium"
+CHATTERBOX_BUILD_WITH=xtask scripts/build.sh
 (cd end2end && npx playwright test)
 
 step "container image: release build, then podman: build, run, chat, restart on the same volume, not root (scripts/container-test.sh; CHATTERBOX_SKIP_CONTAINER=1 skips it on purpose)"
