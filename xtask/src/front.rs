@@ -45,7 +45,7 @@ pub fn wasm_opt(wasm: &Path) -> Result<()> {
     let status = Command::new("wasm-opt")
         .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", file, "-o", file])
         .status()
-        .context("wasm-opt is not installed: `npm install -g binaryen` (not Debian's binaryen: see README)")?;
+        .context("wasm-opt is not installed: `npm install -g binaryen` (not Debian's binaryen 108, whose output never hydrates)")?;
     if !status.success() {
         bail!("wasm-opt failed ({status})");
     }
