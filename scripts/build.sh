@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# The versions scripts/install-tools.sh --cargo-leptos installs.
-CARGO_LEPTOS_VERSION=0.3.8
-WASM_BINDGEN_VERSION=0.2.130
+# The versions scripts/install-tools.sh --cargo-leptos installs, read from it (defined once).
+eval "$(grep -E '^(CARGO_LEPTOS|WASM_BINDGEN)_VERSION=[0-9.]+$' scripts/install-tools.sh)"
+: "${CARGO_LEPTOS_VERSION:?not found in scripts/install-tools.sh}" "${WASM_BINDGEN_VERSION:?not found in scripts/install-tools.sh}"
 
 with="${CHATTERBOX_BUILD_WITH:-}"
 if [ -z "$with" ]; then
