@@ -13,8 +13,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use md5::{Digest, Md5};
 
-use crate::project::relative_to;
-
 /// The hash of a file's content as it appears in its name.
 pub fn content_hash(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Md5::digest(bytes))
@@ -92,6 +90,11 @@ pub fn add_hashes(pkg_dir: &Path, js_file: &Path, wasm_file: &Path, style_file: 
     }
     fs::write(js_now, js).with_context(|| format!("writing {}", js_now.display()))?;
     Ok(site)
+}
+
+/// `path` made relative to `base` when it lies inside it (for the references rewritten in the JS).
+fn relative_to<'a>(path: &'a Path, base: &Path) -> Result<&'a Path> {
+    path.strip_prefix(base).with_context(|| format!("{} is not inside {}", path.display(), base.display()))
 }
 
 #[cfg(test)]

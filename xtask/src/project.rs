@@ -3,7 +3,7 @@
 //! follow from them, computed the way cargo-leptos 0.3.8 computes them so that both tools build the
 //! same artifacts (and share cargo's cache: same flags, same environment, same target directories).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
@@ -165,11 +165,6 @@ impl Project {
         }
         env
     }
-}
-
-/// `path` made relative to `base` when it lies inside it (for the references rewritten in the JS).
-pub fn relative_to<'a>(path: &'a Path, base: &Path) -> Result<&'a Path> {
-    path.strip_prefix(base).with_context(|| format!("{} is not inside {}", path.display(), base.display()))
 }
 
 #[cfg(test)]
